@@ -1,0 +1,144 @@
+//! Building and running the application: open the store (migrating it), settle the app
+//! credentials, bind the listener (port 0 in tests), and serve until a shutdown signal.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::store::Store;
+use crate::ws::hub::Hub;
+
+/// The app credentials SDKs use: a public key and the HS256 signing secret.
+pub struct Credentials {
+    pub api_key: String,
+    secret: SecretString,
+}
+
+impl Credentials {
+    pub fn new(api_key: String, secret: SecretString) -> Self {
+        Self { api_key, secret }
+    }
+
+    pub fn secret_bytes(&self) -> &[u8] {
+        self.secret.expose_secret().as_bytes()
+    }
+}
+
+/// Shared state: one cheap-to-clone handle.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub bus: Bus,
+    pub credentials: Credentials,
+    /// Flips to true once shutdown starts; WebSocket sessions close with a close frame.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        if !config.is_postgres() {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        }
+        let store = Store::connect(&config.database_url)
+            .await
+            .context("opening the database")?;
+        let credentials = settle_credentials(&config, &store).await?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        let hub = Arc::new(Hub::new(config.limits.ws_queue_len));
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let state = AppState(Arc::new(Inner {
+            bus: Bus::new(hub.clone()),
+            hub,
+            store,
+            credentials,
+            config,
+            shutdown,
+        }));
+        Ok(Self { listener, state, shutdown_tx })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `signal` resolves, then closes WebSockets with a close frame and
+    /// finishes in-flight requests.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = crate::http::router(self.state.clone());
+        let shutdown_tx = self.shutdown_tx;
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                signal.await;
+                tracing::info!("shutting down: closing WebSockets, finishing requests");
+                let _ = shutdown_tx.send(true);
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Uses the configured credentials, or the ones generated on first start, generating and
+/// printing them once when there are none.
+async fn settle_credentials(config: &Config, store: &Store) -> anyhow::Result<Credentials> {
+    if let (Some(key), Some(secret)) = (&config.api_key, &config.api_secret) {
+        return Ok(Credentials::new(key.clone(), secret.clone()));
+    }
+    if let (Some(key), Some(secret)) = (
+        store.settings.find_setting("api_key").await?,
+        store.settings.find_setting("api_secret").await?,
+    ) {
+        return Ok(Credentials::new(key, SecretString::from(secret)));
+    }
+    let key = store
+        .settings
+        .insert_setting_if_absent("api_key", &random_token(10))
+        .await?;
+    let fresh_secret = random_token(32);
+    let secret = store.settings.insert_setting_if_absent("api_secret", &fresh_secret).await?;
+    if secret == fresh_secret {
+        // Printed once, on the console of the operator who started the first instance;
+        // never logged.
+        println!("ward: generated app credentials (shown once; stored in the database)");
+        println!("ward:   api key:    {key}");
+        println!("ward:   api secret: {secret}");
+    }
+    Ok(Credentials::new(key, SecretString::from(secret)))
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

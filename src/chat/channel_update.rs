@@ -1,0 +1,281 @@
+//! Changing channels: full and partial updates, member changes, truncation, deletion, and
+//! stopping a watch.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+use crate::chat::channel::{self, Loaded, custom_data, parse_members};
+use crate::chat::{Actor, event, message, user, view};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{ChannelRow, MemberRow};
+use crate::time::{now_micros, parse_rfc3339};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UpdateChannel {
+    pub data: Option<Map<String, Value>>,
+    pub add_members: Option<Value>,
+    pub remove_members: Option<Vec<String>>,
+    pub add_moderators: Option<Vec<String>>,
+    pub demote_moderators: Option<Vec<String>>,
+    pub assign_roles: Option<Value>,
+    pub message: Option<Map<String, Value>>,
+    pub user_id: Option<String>,
+}
+
+async fn members_json(state: &AppState, cid: &str) -> ApiResult<Vec<Value>> {
+    let members = state.store.channels.find_members(&[cid.to_string()]).await?;
+    let users = view::users_by_id(state, members.iter().map(|m| m.user_id.clone()).collect()).await?;
+    Ok(members.iter().map(|m| view::member_json(m, users[&m.user_id].clone())).collect())
+}
+
+async fn channel_json(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<Value> {
+    let loaded = channel::load(state, actor, cid).await?;
+    let created_by = match &loaded.channel.created_by_id {
+        Some(id) => state.store.users.find_user(id).await?.map(|u| view::user_json(state, &u)),
+        None => None,
+    };
+    Ok(view::channel_json(state, actor, &loaded.channel, &loaded.config, loaded.membership.as_ref(), created_by))
+}
+
+fn announce_channel_updated(state: &AppState, actor: &Actor, cid: &str, channel: &Value) {
+    let mut ev = event::channel_event("channel.updated", cid);
+    let mut ch = channel.clone();
+    // own_capabilities are per viewer; the SDK keeps its own when the field is absent.
+    if let Some(obj) = ch.as_object_mut() {
+        obj.remove("own_capabilities");
+    }
+    ev["channel"] = ch;
+    if let Some(u) = &actor.user {
+        ev["user"] = view::user_json(state, u);
+    }
+    state.bus.to_channel(cid, &ev);
+}
+
+/// `POST /channels/{type}/{id}`: replaces custom data and/or changes members and roles,
+/// optionally posting a message with the change.
+pub async fn update_channel(state: &AppState, actor: &Actor, cid: &str, body: &UpdateChannel) -> ApiResult<Value> {
+    let loaded = channel::load(state, actor, cid).await?;
+    loaded.require_read()?;
+    let now = now_micros();
+
+    if let Some(data) = &body.data {
+        loaded.require_update()?;
+        let mut ch = loaded.channel.clone();
+        ch.data = custom_data(data)?;
+        if let Some(frozen) = data.get("frozen").and_then(Value::as_bool) {
+            ch.frozen = frozen;
+        }
+        ch.updated_at = now;
+        state.store.channels.update_channel(&ch).await?;
+        let rendered = channel_json(state, actor, cid).await?;
+        announce_channel_updated(state, actor, cid, &rendered);
+    }
+    if body.add_members.is_some() {
+        loaded.require_update()?;
+        add_members(state, actor, &loaded, &parse_members(body.add_members.as_ref())?).await?;
+    }
+    if let Some(ids) = &body.remove_members {
+        let only_self = actor.user_id().is_some_and(|me| ids.iter().all(|id| id == me));
+        if !only_self {
+            loaded.require_update()?;
+        }
+        remove_members(state, actor, &loaded, ids).await?;
+    }
+    let mut role_changes: Vec<(String, String)> = Vec::new();
+    for id in body.add_moderators.iter().flatten() {
+        role_changes.push((id.clone(), "channel_moderator".into()));
+    }
+    for id in body.demote_moderators.iter().flatten() {
+        role_changes.push((id.clone(), "channel_member".into()));
+    }
+    role_changes.extend(parse_members(body.assign_roles.as_ref())?);
+    if !role_changes.is_empty() {
+        loaded.require_update()?;
+        for (uid, role) in role_changes {
+            if state.store.channels.update_member_role(cid, &uid, &role, now).await? {
+                let m = MemberRow { cid: cid.to_string(), user_id: uid.clone(), channel_role: role, created_at: now, updated_at: now };
+                let u = state.store.users.find_user(&uid).await?;
+                let mut ev = event::channel_event("member.updated", cid);
+                ev["member"] = view::member_json(&m, u.map(|u| view::user_json(state, &u)).unwrap_or(json!({"id": uid})));
+                state.bus.to_channel(cid, &ev);
+            } else {
+                return Err(ApiError::input(format!("user {uid} is not a member of {cid}")));
+            }
+        }
+    }
+    let mut reply = json!({
+        "channel": channel_json(state, actor, cid).await?,
+        "members": members_json(state, cid).await?,
+    });
+    if let Some(msg) = &body.message {
+        let sent = message::send_message(state, actor, cid, &message::SendMessage { message: msg.clone(), ..Default::default() }).await?;
+        reply["message"] = sent["message"].clone();
+    }
+    Ok(reply)
+}
+
+async fn add_members(state: &AppState, actor: &Actor, loaded: &Loaded, members: &[(String, String)]) -> ApiResult<()> {
+    let cid = &loaded.channel.cid;
+    let ids: Vec<String> = members.iter().map(|(id, _)| id.clone()).collect();
+    user::require_existing(state, &ids).await?;
+    let now = now_micros();
+    let rows: Vec<MemberRow> = members
+        .iter()
+        .map(|(id, role)| MemberRow { cid: cid.clone(), user_id: id.clone(), channel_role: role.clone(), created_at: now, updated_at: now })
+        .collect();
+    let added = state.store.channels.add_members(cid, &rows).await?;
+    if added.is_empty() {
+        return Ok(());
+    }
+    let users = view::users_by_id(state, added.iter().map(|m| m.user_id.clone()).collect::<HashSet<_>>()).await?;
+    let channel = state.store.channels.find_channel(cid).await?.unwrap_or_else(|| loaded.channel.clone());
+    for m in &added {
+        let member = view::member_json(m, users[&m.user_id].clone());
+        let mut ev = event::channel_event("member.added", cid);
+        ev["member"] = member.clone();
+        ev["user"] = users[&m.user_id].clone();
+        ev["channel_member_count"] = channel.member_count.into();
+        state.bus.to_channel(cid, &ev);
+        let target = Actor::user(state.store.users.find_user(&m.user_id).await?.unwrap_or_else(|| user::new_user(&m.user_id, now)));
+        let mut note = event::channel_event("notification.added_to_channel", cid);
+        note["channel"] = view::channel_json(state, &target, &channel, &loaded.config, Some(m), None);
+        note["member"] = member;
+        state.bus.to_user(&m.user_id, &note);
+    }
+    let _ = actor;
+    Ok(())
+}
+
+async fn remove_members(state: &AppState, _actor: &Actor, loaded: &Loaded, ids: &[String]) -> ApiResult<()> {
+    let cid = &loaded.channel.cid;
+    if ids.len() > 100 {
+        return Err(ApiError::input("at most 100 members can be removed at once"));
+    }
+    let removed = state.store.channels.remove_members(cid, ids).await?;
+    let users = view::users_by_id(state, removed.iter().cloned().collect()).await?;
+    for id in &removed {
+        // member.removed is keyed by the top-level user (protocol brief §0.11).
+        let mut ev = event::channel_event("member.removed", cid);
+        ev["user"] = users[id].clone();
+        ev["member"] = json!({"user_id": id, "user": users[id]});
+        state.bus.to_channel(cid, &ev);
+        if !loaded.config.public {
+            state.hub.unwatch_user(cid, id);
+        }
+        let mut note = event::channel_event("notification.removed_from_channel", cid);
+        note["user"] = users[id].clone();
+        note["channel"] = json!({"cid": cid, "id": loaded.channel.id, "type": loaded.channel.kind});
+        state.bus.to_user(id, &note);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PartialUpdateChannel {
+    #[serde(default)]
+    pub set: Map<String, Value>,
+    #[serde(default)]
+    pub unset: Vec<String>,
+}
+
+/// `PATCH /channels/{type}/{id}`: sets and unsets custom fields (and `frozen`).
+pub async fn partial_update_channel(state: &AppState, actor: &Actor, cid: &str, body: &PartialUpdateChannel) -> ApiResult<Value> {
+    let loaded = channel::load(state, actor, cid).await?;
+    loaded.require_update()?;
+    let mut ch: ChannelRow = loaded.channel.clone();
+    for (k, v) in custom_data(&body.set)? {
+        ch.data.insert(k, v);
+    }
+    if let Some(frozen) = body.set.get("frozen").and_then(Value::as_bool) {
+        ch.frozen = frozen;
+    }
+    for k in &body.unset {
+        ch.data.remove(k);
+    }
+    custom_data(&ch.data)?;
+    ch.updated_at = now_micros();
+    state.store.channels.update_channel(&ch).await?;
+    let rendered = channel_json(state, actor, cid).await?;
+    announce_channel_updated(state, actor, cid, &rendered);
+    Ok(json!({ "channel": rendered, "members": members_json(state, cid).await? }))
+}
+
+/// `DELETE /channels/{type}/{id}`: soft delete by default (kept for retention, hidden from
+/// every query); `hard_delete` removes the rows.
+pub async fn delete_channel(state: &AppState, actor: &Actor, cid: &str, hard: bool) -> ApiResult<Value> {
+    let loaded = channel::load(state, actor, cid).await?;
+    loaded.require_update()?;
+    let rendered = view::channel_json(state, actor, &loaded.channel, &loaded.config, loaded.membership.as_ref(), None);
+    let members = state.store.channels.find_members(&[cid.to_string()]).await?;
+    if hard {
+        state.store.channels.delete_channel(cid).await?;
+    } else {
+        let mut ch = loaded.channel.clone();
+        let now = now_micros();
+        ch.deleted_at = Some(now);
+        ch.updated_at = now;
+        state.store.channels.update_channel(&ch).await?;
+    }
+    let mut ev = event::channel_event("channel.deleted", cid);
+    ev["channel"] = rendered.clone();
+    state.bus.to_channel(cid, &ev);
+    let mut note = event::channel_event("notification.channel_deleted", cid);
+    note["channel"] = rendered.clone();
+    state.bus.to_users(members.iter().map(|m| m.user_id.as_str()), &note);
+    state.hub.forget_channel(cid);
+    Ok(json!({ "channel": rendered }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TruncateChannel {
+    #[serde(default)]
+    pub hard_delete: bool,
+    pub truncated_at: Option<String>,
+    pub message: Option<Map<String, Value>>,
+    pub user_id: Option<String>,
+}
+
+/// `POST /channels/{type}/{id}/truncate`: hides (or with `hard_delete`, removes) the
+/// messages up to now or `truncated_at`.
+pub async fn truncate_channel(state: &AppState, actor: &Actor, cid: &str, body: &TruncateChannel) -> ApiResult<Value> {
+    let loaded = channel::load(state, actor, cid).await?;
+    if !loaded.access.moderate {
+        loaded.require_update()?;
+    }
+    let at = match &body.truncated_at {
+        Some(t) => parse_rfc3339(t).ok_or_else(|| ApiError::input("truncated_at must be RFC 3339"))?,
+        None => now_micros(),
+    };
+    state.store.channels.truncate_channel(cid, at, body.hard_delete).await?;
+    let rendered = channel_json(state, actor, cid).await?;
+    let mut ev = event::channel_event("channel.truncated", cid);
+    ev["channel"] = rendered.clone();
+    state.bus.to_channel(cid, &ev);
+    let mut reply = json!({ "channel": rendered });
+    if let Some(msg) = &body.message {
+        let sent = message::send_message(state, actor, cid, &message::SendMessage { message: msg.clone(), ..Default::default() }).await?;
+        reply["message"] = sent["message"].clone();
+    }
+    Ok(reply)
+}
+
+/// `POST /channels/{type}/{id}/stop-watching`.
+pub async fn stop_watching(state: &AppState, actor: &Actor, cid: &str, conn_id: Option<&str>) -> ApiResult<Value> {
+    crate::chat::parse_cid(cid)?;
+    let (Some(conn), Some(user)) = (conn_id, actor.user.as_ref()) else {
+        return Err(ApiError::input("stop-watching needs the connection_id of an open connection"));
+    };
+    if state.hub.connection_user(conn).as_deref() != Some(user.id.as_str()) {
+        return Err(ApiError::input(format!("connection_id {conn} is not an open connection of this user")));
+    }
+    if let Some(change) = state.hub.unwatch(conn, cid)
+        && change.user_changed
+    {
+        let ev = event::watching("user.watching.stop", cid, view::user_json(state, user), change.watcher_count);
+        state.bus.to_channel(cid, &ev);
+    }
+    Ok(json!({}))
+}

@@ -1,0 +1,140 @@
+//! The chat operations: channels, members, messages, reactions, reads and events. REST
+//! handlers and the WebSocket both call these; nothing here knows about HTTP.
+//!
+//! Every operation takes the [`Actor`] it acts for, checks what that actor may do (until the
+//! policy engine lands, with the rules in [`channel_type::access`]), writes through the
+//! store, then publishes the resulting events once through the bus.
+
+pub mod channel;
+pub mod channel_update;
+pub mod channel_type;
+pub mod event;
+pub mod filter;
+pub mod message;
+pub mod reaction;
+pub mod read;
+pub mod user;
+pub mod view;
+
+use crate::error::{ApiError, ApiResult};
+use crate::store::UserRow;
+
+/// Who an operation acts for: an end user, or a server-side caller acting for the user
+/// named in the request (if any).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub server: bool,
+    pub anonymous: bool,
+    pub user: Option<UserRow>,
+}
+
+impl Actor {
+    pub fn server(user: Option<UserRow>) -> Self {
+        Self { server: true, anonymous: false, user }
+    }
+
+    pub fn user(user: UserRow) -> Self {
+        Self { server: false, anonymous: false, user: Some(user) }
+    }
+
+    pub fn anonymous() -> Self {
+        Self { server: false, anonymous: true, user: None }
+    }
+
+    pub fn user_id(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.id.as_str())
+    }
+
+    /// The acting user, required for operations that are attributed to one.
+    pub fn require_user(&self) -> ApiResult<&UserRow> {
+        self.user.as_ref().ok_or_else(|| {
+            if self.server {
+                ApiError::input("either user or user_id must be provided when using server side auth")
+            } else {
+                ApiError::not_allowed("anonymous users cannot perform this action")
+            }
+        })
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.server || self.user.as_ref().is_some_and(|u| u.role == "admin")
+    }
+
+    pub fn is_moderator(&self) -> bool {
+        self.is_admin() || self.user.as_ref().is_some_and(|u| u.role == "moderator")
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous
+    }
+}
+
+fn valid_chars(text: &str, max: usize, extra: &[char]) -> bool {
+    !text.is_empty()
+        && text.len() <= max
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || extra.contains(&c))
+}
+
+/// Channel types match `^[\w_-]+$`.
+pub fn validate_channel_type(kind: &str) -> ApiResult<()> {
+    if valid_chars(kind, 64, &[]) {
+        Ok(())
+    } else {
+        Err(ApiError::input(format!("channel type {kind:?} is invalid: it must match ^[\\w_-]+$")))
+    }
+}
+
+/// Channel ids match `^[\w!_-]+$` (no `:`), at most 64 characters.
+pub fn validate_channel_id(id: &str) -> ApiResult<()> {
+    if valid_chars(id, 64, &['!']) {
+        Ok(())
+    } else {
+        Err(ApiError::input(format!("channel id {id:?} is invalid: it must match ^[\\w!_-]+$")))
+    }
+}
+
+/// User ids use letters, digits, `@`, `_` and `-` (Stream's rule), at most 255 characters.
+pub fn validate_user_id(id: &str) -> ApiResult<()> {
+    if valid_chars(id, 255, &['@', '.']) {
+        Ok(())
+    } else {
+        Err(ApiError::input(format!("user id {id:?} is invalid: use letters, digits, @, _ and -")))
+    }
+}
+
+/// Message ids are client-supplied UUIDs or similar, at most 255 characters.
+pub fn validate_message_id(id: &str) -> ApiResult<()> {
+    if valid_chars(id, 255, &['@', '.', ':', '!']) {
+        Ok(())
+    } else {
+        Err(ApiError::input(format!("message id {id:?} is invalid")))
+    }
+}
+
+/// Splits and validates a `type:id` channel id.
+pub fn parse_cid(cid: &str) -> ApiResult<(&str, &str)> {
+    let (kind, id) = cid
+        .split_once(':')
+        .ok_or_else(|| ApiError::input(format!("cid {cid:?} is invalid: expected type:id")))?;
+    validate_channel_type(kind)?;
+    validate_channel_id(id)?;
+    Ok((kind, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_streams_rules() {
+        assert!(validate_channel_type("messaging").is_ok());
+        assert!(validate_channel_type("bad:type").is_err());
+        assert!(validate_channel_id("!members-abc").is_ok());
+        assert!(validate_channel_id("a:b").is_err());
+        assert!(validate_channel_id("").is_err());
+        assert!(validate_user_id("jane@example_1").is_ok());
+        assert!(validate_user_id("no spaces").is_err());
+        assert_eq!(parse_cid("team:general").unwrap(), ("team", "general"));
+        assert!(parse_cid("team").is_err());
+    }
+}

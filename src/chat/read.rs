@@ -1,0 +1,215 @@
+//! Read state: marking channels read and unread, unread counters, and the own-user object
+//! (`me`) that carries them.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::chat::{Actor, channel, view};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{ReadRow, UserRow};
+use crate::time::{now_micros, parse_rfc3339, rfc3339};
+
+/// A user's unread counters across channels.
+pub struct Unread {
+    pub total: i64,
+    pub channels: i64,
+    pub reads: Vec<(ReadRow, String)>,
+}
+
+pub async fn unread_for(state: &AppState, user_id: &str) -> ApiResult<Unread> {
+    let reads = state.store.channels.find_reads_for_user(user_id).await?;
+    Ok(Unread {
+        total: reads.iter().map(|(r, _)| r.unread_messages).sum(),
+        channels: reads.iter().filter(|(r, _)| r.unread_messages > 0).count() as i64,
+        reads,
+    })
+}
+
+/// The OwnUser object: a user plus the mute lists (arrays, never missing: the SDK loops over
+/// them) and the unread counters.
+pub async fn own_user_json(state: &AppState, user: &UserRow) -> ApiResult<Value> {
+    let unread = unread_for(state, &user.id).await?;
+    let mut me = view::user_json(state, user);
+    me["mutes"] = json!([]);
+    me["channel_mutes"] = json!([]);
+    me["devices"] = json!([]);
+    me["blocked_user_ids"] = json!([]);
+    me["total_unread_count"] = unread.total.into();
+    me["unread_count"] = unread.total.into();
+    me["unread_channels"] = unread.channels.into();
+    me["unread_threads"] = 0.into();
+    Ok(me)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MarkRead {
+    pub message_id: Option<String>,
+    pub thread_id: Option<String>,
+}
+
+/// `POST /channels/{type}/{id}/read`: resets the caller's unread count, tells the watchers
+/// (`message.read`) and the caller's other connections (`notification.mark_read`).
+pub async fn mark_read(state: &AppState, actor: &Actor, cid: &str, body: &MarkRead) -> ApiResult<Value> {
+    let user = actor.require_user()?;
+    let loaded = channel::load(state, actor, cid).await?;
+    loaded.require_read()?;
+    if !loaded.config.read_events {
+        return Err(ApiError::input(format!("read events are disabled for channel type {}", loaded.channel.kind)));
+    }
+    let last_message_id = match &body.message_id {
+        Some(id) => Some(id.clone()),
+        None => state
+            .store
+            .messages
+            .find_channel_messages(cid, loaded.channel.truncated_at, &crate::store::Cursor::Latest, 1)
+            .await?
+            .pop()
+            .map(|m| m.id),
+    };
+    let now = now_micros();
+    state
+        .store
+        .channels
+        .upsert_read(&ReadRow {
+            cid: cid.to_string(),
+            user_id: user.id.clone(),
+            last_read: now,
+            last_read_message_id: last_message_id.clone(),
+            unread_messages: 0,
+        })
+        .await?;
+    let user_json = view::user_json(state, user);
+    let event = json!({
+        "type": "message.read",
+        "cid": cid,
+        "channel_id": loaded.channel.id,
+        "channel_type": loaded.channel.kind,
+        "user": user_json,
+        "created_at": rfc3339(now),
+        "last_read_message_id": last_message_id,
+    });
+    state.bus.to_channel(cid, &event);
+    let unread = unread_for(state, &user.id).await?;
+    state.bus.to_user(
+        &user.id,
+        &json!({
+            "type": "notification.mark_read",
+            "cid": cid,
+            "channel_id": loaded.channel.id,
+            "channel_type": loaded.channel.kind,
+            "user": user_json,
+            "created_at": rfc3339(now),
+            "unread_count": 0,
+            "unread_messages": 0,
+            "total_unread_count": unread.total,
+            "unread_channels": unread.channels,
+            "unread_threads": 0,
+            "last_read_message_id": last_message_id,
+        }),
+    );
+    Ok(json!({ "event": event }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MarkUnread {
+    pub message_id: Option<String>,
+    pub message_timestamp: Option<String>,
+    pub thread_id: Option<String>,
+}
+
+/// `POST /channels/{type}/{id}/unread`: marks the channel unread from a message on.
+pub async fn mark_unread(state: &AppState, actor: &Actor, cid: &str, body: &MarkUnread) -> ApiResult<Value> {
+    let user = actor.require_user()?;
+    let loaded = channel::load(state, actor, cid).await?;
+    loaded.require_read()?;
+    let from = match (&body.message_id, &body.message_timestamp) {
+        (Some(id), _) => {
+            let m = state
+                .store
+                .messages
+                .find_message(id)
+                .await?
+                .filter(|m| m.cid == cid)
+                .ok_or_else(|| ApiError::not_found(format!("message {id} does not exist in {cid}")))?;
+            m.created_at
+        }
+        (None, Some(ts)) => parse_rfc3339(ts).ok_or_else(|| ApiError::input("message_timestamp must be RFC 3339"))?,
+        (None, None) => return Err(ApiError::input("message_id or message_timestamp is required")),
+    };
+    let last_read = from - 1;
+    let unread = state.store.messages.count_messages_after(cid, last_read, &user.id).await?;
+    let previous = state
+        .store
+        .messages
+        .find_channel_messages(
+            cid,
+            loaded.channel.truncated_at,
+            &crate::store::Cursor::Before { at: from, id: String::new(), inclusive: false },
+            1,
+        )
+        .await?
+        .pop();
+    state
+        .store
+        .channels
+        .upsert_read(&ReadRow {
+            cid: cid.to_string(),
+            user_id: user.id.clone(),
+            last_read,
+            last_read_message_id: previous.as_ref().map(|m| m.id.clone()),
+            unread_messages: unread,
+        })
+        .await?;
+    let totals = unread_for(state, &user.id).await?;
+    state.bus.to_user(
+        &user.id,
+        &json!({
+            "type": "notification.mark_unread",
+            "cid": cid,
+            "channel_id": loaded.channel.id,
+            "channel_type": loaded.channel.kind,
+            "user": view::user_json(state, user),
+            "created_at": rfc3339(now_micros()),
+            "first_unread_message_id": body.message_id,
+            "last_read_at": rfc3339(last_read),
+            "last_read_message_id": previous.map(|m| m.id),
+            "unread_messages": unread,
+            "unread_count": unread,
+            "total_unread_count": totals.total,
+            "unread_channels": totals.channels,
+        }),
+    );
+    Ok(json!({}))
+}
+
+/// `GET /unread`: the caller's counters, per channel and per channel type.
+pub async fn unread_counts(state: &AppState, actor: &Actor) -> ApiResult<Value> {
+    let user = actor.require_user()?;
+    let unread = unread_for(state, &user.id).await?;
+    let channels: Vec<Value> = unread
+        .reads
+        .iter()
+        .filter(|(r, _)| r.unread_messages > 0)
+        .map(|(r, _)| json!({"channel_id": r.cid, "unread_count": r.unread_messages, "last_read": rfc3339(r.last_read)}))
+        .collect();
+    let mut by_type: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
+    for (r, kind) in &unread.reads {
+        if r.unread_messages > 0 {
+            let e = by_type.entry(kind).or_default();
+            e.0 += 1;
+            e.1 += r.unread_messages;
+        }
+    }
+    let channel_type: Vec<Value> = by_type
+        .into_iter()
+        .map(|(t, (count, unread))| json!({"channel_type": t, "channel_count": count, "unread_count": unread}))
+        .collect();
+    Ok(json!({
+        "total_unread_count": unread.total,
+        "total_unread_threads_count": 0,
+        "channels": channels,
+        "channel_type": channel_type,
+        "threads": [],
+    }))
+}

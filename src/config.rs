@@ -1,0 +1,208 @@
+//! Configuration: defaults, then an optional TOML file (`--config`), then `WARD_*`
+//! environment variables. Validated once at start; secrets are `SecretString`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on. Never 3030: the SDK rewrites `:3030` in its WebSocket URL.
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://…` (default: `ward.db` in the data dir) or `postgres://…`.
+    pub database_url: String,
+    pub api_key: Option<String>,
+    pub api_secret: Option<SecretString>,
+    /// Accept Stream "dev tokens" (signature `devtoken`). Never in production.
+    pub dev_tokens: bool,
+    pub log_format: LogFormat,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Input and resource limits. Defaults follow Stream's where Stream publishes one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Largest REST request body (code 22 beyond it).
+    pub max_body_bytes: usize,
+    /// Largest WebSocket message a client may send.
+    pub max_ws_frame_bytes: usize,
+    /// Longest message text in characters (code 20 beyond it).
+    pub max_message_length: usize,
+    /// Open WebSockets per user (code 71 beyond it).
+    pub max_connections_per_user: usize,
+    /// Events queued for one connection before it is closed as too slow.
+    pub ws_queue_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 512 * 1024,
+            max_ws_frame_bytes: 64 * 1024,
+            max_message_length: 5000,
+            max_connections_per_user: 50,
+            ws_queue_len: 256,
+        }
+    }
+}
+
+/// The TOML file: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    api_key: Option<String>,
+    api_secret: Option<String>,
+    dev_tokens: Option<bool>,
+    log_format: Option<LogFormat>,
+    limits: Option<Limits>,
+}
+
+impl Config {
+    /// Loads the configuration: file (if any) then the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::from_sources(file, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Config::load`], with the environment given as a lookup function (for tests).
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let file_cfg: FileConfig = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let bind_text = env("WARD_BIND")
+            .or(file_cfg.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind: SocketAddr = bind_text
+            .parse()
+            .with_context(|| format!("WARD_BIND {bind_text:?} is not an address like 127.0.0.1:8080"))?;
+        if bind.port() == 3030 {
+            bail!("port 3030 cannot be used: the Stream SDK rewrites :3030 in its WebSocket URL");
+        }
+        let data_dir = env("WARD_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file_cfg.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = env("WARD_DATABASE_URL")
+            .or(file_cfg.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("ward.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            bail!("WARD_DATABASE_URL must start with sqlite: or postgres://");
+        }
+        let api_key = env("WARD_API_KEY").or(file_cfg.api_key);
+        let api_secret = env("WARD_API_SECRET")
+            .or(file_cfg.api_secret)
+            .map(SecretString::from);
+        if api_key.is_some() != api_secret.is_some() {
+            bail!("WARD_API_KEY and WARD_API_SECRET must be set together");
+        }
+        let dev_tokens = match env("WARD_DEV_TOKENS") {
+            Some(v) => parse_bool(&v).context("WARD_DEV_TOKENS must be true or false")?,
+            None => file_cfg.dev_tokens.unwrap_or(false),
+        };
+        let log_format = match env("WARD_LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => bail!("WARD_LOG_FORMAT {other:?} must be text or json"),
+            None => file_cfg.log_format.unwrap_or(LogFormat::Text),
+        };
+        let mut limits = file_cfg.limits.unwrap_or_default();
+        if let Some(v) = env("WARD_MAX_CONNECTIONS_PER_USER") {
+            limits.max_connections_per_user = v
+                .parse()
+                .context("WARD_MAX_CONNECTIONS_PER_USER must be a number")?;
+        }
+        if let Some(v) = env("WARD_WS_QUEUE_LEN") {
+            limits.ws_queue_len = v.parse().context("WARD_WS_QUEUE_LEN must be a number")?;
+        }
+        if limits.ws_queue_len == 0 || limits.max_connections_per_user == 0 {
+            bail!("limits must be positive");
+        }
+        Ok(Self {
+            bind,
+            data_dir,
+            database_url,
+            api_key,
+            api_secret,
+            dev_tokens,
+            log_format,
+            limits,
+        })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+}
+
+fn parse_bool(v: &str) -> anyhow::Result<bool> {
+    match v {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => bail!("not a boolean"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_bind_loopback_8080_and_sqlite_in_data_dir() {
+        let cfg = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(cfg.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.database_url, "sqlite://./data/ward.db");
+        assert!(!cfg.dev_tokens);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = std::env::temp_dir().join(format!("ward-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ward.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\ndev_tokens = true\n").unwrap();
+        let cfg = Config::from_sources(Some(&path), env(&[("WARD_BIND", "127.0.0.1:9001")])).unwrap();
+        assert_eq!(cfg.bind.port(), 9001);
+        assert!(cfg.dev_tokens);
+    }
+
+    #[test]
+    fn port_3030_and_half_credentials_are_refused() {
+        assert!(Config::from_sources(None, env(&[("WARD_BIND", "127.0.0.1:3030")])).is_err());
+        assert!(Config::from_sources(None, env(&[("WARD_API_KEY", "k")])).is_err());
+    }
+}

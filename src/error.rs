@@ -1,0 +1,108 @@
+//! The one error type at the HTTP edge. Every failure leaves Ward as Stream's error body
+//! `{code, message, StatusCode, duration, more_info}` so the SDK can read `code`.
+//! Internal causes are logged here and never returned to the caller.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::http::timing;
+
+/// Stream error codes used by Ward (the SDK's `src/errors.ts` table).
+pub mod code {
+    pub const INTERNAL: i32 = -1;
+    pub const ACCESS_KEY: i32 = 2;
+    pub const INPUT: i32 = 4;
+    pub const DOES_NOT_EXIST: i32 = 16;
+    pub const NOT_ALLOWED: i32 = 17;
+    pub const MESSAGE_TOO_LONG: i32 = 20;
+    pub const MULTIPLE_NESTING: i32 = 21;
+    pub const PAYLOAD_TOO_BIG: i32 = 22;
+    pub const TOKEN_EXPIRED: i32 = 40;
+    pub const TOKEN_NOT_VALID_YET: i32 = 41;
+    pub const TOKEN_USED_BEFORE_IAT: i32 = 42;
+    pub const TOKEN_SIGNATURE_INVALID: i32 = 43;
+    pub const TOO_MANY_CONNECTIONS: i32 = 71;
+}
+
+const MORE_INFO: &str = "https://getstream.io/chat/docs/api_errors_response";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: i32,
+    pub status: StatusCode,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: i32, status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn input(message: impl Into<String>) -> Self {
+        Self::new(code::INPUT, StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(code::DOES_NOT_EXIST, StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn not_allowed(message: impl Into<String>) -> Self {
+        Self::new(code::NOT_ALLOWED, StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn unauthorized(code: i32, message: impl Into<String>) -> Self {
+        Self::new(code, StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// An unexpected failure: the cause is logged, the caller sees a neutral message.
+    /// Callers must not put personal data into `cause` (it reaches the log).
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            code::INTERNAL,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error, please retry",
+        )
+    }
+
+    /// The JSON body Stream sends, also used as the WebSocket failure frame.
+    pub fn body(&self) -> serde_json::Value {
+        json!({
+            "code": self.code,
+            "message": self.message,
+            "StatusCode": self.status.as_u16(),
+            "duration": timing::duration(),
+            "more_info": MORE_INFO,
+        })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "code {}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        match err {
+            crate::store::StoreError::Conflict(what) => ApiError::input(what),
+            crate::store::StoreError::Database(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body())).into_response()
+    }
+}

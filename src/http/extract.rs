@@ -1,0 +1,127 @@
+//! Extractors that fail with Stream-shaped errors: the caller ([`Auth`]), JSON bodies
+//! ([`ApiJson`]), path parameters ([`ApiPath`]) and `payload=` query objects.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::auth::{Caller, token};
+use crate::chat::{Actor, user};
+use crate::error::{ApiError, code};
+
+/// The authenticated caller of a REST request, with the query parameters decoded with
+/// form rules (`+` is a space), as the SDK encodes them.
+pub struct Auth {
+    pub caller: Caller,
+    pub actor: Actor,
+    pub connection_id: Option<String>,
+    pub query: HashMap<String, String>,
+}
+
+impl Auth {
+    /// Decodes the JSON object in the `payload` query parameter (GET endpoints).
+    pub fn payload<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        match self.query.get("payload") {
+            None => Ok(T::default()),
+            Some(text) => serde_json::from_str(text).map_err(|e| ApiError::input(format!("payload is not valid: {e}"))),
+        }
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.query.get(name).is_some_and(|v| v == "true" || v == "1")
+    }
+}
+
+pub fn decode_query(raw: Option<&str>) -> Result<HashMap<String, String>, ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|_| ApiError::input("the query string is not valid"))?;
+    Ok(pairs.into_iter().collect())
+}
+
+/// Verifies a token against the app secret; shared by REST and the WebSocket.
+pub fn verify_token(state: &AppState, raw: &str) -> Result<token::Claims, ApiError> {
+    let raw = raw.strip_prefix("Bearer ").unwrap_or(raw);
+    let now = chrono::Utc::now().timestamp();
+    token::verify(raw, state.credentials.secret_bytes(), state.config.dev_tokens, now)
+}
+
+pub fn check_api_key(state: &AppState, query: &HashMap<String, String>) -> Result<(), ApiError> {
+    match query.get("api_key") {
+        Some(k) if *k == state.credentials.api_key => Ok(()),
+        Some(_) => Err(ApiError::unauthorized(code::ACCESS_KEY, "api_key not valid")),
+        None => Err(ApiError::unauthorized(code::ACCESS_KEY, "api_key not found: add ?api_key=… to the request")),
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let query = decode_query(parts.uri.query())?;
+        check_api_key(state, &query)?;
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let caller = match (header("stream-auth-type"), header("authorization")) {
+            (Some("anonymous"), _) => Caller::Anonymous,
+            (_, Some(raw)) if !raw.is_empty() => {
+                let claims = verify_token(state, raw)?;
+                if claims.server {
+                    Caller::Server
+                } else {
+                    Caller::User(claims.user_id.unwrap_or_default())
+                }
+            }
+            _ => return Err(ApiError::unauthorized(code::ACCESS_KEY, "the Authorization header is missing")),
+        };
+        let actor = match &caller {
+            Caller::Server => Actor::server(None),
+            Caller::User(id) => Actor::user(user::find_or_create(state, id).await?),
+            Caller::Anonymous => Actor::anonymous(),
+        };
+        Ok(Self {
+            connection_id: query.get("connection_id").cloned(),
+            caller,
+            actor,
+            query,
+        })
+    }
+}
+
+/// A JSON body. An empty body reads as `{}`; too large is code 22, malformed is code 4.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(code::PAYLOAD_TOO_BIG, StatusCode::PAYLOAD_TOO_LARGE, "request body is too large")
+            } else {
+                ApiError::input("the request body could not be read")
+            }
+        })?;
+        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(body)
+            .map(ApiJson)
+            .map_err(|e| ApiError::input(format!("invalid request body: {e}")))
+    }
+}
+
+/// Path parameters, with a Stream-shaped error when they cannot be decoded.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::input(format!("invalid path: {e}")))
+    }
+}

@@ -1,0 +1,79 @@
+//! The REST edge: one router per resource, merged here with the layers every request
+//! passes (timing, body limit, CORS). Handlers stay thin: extract, resolve the actor, call
+//! `chat`, reply.
+
+mod app_info;
+mod channels;
+pub mod extract;
+mod messages;
+pub mod timing;
+mod users;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tower_http::cors::{AllowHeaders, Any, CorsLayer};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub use extract::{ApiJson, ApiPath, Auth};
+
+pub fn router(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        // Mirrored rather than `*`: a wildcard does not cover `Authorization` (Fetch spec).
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(std::time::Duration::from_secs(86400));
+    let body_limit = state.config.limits.max_body_bytes;
+    Router::new()
+        .merge(app_info::router())
+        .merge(users::router())
+        .merge(channels::router())
+        .merge(messages::router())
+        .merge(crate::ws::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(created_for_post))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(cors)
+        .layer(middleware::from_fn(timing::layer))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("this endpoint does not exist")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(crate::error::code::INPUT, StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+}
+
+/// Stream answers successful POSTs with 201.
+async fn created_for_post(req: Request, next: Next) -> Response {
+    let is_post = req.method() == Method::POST;
+    let mut res = next.run(req).await;
+    if is_post && res.status() == StatusCode::OK {
+        *res.status_mut() = StatusCode::CREATED;
+    }
+    res
+}
+
+/// A successful reply: the operation's JSON plus `duration`.
+pub struct Reply(pub Value);
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut v = self.0;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("duration".into(), timing::duration().into());
+        }
+        axum::Json(v).into_response()
+    }
+}
+
+pub type HandlerResult = Result<Reply, ApiError>;

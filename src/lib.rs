@@ -1,0 +1,27 @@
+//! Ward: a self-hosted, compliance-first chat server that speaks the Stream Chat wire
+//! protocol, so unmodified `stream-chat` SDKs can use it.
+//!
+//! Module map (see `ARCHITECTURE.md` in the steering repo for the whole design):
+//!
+//! - [`config`]: one [`config::Config`] from an optional TOML file and `WARD_*` variables.
+//! - [`app`]: [`app::Application`] binds, migrates, and serves until shutdown.
+//! - [`error`]: [`error::ApiError`], rendered as Stream's error body.
+//! - [`auth`]: Stream-compatible HS256 tokens and the caller identity.
+//! - [`store`]: one trait per aggregate (users, channels, messages, settings) with a SQLite
+//!   and a PostgreSQL implementation.
+//! - [`chat`]: the chat operations REST and WebSocket both call; no HTTP types there.
+//! - [`http`]: thin REST routers, one module per resource.
+//! - [`ws`]: the `/connect` WebSocket, per-connection sessions, and the watcher hub.
+//! - [`bus`]: event fan-out (in-process today; cross-node later).
+//! - [`time`]: timestamps as microseconds since the epoch, rendered as RFC 3339.
+
+pub mod app;
+pub mod auth;
+pub mod bus;
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod store;
+pub mod time;
+pub mod ws;

@@ -1,0 +1,97 @@
+//! `ward`: the command line. Thin: parse, configure logging, call the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use ward::app::Application;
+use ward::config::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "ward", version, about = "Compliance-first chat server speaking the Stream Chat protocol")]
+struct Cli {
+    /// Optional TOML configuration file; WARD_* environment variables override it.
+    #[arg(long, global = true, env = "WARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (migrates the database first).
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Print a user token signed with the configured API secret (for trying the SDK).
+    Token {
+        #[arg(long)]
+        user_id: String,
+        /// Expiry in seconds from now.
+        #[arg(long)]
+        expires_in: Option<i64>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(config.log_format);
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            ward::store::Store::connect(&config.database_url).await.context("migrating")?;
+            println!("ward: database is up to date");
+            Ok(())
+        }
+        Command::Token { user_id, expires_in } => {
+            let secret = config
+                .api_secret
+                .as_ref()
+                .context("ward token needs WARD_API_SECRET")?;
+            let exp = expires_in.map(|s| chrono::Utc::now().timestamp() + s);
+            println!("{}", ward::auth::token::user_token(&user_id, exp, secret.expose_secret().as_bytes()));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    // Tests and tools read this line to find the port when binding to port 0.
+    println!("ward: listening on http://{}", app.local_addr());
+    tracing::info!(addr = %app.local_addr(), "ward is ready");
+    app.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

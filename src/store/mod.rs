@@ -1,0 +1,257 @@
+//! Storage: one trait per aggregate, each with a SQLite and a PostgreSQL implementation
+//! (`sqlite.rs`, `postgres.rs`, both generated from the SQL in `sql.rs`). One contract test
+//! suite (`tests/api/store_contract.rs`) runs against both.
+//!
+//! Aggregates: users; channels with their members and read state; messages with their
+//! reactions; app settings. Times are microseconds since the epoch ([`crate::time`]);
+//! custom fields are a JSON object stored as text (it will become ciphertext once fields are
+//! encrypted, so no JSON column type is relied upon).
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+use crate::time::Micros;
+
+/// Custom fields, flattened on the wire.
+pub type Fields = Map<String, Value>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (for example a duplicate message id). The text is
+    /// safe to show to the caller.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    pub id: String,
+    pub role: String,
+    pub data: Fields,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub last_active: Option<Micros>,
+    pub deactivated_at: Option<Micros>,
+    pub deleted_at: Option<Micros>,
+    pub banned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelRow {
+    pub cid: String,
+    pub kind: String,
+    pub id: String,
+    pub created_by_id: Option<String>,
+    pub data: Fields,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub last_message_at: Option<Micros>,
+    pub deleted_at: Option<Micros>,
+    pub truncated_at: Option<Micros>,
+    pub frozen: bool,
+    pub message_count: i64,
+    /// Derived on read; ignored on write.
+    pub member_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRow {
+    pub cid: String,
+    pub user_id: String,
+    pub channel_role: String,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadRow {
+    pub cid: String,
+    pub user_id: String,
+    pub last_read: Micros,
+    pub last_read_message_id: Option<String>,
+    pub unread_messages: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    pub id: String,
+    pub cid: String,
+    pub user_id: String,
+    /// `regular`, `reply`, `deleted`, `system`.
+    pub kind: String,
+    pub text: String,
+    /// Everything else the client sent: attachments, mentions, custom fields.
+    pub data: Fields,
+    pub parent_id: Option<String>,
+    pub show_in_channel: bool,
+    pub silent: bool,
+    pub pinned: bool,
+    /// Derived from the replies; ignored on write.
+    pub reply_count: i64,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub deleted_at: Option<Micros>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReactionRow {
+    pub message_id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub score: i64,
+    pub data: Fields,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+/// Where a page of messages starts, relative to a message (its time and id).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cursor {
+    /// The newest messages.
+    Latest,
+    /// Messages before (or up to, when `inclusive`) the given position, newest first.
+    Before { at: Micros, id: String, inclusive: bool },
+    /// Messages after (or from, when `inclusive`) the given position, oldest first.
+    After { at: Micros, id: String, inclusive: bool },
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts or fully replaces a user (role and custom data); keeps `created_at`.
+    async fn upsert_user(&self, user: &UserRow) -> StoreResult<UserRow>;
+    async fn find_user(&self, id: &str) -> StoreResult<Option<UserRow>>;
+    async fn find_users(&self, ids: &[String]) -> StoreResult<Vec<UserRow>>;
+    /// All users, oldest first, at most `cap` (queries filter these in memory).
+    async fn find_all_users(&self, cap: i64) -> StoreResult<Vec<UserRow>>;
+    async fn update_last_active(&self, id: &str, at: Micros) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// Creates the channel with its members (and their read state) unless it exists.
+    /// Returns whether it was created.
+    async fn insert_channel(&self, channel: &ChannelRow, members: &[MemberRow]) -> StoreResult<bool>;
+    async fn find_channel(&self, cid: &str) -> StoreResult<Option<ChannelRow>>;
+    async fn find_channels(&self, cids: &[String]) -> StoreResult<Vec<ChannelRow>>;
+    /// Channels (not deleted) that have `user_id` as a member.
+    async fn find_channels_for_member(&self, user_id: &str) -> StoreResult<Vec<ChannelRow>>;
+    /// Channels (not deleted) of any of the given types, at most `cap`.
+    async fn find_channels_of_types(&self, kinds: &[String], cap: i64) -> StoreResult<Vec<ChannelRow>>;
+    /// Writes data, frozen, truncated_at, deleted_at and updated_at.
+    async fn update_channel(&self, channel: &ChannelRow) -> StoreResult<()>;
+    /// Removes the channel, its members, reads, messages and reactions.
+    async fn delete_channel(&self, cid: &str) -> StoreResult<()>;
+    /// Hides messages before `at`, resets unread counts; with `hard`, deletes them.
+    async fn truncate_channel(&self, cid: &str, at: Micros, hard: bool) -> StoreResult<()>;
+    async fn find_members(&self, cids: &[String]) -> StoreResult<Vec<MemberRow>>;
+    /// Adds members not already present (with read state starting at their join time);
+    /// returns the ones added.
+    async fn add_members(&self, cid: &str, members: &[MemberRow]) -> StoreResult<Vec<MemberRow>>;
+    async fn update_member_role(&self, cid: &str, user_id: &str, role: &str, at: Micros) -> StoreResult<bool>;
+    /// Removes members and their read state; returns the ids removed.
+    async fn remove_members(&self, cid: &str, user_ids: &[String]) -> StoreResult<Vec<String>>;
+    async fn find_reads(&self, cids: &[String]) -> StoreResult<Vec<ReadRow>>;
+    /// Read state of `user_id` in every channel that is not deleted.
+    async fn find_reads_for_user(&self, user_id: &str) -> StoreResult<Vec<(ReadRow, String)>>;
+    /// Inserts or replaces one read state.
+    async fn upsert_read(&self, read: &ReadRow) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores a new message, and in the same transaction moves the channel's
+    /// `last_message_at`, counts the parent's reply, and (when `count_unread`) adds one
+    /// unread message for every other member. A duplicate id is a [`StoreError::Conflict`].
+    async fn insert_message(&self, message: &MessageRow, count_unread: bool) -> StoreResult<()>;
+    async fn find_message(&self, id: &str) -> StoreResult<Option<MessageRow>>;
+    async fn find_messages(&self, ids: &[String]) -> StoreResult<Vec<MessageRow>>;
+    /// A page of channel messages (thread replies only when shown in the channel) newer
+    /// than `since`, in ascending order.
+    async fn find_channel_messages(&self, cid: &str, since: Option<Micros>, cursor: &Cursor, limit: i64) -> StoreResult<Vec<MessageRow>>;
+    /// A page of a thread's replies, in ascending order.
+    async fn find_replies(&self, parent_id: &str, cursor: &Cursor, limit: i64) -> StoreResult<Vec<MessageRow>>;
+    async fn find_pinned_messages(&self, cid: &str, since: Option<Micros>, limit: i64) -> StoreResult<Vec<MessageRow>>;
+    /// Messages in `cids` whose text contains `needle` (case-insensitive), newest first.
+    async fn search_messages(&self, cids: &[String], needle: &str, limit: i64, offset: i64) -> StoreResult<Vec<MessageRow>>;
+    /// Channel messages after `after` not written by `user_id` (thread-only replies excluded).
+    async fn count_messages_after(&self, cid: &str, after: Micros, user_id: &str) -> StoreResult<i64>;
+    /// Writes text, data, type, pinned, updated_at and deleted_at.
+    async fn update_message(&self, message: &MessageRow) -> StoreResult<()>;
+    /// Removes a message and its reactions (its replies stay, as in Stream).
+    async fn delete_message(&self, id: &str) -> StoreResult<()>;
+    /// Stores a reaction; with `enforce_unique`, removes the user's other reactions on the
+    /// message first. Returns true when it replaced an existing reaction of that type.
+    async fn upsert_reaction(&self, reaction: &ReactionRow, enforce_unique: bool) -> StoreResult<bool>;
+    async fn delete_reaction(&self, message_id: &str, user_id: &str, kind: &str) -> StoreResult<Option<ReactionRow>>;
+    /// All reactions on the given messages, oldest first.
+    async fn find_reactions(&self, message_ids: &[String]) -> StoreResult<Vec<ReactionRow>>;
+}
+
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    async fn find_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Stores `value` under `key` unless a value is there; returns the stored value.
+    async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
+}
+
+/// The storage handle: one implementation behind every aggregate trait.
+#[derive(Clone)]
+pub struct Store {
+    pub users: Arc<dyn UserStore>,
+    pub channels: Arc<dyn ChannelStore>,
+    pub messages: Arc<dyn MessageStore>,
+    pub settings: Arc<dyn SettingsStore>,
+    pub dialect: &'static str,
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite:` or `postgres://`), creating it when
+    /// missing, and runs the migrations of its dialect.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::from_impl(Arc::new(SqliteStore::connect(url).await?), "sqlite"))
+        } else {
+            Ok(Self::from_impl(Arc::new(PgStore::connect(url).await?), "postgres"))
+        }
+    }
+
+    fn from_impl<S>(s: Arc<S>, dialect: &'static str) -> Self
+    where
+        S: UserStore + ChannelStore + MessageStore + SettingsStore + 'static,
+    {
+        Self {
+            users: s.clone(),
+            channels: s.clone(),
+            messages: s.clone(),
+            settings: s,
+            dialect,
+        }
+    }
+}
+
+fn parse_fields(text: &str) -> Fields {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            tracing::error!("stored custom fields are not a JSON object; returning none");
+            Fields::new()
+        }
+    }
+}
+
+fn fields_text(fields: &Fields) -> String {
+    Value::Object(fields.clone()).to_string()
+}

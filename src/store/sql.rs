@@ -1,0 +1,737 @@
+//! The SQL both dialects share, as one macro that implements every store trait for a
+//! concrete sqlx database. Dialect differences stay out of the SQL: `$n` placeholders
+//! (sqlx's SQLite driver accepts them too), `BIGINT` times, text JSON, `ON CONFLICT`,
+//! `RETURNING`, and `LOWER(..) LIKE` for case-insensitive search.
+
+macro_rules! impl_sql_store {
+    ($store:ident, $db:ty, $row:ty) => {
+        use async_trait::async_trait;
+        use sqlx::{AssertSqlSafe, QueryBuilder, Row};
+
+        use crate::store::{
+            ChannelRow, ChannelStore, Cursor, MemberRow, MessageRow, MessageStore, ReactionRow,
+            ReadRow, SettingsStore, StoreError, StoreResult, UserRow, UserStore, fields_text,
+            parse_fields,
+        };
+        use crate::time::Micros;
+
+        const USER_COLS: &str = "id, role, data, created_at, updated_at, last_active, deactivated_at, deleted_at, banned";
+        const CHANNEL_COLS: &str = "c.cid, c.type, c.id, c.created_by_id, c.data, c.created_at, c.updated_at, \
+            c.last_message_at, c.deleted_at, c.truncated_at, c.frozen, c.message_count, \
+            (SELECT COUNT(*) FROM channel_members mc WHERE mc.cid = c.cid) AS member_count";
+        const MESSAGE_COLS: &str = "m.id, m.cid, m.user_id, m.type, m.text, m.data, m.parent_id, m.show_in_channel, \
+            m.silent, m.pinned, (SELECT COUNT(*) FROM messages r WHERE r.parent_id = m.id) AS reply_count, \
+            m.created_at, m.updated_at, m.deleted_at";
+        const MEMBER_COLS: &str = "cid, user_id, channel_role, created_at, updated_at";
+        const READ_COLS: &str = "r.cid, r.user_id, r.last_read, r.last_read_message_id, r.unread_messages";
+        const REACTION_COLS: &str = "message_id, user_id, type, score, data, created_at, updated_at";
+
+        fn user_from(row: &$row) -> Result<UserRow, sqlx::Error> {
+            Ok(UserRow {
+                id: row.try_get("id")?,
+                role: row.try_get("role")?,
+                data: parse_fields(&row.try_get::<String, _>("data")?),
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                last_active: row.try_get("last_active")?,
+                deactivated_at: row.try_get("deactivated_at")?,
+                deleted_at: row.try_get("deleted_at")?,
+                banned: row.try_get("banned")?,
+            })
+        }
+
+        fn channel_from(row: &$row) -> Result<ChannelRow, sqlx::Error> {
+            Ok(ChannelRow {
+                cid: row.try_get("cid")?,
+                kind: row.try_get("type")?,
+                id: row.try_get("id")?,
+                created_by_id: row.try_get("created_by_id")?,
+                data: parse_fields(&row.try_get::<String, _>("data")?),
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                last_message_at: row.try_get("last_message_at")?,
+                deleted_at: row.try_get("deleted_at")?,
+                truncated_at: row.try_get("truncated_at")?,
+                frozen: row.try_get("frozen")?,
+                message_count: row.try_get("message_count")?,
+                member_count: row.try_get("member_count")?,
+            })
+        }
+
+        fn member_from(row: &$row) -> Result<MemberRow, sqlx::Error> {
+            Ok(MemberRow {
+                cid: row.try_get("cid")?,
+                user_id: row.try_get("user_id")?,
+                channel_role: row.try_get("channel_role")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn read_from(row: &$row) -> Result<ReadRow, sqlx::Error> {
+            Ok(ReadRow {
+                cid: row.try_get("cid")?,
+                user_id: row.try_get("user_id")?,
+                last_read: row.try_get("last_read")?,
+                last_read_message_id: row.try_get("last_read_message_id")?,
+                unread_messages: row.try_get("unread_messages")?,
+            })
+        }
+
+        fn message_from(row: &$row) -> Result<MessageRow, sqlx::Error> {
+            Ok(MessageRow {
+                id: row.try_get("id")?,
+                cid: row.try_get("cid")?,
+                user_id: row.try_get("user_id")?,
+                kind: row.try_get("type")?,
+                text: row.try_get("text")?,
+                data: parse_fields(&row.try_get::<String, _>("data")?),
+                parent_id: row.try_get("parent_id")?,
+                show_in_channel: row.try_get("show_in_channel")?,
+                silent: row.try_get("silent")?,
+                pinned: row.try_get("pinned")?,
+                reply_count: row.try_get("reply_count")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                deleted_at: row.try_get("deleted_at")?,
+            })
+        }
+
+        fn reaction_from(row: &$row) -> Result<ReactionRow, sqlx::Error> {
+            Ok(ReactionRow {
+                message_id: row.try_get("message_id")?,
+                user_id: row.try_get("user_id")?,
+                kind: row.try_get("type")?,
+                score: row.try_get("score")?,
+                data: parse_fields(&row.try_get::<String, _>("data")?),
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn all<T>(rows: Vec<$row>, f: fn(&$row) -> Result<T, sqlx::Error>) -> StoreResult<Vec<T>> {
+            rows.iter().map(|r| f(r).map_err(StoreError::from)).collect()
+        }
+
+        /// Appends `(a, b, …)` with one bound parameter per id.
+        fn push_list(qb: &mut QueryBuilder<$db>, ids: &[String]) {
+            qb.push("(");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(id.clone());
+            }
+            sep.push_unseparated(")");
+        }
+
+        /// Appends the cursor condition and returns whether rows come newest first.
+        fn push_cursor(qb: &mut QueryBuilder<$db>, cursor: &Cursor) -> bool {
+            match cursor {
+                Cursor::Latest => true,
+                Cursor::Before { at, id, inclusive } => {
+                    let op = if *inclusive { "<=" } else { "<" };
+                    qb.push(" AND (m.created_at < ").push_bind(*at);
+                    qb.push(" OR (m.created_at = ").push_bind(*at);
+                    qb.push(format!(" AND m.id {op} ")).push_bind(id.clone()).push("))");
+                    true
+                }
+                Cursor::After { at, id, inclusive } => {
+                    let op = if *inclusive { ">=" } else { ">" };
+                    qb.push(" AND (m.created_at > ").push_bind(*at);
+                    qb.push(" OR (m.created_at = ").push_bind(*at);
+                    qb.push(format!(" AND m.id {op} ")).push_bind(id.clone()).push("))");
+                    false
+                }
+            }
+        }
+
+        async fn fetch_page(
+            pool: &sqlx::Pool<$db>,
+            mut qb: QueryBuilder<$db>,
+            newest_first: bool,
+            limit: i64,
+        ) -> StoreResult<Vec<MessageRow>> {
+            let order = if newest_first { "DESC" } else { "ASC" };
+            qb.push(format!(" ORDER BY m.created_at {order}, m.id {order} LIMIT ")).push_bind(limit);
+            let mut rows = all(qb.build().fetch_all(pool).await?, message_from)?;
+            if newest_first {
+                rows.reverse();
+            }
+            Ok(rows)
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn upsert_user(&self, u: &UserRow) -> StoreResult<UserRow> {
+                let sql = format!(
+                    "INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (id) DO UPDATE SET role = excluded.role, data = excluded.data, \
+                     updated_at = excluded.updated_at, deactivated_at = excluded.deactivated_at, \
+                     deleted_at = excluded.deleted_at, banned = excluded.banned, \
+                     last_active = COALESCE(excluded.last_active, users.last_active) \
+                     RETURNING {USER_COLS}"
+                );
+                let row = sqlx::query(AssertSqlSafe(sql))
+                    .bind(&u.id)
+                    .bind(&u.role)
+                    .bind(fields_text(&u.data))
+                    .bind(u.created_at)
+                    .bind(u.updated_at)
+                    .bind(u.last_active)
+                    .bind(u.deactivated_at)
+                    .bind(u.deleted_at)
+                    .bind(u.banned)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(user_from(&row)?)
+            }
+
+            async fn find_user(&self, id: &str) -> StoreResult<Option<UserRow>> {
+                let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
+                let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(user_from).transpose()?)
+            }
+
+            async fn find_users(&self, ids: &[String]) -> StoreResult<Vec<UserRow>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::new(format!("SELECT {USER_COLS} FROM users WHERE id IN "));
+                push_list(&mut qb, ids);
+                all(qb.build().fetch_all(&self.pool).await?, user_from)
+            }
+
+            async fn find_all_users(&self, cap: i64) -> StoreResult<Vec<UserRow>> {
+                let sql = format!("SELECT {USER_COLS} FROM users ORDER BY created_at, id LIMIT $1");
+                all(sqlx::query(AssertSqlSafe(sql)).bind(cap).fetch_all(&self.pool).await?, user_from)
+            }
+
+            async fn update_last_active(&self, id: &str, at: Micros) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET last_active = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl ChannelStore for $store {
+            async fn insert_channel(&self, c: &ChannelRow, members: &[MemberRow]) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO channels (cid, type, id, created_by_id, data, created_at, updated_at, \
+                     last_message_at, deleted_at, truncated_at, frozen, message_count) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0) ON CONFLICT (cid) DO NOTHING",
+                )
+                .bind(&c.cid)
+                .bind(&c.kind)
+                .bind(&c.id)
+                .bind(&c.created_by_id)
+                .bind(fields_text(&c.data))
+                .bind(c.created_at)
+                .bind(c.updated_at)
+                .bind(c.last_message_at)
+                .bind(c.deleted_at)
+                .bind(c.truncated_at)
+                .bind(c.frozen)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !inserted {
+                    return Ok(false);
+                }
+                for m in members {
+                    insert_member(&mut tx, m).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn find_channel(&self, cid: &str) -> StoreResult<Option<ChannelRow>> {
+                let sql = format!("SELECT {CHANNEL_COLS} FROM channels c WHERE c.cid = $1");
+                let row = sqlx::query(AssertSqlSafe(sql)).bind(cid).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(channel_from).transpose()?)
+            }
+
+            async fn find_channels(&self, cids: &[String]) -> StoreResult<Vec<ChannelRow>> {
+                if cids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::new(format!("SELECT {CHANNEL_COLS} FROM channels c WHERE c.cid IN "));
+                push_list(&mut qb, cids);
+                all(qb.build().fetch_all(&self.pool).await?, channel_from)
+            }
+
+            async fn find_channels_for_member(&self, user_id: &str) -> StoreResult<Vec<ChannelRow>> {
+                let sql = format!(
+                    "SELECT {CHANNEL_COLS} FROM channels c JOIN channel_members m ON m.cid = c.cid \
+                     WHERE m.user_id = $1 AND c.deleted_at IS NULL"
+                );
+                all(sqlx::query(AssertSqlSafe(sql)).bind(user_id).fetch_all(&self.pool).await?, channel_from)
+            }
+
+            async fn find_channels_of_types(&self, kinds: &[String], cap: i64) -> StoreResult<Vec<ChannelRow>> {
+                if kinds.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::new(format!(
+                    "SELECT {CHANNEL_COLS} FROM channels c WHERE c.deleted_at IS NULL AND c.type IN "
+                ));
+                push_list(&mut qb, kinds);
+                qb.push(" ORDER BY c.created_at DESC LIMIT ").push_bind(cap);
+                all(qb.build().fetch_all(&self.pool).await?, channel_from)
+            }
+
+            async fn update_channel(&self, c: &ChannelRow) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE channels SET data = $2, frozen = $3, truncated_at = $4, deleted_at = $5, \
+                     updated_at = $6 WHERE cid = $1",
+                )
+                .bind(&c.cid)
+                .bind(fields_text(&c.data))
+                .bind(c.frozen)
+                .bind(c.truncated_at)
+                .bind(c.deleted_at)
+                .bind(c.updated_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn delete_channel(&self, cid: &str) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for sql in [
+                    "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages WHERE cid = $1)",
+                    "DELETE FROM messages WHERE cid = $1",
+                    "DELETE FROM channel_reads WHERE cid = $1",
+                    "DELETE FROM channel_members WHERE cid = $1",
+                    "DELETE FROM channels WHERE cid = $1",
+                ] {
+                    sqlx::query(sql).bind(cid).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn truncate_channel(&self, cid: &str, at: Micros, hard: bool) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE channels SET truncated_at = $2, updated_at = $2 WHERE cid = $1")
+                    .bind(cid)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE channel_reads SET unread_messages = 0 WHERE cid = $1")
+                    .bind(cid)
+                    .execute(&mut *tx)
+                    .await?;
+                if hard {
+                    sqlx::query(
+                        "DELETE FROM reactions WHERE message_id IN \
+                         (SELECT id FROM messages WHERE cid = $1 AND created_at <= $2)",
+                    )
+                    .bind(cid)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM messages WHERE cid = $1 AND created_at <= $2")
+                        .bind(cid)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_members(&self, cids: &[String]) -> StoreResult<Vec<MemberRow>> {
+                if cids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::new(format!("SELECT {MEMBER_COLS} FROM channel_members WHERE cid IN "));
+                push_list(&mut qb, cids);
+                qb.push(" ORDER BY created_at, user_id");
+                all(qb.build().fetch_all(&self.pool).await?, member_from)
+            }
+
+            async fn add_members(&self, _cid: &str, members: &[MemberRow]) -> StoreResult<Vec<MemberRow>> {
+                let mut tx = self.pool.begin().await?;
+                let mut added = Vec::new();
+                for m in members {
+                    if insert_member(&mut tx, m).await? {
+                        added.push(m.clone());
+                    }
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            async fn update_member_role(&self, cid: &str, user_id: &str, role: &str, at: Micros) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE channel_members SET channel_role = $3, updated_at = $4 WHERE cid = $1 AND user_id = $2",
+                )
+                .bind(cid)
+                .bind(user_id)
+                .bind(role)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn remove_members(&self, cid: &str, user_ids: &[String]) -> StoreResult<Vec<String>> {
+                let mut tx = self.pool.begin().await?;
+                let mut removed = Vec::new();
+                for id in user_ids {
+                    let done = sqlx::query("DELETE FROM channel_members WHERE cid = $1 AND user_id = $2")
+                        .bind(cid)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM channel_reads WHERE cid = $1 AND user_id = $2")
+                        .bind(cid)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 1 {
+                        removed.push(id.clone());
+                    }
+                }
+                tx.commit().await?;
+                Ok(removed)
+            }
+
+            async fn find_reads(&self, cids: &[String]) -> StoreResult<Vec<ReadRow>> {
+                if cids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::new(format!("SELECT {READ_COLS} FROM channel_reads r WHERE r.cid IN "));
+                push_list(&mut qb, cids);
+                all(qb.build().fetch_all(&self.pool).await?, read_from)
+            }
+
+            async fn find_reads_for_user(&self, user_id: &str) -> StoreResult<Vec<(ReadRow, String)>> {
+                let sql = format!(
+                    "SELECT {READ_COLS}, c.type FROM channel_reads r JOIN channels c ON c.cid = r.cid \
+                     WHERE r.user_id = $1 AND c.deleted_at IS NULL ORDER BY r.cid"
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql)).bind(user_id).fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| Ok((read_from(r)?, r.try_get::<String, _>("type")?)))
+                    .collect()
+            }
+
+            async fn upsert_read(&self, r: &ReadRow) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO channel_reads (cid, user_id, last_read, last_read_message_id, unread_messages) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (cid, user_id) DO UPDATE SET \
+                     last_read = excluded.last_read, last_read_message_id = excluded.last_read_message_id, \
+                     unread_messages = excluded.unread_messages",
+                )
+                .bind(&r.cid)
+                .bind(&r.user_id)
+                .bind(r.last_read)
+                .bind(&r.last_read_message_id)
+                .bind(r.unread_messages)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+        }
+
+        /// Inserts a member and its read state unless present; returns whether it was added.
+        async fn insert_member(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            m: &MemberRow,
+        ) -> StoreResult<bool> {
+            let added = sqlx::query(
+                "INSERT INTO channel_members (cid, user_id, channel_role, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (cid, user_id) DO NOTHING",
+            )
+            .bind(&m.cid)
+            .bind(&m.user_id)
+            .bind(&m.channel_role)
+            .bind(m.created_at)
+            .bind(m.updated_at)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if added {
+                sqlx::query(
+                    "INSERT INTO channel_reads (cid, user_id, last_read, unread_messages) \
+                     VALUES ($1, $2, $3, 0) ON CONFLICT (cid, user_id) DO NOTHING",
+                )
+                .bind(&m.cid)
+                .bind(&m.user_id)
+                .bind(m.created_at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(added)
+        }
+
+        #[async_trait]
+        impl MessageStore for $store {
+            async fn insert_message(&self, m: &MessageRow, count_unread: bool) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO messages (id, cid, user_id, type, text, data, parent_id, show_in_channel, \
+                     silent, pinned, created_at, updated_at, deleted_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&m.id)
+                .bind(&m.cid)
+                .bind(&m.user_id)
+                .bind(&m.kind)
+                .bind(&m.text)
+                .bind(fields_text(&m.data))
+                .bind(&m.parent_id)
+                .bind(m.show_in_channel)
+                .bind(m.silent)
+                .bind(m.pinned)
+                .bind(m.created_at)
+                .bind(m.updated_at)
+                .bind(m.deleted_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !inserted {
+                    return Err(StoreError::Conflict(format!(
+                        "a message with ID {} already exists",
+                        m.id
+                    )));
+                }
+                let in_channel = m.parent_id.is_none() || m.show_in_channel;
+                if in_channel {
+                    sqlx::query(
+                        "UPDATE channels SET last_message_at = $2, message_count = message_count + 1 WHERE cid = $1",
+                    )
+                    .bind(&m.cid)
+                    .bind(m.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    // Writing a message marks the channel read for its author, as in Stream.
+                    sqlx::query(
+                        "UPDATE channel_reads SET unread_messages = 0, last_read = $3, last_read_message_id = $4 \
+                         WHERE cid = $1 AND user_id = $2",
+                    )
+                    .bind(&m.cid)
+                    .bind(&m.user_id)
+                    .bind(m.created_at)
+                    .bind(&m.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if count_unread {
+                        sqlx::query(
+                            "UPDATE channel_reads SET unread_messages = unread_messages + 1 \
+                             WHERE cid = $1 AND user_id <> $2",
+                        )
+                        .bind(&m.cid)
+                        .bind(&m.user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_message(&self, id: &str) -> StoreResult<Option<MessageRow>> {
+                let sql = format!("SELECT {MESSAGE_COLS} FROM messages m WHERE m.id = $1");
+                let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(message_from).transpose()?)
+            }
+
+            async fn find_messages(&self, ids: &[String]) -> StoreResult<Vec<MessageRow>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::new(format!("SELECT {MESSAGE_COLS} FROM messages m WHERE m.id IN "));
+                push_list(&mut qb, ids);
+                all(qb.build().fetch_all(&self.pool).await?, message_from)
+            }
+
+            async fn find_channel_messages(
+                &self,
+                cid: &str,
+                since: Option<Micros>,
+                cursor: &Cursor,
+                limit: i64,
+            ) -> StoreResult<Vec<MessageRow>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {MESSAGE_COLS} FROM messages m WHERE m.cid = "));
+                qb.push_bind(cid.to_string());
+                qb.push(" AND (m.parent_id IS NULL OR m.show_in_channel = TRUE)");
+                if let Some(since) = since {
+                    qb.push(" AND m.created_at > ").push_bind(since);
+                }
+                let newest_first = push_cursor(&mut qb, cursor);
+                fetch_page(&self.pool, qb, newest_first, limit).await
+            }
+
+            async fn find_replies(&self, parent_id: &str, cursor: &Cursor, limit: i64) -> StoreResult<Vec<MessageRow>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {MESSAGE_COLS} FROM messages m WHERE m.parent_id = "));
+                qb.push_bind(parent_id.to_string());
+                let newest_first = push_cursor(&mut qb, cursor);
+                fetch_page(&self.pool, qb, newest_first, limit).await
+            }
+
+            async fn find_pinned_messages(&self, cid: &str, since: Option<Micros>, limit: i64) -> StoreResult<Vec<MessageRow>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {MESSAGE_COLS} FROM messages m WHERE m.cid = "));
+                qb.push_bind(cid.to_string());
+                qb.push(" AND m.pinned = TRUE AND m.deleted_at IS NULL");
+                if let Some(since) = since {
+                    qb.push(" AND m.created_at > ").push_bind(since);
+                }
+                fetch_page(&self.pool, qb, true, limit).await
+            }
+
+            async fn search_messages(&self, cids: &[String], needle: &str, limit: i64, offset: i64) -> StoreResult<Vec<MessageRow>> {
+                if cids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let pattern = format!("%{escaped}%");
+                let mut qb = QueryBuilder::new(format!(
+                    "SELECT {MESSAGE_COLS} FROM messages m JOIN channels c ON c.cid = m.cid \
+                     WHERE m.deleted_at IS NULL AND (c.truncated_at IS NULL OR m.created_at > c.truncated_at) \
+                     AND m.cid IN "
+                ));
+                push_list(&mut qb, cids);
+                qb.push(" AND LOWER(m.text) LIKE LOWER(").push_bind(pattern).push(") ESCAPE '\\'");
+                qb.push(" ORDER BY m.created_at DESC, m.id DESC LIMIT ").push_bind(limit);
+                qb.push(" OFFSET ").push_bind(offset);
+                all(qb.build().fetch_all(&self.pool).await?, message_from)
+            }
+
+            async fn count_messages_after(&self, cid: &str, after: Micros, user_id: &str) -> StoreResult<i64> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM messages WHERE cid = $1 AND created_at > $2 AND user_id <> $3 \
+                     AND deleted_at IS NULL AND (parent_id IS NULL OR show_in_channel = TRUE)",
+                )
+                .bind(cid)
+                .bind(after)
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(n)
+            }
+
+            async fn update_message(&self, m: &MessageRow) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE messages SET text = $2, data = $3, type = $4, pinned = $5, updated_at = $6, \
+                     deleted_at = $7 WHERE id = $1",
+                )
+                .bind(&m.id)
+                .bind(&m.text)
+                .bind(fields_text(&m.data))
+                .bind(&m.kind)
+                .bind(m.pinned)
+                .bind(m.updated_at)
+                .bind(m.deleted_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn delete_message(&self, id: &str) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM reactions WHERE message_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM messages WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn upsert_reaction(&self, r: &ReactionRow, enforce_unique: bool) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                if enforce_unique {
+                    sqlx::query("DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND type <> $3")
+                        .bind(&r.message_id)
+                        .bind(&r.user_id)
+                        .bind(&r.kind)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let existed: Option<i64> = sqlx::query_scalar(
+                    "SELECT score FROM reactions WHERE message_id = $1 AND user_id = $2 AND type = $3",
+                )
+                .bind(&r.message_id)
+                .bind(&r.user_id)
+                .bind(&r.kind)
+                .fetch_optional(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO reactions (message_id, user_id, type, score, data, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id, user_id, type) DO UPDATE SET \
+                     score = excluded.score, data = excluded.data, updated_at = excluded.updated_at",
+                )
+                .bind(&r.message_id)
+                .bind(&r.user_id)
+                .bind(&r.kind)
+                .bind(r.score)
+                .bind(fields_text(&r.data))
+                .bind(r.created_at)
+                .bind(r.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(existed.is_some())
+            }
+
+            async fn delete_reaction(&self, message_id: &str, user_id: &str, kind: &str) -> StoreResult<Option<ReactionRow>> {
+                let sql = format!(
+                    "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND type = $3 RETURNING {REACTION_COLS}"
+                );
+                let row = sqlx::query(AssertSqlSafe(sql))
+                    .bind(message_id)
+                    .bind(user_id)
+                    .bind(kind)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(reaction_from).transpose()?)
+            }
+
+            async fn find_reactions(&self, message_ids: &[String]) -> StoreResult<Vec<ReactionRow>> {
+                if message_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::new(format!("SELECT {REACTION_COLS} FROM reactions WHERE message_id IN "));
+                push_list(&mut qb, message_ids);
+                qb.push(" ORDER BY created_at, user_id, type");
+                all(qb.build().fetch_all(&self.pool).await?, reaction_from)
+            }
+        }
+
+        #[async_trait]
+        impl SettingsStore for $store {
+            async fn find_setting(&self, key: &str) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
+                sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                    .bind(key)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_sql_store;

@@ -1,0 +1,378 @@
+//! The hub: which connections are open, whose they are, and which channels each watches.
+//!
+//! Events arrive already serialised ([`Utf8Bytes`] is a shared, reference-counted buffer),
+//! so sending to N watchers clones a pointer N times. Each connection has a bounded queue;
+//! when it is full the connection is told to close (the SDK reconnects and recovers through
+//! `POST /channels`), so a slow client never blocks a sender or grows memory.
+//!
+//! The maps sit behind a synchronous `RwLock`: every critical section is a few map
+//! operations with no `.await` inside, and delivery takes only the read lock.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{Notify, mpsc};
+
+pub type ConnId = Arc<str>;
+
+struct Conn {
+    user_id: String,
+    tx: mpsc::Sender<Utf8Bytes>,
+    /// Signalled when the connection must close because its queue overflowed.
+    slow: Arc<Notify>,
+    watching: HashSet<String>,
+    presence_of: HashSet<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    conns: HashMap<ConnId, Conn>,
+    by_user: HashMap<String, HashSet<ConnId>>,
+    /// cid → watching connection → its user.
+    watchers: HashMap<String, HashMap<ConnId, String>>,
+    /// user → connections subscribed to that user's presence.
+    presence_subs: HashMap<String, HashSet<ConnId>>,
+}
+
+impl Inner {
+    fn distinct_watchers(&self, cid: &str) -> usize {
+        self.watchers
+            .get(cid)
+            .map(|w| w.values().collect::<HashSet<_>>().len())
+            .unwrap_or(0)
+    }
+
+    fn user_watches(&self, cid: &str, user_id: &str) -> bool {
+        self.watchers.get(cid).is_some_and(|w| w.values().any(|u| u == user_id))
+    }
+}
+
+/// What registering a connection gives its session.
+pub struct Registration {
+    pub conn_id: ConnId,
+    pub rx: mpsc::Receiver<Utf8Bytes>,
+    pub slow: Arc<Notify>,
+    /// This is the user's first open connection (they just came online).
+    pub came_online: bool,
+}
+
+/// A change in who watches a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchChange {
+    pub cid: String,
+    /// The user started (or stopped) watching with this change, not just another tab.
+    pub user_changed: bool,
+    pub watcher_count: usize,
+}
+
+/// What closing a connection changed.
+pub struct Unregistered {
+    pub user_id: String,
+    pub stopped: Vec<WatchChange>,
+    pub went_offline: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("too many connections")]
+pub struct TooManyConnections;
+
+pub struct Hub {
+    inner: RwLock<Inner>,
+    queue_len: usize,
+    pub delivered: AtomicU64,
+    pub dropped_slow: AtomicU64,
+}
+
+impl Hub {
+    pub fn new(queue_len: usize) -> Self {
+        Self {
+            inner: RwLock::default(),
+            queue_len,
+            delivered: AtomicU64::new(0),
+            dropped_slow: AtomicU64::new(0),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens a connection for `user_id`, unless they already hold `max_per_user`.
+    pub fn register(&self, user_id: &str, max_per_user: usize) -> Result<Registration, TooManyConnections> {
+        let (tx, rx) = mpsc::channel(self.queue_len);
+        let slow = Arc::new(Notify::new());
+        let conn_id: ConnId = uuid::Uuid::new_v4().to_string().into();
+        let mut inner = self.write();
+        let conns = inner.by_user.entry(user_id.to_string()).or_default();
+        if conns.len() >= max_per_user {
+            return Err(TooManyConnections);
+        }
+        conns.insert(conn_id.clone());
+        let came_online = conns.len() == 1;
+        inner.conns.insert(
+            conn_id.clone(),
+            Conn {
+                user_id: user_id.to_string(),
+                tx,
+                slow: slow.clone(),
+                watching: HashSet::new(),
+                presence_of: HashSet::new(),
+            },
+        );
+        Ok(Registration { conn_id, rx, slow, came_online })
+    }
+
+    /// Closes a connection's registration: drops its watches and subscriptions.
+    pub fn unregister(&self, conn_id: &str) -> Option<Unregistered> {
+        let mut inner = self.write();
+        let conn = inner.conns.remove(conn_id)?;
+        let mut stopped = Vec::new();
+        for cid in &conn.watching {
+            if let Some(w) = inner.watchers.get_mut(cid) {
+                w.remove(conn_id);
+                if w.is_empty() {
+                    inner.watchers.remove(cid);
+                }
+            }
+            stopped.push(WatchChange {
+                cid: cid.clone(),
+                user_changed: !inner.user_watches(cid, &conn.user_id),
+                watcher_count: inner.distinct_watchers(cid),
+            });
+        }
+        for user in &conn.presence_of {
+            if let Some(subs) = inner.presence_subs.get_mut(user) {
+                subs.remove(conn_id);
+                if subs.is_empty() {
+                    inner.presence_subs.remove(user);
+                }
+            }
+        }
+        let went_offline = match inner.by_user.get_mut(&conn.user_id) {
+            Some(set) => {
+                set.remove(conn_id);
+                let empty = set.is_empty();
+                if empty {
+                    inner.by_user.remove(&conn.user_id);
+                }
+                empty
+            }
+            None => true,
+        };
+        Some(Unregistered { user_id: conn.user_id, stopped, went_offline })
+    }
+
+    /// Subscribes a connection to a channel's events. `None` if the connection is gone.
+    pub fn watch(&self, conn_id: &str, cid: &str) -> Option<WatchChange> {
+        let mut inner = self.write();
+        let user_id = inner.conns.get(conn_id)?.user_id.clone();
+        let user_changed = !inner.user_watches(cid, &user_id);
+        inner.conns.get_mut(conn_id)?.watching.insert(cid.to_string());
+        inner
+            .watchers
+            .entry(cid.to_string())
+            .or_default()
+            .insert(conn_id.into(), user_id);
+        Some(WatchChange {
+            cid: cid.to_string(),
+            user_changed,
+            watcher_count: inner.distinct_watchers(cid),
+        })
+    }
+
+    pub fn unwatch(&self, conn_id: &str, cid: &str) -> Option<WatchChange> {
+        let mut inner = self.write();
+        let conn = inner.conns.get_mut(conn_id)?;
+        if !conn.watching.remove(cid) {
+            return None;
+        }
+        let user_id = conn.user_id.clone();
+        if let Some(w) = inner.watchers.get_mut(cid) {
+            w.remove(conn_id);
+            if w.is_empty() {
+                inner.watchers.remove(cid);
+            }
+        }
+        Some(WatchChange {
+            cid: cid.to_string(),
+            user_changed: !inner.user_watches(cid, &user_id),
+            watcher_count: inner.distinct_watchers(cid),
+        })
+    }
+
+    /// Removes one user's watches on a channel (they left it), on every connection.
+    pub fn unwatch_user(&self, cid: &str, user_id: &str) {
+        let mut inner = self.write();
+        let conns: Vec<ConnId> = inner
+            .watchers
+            .get(cid)
+            .map(|w| w.iter().filter(|(_, u)| *u == user_id).map(|(c, _)| c.clone()).collect())
+            .unwrap_or_default();
+        for conn_id in conns {
+            if let Some(w) = inner.watchers.get_mut(cid) {
+                w.remove(&conn_id);
+                if w.is_empty() {
+                    inner.watchers.remove(cid);
+                }
+            }
+            if let Some(conn) = inner.conns.get_mut(&conn_id) {
+                conn.watching.remove(cid);
+            }
+        }
+    }
+
+    /// Removes every connection's watch on a channel (it was deleted).
+    pub fn forget_channel(&self, cid: &str) {
+        let mut inner = self.write();
+        if let Some(w) = inner.watchers.remove(cid) {
+            for conn_id in w.keys() {
+                if let Some(conn) = inner.conns.get_mut(conn_id) {
+                    conn.watching.remove(cid);
+                }
+            }
+        }
+    }
+
+    pub fn subscribe_presence(&self, conn_id: &str, user_ids: &[String]) {
+        let mut inner = self.write();
+        let Some(conn) = inner.conns.get_mut(conn_id) else { return };
+        conn.presence_of.extend(user_ids.iter().cloned());
+        for user in user_ids {
+            inner.presence_subs.entry(user.clone()).or_default().insert(conn_id.into());
+        }
+    }
+
+    /// The connection's user, if the connection is open.
+    pub fn connection_user(&self, conn_id: &str) -> Option<String> {
+        self.read().conns.get(conn_id).map(|c| c.user_id.clone())
+    }
+
+    pub fn watcher_count(&self, cid: &str) -> usize {
+        self.read().distinct_watchers(cid)
+    }
+
+    /// Distinct users watching a channel.
+    pub fn watcher_ids(&self, cid: &str) -> Vec<String> {
+        let inner = self.read();
+        let mut ids: Vec<String> = inner
+            .watchers
+            .get(cid)
+            .map(|w| w.values().cloned().collect::<HashSet<_>>().into_iter().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    pub fn is_watching(&self, cid: &str, user_id: &str) -> bool {
+        self.read().user_watches(cid, user_id)
+    }
+
+    pub fn is_online(&self, user_id: &str) -> bool {
+        self.read().by_user.contains_key(user_id)
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.read().conns.len()
+    }
+
+    /// Queues `event` for every connection watching `cid`.
+    pub fn send_to_channel(&self, cid: &str, event: &Utf8Bytes) {
+        let inner = self.read();
+        if let Some(w) = inner.watchers.get(cid) {
+            self.deliver(&inner, w.keys(), event);
+        }
+    }
+
+    /// Queues `event` for every connection of `user_id`.
+    pub fn send_to_user(&self, user_id: &str, event: &Utf8Bytes) {
+        let inner = self.read();
+        if let Some(conns) = inner.by_user.get(user_id) {
+            self.deliver(&inner, conns.iter(), event);
+        }
+    }
+
+    /// Queues `event` for the connections subscribed to `user_id`'s presence.
+    pub fn send_to_presence_subscribers(&self, user_id: &str, event: &Utf8Bytes) {
+        let inner = self.read();
+        if let Some(subs) = inner.presence_subs.get(user_id) {
+            self.deliver(&inner, subs.iter(), event);
+        }
+    }
+
+    /// Queues `event` for one connection.
+    pub fn send_to_connection(&self, conn_id: &str, event: &Utf8Bytes) {
+        let inner = self.read();
+        self.deliver(&inner, inner.conns.get_key_value(conn_id).map(|(k, _)| k).into_iter(), event);
+    }
+
+    fn deliver<'a>(&self, inner: &Inner, targets: impl Iterator<Item = &'a ConnId>, event: &Utf8Bytes) {
+        let mut delivered = 0;
+        for conn_id in targets {
+            let Some(conn) = inner.conns.get(conn_id) else { continue };
+            match conn.tx.try_send(event.clone()) {
+                Ok(()) => delivered += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // A permit is stored if the session is not waiting yet, so the signal
+                    // is never lost; repeated signals are harmless.
+                    conn.slow.notify_one();
+                    self.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        self.delivered.fetch_add(delivered, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_user_cap_is_enforced_and_released() {
+        let hub = Hub::new(4);
+        let a = hub.register("u", 2).unwrap();
+        let _b = hub.register("u", 2).unwrap();
+        assert!(hub.register("u", 2).is_err());
+        assert!(hub.unregister(&a.conn_id).is_some());
+        assert!(hub.register("u", 2).is_ok());
+    }
+
+    #[test]
+    fn watcher_counts_are_distinct_users_and_stop_reports_the_last_tab() {
+        let hub = Hub::new(4);
+        let a1 = hub.register("a", 5).unwrap();
+        let a2 = hub.register("a", 5).unwrap();
+        let b = hub.register("b", 5).unwrap();
+        assert!(hub.watch(&a1.conn_id, "m:x").unwrap().user_changed);
+        assert!(!hub.watch(&a2.conn_id, "m:x").unwrap().user_changed);
+        assert_eq!(hub.watch(&b.conn_id, "m:x").unwrap().watcher_count, 2);
+        let gone = hub.unregister(&a1.conn_id).unwrap();
+        assert!(!gone.went_offline);
+        assert!(!gone.stopped[0].user_changed);
+        let gone = hub.unregister(&a2.conn_id).unwrap();
+        assert!(gone.went_offline);
+        assert_eq!(gone.stopped[0], WatchChange { cid: "m:x".into(), user_changed: true, watcher_count: 1 });
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_signals_the_slow_connection_without_blocking() {
+        let hub = Hub::new(2);
+        let reg = hub.register("slow", 5).unwrap();
+        hub.watch(&reg.conn_id, "m:x");
+        let event = Utf8Bytes::from("{}");
+        for _ in 0..5 {
+            hub.send_to_channel("m:x", &event);
+        }
+        assert_eq!(hub.delivered.load(Ordering::Relaxed), 2);
+        assert_eq!(hub.dropped_slow.load(Ordering::Relaxed), 3);
+        // The stored permit makes this return at once.
+        reg.slow.notified().await;
+    }
+}

@@ -1,0 +1,201 @@
+//! One WebSocket connection: authenticate, register, handshake, then a writer task that
+//! drains the bounded queue in batches and a reader that answers heartbeats.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+use crate::chat::{event, read, user, view};
+use crate::error::{ApiError, code};
+use crate::http::extract as ex;
+use crate::store::UserRow;
+use crate::time::{now_micros, rfc3339};
+
+/// A client pings 25 s after each `health.check`; silence much longer than that means the
+/// peer is gone.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(70);
+/// Frames written per flush: one `sendto` carries many events under load.
+const WRITE_BATCH: usize = 64;
+/// Close codes: 1001 on shutdown and 1013 for a client too slow to keep up; both make the
+/// SDK reconnect (anything but 1000 does) and recover its watches.
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_TRY_AGAIN: u16 = 1013;
+
+#[derive(Deserialize, Default)]
+struct ConnectPayload {
+    user_id: Option<String>,
+    user_details: Option<Map<String, Value>>,
+}
+
+async fn authenticate(state: &AppState, raw_query: Option<&str>) -> Result<UserRow, ApiError> {
+    let query: HashMap<String, String> = ex::decode_query(raw_query)?;
+    ex::check_api_key(state, &query)?;
+    if query.get("stream-auth-type").map(String::as_str) == Some("anonymous") {
+        return Err(ApiError::unauthorized(code::ACCESS_KEY, "anonymous connections are disabled on this server"));
+    }
+    let payload: ConnectPayload = match query.get("json") {
+        Some(text) => serde_json::from_str(text).map_err(|_| ApiError::input("the json parameter is not valid JSON"))?,
+        None => return Err(ApiError::input("the json parameter is required")),
+    };
+    let token = query
+        .get("authorization")
+        .filter(|t| !t.is_empty() && *t != "undefined")
+        .ok_or_else(|| ApiError::unauthorized(code::ACCESS_KEY, "the authorization parameter is missing"))?;
+    let claims = ex::verify_token(state, token)?;
+    let token_user = claims
+        .user_id
+        .filter(|_| !claims.server)
+        .ok_or_else(|| ApiError::unauthorized(code::TOKEN_SIGNATURE_INVALID, "a server token cannot open a user connection"))?;
+    let user_id = payload.user_id.unwrap_or_else(|| token_user.clone());
+    if user_id != token_user {
+        return Err(ApiError::unauthorized(code::TOKEN_SIGNATURE_INVALID, "the token's user_id does not match json.user_id"));
+    }
+    user::upsert_on_connect(state, &user_id, payload.user_details.as_ref()).await
+}
+
+async fn reject(mut socket: WebSocket, err: ApiError) {
+    let frame = json!({ "error": err.body() }).to_string();
+    let _ = socket.send(Message::Text(frame.into())).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame { code: 1000, reason: Utf8Bytes::from(err.message) })))
+        .await;
+}
+
+fn health_check(conn_id: &str) -> Value {
+    json!({"type": "health.check", "connection_id": conn_id, "cid": "*", "created_at": rfc3339(now_micros())})
+}
+
+pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<String>) {
+    let user = match authenticate(&state, raw_query.as_deref()).await {
+        Ok(u) => u,
+        Err(err) => return reject(socket, err).await,
+    };
+    let reg = match state.hub.register(&user.id, state.config.limits.max_connections_per_user) {
+        Ok(reg) => reg,
+        Err(_) => {
+            let err = ApiError::new(code::TOO_MANY_CONNECTIONS, axum::http::StatusCode::TOO_MANY_REQUESTS, "too many connections for this user");
+            return reject(socket, err).await;
+        }
+    };
+    let conn_id = reg.conn_id.clone();
+    tracing::debug!(user_id = %user.id, connection_id = %conn_id, "connection opened");
+
+    let first = match read::own_user_json(&state, &user).await {
+        Ok(me) => {
+            let mut hc = health_check(&conn_id);
+            hc["me"] = me;
+            hc
+        }
+        Err(err) => {
+            state.hub.unregister(&conn_id);
+            return reject(socket, err).await;
+        }
+    };
+    if reg.came_online {
+        state.bus.to_presence_subscribers(&user.id, &event::presence(view::user_json(&state, &user)));
+    }
+    if socket.send(Message::Text(first.to_string().into())).await.is_err() {
+        return finish(&state, &conn_id).await;
+    }
+
+    let (mut sink, mut stream) = socket.split();
+    let mut rx = reg.rx;
+    let slow = reg.slow;
+    let mut shutdown = state.shutdown.clone();
+    let writer = tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        let close = |code: u16, reason: &'static str| Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+        loop {
+            tokio::select! {
+                biased;
+                _ = slow.notified() => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_TRY_AGAIN, "too slow: reconnect and recover"))).await;
+                    break;
+                }
+                _ = async { shutdown.wait_for(|s| *s).await.map(|_| ()) } => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_GOING_AWAY, "server shutting down"))).await;
+                    break;
+                }
+                n = rx.recv_many(&mut batch, WRITE_BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut failed = false;
+                    for frame in batch.drain(..) {
+                        if sink.feed(Message::Text(frame)).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if failed || sink.flush().await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+
+    let reader_state = state.clone();
+    let reader_conn = conn_id.clone();
+    let reader = tokio::spawn(async move {
+        loop {
+            let frame = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
+                Ok(Some(Ok(frame))) => frame,
+                // Timed out, closed, or a protocol error (including an oversized frame).
+                _ => break,
+            };
+            match frame {
+                Message::Text(text) => {
+                    // The SDK pings with `[{"type":"health.check","client_id":…}]`.
+                    if text.contains("health.check") {
+                        reader_state.bus.to_connection(&reader_conn, &health_check(&reader_conn));
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    });
+
+    let mut writer = writer;
+    let mut reader = reader;
+    tokio::select! {
+        _ = &mut writer => reader.abort(),
+        _ = &mut reader => {
+            // Let the writer flush a pending close frame, then stop it.
+            let _ = tokio::time::timeout(Duration::from_millis(200), &mut writer).await;
+            writer.abort();
+        }
+    }
+    finish(&state, &conn_id).await;
+}
+
+/// Unregisters the connection and tells others what changed: watchers of each channel it
+/// watched, and presence subscribers if the user went offline.
+async fn finish(state: &AppState, conn_id: &str) {
+    let Some(gone) = state.hub.unregister(conn_id) else { return };
+    tracing::debug!(user_id = %gone.user_id, connection_id = %conn_id, "connection closed");
+    let user = match state.store.users.find_user(&gone.user_id).await {
+        Ok(Some(u)) => u,
+        _ => return,
+    };
+    let user_json = view::user_json(state, &user);
+    for change in gone.stopped.iter().filter(|c| c.user_changed) {
+        state.bus.to_channel(&change.cid, &event::watching("user.watching.stop", &change.cid, user_json.clone(), change.watcher_count));
+    }
+    if gone.went_offline {
+        let now = now_micros();
+        if let Err(e) = state.store.users.update_last_active(&user.id, now).await {
+            tracing::warn!(user_id = %user.id, error = %e, "could not record last_active");
+        }
+        let mut offline = user_json;
+        offline["online"] = false.into();
+        offline["last_active"] = rfc3339(now).into();
+        state.bus.to_presence_subscribers(&user.id, &event::presence(offline));
+    }
+}
