@@ -82,11 +82,17 @@ impl Application {
             config,
             shutdown,
         }));
-        Ok(Self { listener, state, shutdown_tx })
+        Ok(Self {
+            listener,
+            state,
+            shutdown_tx,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> AppState {
@@ -95,7 +101,10 @@ impl Application {
 
     /// Serves until `signal` resolves, then closes WebSockets with a close frame and
     /// finishes in-flight requests.
-    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
         let shutdown_tx = self.shutdown_tx;
         axum::serve(self.listener, router)
@@ -105,6 +114,13 @@ impl Application {
                 let _ = shutdown_tx.send(true);
             })
             .await?;
+        // WebSocket sessions run outside the HTTP connections graceful shutdown waits for:
+        // let them send their 1001 close frames (each send is bounded to 1 s) first.
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            self.state.hub.wait_idle(),
+        )
+        .await;
         Ok(())
     }
 }
@@ -126,7 +142,10 @@ async fn settle_credentials(config: &Config, store: &Store) -> anyhow::Result<Cr
         .insert_setting_if_absent("api_key", &random_token(10))
         .await?;
     let fresh_secret = random_token(32);
-    let secret = store.settings.insert_setting_if_absent("api_secret", &fresh_secret).await?;
+    let secret = store
+        .settings
+        .insert_setting_if_absent("api_secret", &fresh_secret)
+        .await?;
     if secret == fresh_secret {
         // Printed once, on the console of the operator who started the first instance;
         // never logged.

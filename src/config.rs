@@ -95,9 +95,9 @@ impl Config {
         let bind_text = env("WARD_BIND")
             .or(file_cfg.bind)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let bind: SocketAddr = bind_text
-            .parse()
-            .with_context(|| format!("WARD_BIND {bind_text:?} is not an address like 127.0.0.1:8080"))?;
+        let bind: SocketAddr = bind_text.parse().with_context(|| {
+            format!("WARD_BIND {bind_text:?} is not an address like 127.0.0.1:8080")
+        })?;
         if bind.port() == 3030 {
             bail!("port 3030 cannot be used: the Stream SDK rewrites :3030 in its WebSocket URL");
         }
@@ -195,7 +195,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("ward.toml");
         std::fs::write(&path, "bind = \"127.0.0.1:9000\"\ndev_tokens = true\n").unwrap();
-        let cfg = Config::from_sources(Some(&path), env(&[("WARD_BIND", "127.0.0.1:9001")])).unwrap();
+        let cfg =
+            Config::from_sources(Some(&path), env(&[("WARD_BIND", "127.0.0.1:9001")])).unwrap();
         assert_eq!(cfg.bind.port(), 9001);
         assert!(cfg.dev_tokens);
     }

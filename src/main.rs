@@ -9,7 +9,11 @@ use ward::app::Application;
 use ward::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "ward", version, about = "Compliance-first chat server speaking the Stream Chat protocol")]
+#[command(
+    name = "ward",
+    version,
+    about = "Compliance-first chat server speaking the Stream Chat protocol"
+)]
 struct Cli {
     /// Optional TOML configuration file; WARD_* environment variables override it.
     #[arg(long, global = true, env = "WARD_CONFIG")]
@@ -42,17 +46,25 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            ward::store::Store::connect(&config.database_url).await.context("migrating")?;
+            ward::store::Store::connect(&config.database_url)
+                .await
+                .context("migrating")?;
             println!("ward: database is up to date");
             Ok(())
         }
-        Command::Token { user_id, expires_in } => {
+        Command::Token {
+            user_id,
+            expires_in,
+        } => {
             let secret = config
                 .api_secret
                 .as_ref()
                 .context("ward token needs WARD_API_SECRET")?;
             let exp = expires_in.map(|s| chrono::Utc::now().timestamp() + s);
-            println!("{}", ward::auth::token::user_token(&user_id, exp, secret.expose_secret().as_bytes()));
+            println!(
+                "{}",
+                ward::auth::token::user_token(&user_id, exp, secret.expose_secret().as_bytes())
+            );
             Ok(())
         }
     }
@@ -88,8 +100,11 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -59,7 +59,12 @@ pub fn server_token(secret: &[u8]) -> String {
 
 /// Verifies `token` and returns its claims. `now` is the current Unix time in seconds.
 pub fn verify(token: &str, secret: &[u8], dev_tokens: bool, now: i64) -> Result<Claims, ApiError> {
-    let malformed = || ApiError::unauthorized(code::TOKEN_SIGNATURE_INVALID, "JWTAuth error: token is malformed");
+    let malformed = || {
+        ApiError::unauthorized(
+            code::TOKEN_SIGNATURE_INVALID,
+            "JWTAuth error: token is malformed",
+        )
+    };
     let mut parts = token.split('.');
     let (Some(header_b64), Some(payload_b64), Some(sig_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -93,16 +98,28 @@ pub fn verify(token: &str, secret: &[u8], dev_tokens: bool, now: i64) -> Result<
     }
 
     if claims.exp.is_some_and(|exp| now > exp + LEEWAY_SECS) {
-        return Err(ApiError::unauthorized(code::TOKEN_EXPIRED, "JWTAuth error: token is expired (exp)"));
+        return Err(ApiError::unauthorized(
+            code::TOKEN_EXPIRED,
+            "JWTAuth error: token is expired (exp)",
+        ));
     }
     if claims.nbf.is_some_and(|nbf| now + LEEWAY_SECS < nbf) {
-        return Err(ApiError::unauthorized(code::TOKEN_NOT_VALID_YET, "JWTAuth error: token is not valid yet (nbf)"));
+        return Err(ApiError::unauthorized(
+            code::TOKEN_NOT_VALID_YET,
+            "JWTAuth error: token is not valid yet (nbf)",
+        ));
     }
     if claims.iat.is_some_and(|iat| now + LEEWAY_SECS < iat) {
-        return Err(ApiError::unauthorized(code::TOKEN_USED_BEFORE_IAT, "JWTAuth error: token used before issue at (iat)"));
+        return Err(ApiError::unauthorized(
+            code::TOKEN_USED_BEFORE_IAT,
+            "JWTAuth error: token used before issue at (iat)",
+        ));
     }
     if !claims.server && claims.user_id.as_deref().is_none_or(str::is_empty) {
-        return Err(ApiError::unauthorized(code::TOKEN_SIGNATURE_INVALID, "JWTAuth error: token has no user_id claim"));
+        return Err(ApiError::unauthorized(
+            code::TOKEN_SIGNATURE_INVALID,
+            "JWTAuth error: token has no user_id claim",
+        ));
     }
     Ok(claims)
 }
@@ -141,9 +158,15 @@ mod tests {
     fn failures_map_to_stream_codes() {
         let expired = user_token("a", Some(NOW - 60), SECRET);
         assert_eq!(verify(&expired, SECRET, false, NOW).unwrap_err().code, 40);
-        let future = sign(&serde_json::json!({"user_id": "a", "nbf": NOW + 60}), SECRET);
+        let future = sign(
+            &serde_json::json!({"user_id": "a", "nbf": NOW + 60}),
+            SECRET,
+        );
         assert_eq!(verify(&future, SECRET, false, NOW).unwrap_err().code, 41);
-        let iat = sign(&serde_json::json!({"user_id": "a", "iat": NOW + 60}), SECRET);
+        let iat = sign(
+            &serde_json::json!({"user_id": "a", "iat": NOW + 60}),
+            SECRET,
+        );
         assert_eq!(verify(&iat, SECRET, false, NOW).unwrap_err().code, 42);
         let wrong = user_token("a", None, b"other");
         assert_eq!(verify(&wrong, SECRET, false, NOW).unwrap_err().code, 43);
@@ -164,7 +187,13 @@ mod tests {
         let payload = STANDARD.encode(br#"{"user_id":"bob"}"#);
         let token = format!("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{payload}.devtoken");
         assert_eq!(verify(&token, SECRET, false, NOW).unwrap_err().code, 43);
-        assert_eq!(verify(&token, SECRET, true, NOW).unwrap().user_id.as_deref(), Some("bob"));
+        assert_eq!(
+            verify(&token, SECRET, true, NOW)
+                .unwrap()
+                .user_id
+                .as_deref(),
+            Some("bob")
+        );
         let server = format!("x.{}.devtoken", STANDARD.encode(br#"{"server":true}"#));
         assert!(verify(&server, SECRET, true, NOW).is_err());
     }

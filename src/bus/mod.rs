@@ -43,7 +43,8 @@ impl Bus {
 
     /// To the connections subscribed to a user's presence.
     pub fn to_presence_subscribers(&self, user_id: &str, event: &Value) {
-        self.hub.send_to_presence_subscribers(user_id, &Self::encode(event));
+        self.hub
+            .send_to_presence_subscribers(user_id, &Self::encode(event));
     }
 
     /// To one connection (health checks).

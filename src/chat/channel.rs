@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::chat::channel_type::{self, Access, ChannelConfig};
-use crate::chat::{Actor, event, filter, user, validate_channel_id, validate_channel_type, validate_user_id, view};
+use crate::chat::{
+    Actor, event, filter, user, validate_channel_id, validate_channel_type, validate_user_id, view,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{ChannelRow, Cursor, MemberRow, MessageRow};
 use crate::time::{now_micros, parse_rfc3339, rfc3339};
@@ -24,35 +26,66 @@ pub struct Loaded {
 
 impl Loaded {
     pub fn require_read(&self) -> ApiResult<()> {
-        if self.access.read { Ok(()) } else { Err(denied("ReadChannel", &self.channel.cid)) }
+        if self.access.read {
+            Ok(())
+        } else {
+            Err(denied("ReadChannel", &self.channel.cid))
+        }
     }
     pub fn require_write(&self) -> ApiResult<()> {
         if self.channel.frozen && !self.access.moderate {
-            return Err(ApiError::not_allowed(format!("channel {} is frozen", self.channel.cid)));
+            return Err(ApiError::not_allowed(format!(
+                "channel {} is frozen",
+                self.channel.cid
+            )));
         }
-        if self.access.write { Ok(()) } else { Err(denied("SendMessage", &self.channel.cid)) }
+        if self.access.write {
+            Ok(())
+        } else {
+            Err(denied("SendMessage", &self.channel.cid))
+        }
     }
     pub fn require_moderate(&self) -> ApiResult<()> {
-        if self.access.moderate { Ok(()) } else { Err(denied("ModerateChannel", &self.channel.cid)) }
+        if self.access.moderate {
+            Ok(())
+        } else {
+            Err(denied("ModerateChannel", &self.channel.cid))
+        }
     }
     pub fn require_update(&self) -> ApiResult<()> {
-        if self.access.update_channel { Ok(()) } else { Err(denied("UpdateChannel", &self.channel.cid)) }
+        if self.access.update_channel {
+            Ok(())
+        } else {
+            Err(denied("UpdateChannel", &self.channel.cid))
+        }
     }
 }
 
 pub fn denied(action: &str, cid: &str) -> ApiError {
-    ApiError::not_allowed(format!("{action} is not allowed for this user in channel {cid}"))
+    ApiError::not_allowed(format!(
+        "{action} is not allowed for this user in channel {cid}"
+    ))
 }
 
 pub fn config_for(kind: &str) -> ApiResult<ChannelConfig> {
     validate_channel_type(kind)?;
-    channel_type::lookup(kind).ok_or_else(|| ApiError::input(format!("channel type {kind:?} does not exist")))
+    channel_type::lookup(kind)
+        .ok_or_else(|| ApiError::input(format!("channel type {kind:?} does not exist")))
 }
 
-fn with_access(actor: &Actor, channel: ChannelRow, membership: Option<MemberRow>) -> ApiResult<Loaded> {
+fn with_access(
+    actor: &Actor,
+    channel: ChannelRow,
+    membership: Option<MemberRow>,
+) -> ApiResult<Loaded> {
     let config = config_for(&channel.kind)?;
     let access = channel_type::access(actor, &config, &channel, membership.as_ref());
-    Ok(Loaded { channel, config, membership, access })
+    Ok(Loaded {
+        channel,
+        config,
+        membership,
+        access,
+    })
 }
 
 /// Loads a live channel and the actor's membership. Missing or deleted: code 16.
@@ -70,7 +103,9 @@ pub async fn load(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<Loade
 }
 
 async fn membership_of(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<Option<MemberRow>> {
-    let Some(uid) = actor.user_id() else { return Ok(None) };
+    let Some(uid) = actor.user_id() else {
+        return Ok(None);
+    };
     Ok(state
         .store
         .channels
@@ -118,8 +153,23 @@ pub struct QueryChannel {
 
 /// Fields of `data` that describe the request rather than the channel's custom data.
 const NOT_CUSTOM: &[&str] = &[
-    "members", "created_by", "created_by_id", "id", "type", "cid", "frozen", "config", "own_capabilities",
-    "created_at", "updated_at", "last_message_at", "member_count", "deleted_at", "truncated_at", "disabled", "hidden",
+    "members",
+    "created_by",
+    "created_by_id",
+    "id",
+    "type",
+    "cid",
+    "frozen",
+    "config",
+    "own_capabilities",
+    "created_at",
+    "updated_at",
+    "last_message_at",
+    "member_count",
+    "deleted_at",
+    "truncated_at",
+    "disabled",
+    "hidden",
 ];
 
 pub fn custom_data(data: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
@@ -129,7 +179,9 @@ pub fn custom_data(data: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if Value::Object(custom.clone()).to_string().len() > 5 * 1024 {
-        return Err(ApiError::input("channel data is too large: custom fields must stay under 5KB"));
+        return Err(ApiError::input(
+            "channel data is too large: custom fields must stay under 5KB",
+        ));
     }
     Ok(custom)
 }
@@ -137,7 +189,9 @@ pub fn custom_data(data: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
 /// Parses a member list: ids, or `{user_id, channel_role}` objects.
 pub fn parse_members(v: Option<&Value>) -> ApiResult<Vec<(String, String)>> {
     let Some(v) = v else { return Ok(Vec::new()) };
-    let list = v.as_array().ok_or_else(|| ApiError::input("members must be a list"))?;
+    let list = v
+        .as_array()
+        .ok_or_else(|| ApiError::input("members must be a list"))?;
     if list.len() > 100 {
         return Err(ApiError::input("at most 100 members can be added at once"));
     }
@@ -146,14 +200,26 @@ pub fn parse_members(v: Option<&Value>) -> ApiResult<Vec<(String, String)>> {
         let (id, role) = match item {
             Value::String(id) => (id.clone(), "channel_member".to_string()),
             Value::Object(o) => (
-                o.get("user_id").and_then(Value::as_str).ok_or_else(|| ApiError::input("member.user_id is required"))?.to_string(),
-                o.get("channel_role").and_then(Value::as_str).unwrap_or("channel_member").to_string(),
+                o.get("user_id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ApiError::input("member.user_id is required"))?
+                    .to_string(),
+                o.get("channel_role")
+                    .and_then(Value::as_str)
+                    .unwrap_or("channel_member")
+                    .to_string(),
             ),
-            _ => return Err(ApiError::input("members must be user ids or {user_id, channel_role}")),
+            _ => {
+                return Err(ApiError::input(
+                    "members must be user ids or {user_id, channel_role}",
+                ));
+            }
         };
         validate_user_id(&id)?;
         if !["channel_member", "channel_moderator"].contains(&role.as_str()) {
-            return Err(ApiError::input(format!("channel_role {role:?} is not known")));
+            return Err(ApiError::input(format!(
+                "channel_role {role:?} is not known"
+            )));
         }
         if !out.iter().any(|(i, _)| *i == id) {
             out.push((id, role));
@@ -188,7 +254,11 @@ pub async fn query_channel(
     let id = match id {
         Some(id) => id.to_string(),
         None if members.len() >= 2 => distinct_id(&members),
-        None => return Err(ApiError::input("a channel without id needs data.members with at least 2 members")),
+        None => {
+            return Err(ApiError::input(
+                "a channel without id needs data.members with at least 2 members",
+            ));
+        }
     };
     validate_channel_id(&id)?;
     let cid = format!("{kind}:{id}");
@@ -263,20 +333,57 @@ async fn create_channel(
     };
     let member_rows: Vec<MemberRow> = members
         .iter()
-        .map(|(uid, role)| MemberRow { cid: cid.clone(), user_id: uid.clone(), channel_role: role.clone(), created_at: now, updated_at: now })
+        .map(|(uid, role)| MemberRow {
+            cid: cid.clone(),
+            user_id: uid.clone(),
+            channel_role: role.clone(),
+            created_at: now,
+            updated_at: now,
+        })
         .collect();
-    if state.store.channels.insert_channel(&row, &member_rows).await? {
+    if state
+        .store
+        .channels
+        .insert_channel(&row, &member_rows)
+        .await?
+    {
         tracing::info!(cid = %cid, "channel created");
-        let stored = state.store.channels.find_channel(&cid).await?.unwrap_or(row);
-        let others: Vec<&MemberRow> = member_rows.iter().filter(|m| m.user_id != creator).collect();
+        let stored = state
+            .store
+            .channels
+            .find_channel(&cid)
+            .await?
+            .unwrap_or(row);
+        let others: Vec<&MemberRow> = member_rows
+            .iter()
+            .filter(|m| m.user_id != creator)
+            .collect();
         if !others.is_empty() {
-            let ids: HashSet<String> = member_rows.iter().map(|m| m.user_id.clone()).chain([creator.clone()]).collect();
+            let ids: HashSet<String> = member_rows
+                .iter()
+                .map(|m| m.user_id.clone())
+                .chain([creator.clone()])
+                .collect();
             let users = view::users_by_id(state, ids).await?;
             for m in others {
-                let target = Actor::user(state.store.users.find_user(&m.user_id).await?.unwrap_or_else(|| user::new_user(&m.user_id, now)));
+                let target = Actor::user(
+                    state
+                        .store
+                        .users
+                        .find_user(&m.user_id)
+                        .await?
+                        .unwrap_or_else(|| user::new_user(&m.user_id, now)),
+                );
                 let config = config_for(kind)?;
                 let mut ev = event::channel_event("notification.added_to_channel", &cid);
-                ev["channel"] = view::channel_json(state, &target, &stored, &config, Some(m), users.get(&creator).cloned());
+                ev["channel"] = view::channel_json(
+                    state,
+                    &target,
+                    &stored,
+                    &config,
+                    Some(m),
+                    users.get(&creator).cloned(),
+                );
                 ev["member"] = view::member_json(m, users[&m.user_id].clone());
                 state.bus.to_user(&m.user_id, &ev);
             }
@@ -292,12 +399,19 @@ pub fn watch(state: &AppState, actor: &Actor, conn_id: Option<&str>, cid: &str) 
         return Ok(());
     };
     if state.hub.connection_user(conn).as_deref() != Some(user.id.as_str()) {
-        return Err(ApiError::input(format!("connection_id {conn} is not an open connection of this user")));
+        return Err(ApiError::input(format!(
+            "connection_id {conn} is not an open connection of this user"
+        )));
     }
     if let Some(change) = state.hub.watch(conn, cid)
         && change.user_changed
     {
-        let ev = event::watching("user.watching.start", cid, view::user_json(state, user), change.watcher_count);
+        let ev = event::watching(
+            "user.watching.start",
+            cid,
+            view::user_json(state, user),
+            change.watcher_count,
+        );
         state.bus.to_channel(cid, &ev);
     }
     Ok(())
@@ -315,17 +429,31 @@ const MAX_MESSAGES: i64 = 300;
 const MAX_EMBEDDED_MEMBERS: i64 = 100;
 
 /// Renders ChannelState objects for several channels, batching the lookups they share.
-pub async fn channel_states(state: &AppState, actor: &Actor, channels: Vec<ChannelRow>, opts: &StateOptions<'_>) -> ApiResult<Vec<Value>> {
+pub async fn channel_states(
+    state: &AppState,
+    actor: &Actor,
+    channels: Vec<ChannelRow>,
+    opts: &StateOptions<'_>,
+) -> ApiResult<Vec<Value>> {
     let cids: Vec<String> = channels.iter().map(|c| c.cid.clone()).collect();
     let members = state.store.channels.find_members(&cids).await?;
     let reads = state.store.channels.find_reads(&cids).await?;
-    let member_limit = opts.member_limit.unwrap_or(MAX_EMBEDDED_MEMBERS).clamp(0, MAX_EMBEDDED_MEMBERS) as usize;
+    let member_limit = opts
+        .member_limit
+        .unwrap_or(MAX_EMBEDDED_MEMBERS)
+        .clamp(0, MAX_EMBEDDED_MEMBERS) as usize;
 
     let mut per_channel_messages = Vec::with_capacity(channels.len());
     let mut per_channel_pinned = Vec::with_capacity(channels.len());
     for ch in &channels {
         per_channel_messages.push(message_page(state, ch, opts.messages).await?);
-        per_channel_pinned.push(state.store.messages.find_pinned_messages(&ch.cid, ch.truncated_at, 10).await?);
+        per_channel_pinned.push(
+            state
+                .store
+                .messages
+                .find_pinned_messages(&ch.cid, ch.truncated_at, 10)
+                .await?,
+        );
     }
     let watcher_ids: Vec<Vec<String>> = cids.iter().map(|cid| state.hub.watcher_ids(cid)).collect();
 
@@ -335,7 +463,12 @@ pub async fn channel_states(state: &AppState, actor: &Actor, channels: Vec<Chann
     ids.extend(channels.iter().filter_map(|c| c.created_by_id.clone()));
     ids.extend(watcher_ids.iter().flatten().cloned());
     let users = view::users_by_id(state, ids).await?;
-    let user = |id: &str| users.get(id).cloned().unwrap_or_else(|| json!({ "id": id }));
+    let user = |id: &str| {
+        users
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| json!({ "id": id }))
+    };
 
     let viewer = actor.user_id();
     let mut out = Vec::with_capacity(channels.len());
@@ -379,12 +512,18 @@ fn time_param(text: &str) -> ApiResult<i64> {
 }
 
 /// The message page a pagination object asks for.
-pub async fn message_page(state: &AppState, ch: &ChannelRow, p: Option<&MessagePagination>) -> ApiResult<Vec<MessageRow>> {
+pub async fn message_page(
+    state: &AppState,
+    ch: &ChannelRow,
+    p: Option<&MessagePagination>,
+) -> ApiResult<Vec<MessageRow>> {
     let default = MessagePagination::default();
     let p = p.unwrap_or(&default);
     let limit = p.limit.unwrap_or(DEFAULT_MESSAGES);
     if !(0..=MAX_MESSAGES).contains(&limit) {
-        return Err(ApiError::input(format!("messages.limit must be between 0 and {MAX_MESSAGES}")));
+        return Err(ApiError::input(format!(
+            "messages.limit must be between 0 and {MAX_MESSAGES}"
+        )));
     }
     if limit == 0 {
         return Ok(Vec::new());
@@ -392,39 +531,93 @@ pub async fn message_page(state: &AppState, ch: &ChannelRow, p: Option<&MessageP
     const MAX_ID: &str = "\u{10FFFF}";
     let cursor = if let Some(id) = &p.id_lt {
         let m = cursor_at(state, id).await?;
-        Cursor::Before { at: m.created_at, id: m.id, inclusive: false }
+        Cursor::Before {
+            at: m.created_at,
+            id: m.id,
+            inclusive: false,
+        }
     } else if let Some(id) = &p.id_lte {
         let m = cursor_at(state, id).await?;
-        Cursor::Before { at: m.created_at, id: m.id, inclusive: true }
+        Cursor::Before {
+            at: m.created_at,
+            id: m.id,
+            inclusive: true,
+        }
     } else if let Some(id) = &p.id_gt {
         let m = cursor_at(state, id).await?;
-        Cursor::After { at: m.created_at, id: m.id, inclusive: false }
+        Cursor::After {
+            at: m.created_at,
+            id: m.id,
+            inclusive: false,
+        }
     } else if let Some(id) = &p.id_gte {
         let m = cursor_at(state, id).await?;
-        Cursor::After { at: m.created_at, id: m.id, inclusive: true }
+        Cursor::After {
+            at: m.created_at,
+            id: m.id,
+            inclusive: true,
+        }
     } else if let Some(id) = &p.id_around {
         let m = cursor_at(state, id).await?;
         let msgs = &state.store.messages;
         let mut before = msgs
-            .find_channel_messages(&ch.cid, ch.truncated_at, &Cursor::Before { at: m.created_at, id: m.id.clone(), inclusive: true }, limit / 2 + 1)
+            .find_channel_messages(
+                &ch.cid,
+                ch.truncated_at,
+                &Cursor::Before {
+                    at: m.created_at,
+                    id: m.id.clone(),
+                    inclusive: true,
+                },
+                limit / 2 + 1,
+            )
             .await?;
         let after = msgs
-            .find_channel_messages(&ch.cid, ch.truncated_at, &Cursor::After { at: m.created_at, id: m.id, inclusive: false }, limit - limit / 2 - 1)
+            .find_channel_messages(
+                &ch.cid,
+                ch.truncated_at,
+                &Cursor::After {
+                    at: m.created_at,
+                    id: m.id,
+                    inclusive: false,
+                },
+                limit - limit / 2 - 1,
+            )
             .await?;
         before.extend(after);
         return Ok(before);
     } else if let Some(t) = &p.created_at_before {
-        Cursor::Before { at: time_param(t)?, id: String::new(), inclusive: false }
+        Cursor::Before {
+            at: time_param(t)?,
+            id: String::new(),
+            inclusive: false,
+        }
     } else if let Some(t) = &p.created_at_before_or_equal {
-        Cursor::Before { at: time_param(t)?, id: MAX_ID.into(), inclusive: true }
+        Cursor::Before {
+            at: time_param(t)?,
+            id: MAX_ID.into(),
+            inclusive: true,
+        }
     } else if let Some(t) = &p.created_at_after {
-        Cursor::After { at: time_param(t)?, id: MAX_ID.into(), inclusive: false }
+        Cursor::After {
+            at: time_param(t)?,
+            id: MAX_ID.into(),
+            inclusive: false,
+        }
     } else if let Some(t) = &p.created_at_after_or_equal {
-        Cursor::After { at: time_param(t)?, id: String::new(), inclusive: true }
+        Cursor::After {
+            at: time_param(t)?,
+            id: String::new(),
+            inclusive: true,
+        }
     } else {
         Cursor::Latest
     };
-    Ok(state.store.messages.find_channel_messages(&ch.cid, ch.truncated_at, &cursor, limit).await?)
+    Ok(state
+        .store
+        .messages
+        .find_channel_messages(&ch.cid, ch.truncated_at, &cursor, limit)
+        .await?)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -460,7 +653,10 @@ fn filter_doc(ch: &ChannelRow, member_ids: Vec<String>) -> Value {
     if let Some(t) = ch.last_message_at {
         doc.insert("last_message_at".into(), rfc3339(t).into());
     }
-    let last_updated = ch.last_message_at.unwrap_or(ch.created_at).max(ch.updated_at);
+    let last_updated = ch
+        .last_message_at
+        .unwrap_or(ch.created_at)
+        .max(ch.updated_at);
     doc.insert("last_updated".into(), rfc3339(last_updated).into());
     doc.insert("members".into(), member_ids.into());
     Value::Object(doc)
@@ -468,26 +664,45 @@ fn filter_doc(ch: &ChannelRow, member_ids: Vec<String>) -> Value {
 
 /// The channels the actor may read that match `filter`, each with the document the filter
 /// was evaluated on. `members_only` leaves out public channels the actor has not joined.
-async fn matching_channels(state: &AppState, actor: &Actor, filter: &filter::Filter, members_only: bool) -> ApiResult<Vec<(Value, Loaded)>> {
+async fn matching_channels(
+    state: &AppState,
+    actor: &Actor,
+    filter: &filter::Filter,
+    members_only: bool,
+) -> ApiResult<Vec<(Value, Loaded)>> {
     if let Some(types) = filter.required_values("type") {
         for t in &types {
             validate_channel_type(t)?;
         }
     }
-    let public_types: Vec<String> = channel_type::ALL.iter().filter(|c| c.public && !members_only).map(|c| c.name.to_string()).collect();
-    let all_types: Vec<String> = channel_type::ALL.iter().map(|c| c.name.to_string()).collect();
+    let public_types: Vec<String> = channel_type::ALL
+        .iter()
+        .filter(|c| c.public && !members_only)
+        .map(|c| c.name.to_string())
+        .collect();
+    let all_types: Vec<String> = channel_type::ALL
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
     let mut candidates: Vec<ChannelRow> = if let Some(cids) = filter.required_values("cid") {
         state.store.channels.find_channels(&cids).await?
     } else if actor.is_admin() {
         let types = filter.required_values("type").unwrap_or(all_types);
-        state.store.channels.find_channels_of_types(&types, CHANNEL_SCAN_CAP).await?
+        state
+            .store
+            .channels
+            .find_channels_of_types(&types, CHANNEL_SCAN_CAP)
+            .await?
     } else {
         let mut mine = match actor.user_id() {
             Some(uid) => state.store.channels.find_channels_for_member(uid).await?,
             None => Vec::new(),
         };
         let public: Vec<String> = match filter.required_values("type") {
-            Some(types) => types.into_iter().filter(|t| public_types.contains(t)).collect(),
+            Some(types) => types
+                .into_iter()
+                .filter(|t| public_types.contains(t))
+                .collect(),
             None => public_types,
         };
         let seen: HashSet<String> = mine.iter().map(|c| c.cid.clone()).collect();
@@ -513,7 +728,9 @@ async fn matching_channels(state: &AppState, actor: &Actor, filter: &filter::Fil
         .into_iter()
         .filter_map(|ch| {
             let members = members_by_cid.get(&ch.cid).cloned().unwrap_or_default();
-            let membership = actor.user_id().and_then(|v| members.iter().find(|m| m.user_id == v).cloned());
+            let membership = actor
+                .user_id()
+                .and_then(|v| members.iter().find(|m| m.user_id == v).cloned());
             if members_only && membership.is_none() && !actor.is_admin() {
                 return None;
             }
@@ -521,26 +738,49 @@ async fn matching_channels(state: &AppState, actor: &Actor, filter: &filter::Fil
             if !loaded.access.read {
                 return None;
             }
-            let doc = filter_doc(&loaded.channel, members.iter().map(|m| m.user_id.clone()).collect());
+            let doc = filter_doc(
+                &loaded.channel,
+                members.iter().map(|m| m.user_id.clone()).collect(),
+            );
             filter.matches(&doc).then_some((doc, loaded))
         })
         .collect())
 }
 
 /// The channels the actor may read that match `filter` (see [`matching_channels`]).
-pub async fn readable_channels(state: &AppState, actor: &Actor, filter: &filter::Filter, members_only: bool) -> ApiResult<Vec<Loaded>> {
-    Ok(matching_channels(state, actor, filter, members_only).await?.into_iter().map(|(_, l)| l).collect())
+pub async fn readable_channels(
+    state: &AppState,
+    actor: &Actor,
+    filter: &filter::Filter,
+    members_only: bool,
+) -> ApiResult<Vec<Loaded>> {
+    Ok(matching_channels(state, actor, filter, members_only)
+        .await?
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect())
 }
 
 /// `POST /channels`: the channels the actor may read that match the filter, sorted and
 /// paginated, optionally watched. Reconnecting SDKs recover their watches through it.
-pub async fn query_channels(state: &AppState, actor: &Actor, q: &QueryChannels, conn_id: Option<&str>) -> ApiResult<Value> {
+pub async fn query_channels(
+    state: &AppState,
+    actor: &Actor,
+    q: &QueryChannels,
+    conn_id: Option<&str>,
+) -> ApiResult<Value> {
     let filter = filter::parse(&q.filter_conditions)?;
     let mut sort = filter::parse_sort(&q.sort)?;
     if sort.is_empty() {
-        sort.push(filter::SortKey { field: "last_updated".into(), descending: true });
+        sort.push(filter::SortKey {
+            field: "last_updated".into(),
+            descending: true,
+        });
     }
-    sort.push(filter::SortKey { field: "cid".into(), descending: false });
+    sort.push(filter::SortKey {
+        field: "cid".into(),
+        descending: false,
+    });
     let limit = q.limit.unwrap_or(10);
     let offset = q.offset.unwrap_or(0);
     if !(0..=30).contains(&limit) || !(0..=10_000).contains(&offset) {
@@ -548,19 +788,31 @@ pub async fn query_channels(state: &AppState, actor: &Actor, q: &QueryChannels, 
     }
     let mut matched = matching_channels(state, actor, &filter, false).await?;
     matched.sort_by(|a, b| filter::compare_docs(&a.0, &b.0, &sort));
-    let page: Vec<ChannelRow> = matched.into_iter().skip(offset as usize).take(limit as usize).map(|(_, l)| l.channel).collect();
+    let page: Vec<ChannelRow> = matched
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|(_, l)| l.channel)
+        .collect();
 
     if q.watch {
         for ch in &page {
             watch(state, actor, conn_id, &ch.cid)?;
         }
     }
-    let messages = MessagePagination { limit: q.message_limit, ..Default::default() };
+    let messages = MessagePagination {
+        limit: q.message_limit,
+        ..Default::default()
+    };
     let states = channel_states(
         state,
         actor,
         page,
-        &StateOptions { messages: Some(&messages), member_limit: q.member_limit, presence_conn: conn_id.filter(|_| q.presence) },
+        &StateOptions {
+            messages: Some(&messages),
+            member_limit: q.member_limit,
+            presence_conn: conn_id.filter(|_| q.presence),
+        },
     )
     .await?;
     Ok(json!({ "channels": states }))

@@ -96,7 +96,12 @@ pub struct Access {
     pub update_channel: bool,
 }
 
-pub fn access(actor: &Actor, config: &ChannelConfig, channel: &ChannelRow, membership: Option<&MemberRow>) -> Access {
+pub fn access(
+    actor: &Actor,
+    config: &ChannelConfig,
+    channel: &ChannelRow,
+    membership: Option<&MemberRow>,
+) -> Access {
     let privileged = actor.is_admin();
     let member = membership.is_some();
     let moderator = privileged
@@ -113,7 +118,12 @@ pub fn access(actor: &Actor, config: &ChannelConfig, channel: &ChannelRow, membe
 }
 
 /// `own_capabilities` for the actor, derived from [`access`] and the type's flags.
-pub fn capabilities(actor: &Actor, config: &ChannelConfig, channel: &ChannelRow, membership: Option<&MemberRow>) -> Vec<&'static str> {
+pub fn capabilities(
+    actor: &Actor,
+    config: &ChannelConfig,
+    channel: &ChannelRow,
+    membership: Option<&MemberRow>,
+) -> Vec<&'static str> {
     let a = access(actor, config, channel, membership);
     let mut caps = Vec::new();
     if a.read {
@@ -153,7 +163,15 @@ pub fn capabilities(actor: &Actor, config: &ChannelConfig, channel: &ChannelRow,
         caps.push("join-channel");
     }
     if a.moderate {
-        caps.extend(["update-any-message", "delete-any-message", "ban-channel-members", "freeze-channel", "set-channel-cooldown", "skip-slow-mode", "truncate-channel"]);
+        caps.extend([
+            "update-any-message",
+            "delete-any-message",
+            "ban-channel-members",
+            "freeze-channel",
+            "set-channel-cooldown",
+            "skip-slow-mode",
+            "truncate-channel",
+        ]);
     }
     if a.update_channel {
         caps.extend(["update-channel", "update-channel-members", "delete-channel"]);

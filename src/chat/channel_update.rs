@@ -26,18 +26,38 @@ pub struct UpdateChannel {
 }
 
 async fn members_json(state: &AppState, cid: &str) -> ApiResult<Vec<Value>> {
-    let members = state.store.channels.find_members(&[cid.to_string()]).await?;
-    let users = view::users_by_id(state, members.iter().map(|m| m.user_id.clone()).collect()).await?;
-    Ok(members.iter().map(|m| view::member_json(m, users[&m.user_id].clone())).collect())
+    let members = state
+        .store
+        .channels
+        .find_members(&[cid.to_string()])
+        .await?;
+    let users =
+        view::users_by_id(state, members.iter().map(|m| m.user_id.clone()).collect()).await?;
+    Ok(members
+        .iter()
+        .map(|m| view::member_json(m, users[&m.user_id].clone()))
+        .collect())
 }
 
 async fn channel_json(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<Value> {
     let loaded = channel::load(state, actor, cid).await?;
     let created_by = match &loaded.channel.created_by_id {
-        Some(id) => state.store.users.find_user(id).await?.map(|u| view::user_json(state, &u)),
+        Some(id) => state
+            .store
+            .users
+            .find_user(id)
+            .await?
+            .map(|u| view::user_json(state, &u)),
         None => None,
     };
-    Ok(view::channel_json(state, actor, &loaded.channel, &loaded.config, loaded.membership.as_ref(), created_by))
+    Ok(view::channel_json(
+        state,
+        actor,
+        &loaded.channel,
+        &loaded.config,
+        loaded.membership.as_ref(),
+        created_by,
+    ))
 }
 
 fn announce_channel_updated(state: &AppState, actor: &Actor, cid: &str, channel: &Value) {
@@ -56,7 +76,12 @@ fn announce_channel_updated(state: &AppState, actor: &Actor, cid: &str, channel:
 
 /// `POST /channels/{type}/{id}`: replaces custom data and/or changes members and roles,
 /// optionally posting a message with the change.
-pub async fn update_channel(state: &AppState, actor: &Actor, cid: &str, body: &UpdateChannel) -> ApiResult<Value> {
+pub async fn update_channel(
+    state: &AppState,
+    actor: &Actor,
+    cid: &str,
+    body: &UpdateChannel,
+) -> ApiResult<Value> {
     let loaded = channel::load(state, actor, cid).await?;
     loaded.require_read()?;
     let now = now_micros();
@@ -75,10 +100,18 @@ pub async fn update_channel(state: &AppState, actor: &Actor, cid: &str, body: &U
     }
     if body.add_members.is_some() {
         loaded.require_update()?;
-        add_members(state, actor, &loaded, &parse_members(body.add_members.as_ref())?).await?;
+        add_members(
+            state,
+            actor,
+            &loaded,
+            &parse_members(body.add_members.as_ref())?,
+        )
+        .await?;
     }
     if let Some(ids) = &body.remove_members {
-        let only_self = actor.user_id().is_some_and(|me| ids.iter().all(|id| id == me));
+        let only_self = actor
+            .user_id()
+            .is_some_and(|me| ids.iter().all(|id| id == me));
         if !only_self {
             loaded.require_update()?;
         }
@@ -95,14 +128,31 @@ pub async fn update_channel(state: &AppState, actor: &Actor, cid: &str, body: &U
     if !role_changes.is_empty() {
         loaded.require_update()?;
         for (uid, role) in role_changes {
-            if state.store.channels.update_member_role(cid, &uid, &role, now).await? {
-                let m = MemberRow { cid: cid.to_string(), user_id: uid.clone(), channel_role: role, created_at: now, updated_at: now };
+            if state
+                .store
+                .channels
+                .update_member_role(cid, &uid, &role, now)
+                .await?
+            {
+                let m = MemberRow {
+                    cid: cid.to_string(),
+                    user_id: uid.clone(),
+                    channel_role: role,
+                    created_at: now,
+                    updated_at: now,
+                };
                 let u = state.store.users.find_user(&uid).await?;
                 let mut ev = event::channel_event("member.updated", cid);
-                ev["member"] = view::member_json(&m, u.map(|u| view::user_json(state, &u)).unwrap_or(json!({"id": uid})));
+                ev["member"] = view::member_json(
+                    &m,
+                    u.map(|u| view::user_json(state, &u))
+                        .unwrap_or(json!({"id": uid})),
+                );
                 state.bus.to_channel(cid, &ev);
             } else {
-                return Err(ApiError::input(format!("user {uid} is not a member of {cid}")));
+                return Err(ApiError::input(format!(
+                    "user {uid} is not a member of {cid}"
+                )));
             }
         }
     }
@@ -111,27 +161,59 @@ pub async fn update_channel(state: &AppState, actor: &Actor, cid: &str, body: &U
         "members": members_json(state, cid).await?,
     });
     if let Some(msg) = &body.message {
-        let sent = message::send_message(state, actor, cid, &message::SendMessage { message: msg.clone(), ..Default::default() }).await?;
+        let sent = message::send_message(
+            state,
+            actor,
+            cid,
+            &message::SendMessage {
+                message: msg.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
         reply["message"] = sent["message"].clone();
     }
     Ok(reply)
 }
 
-async fn add_members(state: &AppState, actor: &Actor, loaded: &Loaded, members: &[(String, String)]) -> ApiResult<()> {
+async fn add_members(
+    state: &AppState,
+    actor: &Actor,
+    loaded: &Loaded,
+    members: &[(String, String)],
+) -> ApiResult<()> {
     let cid = &loaded.channel.cid;
     let ids: Vec<String> = members.iter().map(|(id, _)| id.clone()).collect();
     user::require_existing(state, &ids).await?;
     let now = now_micros();
     let rows: Vec<MemberRow> = members
         .iter()
-        .map(|(id, role)| MemberRow { cid: cid.clone(), user_id: id.clone(), channel_role: role.clone(), created_at: now, updated_at: now })
+        .map(|(id, role)| MemberRow {
+            cid: cid.clone(),
+            user_id: id.clone(),
+            channel_role: role.clone(),
+            created_at: now,
+            updated_at: now,
+        })
         .collect();
     let added = state.store.channels.add_members(cid, &rows).await?;
     if added.is_empty() {
         return Ok(());
     }
-    let users = view::users_by_id(state, added.iter().map(|m| m.user_id.clone()).collect::<HashSet<_>>()).await?;
-    let channel = state.store.channels.find_channel(cid).await?.unwrap_or_else(|| loaded.channel.clone());
+    let users = view::users_by_id(
+        state,
+        added
+            .iter()
+            .map(|m| m.user_id.clone())
+            .collect::<HashSet<_>>(),
+    )
+    .await?;
+    let channel = state
+        .store
+        .channels
+        .find_channel(cid)
+        .await?
+        .unwrap_or_else(|| loaded.channel.clone());
     for m in &added {
         let member = view::member_json(m, users[&m.user_id].clone());
         let mut ev = event::channel_event("member.added", cid);
@@ -139,9 +221,17 @@ async fn add_members(state: &AppState, actor: &Actor, loaded: &Loaded, members: 
         ev["user"] = users[&m.user_id].clone();
         ev["channel_member_count"] = channel.member_count.into();
         state.bus.to_channel(cid, &ev);
-        let target = Actor::user(state.store.users.find_user(&m.user_id).await?.unwrap_or_else(|| user::new_user(&m.user_id, now)));
+        let target = Actor::user(
+            state
+                .store
+                .users
+                .find_user(&m.user_id)
+                .await?
+                .unwrap_or_else(|| user::new_user(&m.user_id, now)),
+        );
         let mut note = event::channel_event("notification.added_to_channel", cid);
-        note["channel"] = view::channel_json(state, &target, &channel, &loaded.config, Some(m), None);
+        note["channel"] =
+            view::channel_json(state, &target, &channel, &loaded.config, Some(m), None);
         note["member"] = member;
         state.bus.to_user(&m.user_id, &note);
     }
@@ -149,10 +239,17 @@ async fn add_members(state: &AppState, actor: &Actor, loaded: &Loaded, members: 
     Ok(())
 }
 
-async fn remove_members(state: &AppState, _actor: &Actor, loaded: &Loaded, ids: &[String]) -> ApiResult<()> {
+async fn remove_members(
+    state: &AppState,
+    _actor: &Actor,
+    loaded: &Loaded,
+    ids: &[String],
+) -> ApiResult<()> {
     let cid = &loaded.channel.cid;
     if ids.len() > 100 {
-        return Err(ApiError::input("at most 100 members can be removed at once"));
+        return Err(ApiError::input(
+            "at most 100 members can be removed at once",
+        ));
     }
     let removed = state.store.channels.remove_members(cid, ids).await?;
     let users = view::users_by_id(state, removed.iter().cloned().collect()).await?;
@@ -182,7 +279,12 @@ pub struct PartialUpdateChannel {
 }
 
 /// `PATCH /channels/{type}/{id}`: sets and unsets custom fields (and `frozen`).
-pub async fn partial_update_channel(state: &AppState, actor: &Actor, cid: &str, body: &PartialUpdateChannel) -> ApiResult<Value> {
+pub async fn partial_update_channel(
+    state: &AppState,
+    actor: &Actor,
+    cid: &str,
+    body: &PartialUpdateChannel,
+) -> ApiResult<Value> {
     let loaded = channel::load(state, actor, cid).await?;
     loaded.require_update()?;
     let mut ch: ChannelRow = loaded.channel.clone();
@@ -205,11 +307,27 @@ pub async fn partial_update_channel(state: &AppState, actor: &Actor, cid: &str, 
 
 /// `DELETE /channels/{type}/{id}`: soft delete by default (kept for retention, hidden from
 /// every query); `hard_delete` removes the rows.
-pub async fn delete_channel(state: &AppState, actor: &Actor, cid: &str, hard: bool) -> ApiResult<Value> {
+pub async fn delete_channel(
+    state: &AppState,
+    actor: &Actor,
+    cid: &str,
+    hard: bool,
+) -> ApiResult<Value> {
     let loaded = channel::load(state, actor, cid).await?;
     loaded.require_update()?;
-    let rendered = view::channel_json(state, actor, &loaded.channel, &loaded.config, loaded.membership.as_ref(), None);
-    let members = state.store.channels.find_members(&[cid.to_string()]).await?;
+    let rendered = view::channel_json(
+        state,
+        actor,
+        &loaded.channel,
+        &loaded.config,
+        loaded.membership.as_ref(),
+        None,
+    );
+    let members = state
+        .store
+        .channels
+        .find_members(&[cid.to_string()])
+        .await?;
     if hard {
         state.store.channels.delete_channel(cid).await?;
     } else {
@@ -224,7 +342,9 @@ pub async fn delete_channel(state: &AppState, actor: &Actor, cid: &str, hard: bo
     state.bus.to_channel(cid, &ev);
     let mut note = event::channel_event("notification.channel_deleted", cid);
     note["channel"] = rendered.clone();
-    state.bus.to_users(members.iter().map(|m| m.user_id.as_str()), &note);
+    state
+        .bus
+        .to_users(members.iter().map(|m| m.user_id.as_str()), &note);
     state.hub.forget_channel(cid);
     Ok(json!({ "channel": rendered }))
 }
@@ -240,41 +360,75 @@ pub struct TruncateChannel {
 
 /// `POST /channels/{type}/{id}/truncate`: hides (or with `hard_delete`, removes) the
 /// messages up to now or `truncated_at`.
-pub async fn truncate_channel(state: &AppState, actor: &Actor, cid: &str, body: &TruncateChannel) -> ApiResult<Value> {
+pub async fn truncate_channel(
+    state: &AppState,
+    actor: &Actor,
+    cid: &str,
+    body: &TruncateChannel,
+) -> ApiResult<Value> {
     let loaded = channel::load(state, actor, cid).await?;
     if !loaded.access.moderate {
         loaded.require_update()?;
     }
     let at = match &body.truncated_at {
-        Some(t) => parse_rfc3339(t).ok_or_else(|| ApiError::input("truncated_at must be RFC 3339"))?,
+        Some(t) => {
+            parse_rfc3339(t).ok_or_else(|| ApiError::input("truncated_at must be RFC 3339"))?
+        }
         None => now_micros(),
     };
-    state.store.channels.truncate_channel(cid, at, body.hard_delete).await?;
+    state
+        .store
+        .channels
+        .truncate_channel(cid, at, body.hard_delete)
+        .await?;
     let rendered = channel_json(state, actor, cid).await?;
     let mut ev = event::channel_event("channel.truncated", cid);
     ev["channel"] = rendered.clone();
     state.bus.to_channel(cid, &ev);
     let mut reply = json!({ "channel": rendered });
     if let Some(msg) = &body.message {
-        let sent = message::send_message(state, actor, cid, &message::SendMessage { message: msg.clone(), ..Default::default() }).await?;
+        let sent = message::send_message(
+            state,
+            actor,
+            cid,
+            &message::SendMessage {
+                message: msg.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
         reply["message"] = sent["message"].clone();
     }
     Ok(reply)
 }
 
 /// `POST /channels/{type}/{id}/stop-watching`.
-pub async fn stop_watching(state: &AppState, actor: &Actor, cid: &str, conn_id: Option<&str>) -> ApiResult<Value> {
+pub async fn stop_watching(
+    state: &AppState,
+    actor: &Actor,
+    cid: &str,
+    conn_id: Option<&str>,
+) -> ApiResult<Value> {
     crate::chat::parse_cid(cid)?;
     let (Some(conn), Some(user)) = (conn_id, actor.user.as_ref()) else {
-        return Err(ApiError::input("stop-watching needs the connection_id of an open connection"));
+        return Err(ApiError::input(
+            "stop-watching needs the connection_id of an open connection",
+        ));
     };
     if state.hub.connection_user(conn).as_deref() != Some(user.id.as_str()) {
-        return Err(ApiError::input(format!("connection_id {conn} is not an open connection of this user")));
+        return Err(ApiError::input(format!(
+            "connection_id {conn} is not an open connection of this user"
+        )));
     }
     if let Some(change) = state.hub.unwatch(conn, cid)
         && change.user_changed
     {
-        let ev = event::watching("user.watching.stop", cid, view::user_json(state, user), change.watcher_count);
+        let ev = event::watching(
+            "user.watching.stop",
+            cid,
+            view::user_json(state, user),
+            change.watcher_count,
+        );
         state.bus.to_channel(cid, &ev);
     }
     Ok(json!({}))

@@ -40,11 +40,25 @@ pub struct SendEvent {
 }
 
 /// Event types clients may not forge: they are emitted only by the server.
-const SERVER_ONLY_PREFIXES: &[&str] = &["message.", "reaction.", "member.", "channel.", "notification.", "user.", "health.", "connection."];
+const SERVER_ONLY_PREFIXES: &[&str] = &[
+    "message.",
+    "reaction.",
+    "member.",
+    "channel.",
+    "notification.",
+    "user.",
+    "health.",
+    "connection.",
+];
 
 /// `POST /channels/{type}/{id}/event`: re-sends typing (and custom) events to the watchers
 /// with `user` filled in from the caller.
-pub async fn send_event(state: &AppState, actor: &Actor, cid: &str, body: &SendEvent) -> ApiResult<Value> {
+pub async fn send_event(
+    state: &AppState,
+    actor: &Actor,
+    cid: &str,
+    body: &SendEvent,
+) -> ApiResult<Value> {
     let user = actor.require_user()?;
     let loaded = channel::load(state, actor, cid).await?;
     loaded.require_read()?;
@@ -59,21 +73,41 @@ pub async fn send_event(state: &AppState, actor: &Actor, cid: &str, body: &SendE
         return Err(ApiError::new(
             crate::error::code::INPUT,
             axum::http::StatusCode::BAD_REQUEST,
-            format!("typing events are disabled for channel type {}", loaded.channel.kind),
+            format!(
+                "typing events are disabled for channel type {}",
+                loaded.channel.kind
+            ),
         ));
     }
     if !is_typing && SERVER_ONLY_PREFIXES.iter().any(|p| kind.starts_with(p)) {
-        return Err(ApiError::new(18, axum::http::StatusCode::BAD_REQUEST, format!("event type {kind} cannot be sent by clients")));
+        return Err(ApiError::new(
+            18,
+            axum::http::StatusCode::BAD_REQUEST,
+            format!("event type {kind} cannot be sent by clients"),
+        ));
     }
     if !is_typing {
         loaded.require_write()?;
     }
     if Value::Object(body.event.clone()).to_string().len() > 5 * 1024 {
-        return Err(ApiError::new(crate::error::code::PAYLOAD_TOO_BIG, axum::http::StatusCode::PAYLOAD_TOO_LARGE, "custom event data must stay under 5KB"));
+        return Err(ApiError::new(
+            crate::error::code::PAYLOAD_TOO_BIG,
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "custom event data must stay under 5KB",
+        ));
     }
     let mut event = channel_event(kind, cid);
     for (k, v) in &body.event {
-        if !["cid", "channel_id", "channel_type", "created_at", "user", "user_id"].contains(&k.as_str()) {
+        if ![
+            "cid",
+            "channel_id",
+            "channel_type",
+            "created_at",
+            "user",
+            "user_id",
+        ]
+        .contains(&k.as_str())
+        {
             event[k] = v.clone();
         }
     }

@@ -77,10 +77,9 @@ fn parse_node(value: &Value, depth: usize, nodes: &mut usize) -> ApiResult<Filte
         }
         match key.as_str() {
             "$and" | "$or" | "$nor" => {
-                let list = v
-                    .as_array()
-                    .filter(|l| !l.is_empty())
-                    .ok_or_else(|| ApiError::input(format!("{key} needs a non-empty array of filters")))?;
+                let list = v.as_array().filter(|l| !l.is_empty()).ok_or_else(|| {
+                    ApiError::input(format!("{key} needs a non-empty array of filters"))
+                })?;
                 let subs = list
                     .iter()
                     .map(|f| parse_node(f, depth + 1, nodes))
@@ -92,7 +91,9 @@ fn parse_node(value: &Value, depth: usize, nodes: &mut usize) -> ApiResult<Filte
                 });
             }
             name if name.starts_with('$') => {
-                return Err(ApiError::input(format!("invalid operator {name} at the top of a filter")));
+                return Err(ApiError::input(format!(
+                    "invalid operator {name} at the top of a filter"
+                )));
             }
             name => {
                 if name.len() > 100 {
@@ -102,27 +103,36 @@ fn parse_node(value: &Value, depth: usize, nodes: &mut usize) -> ApiResult<Filte
             }
         }
     }
-    Ok(if parts.len() == 1 { parts.remove(0) } else { Filter::And(parts) })
+    Ok(if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        Filter::And(parts)
+    })
 }
 
 fn parse_field(name: &str, v: &Value) -> ApiResult<Vec<Filter>> {
-    let field = |op, value: &Value| Filter::Field { name: name.to_string(), op, value: value.clone() };
+    let field = |op, value: &Value| Filter::Field {
+        name: name.to_string(),
+        op,
+        value: value.clone(),
+    };
     match v {
         Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => ops
             .iter()
             .map(|(op_name, value)| {
-                let op = Op::parse(op_name)
-                    .ok_or_else(|| ApiError::input(format!("invalid operator {op_name} on field {name}")))?;
+                let op = Op::parse(op_name).ok_or_else(|| {
+                    ApiError::input(format!("invalid operator {op_name} on field {name}"))
+                })?;
                 match op {
-                    Op::In | Op::Nin if !value.is_array() => {
-                        Err(ApiError::input(format!("{op_name} on field {name} needs an array")))
-                    }
-                    Op::Exists if !value.is_boolean() => {
-                        Err(ApiError::input(format!("$exists on field {name} needs true or false")))
-                    }
-                    Op::Autocomplete if !value.is_string() => {
-                        Err(ApiError::input(format!("{op_name} on field {name} needs a string")))
-                    }
+                    Op::In | Op::Nin if !value.is_array() => Err(ApiError::input(format!(
+                        "{op_name} on field {name} needs an array"
+                    ))),
+                    Op::Exists if !value.is_boolean() => Err(ApiError::input(format!(
+                        "$exists on field {name} needs true or false"
+                    ))),
+                    Op::Autocomplete if !value.is_string() => Err(ApiError::input(format!(
+                        "{op_name} on field {name} needs a string"
+                    ))),
                     _ => Ok(field(op, value)),
                 }
             })
@@ -148,10 +158,20 @@ impl Filter {
     /// narrowing a query before evaluation. `None` when the filter does not pin `name`.
     pub fn required_values(&self, name: &str) -> Option<Vec<String>> {
         match self {
-            Filter::Field { name: n, op: Op::Eq, value: Value::String(s) } if n == name => Some(vec![s.clone()]),
-            Filter::Field { name: n, op: Op::In, value: Value::Array(list) } if n == name => {
-                Some(list.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-            }
+            Filter::Field {
+                name: n,
+                op: Op::Eq,
+                value: Value::String(s),
+            } if n == name => Some(vec![s.clone()]),
+            Filter::Field {
+                name: n,
+                op: Op::In,
+                value: Value::Array(list),
+            } if n == name => Some(
+                list.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
+            ),
             Filter::And(fs) => fs.iter().find_map(|f| f.required_values(name)),
             _ => None,
         }
@@ -171,8 +191,12 @@ fn eval(op: Op, actual: Option<&Value>, expected: &Value) -> bool {
         Op::Exists => present.is_some() == expected.as_bool().unwrap_or(true),
         Op::Eq => actual.is_some_and(|a| eq(a, expected)),
         Op::Ne => !actual.is_some_and(|a| eq(a, expected)),
-        Op::In => expected.as_array().is_some_and(|list| actual.is_some_and(|a| in_list(a, list))),
-        Op::Nin => !expected.as_array().is_some_and(|list| actual.is_some_and(|a| in_list(a, list))),
+        Op::In => expected
+            .as_array()
+            .is_some_and(|list| actual.is_some_and(|a| in_list(a, list))),
+        Op::Nin => !expected
+            .as_array()
+            .is_some_and(|list| actual.is_some_and(|a| in_list(a, list))),
         Op::Contains => match present {
             Some(Value::Array(items)) => items.iter().any(|i| scalar_eq(i, expected)),
             Some(Value::String(s)) => expected.as_str().is_some_and(|e| s.contains(e)),
@@ -256,7 +280,11 @@ pub fn parse_sort(value: &Value) -> ApiResult<Vec<SortKey>> {
         Value::Array(items) => items
             .iter()
             .map(|item| {
-                let field = item.get("field").and_then(Value::as_str).filter(|f| !f.is_empty()).ok_or_else(bad)?;
+                let field = item
+                    .get("field")
+                    .and_then(Value::as_str)
+                    .filter(|f| !f.is_empty())
+                    .ok_or_else(bad)?;
                 Ok(SortKey {
                     field: field.to_string(),
                     descending: direction(item.get("direction").unwrap_or(&Value::Null))?,
@@ -265,7 +293,12 @@ pub fn parse_sort(value: &Value) -> ApiResult<Vec<SortKey>> {
             .collect(),
         Value::Object(map) => map
             .iter()
-            .map(|(field, dir)| Ok(SortKey { field: field.clone(), descending: direction(dir)? }))
+            .map(|(field, dir)| {
+                Ok(SortKey {
+                    field: field.clone(),
+                    descending: direction(dir)?,
+                })
+            })
             .collect(),
         _ => Err(bad()),
     }
@@ -308,15 +341,27 @@ mod tests {
         assert!(!m(json!({"members": {"$in": ["z"]}}), doc.clone()));
         assert!(m(json!({"members": {"$eq": ["b", "a"]}}), doc.clone()));
         assert!(!m(json!({"members": {"$eq": ["a"]}}), doc.clone()));
-        assert!(m(json!({"$or": [{"color": "blue"}, {"n": {"$gte": 3}}]}), doc.clone()));
-        assert!(!m(json!({"$and": [{"color": "red"}, {"n": {"$gt": 3}}]}), doc.clone()));
+        assert!(m(
+            json!({"$or": [{"color": "blue"}, {"n": {"$gte": 3}}]}),
+            doc.clone()
+        ));
+        assert!(!m(
+            json!({"$and": [{"color": "red"}, {"n": {"$gt": 3}}]}),
+            doc.clone()
+        ));
         assert!(m(json!({"missing": {"$exists": false}}), doc.clone()));
         assert!(m(json!({}), doc));
     }
 
     #[test]
     fn bad_filters_are_input_errors() {
-        for bad in [json!({"a": {"$regex": "x"}}), json!({"a": {"$in": "x"}}), json!({"$or": []}), json!([1]), json!({"$where": 1})] {
+        for bad in [
+            json!({"a": {"$regex": "x"}}),
+            json!({"a": {"$in": "x"}}),
+            json!({"$or": []}),
+            json!([1]),
+            json!({"$where": 1}),
+        ] {
             assert_eq!(parse(&bad).unwrap_err().code, 4, "{bad}");
         }
     }
@@ -324,7 +369,11 @@ mod tests {
     #[test]
     fn sorts_put_missing_values_last_when_descending() {
         let keys = parse_sort(&json!([{"field": "last_message_at", "direction": -1}])).unwrap();
-        let mut docs = [json!({"id": 1}), json!({"id": 2, "last_message_at": "2024-01-02T00:00:00Z"}), json!({"id": 3, "last_message_at": "2024-01-03T00:00:00Z"})];
+        let mut docs = [
+            json!({"id": 1}),
+            json!({"id": 2, "last_message_at": "2024-01-02T00:00:00Z"}),
+            json!({"id": 3, "last_message_at": "2024-01-03T00:00:00Z"}),
+        ];
         docs.sort_by(|a, b| compare_docs(a, b, &keys));
         let ids: Vec<_> = docs.iter().map(|d| d["id"].as_i64().unwrap()).collect();
         assert_eq!(ids, [3, 2, 1]);

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-use crate::chat::channel::{self, MessagePagination};
+use crate::chat::channel;
 use crate::chat::view::{self, RESERVED_MESSAGE_FIELDS};
 use crate::chat::{Actor, event, filter, validate_message_id, validate_user_id};
 use crate::error::{ApiError, ApiResult, code};
@@ -24,16 +24,28 @@ pub struct SendMessage {
 }
 
 fn too_long(max: usize) -> ApiError {
-    ApiError::new(code::MESSAGE_TOO_LONG, axum::http::StatusCode::BAD_REQUEST, format!("message is too long: the maximum is {max} characters"))
+    ApiError::new(
+        code::MESSAGE_TOO_LONG,
+        axum::http::StatusCode::BAD_REQUEST,
+        format!("message is too long: the maximum is {max} characters"),
+    )
 }
 
 /// The parts of a client message object that go into `MessageRow::data`: attachments,
 /// mentions, quote, pin details and custom fields.
-fn message_data(state: &AppState, msg: &Map<String, Value>, into: &mut Map<String, Value>) -> ApiResult<()> {
+fn message_data(
+    state: &AppState,
+    msg: &Map<String, Value>,
+    into: &mut Map<String, Value>,
+) -> ApiResult<()> {
     if let Some(a) = msg.get("attachments") {
-        let list = a.as_array().ok_or_else(|| ApiError::input("attachments must be a list"))?;
+        let list = a
+            .as_array()
+            .ok_or_else(|| ApiError::input("attachments must be a list"))?;
         if list.len() > MAX_ATTACHMENTS {
-            return Err(ApiError::input(format!("a message can have at most {MAX_ATTACHMENTS} attachments")));
+            return Err(ApiError::input(format!(
+                "a message can have at most {MAX_ATTACHMENTS} attachments"
+            )));
         }
         if list.iter().any(|x| !x.is_object()) {
             return Err(ApiError::input("each attachment must be an object"));
@@ -41,14 +53,19 @@ fn message_data(state: &AppState, msg: &Map<String, Value>, into: &mut Map<Strin
         into.insert("attachments".into(), a.clone());
     }
     if let Some(m) = msg.get("mentioned_users") {
-        let list = m.as_array().ok_or_else(|| ApiError::input("mentioned_users must be a list"))?;
+        let list = m
+            .as_array()
+            .ok_or_else(|| ApiError::input("mentioned_users must be a list"))?;
         if list.len() > MAX_MENTIONS {
             return Err(ApiError::input("too many mentioned users"));
         }
         let ids = list
             .iter()
             .map(|x| {
-                let id = x.as_str().or_else(|| x.get("id").and_then(Value::as_str)).ok_or_else(|| ApiError::input("mentioned_users must be user ids"))?;
+                let id = x
+                    .as_str()
+                    .or_else(|| x.get("id").and_then(Value::as_str))
+                    .ok_or_else(|| ApiError::input("mentioned_users must be user ids"))?;
                 validate_user_id(id)?;
                 Ok(Value::from(id))
             })
@@ -57,7 +74,22 @@ fn message_data(state: &AppState, msg: &Map<String, Value>, into: &mut Map<Strin
     }
     let custom: Map<String, Value> = msg
         .iter()
-        .filter(|(k, _)| !RESERVED_MESSAGE_FIELDS.contains(&k.as_str()) && !["attachments", "mentioned_users", "quoted_message_id", "pinned_at", "pin_expires", "pinned_by_id", "mentioned_channel", "mentioned_here", "restricted_visibility", "poll_id"].contains(&k.as_str()))
+        .filter(|(k, _)| {
+            !RESERVED_MESSAGE_FIELDS.contains(&k.as_str())
+                && ![
+                    "attachments",
+                    "mentioned_users",
+                    "quoted_message_id",
+                    "pinned_at",
+                    "pin_expires",
+                    "pinned_by_id",
+                    "mentioned_channel",
+                    "mentioned_here",
+                    "restricted_visibility",
+                    "poll_id",
+                ]
+                .contains(&k.as_str())
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if Value::Object(custom.clone()).to_string().len() > MAX_CUSTOM_BYTES {
@@ -82,7 +114,12 @@ fn text_of(state: &AppState, msg: &Map<String, Value>) -> ApiResult<String> {
 }
 
 /// `POST /channels/{type}/{id}/message`.
-pub async fn send_message(state: &AppState, actor: &Actor, cid: &str, body: &SendMessage) -> ApiResult<Value> {
+pub async fn send_message(
+    state: &AppState,
+    actor: &Actor,
+    cid: &str,
+    body: &SendMessage,
+) -> ApiResult<Value> {
     let author = actor.require_user()?.clone();
     let loaded = channel::load(state, actor, cid).await?;
     loaded.require_write()?;
@@ -98,7 +135,10 @@ pub async fn send_message(state: &AppState, actor: &Actor, cid: &str, body: &Sen
     let text = text_of(state, msg)?;
     let mut data = Map::new();
     message_data(state, msg, &mut data)?;
-    let has_attachments = data.get("attachments").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let has_attachments = data
+        .get("attachments")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
     if text.trim().is_empty() && !has_attachments {
         return Err(ApiError::input("message must have text or attachments"));
     }
@@ -106,7 +146,10 @@ pub async fn send_message(state: &AppState, actor: &Actor, cid: &str, body: &Sen
         None | Some(Value::Null) => None,
         Some(Value::String(p)) => {
             if !loaded.config.replies {
-                return Err(ApiError::input(format!("replies are disabled for channel type {}", loaded.channel.kind)));
+                return Err(ApiError::input(format!(
+                    "replies are disabled for channel type {}",
+                    loaded.channel.kind
+                )));
             }
             let parent = state
                 .store
@@ -114,30 +157,50 @@ pub async fn send_message(state: &AppState, actor: &Actor, cid: &str, body: &Sen
                 .find_message(p)
                 .await?
                 .filter(|m| m.cid == cid)
-                .ok_or_else(|| ApiError::input(format!("parent message {p} does not exist in {cid}")))?;
+                .ok_or_else(|| {
+                    ApiError::input(format!("parent message {p} does not exist in {cid}"))
+                })?;
             if parent.parent_id.is_some() {
-                return Err(ApiError::new(code::MULTIPLE_NESTING, axum::http::StatusCode::BAD_REQUEST, "replies to replies are not allowed"));
+                return Err(ApiError::new(
+                    code::MULTIPLE_NESTING,
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "replies to replies are not allowed",
+                ));
             }
             Some(parent.id)
         }
         Some(_) => return Err(ApiError::input("parent_id must be a string")),
     };
     if let Some(q) = msg.get("quoted_message_id").filter(|v| !v.is_null()) {
-        let q = q.as_str().ok_or_else(|| ApiError::input("quoted_message_id must be a string"))?;
+        let q = q
+            .as_str()
+            .ok_or_else(|| ApiError::input("quoted_message_id must be a string"))?;
         state
             .store
             .messages
             .find_message(q)
             .await?
             .filter(|m| m.cid == cid)
-            .ok_or_else(|| ApiError::input(format!("quoted message {q} does not exist in {cid}")))?;
+            .ok_or_else(|| {
+                ApiError::input(format!("quoted message {q} does not exist in {cid}"))
+            })?;
         data.insert("quoted_message_id".into(), q.into());
     }
     let kind = match msg.get("type").and_then(Value::as_str) {
         Some("system") if actor.is_admin() => "system",
-        Some("regular") | None => if parent_id.is_some() { "reply" } else { "regular" },
+        Some("regular") | None => {
+            if parent_id.is_some() {
+                "reply"
+            } else {
+                "regular"
+            }
+        }
         Some(other) if other == "reply" && parent_id.is_some() => "reply",
-        Some(other) => return Err(ApiError::input(format!("message type {other:?} cannot be sent"))),
+        Some(other) => {
+            return Err(ApiError::input(format!(
+                "message type {other:?} cannot be sent"
+            )));
+        }
     };
     let pinned = msg.get("pinned").and_then(Value::as_bool).unwrap_or(false);
     let now = now_micros();
@@ -152,7 +215,11 @@ pub async fn send_message(state: &AppState, actor: &Actor, cid: &str, body: &Sen
         kind: kind.to_string(),
         text,
         data,
-        show_in_channel: parent_id.is_some() && msg.get("show_in_channel").and_then(Value::as_bool).unwrap_or(false),
+        show_in_channel: parent_id.is_some()
+            && msg
+                .get("show_in_channel")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         parent_id,
         silent: msg.get("silent").and_then(Value::as_bool).unwrap_or(false),
         pinned,
@@ -161,10 +228,16 @@ pub async fn send_message(state: &AppState, actor: &Actor, cid: &str, body: &Sen
         updated_at: now,
         deleted_at: None,
     };
-    state.store.messages.insert_message(&row, !row.silent).await?;
+    state
+        .store
+        .messages
+        .insert_message(&row, !row.silent)
+        .await?;
     tracing::debug!(cid = %cid, message_id = %row.id, "message stored");
 
-    let rendered = view::render_messages(state, std::slice::from_ref(&row), None).await?.remove(0);
+    let rendered = view::render_messages(state, std::slice::from_ref(&row), None)
+        .await?
+        .remove(0);
     let user_json = view::user_json(state, &author);
     let mut ev = event::channel_event("message.new", cid);
     ev["message"] = rendered.clone();
@@ -182,18 +255,39 @@ pub async fn send_message(state: &AppState, actor: &Actor, cid: &str, body: &Sen
 
 /// `notification.message_new` for members who are not watching the channel, each with
 /// their own unread counters.
-async fn notify_members_not_watching(state: &AppState, loaded: &channel::Loaded, row: &MessageRow, rendered: &Value) -> ApiResult<()> {
+async fn notify_members_not_watching(
+    state: &AppState,
+    loaded: &channel::Loaded,
+    row: &MessageRow,
+    rendered: &Value,
+) -> ApiResult<()> {
     let cid = &loaded.channel.cid;
-    let members = state.store.channels.find_members(std::slice::from_ref(cid)).await?;
-    for m in members.iter().filter(|m| m.user_id != row.user_id && !state.hub.is_watching(cid, &m.user_id)) {
+    let members = state
+        .store
+        .channels
+        .find_members(std::slice::from_ref(cid))
+        .await?;
+    for m in members
+        .iter()
+        .filter(|m| m.user_id != row.user_id && !state.hub.is_watching(cid, &m.user_id))
+    {
         if !state.hub.is_online(&m.user_id) {
             continue;
         }
-        let Some(target) = state.store.users.find_user(&m.user_id).await? else { continue };
+        let Some(target) = state.store.users.find_user(&m.user_id).await? else {
+            continue;
+        };
         let target = Actor::user(target);
         let unread = crate::chat::read::unread_for(state, &m.user_id).await?;
         let mut ev = event::channel_event("notification.message_new", cid);
-        ev["channel"] = view::channel_json(state, &target, &loaded.channel, &loaded.config, Some(m), None);
+        ev["channel"] = view::channel_json(
+            state,
+            &target,
+            &loaded.channel,
+            &loaded.config,
+            Some(m),
+            None,
+        );
         ev["message"] = rendered.clone();
         ev["total_unread_count"] = unread.total.into();
         ev["unread_channels"] = unread.channels.into();
@@ -214,17 +308,30 @@ async fn load_message(state: &AppState, id: &str) -> ApiResult<MessageRow> {
 }
 
 /// Loads a message the actor can read (its channel is readable and it is not truncated).
-async fn readable_message(state: &AppState, actor: &Actor, id: &str) -> ApiResult<(MessageRow, channel::Loaded)> {
+async fn readable_message(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> ApiResult<(MessageRow, channel::Loaded)> {
     let m = load_message(state, id).await?;
     let loaded = channel::load(state, actor, &m.cid).await?;
     loaded.require_read()?;
-    if loaded.channel.truncated_at.is_some_and(|t| m.created_at <= t) {
+    if loaded
+        .channel
+        .truncated_at
+        .is_some_and(|t| m.created_at <= t)
+    {
         return Err(ApiError::not_found(format!("message {id} does not exist")));
     }
     Ok((m, loaded))
 }
 
-fn may_edit(actor: &Actor, loaded: &channel::Loaded, m: &MessageRow, action: &str) -> ApiResult<()> {
+fn may_edit(
+    actor: &Actor,
+    loaded: &channel::Loaded,
+    m: &MessageRow,
+    action: &str,
+) -> ApiResult<()> {
     if actor.user_id() == Some(m.user_id.as_str()) || loaded.access.moderate {
         Ok(())
     } else {
@@ -235,14 +342,23 @@ fn may_edit(actor: &Actor, loaded: &channel::Loaded, m: &MessageRow, action: &st
 /// `GET /messages/{id}`.
 pub async fn get_message(state: &AppState, actor: &Actor, id: &str) -> ApiResult<Value> {
     let (m, _) = readable_message(state, actor, id).await?;
-    let rendered = view::render_messages(state, &[m], actor.user_id()).await?.remove(0);
+    let rendered = view::render_messages(state, &[m], actor.user_id())
+        .await?
+        .remove(0);
     Ok(json!({ "message": rendered }))
 }
 
-async fn store_and_announce(state: &AppState, actor: &Actor, m: &MessageRow, kind: &str) -> ApiResult<Value> {
+async fn store_and_announce(
+    state: &AppState,
+    actor: &Actor,
+    m: &MessageRow,
+    kind: &str,
+) -> ApiResult<Value> {
     state.store.messages.update_message(m).await?;
     let stored = load_message(state, &m.id).await?;
-    let rendered = view::render_messages(state, &[stored], actor.user_id()).await?.remove(0);
+    let rendered = view::render_messages(state, &[stored], actor.user_id())
+        .await?
+        .remove(0);
     let mut ev = event::channel_event(kind, &m.cid);
     ev["message"] = rendered.clone();
     ev["message_id"] = m.id.clone().into();
@@ -262,18 +378,37 @@ pub struct UpdateMessage {
 }
 
 /// `POST /messages/{id}`: replaces text, attachments, mentions and custom fields.
-pub async fn update_message(state: &AppState, actor: &Actor, id: &str, body: &UpdateMessage) -> ApiResult<Value> {
+pub async fn update_message(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    body: &UpdateMessage,
+) -> ApiResult<Value> {
     let (mut m, loaded) = readable_message(state, actor, id).await?;
     may_edit(actor, &loaded, &m, "UpdateMessage")?;
     if m.deleted_at.is_some() {
-        return Err(ApiError::input(format!("message {id} was deleted and cannot be updated")));
+        return Err(ApiError::input(format!(
+            "message {id} was deleted and cannot be updated"
+        )));
     }
-    if body.message.get("id").and_then(Value::as_str).is_some_and(|b| b != id) {
-        return Err(ApiError::input("message.id does not match the id in the path"));
+    if body
+        .message
+        .get("id")
+        .and_then(Value::as_str)
+        .is_some_and(|b| b != id)
+    {
+        return Err(ApiError::input(
+            "message.id does not match the id in the path",
+        ));
     }
     m.text = text_of(state, &body.message)?;
     let mut data = Map::new();
-    for keep in ["quoted_message_id", "pinned_by_id", "pinned_at", "pin_expires"] {
+    for keep in [
+        "quoted_message_id",
+        "pinned_by_id",
+        "pinned_at",
+        "pin_expires",
+    ] {
         if let Some(v) = m.data.get(keep) {
             data.insert(keep.into(), v.clone());
         }
@@ -292,7 +427,8 @@ fn set_pinned(m: &mut MessageRow, pinned: bool, actor: &Actor) {
         if let Some(uid) = actor.user_id() {
             m.data.insert("pinned_by_id".into(), uid.into());
         }
-        m.data.insert("pinned_at".into(), rfc3339(now_micros()).into());
+        m.data
+            .insert("pinned_at".into(), rfc3339(now_micros()).into());
     } else if !pinned {
         for k in ["pinned_by_id", "pinned_at", "pin_expires"] {
             m.data.remove(k);
@@ -310,13 +446,36 @@ pub struct PartialUpdateMessage {
 }
 
 /// `PUT /messages/{id}`: sets and unsets fields (pinning goes through here).
-pub async fn partial_update_message(state: &AppState, actor: &Actor, id: &str, body: &PartialUpdateMessage) -> ApiResult<Value> {
+pub async fn partial_update_message(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    body: &PartialUpdateMessage,
+) -> ApiResult<Value> {
     let (mut m, loaded) = readable_message(state, actor, id).await?;
     may_edit(actor, &loaded, &m, "UpdateMessage")?;
     if m.deleted_at.is_some() {
-        return Err(ApiError::input(format!("message {id} was deleted and cannot be updated")));
+        return Err(ApiError::input(format!(
+            "message {id} was deleted and cannot be updated"
+        )));
     }
-    const IMMUTABLE: &[&str] = &["id", "cid", "user", "user_id", "created_at", "updated_at", "deleted_at", "type", "parent_id", "reply_count", "latest_reactions", "own_reactions", "reaction_groups", "reaction_counts", "reaction_scores"];
+    const IMMUTABLE: &[&str] = &[
+        "id",
+        "cid",
+        "user",
+        "user_id",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+        "type",
+        "parent_id",
+        "reply_count",
+        "latest_reactions",
+        "own_reactions",
+        "reaction_groups",
+        "reaction_counts",
+        "reaction_scores",
+    ];
     for k in body.set.keys().chain(body.unset.iter()) {
         if IMMUTABLE.contains(&k.as_str()) {
             return Err(ApiError::input(format!("field {k} cannot be changed")));
@@ -352,7 +511,12 @@ pub async fn partial_update_message(state: &AppState, actor: &Actor, id: &str, b
 
 /// `DELETE /messages/{id}`: soft by default (the row stays for retention; the API shows it
 /// as deleted with no content); `hard` removes it and its reactions.
-pub async fn delete_message(state: &AppState, actor: &Actor, id: &str, hard: bool) -> ApiResult<Value> {
+pub async fn delete_message(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    hard: bool,
+) -> ApiResult<Value> {
     let (mut m, loaded) = readable_message(state, actor, id).await?;
     may_edit(actor, &loaded, &m, "DeleteMessage")?;
     let now = now_micros();
@@ -360,7 +524,9 @@ pub async fn delete_message(state: &AppState, actor: &Actor, id: &str, hard: boo
         m.kind = "deleted".into();
         m.deleted_at = Some(now);
         m.updated_at = now;
-        let rendered = view::render_messages(state, std::slice::from_ref(&m), actor.user_id()).await?.remove(0);
+        let rendered = view::render_messages(state, std::slice::from_ref(&m), actor.user_id())
+            .await?
+            .remove(0);
         state.store.messages.delete_message(id).await?;
         let mut ev = event::channel_event("message.deleted", &m.cid);
         ev["message"] = rendered.clone();
@@ -389,7 +555,12 @@ pub struct RepliesQuery {
 }
 
 /// `GET /messages/{parent_id}/replies`, ascending.
-pub async fn get_replies(state: &AppState, actor: &Actor, parent_id: &str, q: &RepliesQuery) -> ApiResult<Value> {
+pub async fn get_replies(
+    state: &AppState,
+    actor: &Actor,
+    parent_id: &str,
+    q: &RepliesQuery,
+) -> ApiResult<Value> {
     let (parent, _) = readable_message(state, actor, parent_id).await?;
     let limit = q.limit.unwrap_or(25);
     if !(1..=300).contains(&limit) {
@@ -401,24 +572,54 @@ pub async fn get_replies(state: &AppState, actor: &Actor, parent_id: &str, q: &R
     };
     let cursor = if let Some(id) = &q.id_lt {
         let m = at(id).await?;
-        Cursor::Before { at: m.created_at, id: m.id, inclusive: false }
+        Cursor::Before {
+            at: m.created_at,
+            id: m.id,
+            inclusive: false,
+        }
     } else if let Some(id) = &q.id_lte {
         let m = at(id).await?;
-        Cursor::Before { at: m.created_at, id: m.id, inclusive: true }
+        Cursor::Before {
+            at: m.created_at,
+            id: m.id,
+            inclusive: true,
+        }
     } else if let Some(id) = &q.id_gt {
         let m = at(id).await?;
-        Cursor::After { at: m.created_at, id: m.id, inclusive: false }
+        Cursor::After {
+            at: m.created_at,
+            id: m.id,
+            inclusive: false,
+        }
     } else if let Some(id) = &q.id_gte {
         let m = at(id).await?;
-        Cursor::After { at: m.created_at, id: m.id, inclusive: true }
+        Cursor::After {
+            at: m.created_at,
+            id: m.id,
+            inclusive: true,
+        }
     } else if let Some(t) = &q.created_at_before {
-        Cursor::Before { at: parse_rfc3339(t).ok_or_else(|| ApiError::input("created_at_before must be RFC 3339"))?, id: String::new(), inclusive: false }
+        Cursor::Before {
+            at: parse_rfc3339(t)
+                .ok_or_else(|| ApiError::input("created_at_before must be RFC 3339"))?,
+            id: String::new(),
+            inclusive: false,
+        }
     } else if let Some(t) = &q.created_at_after {
-        Cursor::After { at: parse_rfc3339(t).ok_or_else(|| ApiError::input("created_at_after must be RFC 3339"))?, id: "\u{10FFFF}".into(), inclusive: false }
+        Cursor::After {
+            at: parse_rfc3339(t)
+                .ok_or_else(|| ApiError::input("created_at_after must be RFC 3339"))?,
+            id: "\u{10FFFF}".into(),
+            inclusive: false,
+        }
     } else {
         Cursor::Latest
     };
-    let rows = state.store.messages.find_replies(&parent.id, &cursor, limit).await?;
+    let rows = state
+        .store
+        .messages
+        .find_replies(&parent.id, &cursor, limit)
+        .await?;
     let messages = view::render_messages(state, &rows, actor.user_id()).await?;
     Ok(json!({ "messages": messages }))
 }
@@ -433,6 +634,8 @@ pub struct Search {
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub next: Option<String>,
+    #[serde(default)]
+    pub sort: Value,
 }
 
 /// Messages one search evaluates in memory when it has message filters and no text query.
@@ -442,7 +645,9 @@ const SEARCH_SCAN_CAP: i64 = 1_000;
 /// whose text contains `query`, newest first, each with its `channel`.
 pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Value> {
     if q.filter_conditions.as_object().is_none_or(|o| o.is_empty()) {
-        return Err(ApiError::input("search needs non-empty filter_conditions to select channels"));
+        return Err(ApiError::input(
+            "search needs non-empty filter_conditions to select channels",
+        ));
     }
     let channel_filter = filter::parse(&q.filter_conditions)?;
     let message_filter = filter::parse(&q.message_filter_conditions)?;
@@ -450,14 +655,20 @@ pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Va
         (Some(text), _) if !text.trim().is_empty() => text.trim().to_string(),
         (_, Some(text)) => text,
         _ if q.message_filter_conditions.is_object() => String::new(),
-        _ => return Err(ApiError::input("search needs a query or message_filter_conditions")),
+        _ => {
+            return Err(ApiError::input(
+                "search needs a query or message_filter_conditions",
+            ));
+        }
     };
     if needle.chars().count() > 300 {
         return Err(ApiError::input("search query is too long"));
     }
     let limit = q.limit.unwrap_or(20);
     let offset = match &q.next {
-        Some(next) => next.parse::<i64>().map_err(|_| ApiError::input("next is not a valid cursor"))?,
+        Some(next) => next
+            .parse::<i64>()
+            .map_err(|_| ApiError::input("next is not a valid cursor"))?,
         None => q.offset.unwrap_or(0),
     };
     if !(1..=100).contains(&limit) || !(0..=1000).contains(&offset) {
@@ -466,12 +677,24 @@ pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Va
     let channels = channel::readable_channels(state, actor, &channel_filter, true).await?;
     let channels: Vec<channel::Loaded> = channels.into_iter().filter(|l| l.config.search).collect();
     let cids: Vec<String> = channels.iter().map(|l| l.channel.cid.clone()).collect();
-    let filtered = !matches!(message_filter, filter::Filter::And(ref v) if v.is_empty());
-    let (fetch_limit, fetch_offset) = if filtered { (SEARCH_SCAN_CAP, 0) } else { (limit + 1, offset) };
-    let rows = state.store.messages.search_messages(&cids, &needle, fetch_limit, fetch_offset).await?;
+    // An explicit sort (e.g. `created_at` ascending) orders the scanned matches in memory.
+    let sort = filter::parse_sort(&q.sort)?;
+    let filtered =
+        !matches!(message_filter, filter::Filter::And(ref v) if v.is_empty()) || !sort.is_empty();
+    let (fetch_limit, fetch_offset) = if filtered {
+        (SEARCH_SCAN_CAP, 0)
+    } else {
+        (limit + 1, offset)
+    };
+    let rows = state
+        .store
+        .messages
+        .search_messages(&cids, &needle, fetch_limit, fetch_offset)
+        .await?;
     let mut rendered = view::render_messages(state, &rows, actor.user_id()).await?;
     if filtered {
         rendered.retain(|m| message_filter.matches(m));
+        rendered.sort_by(|a, b| filter::compare_docs(a, b, &sort));
         rendered = rendered.into_iter().skip(offset as usize).collect();
     }
     let more = rendered.len() as i64 > limit;
@@ -479,8 +702,18 @@ pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Va
     let results: Vec<Value> = rendered
         .into_iter()
         .map(|mut m| {
-            if let Some(l) = channels.iter().find(|l| Some(l.channel.cid.as_str()) == m["cid"].as_str()) {
-                m["channel"] = view::channel_json(state, actor, &l.channel, &l.config, l.membership.as_ref(), None);
+            if let Some(l) = channels
+                .iter()
+                .find(|l| Some(l.channel.cid.as_str()) == m["cid"].as_str())
+            {
+                m["channel"] = view::channel_json(
+                    state,
+                    actor,
+                    &l.channel,
+                    &l.config,
+                    l.membership.as_ref(),
+                    None,
+                );
             }
             json!({ "message": m })
         })
@@ -498,6 +731,8 @@ pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Va
 /// The text a message filter searches for (`text: {$autocomplete|$q: "…"}`), if any.
 fn message_filter_text(v: &Value) -> Option<String> {
     let text = v.get("text")?;
-    text.get("$autocomplete").or_else(|| text.get("$q")).and_then(Value::as_str).map(String::from)
+    text.get("$autocomplete")
+        .or_else(|| text.get("$q"))
+        .and_then(Value::as_str)
+        .map(String::from)
 }
-

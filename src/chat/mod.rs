@@ -6,8 +6,8 @@
 //! store, then publishes the resulting events once through the bus.
 
 pub mod channel;
-pub mod channel_update;
 pub mod channel_type;
+pub mod channel_update;
 pub mod event;
 pub mod filter;
 pub mod message;
@@ -30,15 +30,27 @@ pub struct Actor {
 
 impl Actor {
     pub fn server(user: Option<UserRow>) -> Self {
-        Self { server: true, anonymous: false, user }
+        Self {
+            server: true,
+            anonymous: false,
+            user,
+        }
     }
 
     pub fn user(user: UserRow) -> Self {
-        Self { server: false, anonymous: false, user: Some(user) }
+        Self {
+            server: false,
+            anonymous: false,
+            user: Some(user),
+        }
     }
 
     pub fn anonymous() -> Self {
-        Self { server: false, anonymous: true, user: None }
+        Self {
+            server: false,
+            anonymous: true,
+            user: None,
+        }
     }
 
     pub fn user_id(&self) -> Option<&str> {
@@ -49,7 +61,9 @@ impl Actor {
     pub fn require_user(&self) -> ApiResult<&UserRow> {
         self.user.as_ref().ok_or_else(|| {
             if self.server {
-                ApiError::input("either user or user_id must be provided when using server side auth")
+                ApiError::input(
+                    "either user or user_id must be provided when using server side auth",
+                )
             } else {
                 ApiError::not_allowed("anonymous users cannot perform this action")
             }
@@ -72,7 +86,9 @@ impl Actor {
 fn valid_chars(text: &str, max: usize, extra: &[char]) -> bool {
     !text.is_empty()
         && text.len() <= max
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || extra.contains(&c))
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || extra.contains(&c))
 }
 
 /// Channel types match `^[\w_-]+$`.
@@ -80,7 +96,9 @@ pub fn validate_channel_type(kind: &str) -> ApiResult<()> {
     if valid_chars(kind, 64, &[]) {
         Ok(())
     } else {
-        Err(ApiError::input(format!("channel type {kind:?} is invalid: it must match ^[\\w_-]+$")))
+        Err(ApiError::input(format!(
+            "channel type {kind:?} is invalid: it must match ^[\\w_-]+$"
+        )))
     }
 }
 
@@ -89,7 +107,9 @@ pub fn validate_channel_id(id: &str) -> ApiResult<()> {
     if valid_chars(id, 64, &['!']) {
         Ok(())
     } else {
-        Err(ApiError::input(format!("channel id {id:?} is invalid: it must match ^[\\w!_-]+$")))
+        Err(ApiError::input(format!(
+            "channel id {id:?} is invalid: it must match ^[\\w!_-]+$"
+        )))
     }
 }
 
@@ -98,7 +118,9 @@ pub fn validate_user_id(id: &str) -> ApiResult<()> {
     if valid_chars(id, 255, &['@', '.']) {
         Ok(())
     } else {
-        Err(ApiError::input(format!("user id {id:?} is invalid: use letters, digits, @, _ and -")))
+        Err(ApiError::input(format!(
+            "user id {id:?} is invalid: use letters, digits, @, _ and -"
+        )))
     }
 }
 

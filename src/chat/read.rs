@@ -50,19 +50,32 @@ pub struct MarkRead {
 
 /// `POST /channels/{type}/{id}/read`: resets the caller's unread count, tells the watchers
 /// (`message.read`) and the caller's other connections (`notification.mark_read`).
-pub async fn mark_read(state: &AppState, actor: &Actor, cid: &str, body: &MarkRead) -> ApiResult<Value> {
+pub async fn mark_read(
+    state: &AppState,
+    actor: &Actor,
+    cid: &str,
+    body: &MarkRead,
+) -> ApiResult<Value> {
     let user = actor.require_user()?;
     let loaded = channel::load(state, actor, cid).await?;
     loaded.require_read()?;
     if !loaded.config.read_events {
-        return Err(ApiError::input(format!("read events are disabled for channel type {}", loaded.channel.kind)));
+        return Err(ApiError::input(format!(
+            "read events are disabled for channel type {}",
+            loaded.channel.kind
+        )));
     }
     let last_message_id = match &body.message_id {
         Some(id) => Some(id.clone()),
         None => state
             .store
             .messages
-            .find_channel_messages(cid, loaded.channel.truncated_at, &crate::store::Cursor::Latest, 1)
+            .find_channel_messages(
+                cid,
+                loaded.channel.truncated_at,
+                &crate::store::Cursor::Latest,
+                1,
+            )
             .await?
             .pop()
             .map(|m| m.id),
@@ -119,7 +132,12 @@ pub struct MarkUnread {
 }
 
 /// `POST /channels/{type}/{id}/unread`: marks the channel unread from a message on.
-pub async fn mark_unread(state: &AppState, actor: &Actor, cid: &str, body: &MarkUnread) -> ApiResult<Value> {
+pub async fn mark_unread(
+    state: &AppState,
+    actor: &Actor,
+    cid: &str,
+    body: &MarkUnread,
+) -> ApiResult<Value> {
     let user = actor.require_user()?;
     let loaded = channel::load(state, actor, cid).await?;
     loaded.require_read()?;
@@ -131,21 +149,36 @@ pub async fn mark_unread(state: &AppState, actor: &Actor, cid: &str, body: &Mark
                 .find_message(id)
                 .await?
                 .filter(|m| m.cid == cid)
-                .ok_or_else(|| ApiError::not_found(format!("message {id} does not exist in {cid}")))?;
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("message {id} does not exist in {cid}"))
+                })?;
             m.created_at
         }
-        (None, Some(ts)) => parse_rfc3339(ts).ok_or_else(|| ApiError::input("message_timestamp must be RFC 3339"))?,
-        (None, None) => return Err(ApiError::input("message_id or message_timestamp is required")),
+        (None, Some(ts)) => parse_rfc3339(ts)
+            .ok_or_else(|| ApiError::input("message_timestamp must be RFC 3339"))?,
+        (None, None) => {
+            return Err(ApiError::input(
+                "message_id or message_timestamp is required",
+            ));
+        }
     };
     let last_read = from - 1;
-    let unread = state.store.messages.count_messages_after(cid, last_read, &user.id).await?;
+    let unread = state
+        .store
+        .messages
+        .count_messages_after(cid, last_read, &user.id)
+        .await?;
     let previous = state
         .store
         .messages
         .find_channel_messages(
             cid,
             loaded.channel.truncated_at,
-            &crate::store::Cursor::Before { at: from, id: String::new(), inclusive: false },
+            &crate::store::Cursor::Before {
+                at: from,
+                id: String::new(),
+                inclusive: false,
+            },
             1,
         )
         .await?

@@ -14,15 +14,37 @@ use crate::time::now_micros;
 
 /// Fields the server keeps itself; custom data cannot set them.
 const RESERVED: &[&str] = &[
-    "id", "role", "created_at", "updated_at", "last_active", "online", "banned", "deleted_at",
-    "deactivated_at", "shadow_banned", "mutes", "channel_mutes", "total_unread_count",
-    "unread_count", "unread_channels", "unread_threads", "devices",
+    "id",
+    "role",
+    "created_at",
+    "updated_at",
+    "last_active",
+    "online",
+    "banned",
+    "deleted_at",
+    "deactivated_at",
+    "shadow_banned",
+    "mutes",
+    "channel_mutes",
+    "total_unread_count",
+    "unread_count",
+    "unread_channels",
+    "unread_threads",
+    "devices",
 ];
 
 /// Stream's limit on custom user data.
 const MAX_USER_DATA_BYTES: usize = 5 * 1024;
 
-const ROLES: &[&str] = &["admin", "moderator", "user", "guest", "anonymous", "auditor", "compliance_officer"];
+const ROLES: &[&str] = &[
+    "admin",
+    "moderator",
+    "user",
+    "guest",
+    "anonymous",
+    "auditor",
+    "compliance_officer",
+];
 
 fn custom_fields(obj: &Map<String, Value>) -> ApiResult<Fields> {
     let data: Fields = obj
@@ -36,7 +58,9 @@ fn custom_fields(obj: &Map<String, Value>) -> ApiResult<Fields> {
 
 fn check_size(data: &Fields) -> ApiResult<()> {
     if Value::Object(data.clone()).to_string().len() > MAX_USER_DATA_BYTES {
-        return Err(ApiError::input("user data is too large: custom fields must stay under 5KB"));
+        return Err(ApiError::input(
+            "user data is too large: custom fields must stay under 5KB",
+        ));
     }
     Ok(())
 }
@@ -50,9 +74,15 @@ fn role_of(obj: &Map<String, Value>) -> ApiResult<Option<String>> {
 }
 
 /// `POST /users`: creates or fully replaces users. Server-side (or admin) only.
-pub async fn upsert_users(state: &AppState, actor: &Actor, users: &Map<String, Value>) -> ApiResult<Value> {
+pub async fn upsert_users(
+    state: &AppState,
+    actor: &Actor,
+    users: &Map<String, Value>,
+) -> ApiResult<Value> {
     if !actor.is_admin() {
-        return Err(ApiError::not_allowed("UpdateUser: only server-side calls can upsert users"));
+        return Err(ApiError::not_allowed(
+            "UpdateUser: only server-side calls can upsert users",
+        ));
     }
     if users.len() > 100 {
         return Err(ApiError::input("at most 100 users can be upserted at once"));
@@ -60,16 +90,22 @@ pub async fn upsert_users(state: &AppState, actor: &Actor, users: &Map<String, V
     let now = now_micros();
     let mut out = Map::new();
     for (key, obj) in users {
-        let obj = obj.as_object().ok_or_else(|| ApiError::input("each user must be an object"))?;
+        let obj = obj
+            .as_object()
+            .ok_or_else(|| ApiError::input("each user must be an object"))?;
         let id = obj.get("id").and_then(Value::as_str).unwrap_or(key);
         validate_user_id(id)?;
         if id != key {
-            return Err(ApiError::input(format!("user id {id:?} does not match its key {key:?}")));
+            return Err(ApiError::input(format!(
+                "user id {id:?} does not match its key {key:?}"
+            )));
         }
         let existing = state.store.users.find_user(id).await?;
         let row = UserRow {
             id: id.to_string(),
-            role: role_of(obj)?.or(existing.as_ref().map(|u| u.role.clone())).unwrap_or_else(|| "user".into()),
+            role: role_of(obj)?
+                .or(existing.as_ref().map(|u| u.role.clone()))
+                .unwrap_or_else(|| "user".into()),
             data: custom_fields(obj)?,
             created_at: existing.as_ref().map_or(now, |u| u.created_at),
             updated_at: now,
@@ -97,7 +133,11 @@ pub struct PartialUpdate {
 
 /// `PATCH /users`: sets and unsets fields. Users may change only themselves and never
 /// their role.
-pub async fn partial_update_users(state: &AppState, actor: &Actor, updates: &[PartialUpdate]) -> ApiResult<Value> {
+pub async fn partial_update_users(
+    state: &AppState,
+    actor: &Actor,
+    updates: &[PartialUpdate],
+) -> ApiResult<Value> {
     if updates.len() > 100 {
         return Err(ApiError::input("at most 100 users can be updated at once"));
     }
@@ -105,7 +145,10 @@ pub async fn partial_update_users(state: &AppState, actor: &Actor, updates: &[Pa
     for update in updates {
         validate_user_id(&update.id)?;
         if !actor.is_admin() && actor.user_id() != Some(update.id.as_str()) {
-            return Err(ApiError::not_allowed(format!("UpdateUser: you cannot update user {}", update.id)));
+            return Err(ApiError::not_allowed(format!(
+                "UpdateUser: you cannot update user {}",
+                update.id
+            )));
         }
         let mut user = state
             .store
@@ -115,7 +158,9 @@ pub async fn partial_update_users(state: &AppState, actor: &Actor, updates: &[Pa
             .ok_or_else(|| ApiError::not_found(format!("user {} does not exist", update.id)))?;
         if let Some(role) = role_of(&update.set)? {
             if !actor.is_admin() {
-                return Err(ApiError::not_allowed("UpdateUser: users cannot change their own role"));
+                return Err(ApiError::not_allowed(
+                    "UpdateUser: users cannot change their own role",
+                ));
             }
             user.role = role;
         }
@@ -163,11 +208,19 @@ const USER_SCAN_CAP: i64 = 50_000;
 
 /// `GET /users`: filters and sorts users; with `presence`, subscribes the connection to
 /// their presence changes.
-pub async fn query_users(state: &AppState, _actor: &Actor, q: &QueryUsers, conn_id: Option<&str>) -> ApiResult<Value> {
+pub async fn query_users(
+    state: &AppState,
+    _actor: &Actor,
+    q: &QueryUsers,
+    conn_id: Option<&str>,
+) -> ApiResult<Value> {
     let filter = filter::parse(&q.filter_conditions)?;
     let mut sort = filter::parse_sort(&q.sort)?;
     if sort.is_empty() {
-        sort.push(filter::SortKey { field: "created_at".into(), descending: false });
+        sort.push(filter::SortKey {
+            field: "created_at".into(),
+            descending: false,
+        });
     }
     let limit = q.limit.unwrap_or(30);
     let offset = q.offset.unwrap_or(0);
@@ -180,16 +233,25 @@ pub async fn query_users(state: &AppState, _actor: &Actor, q: &QueryUsers, conn_
     };
     let mut docs: Vec<Value> = candidates
         .iter()
-        .filter(|u| u.deleted_at.is_none() && (q.include_deactivated_users || u.deactivated_at.is_none()))
+        .filter(|u| {
+            u.deleted_at.is_none() && (q.include_deactivated_users || u.deactivated_at.is_none())
+        })
         .map(|u| view::user_json(state, u))
         .filter(|doc| filter.matches(doc))
         .collect();
     docs.sort_by(|a, b| filter::compare_docs(a, b, &sort));
-    let page: Vec<Value> = docs.into_iter().skip(offset as usize).take(limit as usize).collect();
+    let page: Vec<Value> = docs
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .collect();
     if q.presence
         && let Some(conn) = conn_id
     {
-        let ids: Vec<String> = page.iter().filter_map(|u| u["id"].as_str().map(String::from)).collect();
+        let ids: Vec<String> = page
+            .iter()
+            .filter_map(|u| u["id"].as_str().map(String::from))
+            .collect();
         state.hub.subscribe_presence(conn, &ids);
     }
     Ok(json!({ "users": page }))
@@ -197,7 +259,11 @@ pub async fn query_users(state: &AppState, _actor: &Actor, q: &QueryUsers, conn_
 
 /// The user a WebSocket connect acts for: created if new, then partially updated from the
 /// `user_details` the SDK sends (fields given are set; nothing is removed; never the role).
-pub async fn upsert_on_connect(state: &AppState, user_id: &str, details: Option<&Map<String, Value>>) -> ApiResult<UserRow> {
+pub async fn upsert_on_connect(
+    state: &AppState,
+    user_id: &str,
+    details: Option<&Map<String, Value>>,
+) -> ApiResult<UserRow> {
     validate_user_id(user_id)?;
     let now = now_micros();
     let existing = state.store.users.find_user(user_id).await?;
@@ -239,12 +305,23 @@ pub async fn find_or_create(state: &AppState, user_id: &str) -> ApiResult<UserRo
     if let Some(u) = state.store.users.find_user(user_id).await? {
         return Ok(u);
     }
-    Ok(state.store.users.upsert_user(&new_user(user_id, now_micros())).await?)
+    Ok(state
+        .store
+        .users
+        .upsert_user(&new_user(user_id, now_micros()))
+        .await?)
 }
 
 /// Users that must exist for an operation (channel members, mentions).
 pub async fn require_existing(state: &AppState, ids: &[String]) -> ApiResult<()> {
-    let found: HashSet<String> = state.store.users.find_users(ids).await?.into_iter().map(|u| u.id).collect();
+    let found: HashSet<String> = state
+        .store
+        .users
+        .find_users(ids)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
     let missing: Vec<&String> = ids.iter().filter(|id| !found.contains(*id)).collect();
     if missing.is_empty() {
         Ok(())
@@ -269,9 +346,9 @@ pub async fn act_as(state: &AppState, actor: &Actor, named: Option<&str>) -> Api
                 .ok_or_else(|| ApiError::input(format!("user {id} does not exist")))?;
             Ok(Actor::server(Some(user)))
         }
-        (false, Some(id)) if actor.user_id() != Some(id) => {
-            Err(ApiError::not_allowed("users cannot act on behalf of other users"))
-        }
+        (false, Some(id)) if actor.user_id() != Some(id) => Err(ApiError::not_allowed(
+            "users cannot act on behalf of other users",
+        )),
         _ => Ok(actor.clone()),
     }
 }

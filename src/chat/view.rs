@@ -15,10 +15,34 @@ use crate::time::rfc3339;
 
 /// Fields of a message the client may not set through custom data.
 pub const RESERVED_MESSAGE_FIELDS: &[&str] = &[
-    "id", "cid", "type", "text", "html", "user", "user_id", "parent_id", "show_in_channel", "silent",
-    "pinned", "created_at", "updated_at", "deleted_at", "latest_reactions", "own_reactions",
-    "reaction_groups", "reaction_counts", "reaction_scores", "reply_count", "deleted_reply_count",
-    "quoted_message", "channel", "status", "i18n", "shadowed", "pinned_by", "thread_participants",
+    "id",
+    "cid",
+    "type",
+    "text",
+    "html",
+    "user",
+    "user_id",
+    "parent_id",
+    "show_in_channel",
+    "silent",
+    "pinned",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "latest_reactions",
+    "own_reactions",
+    "reaction_groups",
+    "reaction_counts",
+    "reaction_scores",
+    "reply_count",
+    "deleted_reply_count",
+    "quoted_message",
+    "channel",
+    "status",
+    "i18n",
+    "shadowed",
+    "pinned_by",
+    "thread_participants",
 ];
 
 pub fn user_json(state: &AppState, u: &UserRow) -> Value {
@@ -43,10 +67,16 @@ pub fn user_json(state: &AppState, u: &UserRow) -> Value {
 }
 
 /// Renders the given users by id; an id with no stored user renders as `{id}`.
-pub async fn users_by_id(state: &AppState, ids: HashSet<String>) -> ApiResult<HashMap<String, Value>> {
+pub async fn users_by_id(
+    state: &AppState,
+    ids: HashSet<String>,
+) -> ApiResult<HashMap<String, Value>> {
     let ids: Vec<String> = ids.into_iter().collect();
     let rows = state.store.users.find_users(&ids).await?;
-    let mut map: HashMap<String, Value> = rows.iter().map(|u| (u.id.clone(), user_json(state, u))).collect();
+    let mut map: HashMap<String, Value> = rows
+        .iter()
+        .map(|u| (u.id.clone(), user_json(state, u)))
+        .collect();
     for id in ids {
         map.entry(id.clone()).or_insert_with(|| json!({ "id": id }));
     }
@@ -102,7 +132,10 @@ pub fn channel_json(
     obj.insert("disabled".into(), false.into());
     obj.insert("hidden".into(), false.into());
     obj.insert("member_count".into(), ch.member_count.into());
-    obj.insert("config".into(), config.to_json(state.config.limits.max_message_length));
+    obj.insert(
+        "config".into(),
+        config.to_json(state.config.limits.max_message_length),
+    );
     obj.insert(
         "own_capabilities".into(),
         json!(channel_type::capabilities(actor, config, ch, membership)),
@@ -133,13 +166,21 @@ pub fn reaction_json(r: &ReactionRow, user: Value) -> Value {
 
 fn id_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Renders messages with their authors, mentions, reactions (as seen by `viewer`) and
 /// quoted messages, loading each kind of related row once for the whole batch.
-pub async fn render_messages(state: &AppState, rows: &[MessageRow], viewer: Option<&str>) -> ApiResult<Vec<Value>> {
+pub async fn render_messages(
+    state: &AppState,
+    rows: &[MessageRow],
+    viewer: Option<&str>,
+) -> ApiResult<Vec<Value>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -147,7 +188,12 @@ pub async fn render_messages(state: &AppState, rows: &[MessageRow], viewer: Opti
     let reactions = state.store.messages.find_reactions(&ids).await?;
     let quoted_ids: Vec<String> = rows
         .iter()
-        .filter_map(|m| m.data.get("quoted_message_id").and_then(Value::as_str).map(String::from))
+        .filter_map(|m| {
+            m.data
+                .get("quoted_message_id")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
         .collect();
     let quoted = state.store.messages.find_messages(&quoted_ids).await?;
 
@@ -173,7 +219,10 @@ pub async fn render_messages(state: &AppState, rows: &[MessageRow], viewer: Opti
     Ok(rows
         .iter()
         .map(|m| {
-            let rs = by_message.get(m.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let rs = by_message
+                .get(m.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             let q = m
                 .data
                 .get("quoted_message_id")
@@ -194,22 +243,36 @@ fn message_json(
     viewer: Option<&str>,
     quoted: Option<Value>,
 ) -> Value {
-    let user = |id: &str| users.get(id).cloned().unwrap_or_else(|| json!({ "id": id }));
+    let user = |id: &str| {
+        users
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| json!({ "id": id }))
+    };
     let deleted = m.deleted_at.is_some();
     let mut obj: Map<String, Value> = m.data.clone();
     obj.remove("pinned_by_id");
-    let mentioned: Vec<Value> = id_list(m.data.get("mentioned_users")).iter().map(|id| user(id)).collect();
+    let mentioned: Vec<Value> = id_list(m.data.get("mentioned_users"))
+        .iter()
+        .map(|id| user(id))
+        .collect();
     obj.insert("mentioned_users".into(), mentioned.into());
     obj.insert("id".into(), m.id.clone().into());
     obj.insert("cid".into(), m.cid.clone().into());
     obj.insert("type".into(), m.kind.clone().into());
-    obj.insert("text".into(), if deleted { "" } else { m.text.as_str() }.into());
+    obj.insert(
+        "text".into(),
+        if deleted { "" } else { m.text.as_str() }.into(),
+    );
     obj.insert("html".into(), "".into());
     obj.insert("user".into(), user(&m.user_id));
     obj.entry("attachments").or_insert_with(|| json!([]));
     if deleted {
         obj.insert("attachments".into(), json!([]));
-        obj.insert("deleted_at".into(), rfc3339(m.deleted_at.unwrap_or_default()).into());
+        obj.insert(
+            "deleted_at".into(),
+            rfc3339(m.deleted_at.unwrap_or_default()).into(),
+        );
     }
     if let Some(p) = &m.parent_id {
         obj.insert("parent_id".into(), p.clone().into());

@@ -11,7 +11,9 @@ use crate::chat::channel_type;
 use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/app", get(get_app))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/app", get(get_app))
 }
 
 /// 200 once the database answers.
@@ -21,14 +23,27 @@ async fn healthz(State(state): State<AppState>) -> HandlerResult {
         .settings
         .find_setting("api_key")
         .await
-        .map_err(|_| ApiError::new(-1, axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable"))?;
-    Ok(Reply(json!({"status": "ok", "database": state.store.dialect})))
+        .map_err(|_| {
+            ApiError::new(
+                -1,
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable",
+            )
+        })?;
+    Ok(Reply(
+        json!({"status": "ok", "database": state.store.dialect}),
+    ))
 }
 
 async fn get_app(State(state): State<AppState>, _auth: Auth) -> HandlerResult {
     let configs: Map<String, Value> = channel_type::ALL
         .iter()
-        .map(|c| (c.name.to_string(), c.to_json(state.config.limits.max_message_length)))
+        .map(|c| {
+            (
+                c.name.to_string(),
+                c.to_json(state.config.limits.max_message_length),
+            )
+        })
         .collect();
     // Uploads are not offered yet: every extension is blocked and the size limit is zero.
     let upload = json!({

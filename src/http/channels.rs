@@ -22,7 +22,9 @@ pub fn router() -> Router<AppState> {
         .route("/channels/{type}/query", post(query_distinct_channel))
         .route(
             "/channels/{type}/{id}",
-            post(update_channel).patch(partial_update_channel).delete(delete_channel),
+            post(update_channel)
+                .patch(partial_update_channel)
+                .delete(delete_channel),
         )
         .route("/channels/{type}/{id}/query", post(query_channel))
         .route("/channels/{type}/{id}/message", post(send_message))
@@ -41,94 +43,192 @@ fn cid_of(kind: &str, id: &str) -> ApiResult<String> {
 
 /// The user a server-side body names: `user_id`, or `user.id`.
 fn named_user(body: &serde_json::Map<String, Value>) -> Option<&str> {
-    body.get("user_id")
-        .and_then(Value::as_str)
-        .or_else(|| body.get("user").and_then(|u| u.get("id")).and_then(Value::as_str))
+    body.get("user_id").and_then(Value::as_str).or_else(|| {
+        body.get("user")
+            .and_then(|u| u.get("id"))
+            .and_then(Value::as_str)
+    })
 }
 
 async fn actor_for(state: &AppState, auth: &Auth, named: Option<&str>) -> ApiResult<Actor> {
     user::act_as(state, &auth.actor, named).await
 }
 
-async fn query_channels(State(state): State<AppState>, auth: Auth, ApiJson(body): ApiJson<QueryChannels>) -> HandlerResult {
-    let named = auth.query.get("user_id").map(String::as_str).filter(|_| auth.actor.server);
+async fn query_channels(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<QueryChannels>,
+) -> HandlerResult {
+    let named = auth
+        .query
+        .get("user_id")
+        .map(String::as_str)
+        .filter(|_| auth.actor.server);
     let actor = actor_for(&state, &auth, named).await?;
-    Ok(Reply(channel::query_channels(&state, &actor, &body, auth.connection_id.as_deref()).await?))
+    Ok(Reply(
+        channel::query_channels(&state, &actor, &body, auth.connection_id.as_deref()).await?,
+    ))
 }
 
-async fn query_channel_impl(state: &AppState, auth: &Auth, kind: &str, id: Option<&str>, body: Value) -> HandlerResult {
+async fn query_channel_impl(
+    state: &AppState,
+    auth: &Auth,
+    kind: &str,
+    id: Option<&str>,
+    body: Value,
+) -> HandlerResult {
     let named = body.get("data").and_then(Value::as_object).and_then(|d| {
-        d.get("created_by_id")
-            .and_then(Value::as_str)
-            .or_else(|| d.get("created_by").and_then(|c| c.get("id")).and_then(Value::as_str))
+        d.get("created_by_id").and_then(Value::as_str).or_else(|| {
+            d.get("created_by")
+                .and_then(|c| c.get("id"))
+                .and_then(Value::as_str)
+        })
     });
     let actor = actor_for(state, auth, named.filter(|_| auth.actor.server)).await?;
-    let req: QueryChannel = serde_json::from_value(body).map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
-    Ok(Reply(channel::query_channel(state, &actor, kind, id, &req, auth.connection_id.as_deref()).await?))
+    let req: QueryChannel = serde_json::from_value(body)
+        .map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
+    Ok(Reply(
+        channel::query_channel(state, &actor, kind, id, &req, auth.connection_id.as_deref())
+            .await?,
+    ))
 }
 
-async fn query_channel(State(state): State<AppState>, auth: Auth, ApiPath((kind, id)): ApiPath<(String, String)>, ApiJson(body): ApiJson<Value>) -> HandlerResult {
+async fn query_channel(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> HandlerResult {
     query_channel_impl(&state, &auth, &kind, Some(&id), body).await
 }
 
-async fn query_distinct_channel(State(state): State<AppState>, auth: Auth, ApiPath(kind): ApiPath<String>, ApiJson(body): ApiJson<Value>) -> HandlerResult {
+async fn query_distinct_channel(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(kind): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> HandlerResult {
     query_channel_impl(&state, &auth, &kind, None, body).await
 }
 
-async fn update_channel(State(state): State<AppState>, auth: Auth, ApiPath((kind, id)): ApiPath<(String, String)>, ApiJson(body): ApiJson<UpdateChannel>) -> HandlerResult {
+async fn update_channel(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<UpdateChannel>,
+) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
-    let named = body.user_id.as_deref().or_else(|| body.message.as_ref().and_then(named_user));
+    let named = body
+        .user_id
+        .as_deref()
+        .or_else(|| body.message.as_ref().and_then(named_user));
     let actor = actor_for(&state, &auth, named).await?;
-    Ok(Reply(channel_update::update_channel(&state, &actor, &cid, &body).await?))
+    Ok(Reply(
+        channel_update::update_channel(&state, &actor, &cid, &body).await?,
+    ))
 }
 
-async fn partial_update_channel(State(state): State<AppState>, auth: Auth, ApiPath((kind, id)): ApiPath<(String, String)>, ApiJson(body): ApiJson<PartialUpdateChannel>) -> HandlerResult {
+async fn partial_update_channel(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<PartialUpdateChannel>,
+) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
-    Ok(Reply(channel_update::partial_update_channel(&state, &auth.actor, &cid, &body).await?))
+    Ok(Reply(
+        channel_update::partial_update_channel(&state, &auth.actor, &cid, &body).await?,
+    ))
 }
 
-async fn delete_channel(State(state): State<AppState>, auth: Auth, ApiPath((kind, id)): ApiPath<(String, String)>) -> HandlerResult {
+async fn delete_channel(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
     let hard = auth.flag("hard_delete");
-    Ok(Reply(channel_update::delete_channel(&state, &auth.actor, &cid, hard).await?))
+    Ok(Reply(
+        channel_update::delete_channel(&state, &auth.actor, &cid, hard).await?,
+    ))
 }
 
-async fn send_message(State(state): State<AppState>, auth: Auth, ApiPath((kind, id)): ApiPath<(String, String)>, ApiJson(body): ApiJson<SendMessage>) -> HandlerResult {
+async fn send_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<SendMessage>,
+) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
     let actor = actor_for(&state, &auth, named_user(&body.message)).await?;
-    Ok(Reply(message::send_message(&state, &actor, &cid, &body).await?))
+    Ok(Reply(
+        message::send_message(&state, &actor, &cid, &body).await?,
+    ))
 }
 
-async fn mark_read(State(state): State<AppState>, auth: Auth, ApiPath((kind, id)): ApiPath<(String, String)>, ApiJson(body): ApiJson<Value>) -> HandlerResult {
+async fn mark_read(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
     let named = body.as_object().and_then(named_user);
     let actor = actor_for(&state, &auth, named).await?;
-    let req: MarkRead = serde_json::from_value(body).map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
+    let req: MarkRead = serde_json::from_value(body)
+        .map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(read::mark_read(&state, &actor, &cid, &req).await?))
 }
 
-async fn mark_unread(State(state): State<AppState>, auth: Auth, ApiPath((kind, id)): ApiPath<(String, String)>, ApiJson(body): ApiJson<Value>) -> HandlerResult {
+async fn mark_unread(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
     let named = body.as_object().and_then(named_user);
     let actor = actor_for(&state, &auth, named).await?;
-    let req: MarkUnread = serde_json::from_value(body).map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
+    let req: MarkUnread = serde_json::from_value(body)
+        .map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(read::mark_unread(&state, &actor, &cid, &req).await?))
 }
 
-async fn send_event(State(state): State<AppState>, auth: Auth, ApiPath((kind, id)): ApiPath<(String, String)>, ApiJson(body): ApiJson<SendEvent>) -> HandlerResult {
+async fn send_event(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<SendEvent>,
+) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
     let actor = actor_for(&state, &auth, named_user(&body.event)).await?;
     Ok(Reply(event::send_event(&state, &actor, &cid, &body).await?))
 }
 
-async fn stop_watching(State(state): State<AppState>, auth: Auth, ApiPath((kind, id)): ApiPath<(String, String)>) -> HandlerResult {
+async fn stop_watching(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
-    Ok(Reply(channel_update::stop_watching(&state, &auth.actor, &cid, auth.connection_id.as_deref()).await?))
+    Ok(Reply(
+        channel_update::stop_watching(&state, &auth.actor, &cid, auth.connection_id.as_deref())
+            .await?,
+    ))
 }
 
-async fn truncate_channel(State(state): State<AppState>, auth: Auth, ApiPath((kind, id)): ApiPath<(String, String)>, ApiJson(body): ApiJson<TruncateChannel>) -> HandlerResult {
+async fn truncate_channel(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<TruncateChannel>,
+) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
-    let named = body.user_id.as_deref().or_else(|| body.message.as_ref().and_then(named_user));
+    let named = body
+        .user_id
+        .as_deref()
+        .or_else(|| body.message.as_ref().and_then(named_user));
     let actor = actor_for(&state, &auth, named).await?;
-    Ok(Reply(channel_update::truncate_channel(&state, &actor, &cid, &body).await?))
+    Ok(Reply(
+        channel_update::truncate_channel(&state, &actor, &cid, &body).await?,
+    ))
 }

@@ -28,18 +28,21 @@ impl Auth {
     pub fn payload<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
         match self.query.get("payload") {
             None => Ok(T::default()),
-            Some(text) => serde_json::from_str(text).map_err(|e| ApiError::input(format!("payload is not valid: {e}"))),
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| ApiError::input(format!("payload is not valid: {e}"))),
         }
     }
 
     pub fn flag(&self, name: &str) -> bool {
-        self.query.get(name).is_some_and(|v| v == "true" || v == "1")
+        self.query
+            .get(name)
+            .is_some_and(|v| v == "true" || v == "1")
     }
 }
 
 pub fn decode_query(raw: Option<&str>) -> Result<HashMap<String, String>, ApiError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|_| ApiError::input("the query string is not valid"))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|_| ApiError::input("the query string is not valid"))?;
     Ok(pairs.into_iter().collect())
 }
 
@@ -47,14 +50,25 @@ pub fn decode_query(raw: Option<&str>) -> Result<HashMap<String, String>, ApiErr
 pub fn verify_token(state: &AppState, raw: &str) -> Result<token::Claims, ApiError> {
     let raw = raw.strip_prefix("Bearer ").unwrap_or(raw);
     let now = chrono::Utc::now().timestamp();
-    token::verify(raw, state.credentials.secret_bytes(), state.config.dev_tokens, now)
+    token::verify(
+        raw,
+        state.credentials.secret_bytes(),
+        state.config.dev_tokens,
+        now,
+    )
 }
 
 pub fn check_api_key(state: &AppState, query: &HashMap<String, String>) -> Result<(), ApiError> {
     match query.get("api_key") {
         Some(k) if *k == state.credentials.api_key => Ok(()),
-        Some(_) => Err(ApiError::unauthorized(code::ACCESS_KEY, "api_key not valid")),
-        None => Err(ApiError::unauthorized(code::ACCESS_KEY, "api_key not found: add ?api_key=… to the request")),
+        Some(_) => Err(ApiError::unauthorized(
+            code::ACCESS_KEY,
+            "api_key not valid",
+        )),
+        None => Err(ApiError::unauthorized(
+            code::ACCESS_KEY,
+            "api_key not found: add ?api_key=… to the request",
+        )),
     }
 }
 
@@ -75,7 +89,12 @@ impl FromRequestParts<AppState> for Auth {
                     Caller::User(claims.user_id.unwrap_or_default())
                 }
             }
-            _ => return Err(ApiError::unauthorized(code::ACCESS_KEY, "the Authorization header is missing")),
+            _ => {
+                return Err(ApiError::unauthorized(
+                    code::ACCESS_KEY,
+                    "the Authorization header is missing",
+                ));
+            }
         };
         let actor = match &caller {
             Caller::Server => Actor::server(None),
@@ -100,12 +119,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(code::PAYLOAD_TOO_BIG, StatusCode::PAYLOAD_TOO_LARGE, "request body is too large")
+                ApiError::new(
+                    code::PAYLOAD_TOO_BIG,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body is too large",
+                )
             } else {
                 ApiError::input("the request body could not be read")
             }
         })?;
-        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
         serde_json::from_slice(body)
             .map(ApiJson)
             .map_err(|e| ApiError::input(format!("invalid request body: {e}")))

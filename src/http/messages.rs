@@ -16,10 +16,16 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/messages/{id}",
-            get(get_message).post(update_message).put(partial_update_message).delete(delete_message),
+            get(get_message)
+                .post(update_message)
+                .put(partial_update_message)
+                .delete(delete_message),
         )
         .route("/messages/{id}/replies", get(get_replies))
-        .route("/messages/{id}/reaction", axum::routing::post(send_reaction))
+        .route(
+            "/messages/{id}/reaction",
+            axum::routing::post(send_reaction),
+        )
         .route("/messages/{id}/reaction/{type}", delete(delete_reaction))
         .route("/search", get(search))
 }
@@ -28,34 +34,89 @@ fn query_user(auth: &Auth) -> Option<&str> {
     auth.query.get("user_id").map(String::as_str)
 }
 
-async fn get_message(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<String>) -> HandlerResult {
-    let actor = user::act_as(&state, &auth.actor, query_user(&auth).filter(|_| auth.actor.server)).await?;
+async fn get_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> HandlerResult {
+    let actor = user::act_as(
+        &state,
+        &auth.actor,
+        query_user(&auth).filter(|_| auth.actor.server),
+    )
+    .await?;
     Ok(Reply(message::get_message(&state, &actor, &id).await?))
 }
 
-async fn update_message(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<String>, ApiJson(body): ApiJson<UpdateMessage>) -> HandlerResult {
-    let named = body.message.get("user_id").and_then(Value::as_str).or_else(|| body.message.get("user").and_then(|u| u.get("id")).and_then(Value::as_str));
+async fn update_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateMessage>,
+) -> HandlerResult {
+    let named = body
+        .message
+        .get("user_id")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            body.message
+                .get("user")
+                .and_then(|u| u.get("id"))
+                .and_then(Value::as_str)
+        });
     let actor = user::act_as(&state, &auth.actor, named.filter(|_| auth.actor.server)).await?;
-    Ok(Reply(message::update_message(&state, &actor, &id, &body).await?))
+    Ok(Reply(
+        message::update_message(&state, &actor, &id, &body).await?,
+    ))
 }
 
-async fn partial_update_message(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<String>, ApiJson(body): ApiJson<Value>) -> HandlerResult {
-    let named = body.get("user_id").and_then(Value::as_str).or_else(|| body.get("user").and_then(|u| u.get("id")).and_then(Value::as_str));
+async fn partial_update_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> HandlerResult {
+    let named = body.get("user_id").and_then(Value::as_str).or_else(|| {
+        body.get("user")
+            .and_then(|u| u.get("id"))
+            .and_then(Value::as_str)
+    });
     let actor = user::act_as(&state, &auth.actor, named.filter(|_| auth.actor.server)).await?;
-    let req: PartialUpdateMessage = serde_json::from_value(body).map_err(|e| ApiError::input(format!("invalid request body: {e}")))?;
-    Ok(Reply(message::partial_update_message(&state, &actor, &id, &req).await?))
+    let req: PartialUpdateMessage = serde_json::from_value(body)
+        .map_err(|e| ApiError::input(format!("invalid request body: {e}")))?;
+    Ok(Reply(
+        message::partial_update_message(&state, &actor, &id, &req).await?,
+    ))
 }
 
-async fn delete_message(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<String>) -> HandlerResult {
-    let actor = user::act_as(&state, &auth.actor, query_user(&auth).filter(|_| auth.actor.server)).await?;
+async fn delete_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> HandlerResult {
+    let actor = user::act_as(
+        &state,
+        &auth.actor,
+        query_user(&auth).filter(|_| auth.actor.server),
+    )
+    .await?;
     let hard = auth.flag("hard");
-    Ok(Reply(message::delete_message(&state, &actor, &id, hard).await?))
+    Ok(Reply(
+        message::delete_message(&state, &actor, &id, hard).await?,
+    ))
 }
 
-async fn get_replies(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<String>) -> HandlerResult {
+async fn get_replies(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> HandlerResult {
     let q: RepliesQuery = RepliesQuery {
         limit: match auth.query.get("limit") {
-            Some(l) => Some(l.parse().map_err(|_| ApiError::input("limit must be a number"))?),
+            Some(l) => Some(
+                l.parse()
+                    .map_err(|_| ApiError::input("limit must be a number"))?,
+            ),
             None => None,
         },
         id_lt: auth.query.get("id_lt").cloned(),
@@ -65,26 +126,56 @@ async fn get_replies(State(state): State<AppState>, auth: Auth, ApiPath(id): Api
         created_at_before: auth.query.get("created_at_before").cloned(),
         created_at_after: auth.query.get("created_at_after").cloned(),
     };
-    Ok(Reply(message::get_replies(&state, &auth.actor, &id, &q).await?))
+    Ok(Reply(
+        message::get_replies(&state, &auth.actor, &id, &q).await?,
+    ))
 }
 
-async fn send_reaction(State(state): State<AppState>, auth: Auth, ApiPath(id): ApiPath<String>, ApiJson(body): ApiJson<SendReaction>) -> HandlerResult {
+async fn send_reaction(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<SendReaction>,
+) -> HandlerResult {
     let named = body
         .reaction
         .get("user_id")
         .and_then(Value::as_str)
-        .or_else(|| body.reaction.get("user").and_then(|u| u.get("id")).and_then(Value::as_str));
+        .or_else(|| {
+            body.reaction
+                .get("user")
+                .and_then(|u| u.get("id"))
+                .and_then(Value::as_str)
+        });
     let actor = user::act_as(&state, &auth.actor, named.filter(|_| auth.actor.server)).await?;
-    Ok(Reply(reaction::send_reaction(&state, &actor, &id, &body).await?))
+    Ok(Reply(
+        reaction::send_reaction(&state, &actor, &id, &body).await?,
+    ))
 }
 
-async fn delete_reaction(State(state): State<AppState>, auth: Auth, ApiPath((id, kind)): ApiPath<(String, String)>) -> HandlerResult {
-    let actor = user::act_as(&state, &auth.actor, query_user(&auth).filter(|_| auth.actor.server)).await?;
-    Ok(Reply(reaction::delete_reaction(&state, &actor, &id, &kind).await?))
+async fn delete_reaction(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((id, kind)): ApiPath<(String, String)>,
+) -> HandlerResult {
+    let actor = user::act_as(
+        &state,
+        &auth.actor,
+        query_user(&auth).filter(|_| auth.actor.server),
+    )
+    .await?;
+    Ok(Reply(
+        reaction::delete_reaction(&state, &actor, &id, &kind).await?,
+    ))
 }
 
 async fn search(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     let q: Search = auth.payload()?;
-    let actor = user::act_as(&state, &auth.actor, query_user(&auth).filter(|_| auth.actor.server)).await?;
+    let actor = user::act_as(
+        &state,
+        &auth.actor,
+        query_user(&auth).filter(|_| auth.actor.server),
+    )
+    .await?;
     Ok(Reply(message::search(&state, &actor, &q).await?))
 }

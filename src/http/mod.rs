@@ -50,7 +50,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(crate::error::code::INPUT, StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+    ApiError::new(
+        crate::error::code::INPUT,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint",
+    )
 }
 
 /// Stream answers successful POSTs with 201.

@@ -123,9 +123,17 @@ pub enum Cursor {
     /// The newest messages.
     Latest,
     /// Messages before (or up to, when `inclusive`) the given position, newest first.
-    Before { at: Micros, id: String, inclusive: bool },
+    Before {
+        at: Micros,
+        id: String,
+        inclusive: bool,
+    },
     /// Messages after (or from, when `inclusive`) the given position, oldest first.
-    After { at: Micros, id: String, inclusive: bool },
+    After {
+        at: Micros,
+        id: String,
+        inclusive: bool,
+    },
 }
 
 #[async_trait]
@@ -143,13 +151,21 @@ pub trait UserStore: Send + Sync {
 pub trait ChannelStore: Send + Sync {
     /// Creates the channel with its members (and their read state) unless it exists.
     /// Returns whether it was created.
-    async fn insert_channel(&self, channel: &ChannelRow, members: &[MemberRow]) -> StoreResult<bool>;
+    async fn insert_channel(
+        &self,
+        channel: &ChannelRow,
+        members: &[MemberRow],
+    ) -> StoreResult<bool>;
     async fn find_channel(&self, cid: &str) -> StoreResult<Option<ChannelRow>>;
     async fn find_channels(&self, cids: &[String]) -> StoreResult<Vec<ChannelRow>>;
     /// Channels (not deleted) that have `user_id` as a member.
     async fn find_channels_for_member(&self, user_id: &str) -> StoreResult<Vec<ChannelRow>>;
     /// Channels (not deleted) of any of the given types, at most `cap`.
-    async fn find_channels_of_types(&self, kinds: &[String], cap: i64) -> StoreResult<Vec<ChannelRow>>;
+    async fn find_channels_of_types(
+        &self,
+        kinds: &[String],
+        cap: i64,
+    ) -> StoreResult<Vec<ChannelRow>>;
     /// Writes data, frozen, truncated_at, deleted_at and updated_at.
     async fn update_channel(&self, channel: &ChannelRow) -> StoreResult<()>;
     /// Removes the channel, its members, reads, messages and reactions.
@@ -160,7 +176,13 @@ pub trait ChannelStore: Send + Sync {
     /// Adds members not already present (with read state starting at their join time);
     /// returns the ones added.
     async fn add_members(&self, cid: &str, members: &[MemberRow]) -> StoreResult<Vec<MemberRow>>;
-    async fn update_member_role(&self, cid: &str, user_id: &str, role: &str, at: Micros) -> StoreResult<bool>;
+    async fn update_member_role(
+        &self,
+        cid: &str,
+        user_id: &str,
+        role: &str,
+        at: Micros,
+    ) -> StoreResult<bool>;
     /// Removes members and their read state; returns the ids removed.
     async fn remove_members(&self, cid: &str, user_ids: &[String]) -> StoreResult<Vec<String>>;
     async fn find_reads(&self, cids: &[String]) -> StoreResult<Vec<ReadRow>>;
@@ -180,22 +202,58 @@ pub trait MessageStore: Send + Sync {
     async fn find_messages(&self, ids: &[String]) -> StoreResult<Vec<MessageRow>>;
     /// A page of channel messages (thread replies only when shown in the channel) newer
     /// than `since`, in ascending order.
-    async fn find_channel_messages(&self, cid: &str, since: Option<Micros>, cursor: &Cursor, limit: i64) -> StoreResult<Vec<MessageRow>>;
+    async fn find_channel_messages(
+        &self,
+        cid: &str,
+        since: Option<Micros>,
+        cursor: &Cursor,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRow>>;
     /// A page of a thread's replies, in ascending order.
-    async fn find_replies(&self, parent_id: &str, cursor: &Cursor, limit: i64) -> StoreResult<Vec<MessageRow>>;
-    async fn find_pinned_messages(&self, cid: &str, since: Option<Micros>, limit: i64) -> StoreResult<Vec<MessageRow>>;
+    async fn find_replies(
+        &self,
+        parent_id: &str,
+        cursor: &Cursor,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRow>>;
+    async fn find_pinned_messages(
+        &self,
+        cid: &str,
+        since: Option<Micros>,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRow>>;
     /// Messages in `cids` whose text contains `needle` (case-insensitive), newest first.
-    async fn search_messages(&self, cids: &[String], needle: &str, limit: i64, offset: i64) -> StoreResult<Vec<MessageRow>>;
+    async fn search_messages(
+        &self,
+        cids: &[String],
+        needle: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<MessageRow>>;
     /// Channel messages after `after` not written by `user_id` (thread-only replies excluded).
-    async fn count_messages_after(&self, cid: &str, after: Micros, user_id: &str) -> StoreResult<i64>;
+    async fn count_messages_after(
+        &self,
+        cid: &str,
+        after: Micros,
+        user_id: &str,
+    ) -> StoreResult<i64>;
     /// Writes text, data, type, pinned, updated_at and deleted_at.
     async fn update_message(&self, message: &MessageRow) -> StoreResult<()>;
     /// Removes a message and its reactions (its replies stay, as in Stream).
     async fn delete_message(&self, id: &str) -> StoreResult<()>;
     /// Stores a reaction; with `enforce_unique`, removes the user's other reactions on the
     /// message first. Returns true when it replaced an existing reaction of that type.
-    async fn upsert_reaction(&self, reaction: &ReactionRow, enforce_unique: bool) -> StoreResult<bool>;
-    async fn delete_reaction(&self, message_id: &str, user_id: &str, kind: &str) -> StoreResult<Option<ReactionRow>>;
+    async fn upsert_reaction(
+        &self,
+        reaction: &ReactionRow,
+        enforce_unique: bool,
+    ) -> StoreResult<bool>;
+    async fn delete_reaction(
+        &self,
+        message_id: &str,
+        user_id: &str,
+        kind: &str,
+    ) -> StoreResult<Option<ReactionRow>>;
     /// All reactions on the given messages, oldest first.
     async fn find_reactions(&self, message_ids: &[String]) -> StoreResult<Vec<ReactionRow>>;
 }
@@ -222,9 +280,15 @@ impl Store {
     /// missing, and runs the migrations of its dialect.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("sqlite:") {
-            Ok(Self::from_impl(Arc::new(SqliteStore::connect(url).await?), "sqlite"))
+            Ok(Self::from_impl(
+                Arc::new(SqliteStore::connect(url).await?),
+                "sqlite",
+            ))
         } else {
-            Ok(Self::from_impl(Arc::new(PgStore::connect(url).await?), "postgres"))
+            Ok(Self::from_impl(
+                Arc::new(PgStore::connect(url).await?),
+                "postgres",
+            ))
         }
     }
 

@@ -45,7 +45,9 @@ impl Inner {
     }
 
     fn user_watches(&self, cid: &str, user_id: &str) -> bool {
-        self.watchers.get(cid).is_some_and(|w| w.values().any(|u| u == user_id))
+        self.watchers
+            .get(cid)
+            .is_some_and(|w| w.values().any(|u| u == user_id))
     }
 }
 
@@ -83,6 +85,8 @@ pub struct Hub {
     queue_len: usize,
     pub delivered: AtomicU64,
     pub dropped_slow: AtomicU64,
+    /// Signalled when the last open connection unregisters (see [`Hub::wait_idle`]).
+    idle: Notify,
 }
 
 impl Hub {
@@ -92,6 +96,7 @@ impl Hub {
             queue_len,
             delivered: AtomicU64::new(0),
             dropped_slow: AtomicU64::new(0),
+            idle: Notify::new(),
         }
     }
 
@@ -104,7 +109,11 @@ impl Hub {
     }
 
     /// Opens a connection for `user_id`, unless they already hold `max_per_user`.
-    pub fn register(&self, user_id: &str, max_per_user: usize) -> Result<Registration, TooManyConnections> {
+    pub fn register(
+        &self,
+        user_id: &str,
+        max_per_user: usize,
+    ) -> Result<Registration, TooManyConnections> {
         let (tx, rx) = mpsc::channel(self.queue_len);
         let slow = Arc::new(Notify::new());
         let conn_id: ConnId = uuid::Uuid::new_v4().to_string().into();
@@ -125,7 +134,12 @@ impl Hub {
                 presence_of: HashSet::new(),
             },
         );
-        Ok(Registration { conn_id, rx, slow, came_online })
+        Ok(Registration {
+            conn_id,
+            rx,
+            slow,
+            came_online,
+        })
     }
 
     /// Closes a connection's registration: drops its watches and subscriptions.
@@ -165,7 +179,14 @@ impl Hub {
             }
             None => true,
         };
-        Some(Unregistered { user_id: conn.user_id, stopped, went_offline })
+        if inner.conns.is_empty() {
+            self.idle.notify_waiters();
+        }
+        Some(Unregistered {
+            user_id: conn.user_id,
+            stopped,
+            went_offline,
+        })
     }
 
     /// Subscribes a connection to a channel's events. `None` if the connection is gone.
@@ -173,7 +194,11 @@ impl Hub {
         let mut inner = self.write();
         let user_id = inner.conns.get(conn_id)?.user_id.clone();
         let user_changed = !inner.user_watches(cid, &user_id);
-        inner.conns.get_mut(conn_id)?.watching.insert(cid.to_string());
+        inner
+            .conns
+            .get_mut(conn_id)?
+            .watching
+            .insert(cid.to_string());
         inner
             .watchers
             .entry(cid.to_string())
@@ -212,7 +237,12 @@ impl Hub {
         let conns: Vec<ConnId> = inner
             .watchers
             .get(cid)
-            .map(|w| w.iter().filter(|(_, u)| *u == user_id).map(|(c, _)| c.clone()).collect())
+            .map(|w| {
+                w.iter()
+                    .filter(|(_, u)| *u == user_id)
+                    .map(|(c, _)| c.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         for conn_id in conns {
             if let Some(w) = inner.watchers.get_mut(cid) {
@@ -241,10 +271,16 @@ impl Hub {
 
     pub fn subscribe_presence(&self, conn_id: &str, user_ids: &[String]) {
         let mut inner = self.write();
-        let Some(conn) = inner.conns.get_mut(conn_id) else { return };
+        let Some(conn) = inner.conns.get_mut(conn_id) else {
+            return;
+        };
         conn.presence_of.extend(user_ids.iter().cloned());
         for user in user_ids {
-            inner.presence_subs.entry(user.clone()).or_default().insert(conn_id.into());
+            inner
+                .presence_subs
+                .entry(user.clone())
+                .or_default()
+                .insert(conn_id.into());
         }
     }
 
@@ -263,7 +299,13 @@ impl Hub {
         let mut ids: Vec<String> = inner
             .watchers
             .get(cid)
-            .map(|w| w.values().cloned().collect::<HashSet<_>>().into_iter().collect())
+            .map(|w| {
+                w.values()
+                    .cloned()
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect()
+            })
             .unwrap_or_default();
         ids.sort();
         ids
@@ -279,6 +321,21 @@ impl Hub {
 
     pub fn connection_count(&self) -> usize {
         self.read().conns.len()
+    }
+
+    /// Resolves once no connection is open. Shutdown awaits it: graceful HTTP shutdown does
+    /// not track upgraded sockets, so without it the runtime could stop before the sessions
+    /// have sent their close frames.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.connection_count() == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Queues `event` for every connection watching `cid`.
@@ -308,13 +365,28 @@ impl Hub {
     /// Queues `event` for one connection.
     pub fn send_to_connection(&self, conn_id: &str, event: &Utf8Bytes) {
         let inner = self.read();
-        self.deliver(&inner, inner.conns.get_key_value(conn_id).map(|(k, _)| k).into_iter(), event);
+        self.deliver(
+            &inner,
+            inner
+                .conns
+                .get_key_value(conn_id)
+                .map(|(k, _)| k)
+                .into_iter(),
+            event,
+        );
     }
 
-    fn deliver<'a>(&self, inner: &Inner, targets: impl Iterator<Item = &'a ConnId>, event: &Utf8Bytes) {
+    fn deliver<'a>(
+        &self,
+        inner: &Inner,
+        targets: impl Iterator<Item = &'a ConnId>,
+        event: &Utf8Bytes,
+    ) {
         let mut delivered = 0;
         for conn_id in targets {
-            let Some(conn) = inner.conns.get(conn_id) else { continue };
+            let Some(conn) = inner.conns.get(conn_id) else {
+                continue;
+            };
             match conn.tx.try_send(event.clone()) {
                 Ok(()) => delivered += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -358,7 +430,29 @@ mod tests {
         assert!(!gone.stopped[0].user_changed);
         let gone = hub.unregister(&a2.conn_id).unwrap();
         assert!(gone.went_offline);
-        assert_eq!(gone.stopped[0], WatchChange { cid: "m:x".into(), user_changed: true, watcher_count: 1 });
+        assert_eq!(
+            gone.stopped[0],
+            WatchChange {
+                cid: "m:x".into(),
+                user_changed: true,
+                watcher_count: 1
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn wait_idle_resolves_once_the_last_connection_closes() {
+        let hub = Arc::new(Hub::new(4));
+        hub.wait_idle().await;
+        let a = hub.register("a", 5).unwrap();
+        let waiter = tokio::spawn({
+            let hub = hub.clone();
+            async move { hub.wait_idle().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        hub.unregister(&a.conn_id);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
     }
 
     #[tokio::test]

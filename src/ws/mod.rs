@@ -19,7 +19,11 @@ pub fn router() -> Router<AppState> {
 
 /// Upgrades first and authenticates inside the socket: the SDK expects a failed connect to
 /// arrive as an `{"error": …}` frame followed by close code 1000.
-async fn connect(ws: WebSocketUpgrade, State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+async fn connect(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let max = state.config.limits.max_ws_frame_bytes;
     // A 4 KiB read buffer keeps an idle connection near 9 KiB instead of ~137 KiB
     // (fanout-baseline.md); writes are batched by the session.

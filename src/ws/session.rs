@@ -25,6 +25,8 @@ const WRITE_BATCH: usize = 64;
 /// SDK reconnect (anything but 1000 does) and recover its watches.
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_TRY_AGAIN: u16 = 1013;
+/// 1009 "message too big" (RFC 6455 §7.4.1) also covers frames that fail to parse.
+const CLOSE_TOO_BIG_OR_INVALID: u16 = 1009;
 
 #[derive(Deserialize, Default)]
 struct ConnectPayload {
@@ -36,24 +38,35 @@ async fn authenticate(state: &AppState, raw_query: Option<&str>) -> Result<UserR
     let query: HashMap<String, String> = ex::decode_query(raw_query)?;
     ex::check_api_key(state, &query)?;
     if query.get("stream-auth-type").map(String::as_str) == Some("anonymous") {
-        return Err(ApiError::unauthorized(code::ACCESS_KEY, "anonymous connections are disabled on this server"));
+        return Err(ApiError::unauthorized(
+            code::ACCESS_KEY,
+            "anonymous connections are disabled on this server",
+        ));
     }
     let payload: ConnectPayload = match query.get("json") {
-        Some(text) => serde_json::from_str(text).map_err(|_| ApiError::input("the json parameter is not valid JSON"))?,
+        Some(text) => serde_json::from_str(text)
+            .map_err(|_| ApiError::input("the json parameter is not valid JSON"))?,
         None => return Err(ApiError::input("the json parameter is required")),
     };
     let token = query
         .get("authorization")
         .filter(|t| !t.is_empty() && *t != "undefined")
-        .ok_or_else(|| ApiError::unauthorized(code::ACCESS_KEY, "the authorization parameter is missing"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized(code::ACCESS_KEY, "the authorization parameter is missing")
+        })?;
     let claims = ex::verify_token(state, token)?;
-    let token_user = claims
-        .user_id
-        .filter(|_| !claims.server)
-        .ok_or_else(|| ApiError::unauthorized(code::TOKEN_SIGNATURE_INVALID, "a server token cannot open a user connection"))?;
+    let token_user = claims.user_id.filter(|_| !claims.server).ok_or_else(|| {
+        ApiError::unauthorized(
+            code::TOKEN_SIGNATURE_INVALID,
+            "a server token cannot open a user connection",
+        )
+    })?;
     let user_id = payload.user_id.unwrap_or_else(|| token_user.clone());
     if user_id != token_user {
-        return Err(ApiError::unauthorized(code::TOKEN_SIGNATURE_INVALID, "the token's user_id does not match json.user_id"));
+        return Err(ApiError::unauthorized(
+            code::TOKEN_SIGNATURE_INVALID,
+            "the token's user_id does not match json.user_id",
+        ));
     }
     user::upsert_on_connect(state, &user_id, payload.user_details.as_ref()).await
 }
@@ -62,7 +75,10 @@ async fn reject(mut socket: WebSocket, err: ApiError) {
     let frame = json!({ "error": err.body() }).to_string();
     let _ = socket.send(Message::Text(frame.into())).await;
     let _ = socket
-        .send(Message::Close(Some(CloseFrame { code: 1000, reason: Utf8Bytes::from(err.message) })))
+        .send(Message::Close(Some(CloseFrame {
+            code: 1000,
+            reason: Utf8Bytes::from(err.message),
+        })))
         .await;
 }
 
@@ -75,10 +91,17 @@ pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<Strin
         Ok(u) => u,
         Err(err) => return reject(socket, err).await,
     };
-    let reg = match state.hub.register(&user.id, state.config.limits.max_connections_per_user) {
+    let reg = match state
+        .hub
+        .register(&user.id, state.config.limits.max_connections_per_user)
+    {
         Ok(reg) => reg,
         Err(_) => {
-            let err = ApiError::new(code::TOO_MANY_CONNECTIONS, axum::http::StatusCode::TOO_MANY_REQUESTS, "too many connections for this user");
+            let err = ApiError::new(
+                code::TOO_MANY_CONNECTIONS,
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too many connections for this user",
+            );
             return reject(socket, err).await;
         }
     };
@@ -97,9 +120,15 @@ pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<Strin
         }
     };
     if reg.came_online {
-        state.bus.to_presence_subscribers(&user.id, &event::presence(view::user_json(&state, &user)));
+        state
+            .bus
+            .to_presence_subscribers(&user.id, &event::presence(view::user_json(&state, &user)));
     }
-    if socket.send(Message::Text(first.to_string().into())).await.is_err() {
+    if socket
+        .send(Message::Text(first.to_string().into()))
+        .await
+        .is_err()
+    {
         return finish(&state, &conn_id).await;
     }
 
@@ -107,14 +136,27 @@ pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<Strin
     let mut rx = reg.rx;
     let slow = reg.slow;
     let mut shutdown = state.shutdown.clone();
+    // The reader's reason to close (client close, idle, oversized frame), sent as a frame.
+    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<(u16, &'static str)>();
     let writer = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(WRITE_BATCH);
-        let close = |code: u16, reason: &'static str| Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+        let close = |code: u16, reason: &'static str| {
+            Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            }))
+        };
         loop {
             tokio::select! {
                 biased;
                 _ = slow.notified() => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_TRY_AGAIN, "too slow: reconnect and recover"))).await;
+                    break;
+                }
+                reason = &mut close_rx => {
+                    if let Ok((code, why)) = reason {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(code, why))).await;
+                    }
                     break;
                 }
                 _ = async { shutdown.wait_for(|s| *s).await.map(|_| ()) } => {
@@ -146,17 +188,20 @@ pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<Strin
         loop {
             let frame = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
                 Ok(Some(Ok(frame))) => frame,
-                // Timed out, closed, or a protocol error (including an oversized frame).
-                _ => break,
+                Ok(Some(Err(_))) => {
+                    return (CLOSE_TOO_BIG_OR_INVALID, "invalid or oversized frame");
+                }
+                Ok(None) => return (1000, "closed"),
+                Err(_) => return (CLOSE_GOING_AWAY, "idle for too long"),
             };
             match frame {
-                Message::Text(text) => {
-                    // The SDK pings with `[{"type":"health.check","client_id":…}]`.
-                    if text.contains("health.check") {
-                        reader_state.bus.to_connection(&reader_conn, &health_check(&reader_conn));
-                    }
+                // The SDK pings with `[{"type":"health.check","client_id":…}]`.
+                Message::Text(text) if text.contains("health.check") => {
+                    reader_state
+                        .bus
+                        .to_connection(&reader_conn, &health_check(&reader_conn));
                 }
-                Message::Close(_) => break,
+                Message::Close(_) => return (1000, "closed"),
                 _ => {}
             }
         }
@@ -166,10 +211,14 @@ pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<Strin
     let mut reader = reader;
     tokio::select! {
         _ = &mut writer => reader.abort(),
-        _ = &mut reader => {
-            // Let the writer flush a pending close frame, then stop it.
-            let _ = tokio::time::timeout(Duration::from_millis(200), &mut writer).await;
-            writer.abort();
+        reason = &mut reader => {
+            if let Ok(reason) = reason {
+                let _ = close_tx.send(reason);
+            }
+            // The writer sends the close frame and stops; don't wait on a stuck peer.
+            if tokio::time::timeout(Duration::from_secs(2), &mut writer).await.is_err() {
+                writer.abort();
+            }
         }
     }
     finish(&state, &conn_id).await;
@@ -178,7 +227,9 @@ pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<Strin
 /// Unregisters the connection and tells others what changed: watchers of each channel it
 /// watched, and presence subscribers if the user went offline.
 async fn finish(state: &AppState, conn_id: &str) {
-    let Some(gone) = state.hub.unregister(conn_id) else { return };
+    let Some(gone) = state.hub.unregister(conn_id) else {
+        return;
+    };
     tracing::debug!(user_id = %gone.user_id, connection_id = %conn_id, "connection closed");
     let user = match state.store.users.find_user(&gone.user_id).await {
         Ok(Some(u)) => u,
@@ -186,7 +237,15 @@ async fn finish(state: &AppState, conn_id: &str) {
     };
     let user_json = view::user_json(state, &user);
     for change in gone.stopped.iter().filter(|c| c.user_changed) {
-        state.bus.to_channel(&change.cid, &event::watching("user.watching.stop", &change.cid, user_json.clone(), change.watcher_count));
+        state.bus.to_channel(
+            &change.cid,
+            &event::watching(
+                "user.watching.stop",
+                &change.cid,
+                user_json.clone(),
+                change.watcher_count,
+            ),
+        );
     }
     if gone.went_offline {
         let now = now_micros();
@@ -196,6 +255,8 @@ async fn finish(state: &AppState, conn_id: &str) {
         let mut offline = user_json;
         offline["online"] = false.into();
         offline["last_active"] = rfc3339(now).into();
-        state.bus.to_presence_subscribers(&user.id, &event::presence(offline));
+        state
+            .bus
+            .to_presence_subscribers(&user.id, &event::presence(offline));
     }
 }

@@ -1,1 +1,12 @@
+//! Integration tests: one binary. Every test runs against SQLite and PostgreSQL; the
+//! helper spawns the real application on port 0 with a fresh database.
 
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod channels;
+mod messages;
+mod reads_and_reactions;
+mod store_contract;
+mod websocket;

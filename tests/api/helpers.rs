@@ -1,0 +1,370 @@
+//! Spawns the real application on port 0 with a fresh database (a temporary SQLite file,
+//! or a fresh PostgreSQL database) and talks to it over HTTP and WebSocket.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use ward::app::Application;
+use ward::auth::token;
+use ward::config::Config;
+
+pub const KEY: &str = "test-key";
+pub const SECRET: &str = "test-secret-that-is-long-enough";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Where PostgreSQL tests create their databases. A test that cannot reach it fails.
+pub fn pg_base_url() -> String {
+    std::env::var("WARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh database URL of the given kind, and what to clean up afterwards.
+pub fn fresh_database(db: Db) -> (String, Cleanup) {
+    let name = format!("ward_test_{}", uuid::Uuid::new_v4().simple());
+    match db {
+        Db::Sqlite => {
+            let dir = std::env::temp_dir().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            (
+                format!("sqlite://{}", dir.join("ward.db").display()),
+                Cleanup::Dir(dir),
+            )
+        }
+        Db::Postgres => (
+            format!("{}/{name}", pg_base_url()),
+            Cleanup::PgDatabase(name),
+        ),
+    }
+}
+
+pub enum Cleanup {
+    Dir(std::path::PathBuf),
+    PgDatabase(String),
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::PgDatabase(name) => {
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                // Drop may run inside the test's runtime: use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        use sqlx::Connection;
+                        if let Ok(mut c) =
+                            sqlx::PgConnection::connect(&format!("{}/postgres", pg_base_url()))
+                                .await
+                        {
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                                .execute(&mut c)
+                                .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub ws_base: String,
+    pub http: reqwest::Client,
+    pub state: ward::app::AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _cleanup: Cleanup,
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db) -> Self {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Self {
+        let (url, cleanup) = fresh_database(db);
+        let data_dir =
+            std::env::temp_dir().join(format!("ward_data_{}", uuid::Uuid::new_v4().simple()));
+        let env = [
+            ("WARD_BIND", "127.0.0.1:0".to_string()),
+            ("WARD_DATA_DIR", data_dir.display().to_string()),
+            ("WARD_DATABASE_URL", url),
+            ("WARD_API_KEY", KEY.to_string()),
+            ("WARD_API_SECRET", SECRET.to_string()),
+        ];
+        let mut config = Config::from_sources(None, |k| {
+            env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        tweak(&mut config);
+        let app = Application::build(config).await.unwrap_or_else(|e| {
+            panic!("the app must start on {db:?} (is the database reachable?): {e:#}")
+        });
+        let addr = app.local_addr();
+        let state = app.state();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            ws_base: format!("ws://{addr}"),
+            http: reqwest::Client::new(),
+            state,
+            shutdown: Some(tx),
+            server: Some(server),
+            _cleanup: cleanup,
+        }
+    }
+
+    /// Starts a graceful shutdown and waits for the server to finish.
+    pub async fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(10), server)
+                .await
+                .expect("server stops")
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    pub fn server_token(&self) -> String {
+        token::server_token(SECRET.as_bytes())
+    }
+
+    pub fn token(&self, user_id: &str) -> String {
+        token::user_token(user_id, None, SECRET.as_bytes())
+    }
+
+    fn url(&self, path: &str) -> String {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        format!("{}{path}{sep}api_key={KEY}", self.base)
+    }
+
+    /// Sends a request with a raw token; returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .header("Authorization", token)
+            .header("stream-auth-type", "jwt");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request is sent");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("reply is JSON: {text}"));
+        (status, json)
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    /// GET with a JSON `payload` query parameter, as the SDK sends it.
+    pub async fn get_payload(&self, path: &str, token: &str, payload: Value) -> (u16, Value) {
+        let encoded: String = url_encode(&payload.to_string());
+        self.get(&format!("{path}?payload={encoded}"), token).await
+    }
+
+    /// Creates users through the server API.
+    pub async fn users(&self, ids: &[&str]) {
+        let users: serde_json::Map<String, Value> = ids
+            .iter()
+            .map(|id| {
+                (
+                    id.to_string(),
+                    json!({"id": id, "name": format!("User {id}")}),
+                )
+            })
+            .collect();
+        let (status, body) = self
+            .post("/users", &self.server_token(), json!({ "users": users }))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// Creates a messaging channel as `creator` with the given members.
+    pub async fn channel(&self, id: &str, creator: &str, members: &[&str]) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/channels/messaging/{id}/query"),
+                &self.token(creator),
+                json!({"data": {"members": members}, "state": true}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Sends a message as `user`; returns the stored message.
+    pub async fn send(&self, cid: &str, user: &str, message: Value) -> Value {
+        let path = format!("/channels/{}/message", cid.replacen(':', "/", 1));
+        let (status, body) = self
+            .post(&path, &self.token(user), json!({ "message": message }))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["message"].clone()
+    }
+
+    /// Opens the SDK's WebSocket for `user` and reads the first frame.
+    pub async fn connect(&self, user: &str) -> Ws {
+        let (ws, first) = self.connect_raw(user, &self.token(user)).await;
+        assert_eq!(first["type"], "health.check", "{first}");
+        Ws {
+            connection_id: first["connection_id"].as_str().unwrap().to_string(),
+            me: first["me"].clone(),
+            stream: ws,
+        }
+    }
+
+    pub async fn connect_raw(&self, user: &str, token: &str) -> (WsStream, Value) {
+        let json = json!({"user_id": user, "user_details": {"id": user}}).to_string();
+        let url = format!(
+            "{}/connect?json={}&api_key={KEY}&authorization={}&stream-auth-type=jwt",
+            self.ws_base,
+            url_encode(&json),
+            url_encode(token)
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("upgrade succeeds");
+        let first = next_json(&mut ws).await;
+        (ws, first)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub fn url_encode(text: &str) -> String {
+    serde_urlencoded::to_string([("v", text)]).unwrap()[2..].to_string()
+}
+
+/// How long a test waits for an event before failing (a guard, not a synchronisation).
+const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn next_json(ws: &mut WsStream) -> Value {
+    loop {
+        let msg = tokio::time::timeout(EVENT_TIMEOUT, ws.next())
+            .await
+            .expect("a frame arrives in time")
+            .expect("the socket is open")
+            .expect("the frame is valid");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            Message::Close(f) => panic!("socket closed: {f:?}"),
+            _ => continue,
+        }
+    }
+}
+
+pub struct Ws {
+    pub stream: WsStream,
+    pub connection_id: String,
+    pub me: Value,
+}
+
+impl Ws {
+    /// Waits for the next event of `kind`, skipping others.
+    pub async fn wait_for(&mut self, kind: &str) -> Value {
+        loop {
+            let ev = next_json(&mut self.stream).await;
+            if ev["type"] == kind {
+                return ev;
+            }
+        }
+    }
+
+    /// Waits for the next event of `kind` that satisfies `pred`.
+    pub async fn wait_for_where(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let ev = self.wait_for(kind).await;
+            if pred(&ev) {
+                return ev;
+            }
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// Waits for the server to close the socket and returns the close code.
+    pub async fn closed_with(&mut self) -> u16 {
+        loop {
+            let msg = tokio::time::timeout(EVENT_TIMEOUT, self.stream.next())
+                .await
+                .expect("the socket closes in time");
+            match msg {
+                Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
+                Some(Ok(Message::Close(None))) | None => return 1005,
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("socket error before close frame: {e}"),
+            }
+        }
+    }
+}
+
+/// Generates one test per database from `async fn name(db: Db)` functions.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Db::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Db::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_databases;
