@@ -15,6 +15,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 
 use crate::app::AppState;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(created_for_post))
+        .layer(CatchPanicLayer::custom(panic_reply))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors)
         .layer(middleware::from_fn(timing::layer))
@@ -55,6 +57,12 @@ async fn method_not_allowed() -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed on this endpoint",
     )
+}
+
+/// A handler panic becomes a neutral Stream error; the panic payload is not echoed (it could
+/// hold request data) and is logged without it.
+fn panic_reply(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("a request handler panicked").into_response()
 }
 
 /// Stream answers successful POSTs with 201.

@@ -452,7 +452,10 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         hub.unregister(&a.conn_id);
-        tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[tokio::test]

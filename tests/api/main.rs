@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod channels;
+mod logging;
 mod messages;
 mod reads_and_reactions;
 mod store_contract;

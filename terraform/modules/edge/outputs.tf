@@ -24,8 +24,9 @@ output "security_group_id" {
 }
 
 output "target_group_arn" {
-  description = "ARN of the target group Ward tasks register in."
+  description = "ARN of the target group Ward tasks register in (available once the HTTPS listener forwards to it, which ECS requires)."
   value       = aws_lb_target_group.ward.arn
+  depends_on  = [aws_lb_listener.https]
 }
 
 output "target_group_arn_suffix" {

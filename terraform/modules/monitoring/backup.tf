@@ -98,8 +98,9 @@ resource "aws_backup_selection" "tagged" {
   name         = "${var.name}-tagged"
   plan_id      = aws_backup_plan.this.id
   iam_role_arn = aws_iam_role.backup.arn
-  resources    = ["*"]
 
+  # Tag-based only: AWS Backup ORs `resources` with tag conditions, so listing
+  # "*" there would back up every resource in the account.
   selection_tag {
     type  = "STRINGEQUALS"
     key   = "ward:backup"

@@ -5,7 +5,6 @@
 # The audit-checkpoint archive lives in the audit-archive module (Object Lock).
 
 data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 data "aws_region" "current" {}
 data "aws_elb_service_account" "current" {}
 

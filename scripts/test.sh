@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every suite: formatting, lints, the Rust tests (SQLite and PostgreSQL), the
+# stream-chat SDK suite (SQLite and PostgreSQL) and the Terraform checks.
+# Needs PostgreSQL at WARD_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432) and
+# Node.js 20+; `.ci/run` installs and starts what a fresh machine lacks, then calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "build the server binary for the SDK suite"
+cargo build --locked --bin ward
+export WARD_BIN="$PWD/target/debug/ward"
+
+step "Terraform: fmt, structure, checkov"
+scripts/check-terraform.sh
+
+step "stream-chat SDK suite (SQLite, PostgreSQL)"
+tests/js/run.sh
+
+step "Rust unit and integration tests (SQLite, PostgreSQL)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --workspace --profile ci
+else
+  cargo test --locked --workspace
+fi
