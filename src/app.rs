@@ -12,8 +12,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::bus::Bus;
+use crate::bus::redis::RedisBus;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::usage::Meter;
 use crate::ws::hub::Hub;
 
 /// The app credentials SDKs use: a public key and the HS256 signing secret.
@@ -44,6 +47,8 @@ pub struct Inner {
     pub credentials: Credentials,
     /// Flips to true once shutdown starts; WebSocket sessions close with a close frame.
     pub shutdown: watch::Receiver<bool>,
+    pub metrics: Arc<Metrics>,
+    pub usage: Arc<Meter>,
 }
 
 impl Deref for AppState {
@@ -73,14 +78,28 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.bind))?;
         let hub = Arc::new(Hub::new(config.limits.ws_queue_len));
+        let metrics = Arc::new(Metrics::default());
+        let cluster = match &config.redis_url {
+            Some(url) => Some(RedisBus::start(
+                url,
+                &config.redis_channel,
+                &config.node_id,
+                hub.clone(),
+                metrics.clone(),
+            )?),
+            None => None,
+        };
+        let usage = Arc::new(Meter::new(store.clone(), config.node_id.clone()));
         let (shutdown_tx, shutdown) = watch::channel(false);
         let state = AppState(Arc::new(Inner {
-            bus: Bus::new(hub.clone()),
+            bus: Bus::new(hub.clone(), cluster),
             hub,
             store,
             credentials,
             config,
             shutdown,
+            metrics,
+            usage,
         }));
         Ok(Self {
             listener,
@@ -107,6 +126,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
         let shutdown_tx = self.shutdown_tx;
+        let sampler_state = self.state.clone();
+        let sampler = tokio::spawn(async move {
+            let hub = sampler_state.hub.clone();
+            sampler_state
+                .usage
+                .run_sampler(move || hub.connection_count())
+                .await;
+        });
         axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
                 signal.await;
@@ -121,6 +148,10 @@ impl Application {
             self.state.hub.wait_idle(),
         )
         .await;
+        sampler.abort();
+        if let Err(e) = self.state.usage.flush().await {
+            tracing::warn!(error = %e, "could not record the last connection peak");
+        }
         Ok(())
     }
 }

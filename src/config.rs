@@ -21,6 +21,21 @@ pub struct Config {
     pub dev_tokens: bool,
     pub log_format: LogFormat,
     pub limits: Limits,
+    /// `redis://…`: cross-node fan-out and presence. Unset: one node, in-process bus.
+    pub redis_url: Option<String>,
+    /// The pub/sub channel nodes of one deployment share.
+    pub redis_channel: String,
+    /// This node's name in the cluster and in usage samples (default: host name + random).
+    pub node_id: String,
+    /// Plan limits that usage reports compare against.
+    pub plan: Plan,
+}
+
+/// A plan's included monthly active users and peak concurrent connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Plan {
+    pub mau: Option<u64>,
+    pub pcc: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -70,6 +85,10 @@ struct FileConfig {
     dev_tokens: Option<bool>,
     log_format: Option<LogFormat>,
     limits: Option<Limits>,
+    redis_url: Option<String>,
+    redis_channel: Option<String>,
+    node_id: Option<String>,
+    plan: Option<Plan>,
 }
 
 impl Config {
@@ -143,6 +162,31 @@ impl Config {
         if limits.ws_queue_len == 0 || limits.max_connections_per_user == 0 {
             bail!("limits must be positive");
         }
+        let redis_url = env("WARD_REDIS_URL")
+            .or(file_cfg.redis_url)
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            bail!("WARD_REDIS_URL must start with redis:// or rediss://");
+        }
+        let redis_channel = env("WARD_REDIS_CHANNEL")
+            .or(file_cfg.redis_channel)
+            .unwrap_or_else(|| "ward:bus".into());
+        let node_id = env("WARD_NODE_ID").or(file_cfg.node_id).unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            let short = uuid::Uuid::new_v4().simple().to_string();
+            format!("{}-{}", host.trim(), &short[..8])
+                .trim_start_matches('-')
+                .to_string()
+        });
+        let mut plan = file_cfg.plan.unwrap_or_default();
+        if let Some(v) = env("WARD_PLAN_MAU") {
+            plan.mau = Some(v.parse().context("WARD_PLAN_MAU must be a number")?);
+        }
+        if let Some(v) = env("WARD_PLAN_PCC") {
+            plan.pcc = Some(v.parse().context("WARD_PLAN_PCC must be a number")?);
+        }
         Ok(Self {
             bind,
             data_dir,
@@ -152,6 +196,10 @@ impl Config {
             dev_tokens,
             log_format,
             limits,
+            redis_url,
+            redis_channel,
+            node_id,
+            plan,
         })
     }
 

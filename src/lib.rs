@@ -14,6 +14,7 @@
 //! - [`ws`]: the `/connect` WebSocket, per-connection sessions, and the watcher hub.
 //! - [`bus`]: event fan-out (in-process today; cross-node later).
 //! - [`time`]: timestamps as microseconds since the epoch, rendered as RFC 3339.
+//! - [`usage`]: MAU and peak-concurrent-connection metering; [`metrics`]: `/metrics`.
 
 pub mod app;
 pub mod auth;
@@ -22,6 +23,8 @@ pub mod chat;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod store;
 pub mod time;
+pub mod usage;
 pub mod ws;

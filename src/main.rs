@@ -28,6 +28,11 @@ enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Usage metering (MAU, peak concurrent connections, overage).
+    Usage {
+        #[command(subcommand)]
+        command: UsageCommand,
+    },
     /// Print a user token signed with the configured API secret (for trying the SDK).
     Token {
         #[arg(long)]
@@ -35,6 +40,18 @@ enum Command {
         /// Expiry in seconds from now.
         #[arg(long)]
         expires_in: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsageCommand {
+    /// The report for one calendar month (UTC), as a table or JSON.
+    Report {
+        /// YYYY-MM; the current month when omitted.
+        #[arg(long)]
+        month: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -50,6 +67,21 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("migrating")?;
             println!("ward: database is up to date");
+            Ok(())
+        }
+        Command::Usage {
+            command: UsageCommand::Report { month, json },
+        } => {
+            let store = ward::store::Store::connect(&config.database_url)
+                .await
+                .context("opening the database")?;
+            let month = month.unwrap_or_else(|| ward::usage::month_of(ward::time::now_micros()));
+            let report = ward::usage::report(&store, &month, config.plan).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", ward::usage::render_table(&report));
+            }
             Ok(())
         }
         Command::Token {

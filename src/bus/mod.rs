@@ -1,6 +1,11 @@
 //! Event fan-out. Every event is serialised exactly once here and the same bytes are shared
-//! by every receiving connection. Today the bus delivers in-process to this node's hub;
-//! cross-node delivery (Redis pub/sub) plugs in behind the same calls.
+//! by every receiving connection. Delivery to this node's watchers is always direct; with
+//! `WARD_REDIS_URL` set, the same bytes are also published once to Redis pub/sub and every
+//! other node delivers them to its own watchers ([`redis`]). Node-to-node state (who is
+//! connected and watching where) travels the same way.
+
+pub mod redis;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -8,47 +13,83 @@ use axum::extract::ws::Utf8Bytes;
 use serde_json::Value;
 
 use crate::ws::hub::Hub;
+use wire::TargetKind;
 
 #[derive(Clone)]
 pub struct Bus {
     hub: Arc<Hub>,
+    cluster: Option<Arc<redis::RedisBus>>,
+}
+
+/// The state of cross-node delivery, for `/healthz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusHealth {
+    /// One node: no cross-node bus configured.
+    Local,
+    Up,
+    /// Redis is unreachable: this node serves its own connections only.
+    Down,
 }
 
 impl Bus {
-    pub fn new(hub: Arc<Hub>) -> Self {
-        Self { hub }
+    pub fn new(hub: Arc<Hub>, cluster: Option<Arc<redis::RedisBus>>) -> Self {
+        Self { hub, cluster }
     }
 
-    fn encode(event: &Value) -> Utf8Bytes {
-        Utf8Bytes::from(event.to_string())
+    pub fn health(&self) -> BusHealth {
+        match &self.cluster {
+            None => BusHealth::Local,
+            Some(c) if c.is_up() => BusHealth::Up,
+            Some(_) => BusHealth::Down,
+        }
+    }
+
+    fn publish(&self, target: TargetKind, key: &str, event: &Value) {
+        self.publish_bytes(target, key, &Utf8Bytes::from(event.to_string()));
+    }
+
+    fn publish_bytes(&self, target: TargetKind, key: &str, bytes: &Utf8Bytes) {
+        deliver_local(&self.hub, target, key, bytes);
+        if let Some(cluster) = &self.cluster {
+            cluster.publish_event(target, key, bytes.as_bytes());
+        }
     }
 
     /// To every connection watching the channel, the actor's own included.
     pub fn to_channel(&self, cid: &str, event: &Value) {
-        self.hub.send_to_channel(cid, &Self::encode(event));
+        self.publish(TargetKind::Channel, cid, event);
     }
 
     /// To every connection of one user (`notification.*` events).
     pub fn to_user(&self, user_id: &str, event: &Value) {
-        self.hub.send_to_user(user_id, &Self::encode(event));
+        self.publish(TargetKind::User, user_id, event);
     }
 
     /// To every connection of each user, serialised once for all of them.
     pub fn to_users<'a>(&self, user_ids: impl IntoIterator<Item = &'a str>, event: &Value) {
-        let bytes = Self::encode(event);
+        let bytes = Utf8Bytes::from(event.to_string());
         for user_id in user_ids {
-            self.hub.send_to_user(user_id, &bytes);
+            self.publish_bytes(TargetKind::User, user_id, &bytes);
         }
     }
 
     /// To the connections subscribed to a user's presence.
     pub fn to_presence_subscribers(&self, user_id: &str, event: &Value) {
-        self.hub
-            .send_to_presence_subscribers(user_id, &Self::encode(event));
+        self.publish(TargetKind::Presence, user_id, event);
     }
 
-    /// To one connection (health checks).
+    /// To one connection of this node (health checks): never crosses nodes.
     pub fn to_connection(&self, conn_id: &str, event: &Value) {
-        self.hub.send_to_connection(conn_id, &Self::encode(event));
+        self.hub
+            .send_to_connection(conn_id, &Utf8Bytes::from(event.to_string()));
+    }
+}
+
+/// Delivers already-serialised event bytes to this node's connections.
+pub fn deliver_local(hub: &Hub, target: TargetKind, key: &str, bytes: &Utf8Bytes) {
+    match target {
+        TargetKind::Channel => hub.send_to_channel(key, bytes),
+        TargetKind::User => hub.send_to_user(key, bytes),
+        TargetKind::Presence => hub.send_to_presence_subscribers(key, bytes),
     }
 }

@@ -1,4 +1,4 @@
-//! `GET /healthz` (readiness) and `GET /app` (app settings the SDK reads).
+//! `GET /app`: the app settings the SDK reads.
 
 use axum::Router;
 use axum::extract::State;
@@ -8,31 +8,9 @@ use serde_json::{Map, Value, json};
 use super::{Auth, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::chat::channel_type;
-use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/app", get(get_app))
-}
-
-/// 200 once the database answers.
-async fn healthz(State(state): State<AppState>) -> HandlerResult {
-    state
-        .store
-        .settings
-        .find_setting("api_key")
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                -1,
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable",
-            )
-        })?;
-    Ok(Reply(
-        json!({"status": "ok", "database": state.store.dialect}),
-    ))
+    Router::new().route("/app", get(get_app))
 }
 
 async fn get_app(State(state): State<AppState>, _auth: Auth) -> HandlerResult {

@@ -6,6 +6,7 @@ mod app_info;
 mod channels;
 pub mod extract;
 mod messages;
+mod ops;
 pub mod timing;
 mod users;
 
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.limits.max_body_bytes;
     Router::new()
         .merge(app_info::router())
+        .merge(ops::router())
         .merge(users::router())
         .merge(channels::router())
         .merge(messages::router())
@@ -44,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors)
         .layer(middleware::from_fn(timing::layer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe_latency,
+        ))
         .with_state(state)
 }
 
@@ -63,6 +69,26 @@ async fn method_not_allowed() -> ApiError {
 /// hold request data) and is logged without it.
 fn panic_reply(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal("a request handler panicked").into_response()
+}
+
+/// Records each request's latency by method and route template.
+async fn observe_latency(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    state
+        .metrics
+        .observe_request(&method, &route, started.elapsed().as_secs_f64());
+    res
 }
 
 /// Stream answers successful POSTs with 201.

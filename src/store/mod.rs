@@ -265,6 +265,30 @@ pub trait SettingsStore: Send + Sync {
     async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
 }
 
+/// Usage metering (monthly active users, connection peaks).
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Records that `user_id` connected on `day` (YYYY-MM-DD) of `month` (YYYY-MM).
+    async fn insert_active_user(&self, month: &str, day: &str, user_id: &str) -> StoreResult<()>;
+    /// Raises a node's peak for a bucket to `peak` (never lowers it).
+    async fn upsert_connection_peak(
+        &self,
+        node: &str,
+        bucket: Micros,
+        peak: i64,
+    ) -> StoreResult<()>;
+    /// Distinct users per first-connection day of the month.
+    async fn count_new_active_users_by_day(&self, month: &str) -> StoreResult<Vec<(String, i64)>>;
+    /// Distinct users per day, for days starting with `month`.
+    async fn count_daily_users(&self, month: &str) -> StoreResult<Vec<(String, i64)>>;
+    /// Per bucket in [from, to): the sum of every node's peak.
+    async fn find_connection_peaks(
+        &self,
+        from: Micros,
+        to: Micros,
+    ) -> StoreResult<Vec<(Micros, i64)>>;
+}
+
 /// The storage handle: one implementation behind every aggregate trait.
 #[derive(Clone)]
 pub struct Store {
@@ -272,6 +296,7 @@ pub struct Store {
     pub channels: Arc<dyn ChannelStore>,
     pub messages: Arc<dyn MessageStore>,
     pub settings: Arc<dyn SettingsStore>,
+    pub usage: Arc<dyn UsageStore>,
     pub dialect: &'static str,
 }
 
@@ -294,13 +319,14 @@ impl Store {
 
     fn from_impl<S>(s: Arc<S>, dialect: &'static str) -> Self
     where
-        S: UserStore + ChannelStore + MessageStore + SettingsStore + 'static,
+        S: UserStore + ChannelStore + MessageStore + SettingsStore + UsageStore + 'static,
     {
         Self {
             users: s.clone(),
             channels: s.clone(),
             messages: s.clone(),
-            settings: s,
+            settings: s.clone(),
+            usage: s,
             dialect,
         }
     }

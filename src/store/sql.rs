@@ -10,7 +10,7 @@ macro_rules! impl_sql_store {
 
         use crate::store::{
             ChannelRow, ChannelStore, Cursor, MemberRow, MessageRow, MessageStore, ReactionRow,
-            ReadRow, SettingsStore, StoreError, StoreResult, UserRow, UserStore, fields_text,
+            ReadRow, SettingsStore, StoreError, StoreResult, UsageStore, UserRow, UserStore, fields_text,
             parse_fields,
         };
         use crate::time::Micros;
@@ -729,6 +729,76 @@ macro_rules! impl_sql_store {
                     .bind(key)
                     .fetch_one(&self.pool)
                     .await?)
+            }
+        }
+        #[async_trait]
+        impl UsageStore for $store {
+            async fn insert_active_user(&self, month: &str, day: &str, user_id: &str) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO usage_active_users (month, user_id, first_day) VALUES ($1, $2, $3) \
+                     ON CONFLICT (month, user_id) DO NOTHING",
+                )
+                .bind(month)
+                .bind(user_id)
+                .bind(day)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("INSERT INTO usage_daily_users (day, user_id) VALUES ($1, $2) ON CONFLICT (day, user_id) DO NOTHING")
+                    .bind(day)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn upsert_connection_peak(&self, node: &str, bucket: Micros, peak: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO usage_connection_peaks (node, bucket, peak) VALUES ($1, $2, $3) \
+                     ON CONFLICT (node, bucket) DO UPDATE SET peak = CASE \
+                     WHEN excluded.peak > usage_connection_peaks.peak THEN excluded.peak \
+                     ELSE usage_connection_peaks.peak END",
+                )
+                .bind(node)
+                .bind(bucket)
+                .bind(peak)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn count_new_active_users_by_day(&self, month: &str) -> StoreResult<Vec<(String, i64)>> {
+                let rows = sqlx::query(
+                    "SELECT first_day, COUNT(*) AS n FROM usage_active_users WHERE month = $1 \
+                     GROUP BY first_day ORDER BY first_day",
+                )
+                .bind(month)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| Ok((r.try_get("first_day")?, r.try_get("n")?))).collect()
+            }
+
+            async fn count_daily_users(&self, month: &str) -> StoreResult<Vec<(String, i64)>> {
+                let rows = sqlx::query(
+                    "SELECT day, COUNT(*) AS n FROM usage_daily_users WHERE day LIKE $1 GROUP BY day ORDER BY day",
+                )
+                .bind(format!("{month}-%"))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| Ok((r.try_get("day")?, r.try_get("n")?))).collect()
+            }
+
+            async fn find_connection_peaks(&self, from: Micros, to: Micros) -> StoreResult<Vec<(Micros, i64)>> {
+                let rows = sqlx::query(
+                    "SELECT bucket, CAST(SUM(peak) AS BIGINT) AS total FROM usage_connection_peaks \
+                     WHERE bucket >= $1 AND bucket < $2 GROUP BY bucket ORDER BY bucket",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| Ok((r.try_get("bucket")?, r.try_get("total")?))).collect()
             }
         }
     };

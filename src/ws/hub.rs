@@ -15,6 +15,22 @@ use std::sync::{Arc, RwLock};
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc};
 
+use super::remote::RemoteView;
+
+/// A change in this node's own state, reported to the other nodes (absolute counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalChange {
+    Connections {
+        user_id: String,
+        count: usize,
+    },
+    Watching {
+        cid: String,
+        user_id: String,
+        count: usize,
+    },
+}
+
 pub type ConnId = Arc<str>;
 
 struct Conn {
@@ -22,6 +38,8 @@ struct Conn {
     tx: mpsc::Sender<Utf8Bytes>,
     /// Signalled when the connection must close because its queue overflowed.
     slow: Arc<Notify>,
+    /// Signalled when the connection must close so the client resyncs (bus recovered).
+    restart: Arc<Notify>,
     watching: HashSet<String>,
     presence_of: HashSet<String>,
 }
@@ -34,20 +52,38 @@ struct Inner {
     watchers: HashMap<String, HashMap<ConnId, String>>,
     /// user → connections subscribed to that user's presence.
     presence_subs: HashMap<String, HashSet<ConnId>>,
+    /// What other nodes hold (empty on a single node).
+    remote: RemoteView,
 }
 
 impl Inner {
+    /// Distinct users watching `cid` on any node.
+    fn watcher_set(&self, cid: &str) -> HashSet<&String> {
+        let mut users: HashSet<&String> = self
+            .watchers
+            .get(cid)
+            .map(|w| w.values().collect())
+            .unwrap_or_default();
+        users.extend(self.remote.watchers(cid));
+        users
+    }
+
     fn distinct_watchers(&self, cid: &str) -> usize {
+        self.watcher_set(cid).len()
+    }
+
+    fn local_watch_count(&self, cid: &str, user_id: &str) -> usize {
         self.watchers
             .get(cid)
-            .map(|w| w.values().collect::<HashSet<_>>().len())
-            .unwrap_or(0)
+            .map_or(0, |w| w.values().filter(|u| *u == user_id).count())
     }
 
     fn user_watches(&self, cid: &str, user_id: &str) -> bool {
-        self.watchers
-            .get(cid)
-            .is_some_and(|w| w.values().any(|u| u == user_id))
+        self.local_watch_count(cid, user_id) > 0 || self.remote.is_watching(cid, user_id)
+    }
+
+    fn local_connections(&self, user_id: &str) -> usize {
+        self.by_user.get(user_id).map_or(0, HashSet::len)
     }
 }
 
@@ -56,6 +92,7 @@ pub struct Registration {
     pub conn_id: ConnId,
     pub rx: mpsc::Receiver<Utf8Bytes>,
     pub slow: Arc<Notify>,
+    pub restart: Arc<Notify>,
     /// This is the user's first open connection (they just came online).
     pub came_online: bool,
 }
@@ -85,8 +122,12 @@ pub struct Hub {
     queue_len: usize,
     pub delivered: AtomicU64,
     pub dropped_slow: AtomicU64,
+    /// Connections told to close because their queue overflowed.
+    pub slow_closed: AtomicU64,
     /// Signalled when the last open connection unregisters (see [`Hub::wait_idle`]).
     idle: Notify,
+    /// Where changes of local state go when several nodes share a bus.
+    changes: std::sync::OnceLock<mpsc::UnboundedSender<LocalChange>>,
 }
 
 impl Hub {
@@ -96,7 +137,88 @@ impl Hub {
             queue_len,
             delivered: AtomicU64::new(0),
             dropped_slow: AtomicU64::new(0),
+            slow_closed: AtomicU64::new(0),
             idle: Notify::new(),
+            changes: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Reports every later change of local state to `sink` (set once, by the cluster bus).
+    pub fn report_changes(&self, sink: mpsc::UnboundedSender<LocalChange>) {
+        let _ = self.changes.set(sink);
+    }
+
+    fn report(&self, change: LocalChange) {
+        if let Some(sink) = self.changes.get() {
+            let _ = sink.send(change);
+        }
+    }
+
+    fn report_watch(&self, inner: &Inner, cid: &str, user_id: &str) {
+        self.report(LocalChange::Watching {
+            cid: cid.to_string(),
+            user_id: user_id.to_string(),
+            count: inner.local_watch_count(cid, user_id),
+        });
+    }
+
+    /// This node's whole state, for a node that joins (or a bus that recovers).
+    pub fn local_snapshot(&self) -> Vec<LocalChange> {
+        let inner = self.read();
+        let mut out: Vec<LocalChange> = inner
+            .by_user
+            .iter()
+            .map(|(u, c)| LocalChange::Connections {
+                user_id: u.clone(),
+                count: c.len(),
+            })
+            .collect();
+        for (cid, w) in &inner.watchers {
+            for user in w.values().collect::<HashSet<_>>() {
+                out.push(LocalChange::Watching {
+                    cid: cid.clone(),
+                    user_id: user.clone(),
+                    count: inner.local_watch_count(cid, user),
+                });
+            }
+        }
+        out
+    }
+
+    /// Applies another node's report.
+    pub fn apply_remote(&self, node: &str, change: &LocalChange) {
+        let mut inner = self.write();
+        match change {
+            LocalChange::Connections { user_id, count } => {
+                inner.remote.set_connections(node, user_id, *count)
+            }
+            LocalChange::Watching {
+                cid,
+                user_id,
+                count,
+            } => inner.remote.set_watching(node, cid, user_id, *count),
+        }
+    }
+
+    pub fn forget_node(&self, node: &str) {
+        self.write().remote.forget_node(node);
+    }
+
+    /// Forgets every other node (the bus is down: fall back to what this node knows).
+    pub fn forget_remote(&self) {
+        self.write().remote.clear();
+    }
+
+    /// Connections open on other nodes, as last reported.
+    pub fn remote_connection_count(&self) -> usize {
+        self.read().remote.total_connections()
+    }
+
+    /// Tells every open connection to close (code 1012): clients reconnect and resync.
+    pub fn close_all(&self) {
+        let inner = self.read();
+        for conn in inner.conns.values() {
+            conn.restart.notify_one();
         }
     }
 
@@ -118,26 +240,35 @@ impl Hub {
         let slow = Arc::new(Notify::new());
         let conn_id: ConnId = uuid::Uuid::new_v4().to_string().into();
         let mut inner = self.write();
+        let remote = inner.remote.connections(user_id);
         let conns = inner.by_user.entry(user_id.to_string()).or_default();
-        if conns.len() >= max_per_user {
+        if conns.len() + remote >= max_per_user {
             return Err(TooManyConnections);
         }
         conns.insert(conn_id.clone());
-        let came_online = conns.len() == 1;
+        let local = conns.len();
+        let came_online = local == 1 && remote == 0;
+        let restart = Arc::new(Notify::new());
         inner.conns.insert(
             conn_id.clone(),
             Conn {
                 user_id: user_id.to_string(),
                 tx,
                 slow: slow.clone(),
+                restart: restart.clone(),
                 watching: HashSet::new(),
                 presence_of: HashSet::new(),
             },
         );
+        self.report(LocalChange::Connections {
+            user_id: user_id.to_string(),
+            count: local,
+        });
         Ok(Registration {
             conn_id,
             rx,
             slow,
+            restart,
             came_online,
         })
     }
@@ -159,6 +290,7 @@ impl Hub {
                 user_changed: !inner.user_watches(cid, &conn.user_id),
                 watcher_count: inner.distinct_watchers(cid),
             });
+            self.report_watch(&inner, cid, &conn.user_id);
         }
         for user in &conn.presence_of {
             if let Some(subs) = inner.presence_subs.get_mut(user) {
@@ -168,17 +300,18 @@ impl Hub {
                 }
             }
         }
-        let went_offline = match inner.by_user.get_mut(&conn.user_id) {
-            Some(set) => {
-                set.remove(conn_id);
-                let empty = set.is_empty();
-                if empty {
-                    inner.by_user.remove(&conn.user_id);
-                }
-                empty
+        if let Some(set) = inner.by_user.get_mut(&conn.user_id) {
+            set.remove(conn_id);
+            if set.is_empty() {
+                inner.by_user.remove(&conn.user_id);
             }
-            None => true,
-        };
+        }
+        let local = inner.local_connections(&conn.user_id);
+        let went_offline = local == 0 && inner.remote.connections(&conn.user_id) == 0;
+        self.report(LocalChange::Connections {
+            user_id: conn.user_id.clone(),
+            count: local,
+        });
         if inner.conns.is_empty() {
             self.idle.notify_waiters();
         }
@@ -203,7 +336,8 @@ impl Hub {
             .watchers
             .entry(cid.to_string())
             .or_default()
-            .insert(conn_id.into(), user_id);
+            .insert(conn_id.into(), user_id.clone());
+        self.report_watch(&inner, cid, &user_id);
         Some(WatchChange {
             cid: cid.to_string(),
             user_changed,
@@ -224,6 +358,7 @@ impl Hub {
                 inner.watchers.remove(cid);
             }
         }
+        self.report_watch(&inner, cid, &user_id);
         Some(WatchChange {
             cid: cid.to_string(),
             user_changed: !inner.user_watches(cid, &user_id),
@@ -255,6 +390,7 @@ impl Hub {
                 conn.watching.remove(cid);
             }
         }
+        self.report_watch(&inner, cid, user_id);
     }
 
     /// Removes every connection's watch on a channel (it was deleted).
@@ -265,6 +401,9 @@ impl Hub {
                 if let Some(conn) = inner.conns.get_mut(conn_id) {
                     conn.watching.remove(cid);
                 }
+            }
+            for user_id in w.values().collect::<HashSet<_>>() {
+                self.report_watch(&inner, cid, user_id);
             }
         }
     }
@@ -296,17 +435,7 @@ impl Hub {
     /// Distinct users watching a channel.
     pub fn watcher_ids(&self, cid: &str) -> Vec<String> {
         let inner = self.read();
-        let mut ids: Vec<String> = inner
-            .watchers
-            .get(cid)
-            .map(|w| {
-                w.values()
-                    .cloned()
-                    .collect::<HashSet<_>>()
-                    .into_iter()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut ids: Vec<String> = inner.watcher_set(cid).into_iter().cloned().collect();
         ids.sort();
         ids
     }
@@ -316,7 +445,8 @@ impl Hub {
     }
 
     pub fn is_online(&self, user_id: &str) -> bool {
-        self.read().by_user.contains_key(user_id)
+        let inner = self.read();
+        inner.by_user.contains_key(user_id) || inner.remote.connections(user_id) > 0
     }
 
     pub fn connection_count(&self) -> usize {

@@ -3,6 +3,7 @@
 //! a clean close on shutdown or when a client falls too far behind.
 
 pub mod hub;
+pub mod remote;
 mod session;
 
 use axum::Router;

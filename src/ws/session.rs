@@ -25,6 +25,8 @@ const WRITE_BATCH: usize = 64;
 /// SDK reconnect (anything but 1000 does) and recover its watches.
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_TRY_AGAIN: u16 = 1013;
+/// 1012 "service restart": events may have been missed while the cross-node bus was down.
+const CLOSE_SERVICE_RESTART: u16 = 1012;
 /// 1009 "message too big" (RFC 6455 §7.4.1) also covers frames that fail to parse.
 const CLOSE_TOO_BIG_OR_INVALID: u16 = 1009;
 
@@ -106,6 +108,13 @@ pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<Strin
         }
     };
     let conn_id = reg.conn_id.clone();
+    if let Err(e) = state
+        .usage
+        .connection_opened(&user.id, now_micros(), state.hub.connection_count())
+        .await
+    {
+        tracing::warn!(user_id = %user.id, error = %e, "could not meter the connection");
+    }
     tracing::debug!(user_id = %user.id, connection_id = %conn_id, "connection opened");
 
     let first = match read::own_user_json(&state, &user).await {
@@ -135,9 +144,11 @@ pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<Strin
     let (mut sink, mut stream) = socket.split();
     let mut rx = reg.rx;
     let slow = reg.slow;
+    let restart = reg.restart;
     let mut shutdown = state.shutdown.clone();
     // The reader's reason to close (client close, idle, oversized frame), sent as a frame.
     let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<(u16, &'static str)>();
+    let writer_hub = state.hub.clone();
     let writer = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(WRITE_BATCH);
         let close = |code: u16, reason: &'static str| {
@@ -149,7 +160,12 @@ pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<Strin
         loop {
             tokio::select! {
                 biased;
+                _ = restart.notified() => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_SERVICE_RESTART, "event bus recovered: reconnect and resync"))).await;
+                    break;
+                }
                 _ = slow.notified() => {
+                    writer_hub.slow_closed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_TRY_AGAIN, "too slow: reconnect and recover"))).await;
                     break;
                 }

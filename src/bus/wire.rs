@@ -1,0 +1,219 @@
+//! The frames nodes exchange over Redis pub/sub: one `PUBLISH` per event, whatever the
+//! number of watchers. A fixed binary header carries the sender, the send time (for the
+//! bus-lag metric) and the target; the event bytes follow untouched, so no node re-encodes
+//! JSON it only forwards.
+//!
+//! ```text
+//! version(1)=1 | kind(1) | node_len(1) node | sent_at_micros(i64 BE) | body
+//! body, kind 0 (event):    target_kind(1) | target_len(u16 BE) target | event JSON
+//! body, kind 1 (conns):    user_len(u16) user | count(u32)
+//! body, kind 2 (watching): cid_len(u16) cid | user_len(u16) user | count(u32)
+//! body, kind 3 (heartbeat), kind 4 (hello: "send me your state"): empty
+//! ```
+
+use crate::ws::hub::LocalChange;
+
+const VERSION: u8 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Channel = 0,
+    User = 1,
+    Presence = 2,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Event {
+        target: TargetKind,
+        key: String,
+        payload: Vec<u8>,
+    },
+    State(LocalChange),
+    Heartbeat,
+    Hello,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub node: String,
+    pub sent_at: i64,
+    pub body: Body,
+}
+
+fn put_str16(out: &mut Vec<u8>, s: &str) {
+    let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+pub fn encode(node: &str, sent_at: i64, body: &Body) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(VERSION);
+    out.push(match body {
+        Body::Event { .. } => 0,
+        Body::State(LocalChange::Connections { .. }) => 1,
+        Body::State(LocalChange::Watching { .. }) => 2,
+        Body::Heartbeat => 3,
+        Body::Hello => 4,
+    });
+    let node = &node.as_bytes()[..node.len().min(255)];
+    out.push(node.len() as u8);
+    out.extend_from_slice(node);
+    out.extend_from_slice(&sent_at.to_be_bytes());
+    match body {
+        Body::Event {
+            target,
+            key,
+            payload,
+        } => {
+            out.push(*target as u8);
+            put_str16(&mut out, key);
+            out.extend_from_slice(payload);
+        }
+        Body::State(LocalChange::Connections { user_id, count }) => {
+            put_str16(&mut out, user_id);
+            out.extend_from_slice(&(*count as u32).to_be_bytes());
+        }
+        Body::State(LocalChange::Watching {
+            cid,
+            user_id,
+            count,
+        }) => {
+            put_str16(&mut out, cid);
+            put_str16(&mut out, user_id);
+            out.extend_from_slice(&(*count as u32).to_be_bytes());
+        }
+        Body::Heartbeat | Body::Hello => {}
+    }
+    out
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.buf.len() < n {
+            return None;
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn str_n(&mut self, n: usize) -> Option<String> {
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+    fn str16(&mut self) -> Option<String> {
+        let n = u16::from_be_bytes(self.take(2)?.try_into().ok()?) as usize;
+        self.str_n(n)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+/// Decodes a frame; `None` for anything malformed or of another version (ignored).
+pub fn decode(buf: &[u8]) -> Option<Frame> {
+    let mut r = Reader { buf };
+    if r.u8()? != VERSION {
+        return None;
+    }
+    let kind = r.u8()?;
+    let node_len = r.u8()? as usize;
+    let node = r.str_n(node_len)?;
+    let sent_at = r.i64()?;
+    let body = match kind {
+        0 => {
+            let target = match r.u8()? {
+                0 => TargetKind::Channel,
+                1 => TargetKind::User,
+                2 => TargetKind::Presence,
+                _ => return None,
+            };
+            let key = r.str16()?;
+            Body::Event {
+                target,
+                key,
+                payload: r.buf.to_vec(),
+            }
+        }
+        1 => Body::State(LocalChange::Connections {
+            user_id: r.str16()?,
+            count: r.u32()? as usize,
+        }),
+        2 => Body::State(LocalChange::Watching {
+            cid: r.str16()?,
+            user_id: r.str16()?,
+            count: r.u32()? as usize,
+        }),
+        3 => Body::Heartbeat,
+        4 => Body::Hello,
+        _ => return None,
+    };
+    Some(Frame {
+        node,
+        sent_at,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips() {
+        let bodies = [
+            Body::Event {
+                target: TargetKind::Channel,
+                key: "messaging:x".into(),
+                payload: br#"{"type":"message.new"}"#.to_vec(),
+            },
+            Body::State(LocalChange::Connections {
+                user_id: "u".into(),
+                count: 3,
+            }),
+            Body::State(LocalChange::Watching {
+                cid: "m:x".into(),
+                user_id: "u".into(),
+                count: 1,
+            }),
+            Body::Heartbeat,
+            Body::Hello,
+        ];
+        for body in bodies {
+            let frame = decode(&encode("node-1", 42, &body)).unwrap();
+            assert_eq!(
+                frame,
+                Frame {
+                    node: "node-1".into(),
+                    sent_at: 42,
+                    body
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_ignored() {
+        assert_eq!(decode(b""), None);
+        assert_eq!(decode(b"\x02\x00"), None);
+        let full = encode(
+            "n",
+            1,
+            &Body::State(LocalChange::Connections {
+                user_id: "user".into(),
+                count: 1,
+            }),
+        );
+        assert_eq!(decode(&full[..full.len() - 1]), None);
+    }
+}
