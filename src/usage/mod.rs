@@ -77,16 +77,19 @@ impl Meter {
 
     /// Raises the current bucket's peak; writes the previous bucket when a new one starts.
     pub async fn observe_open(&self, at: Micros, open_now: i64) -> StoreResult<()> {
+        let bucket = bucket_of(at);
         let finished = {
             let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
-            let bucket = bucket_of(at);
             if bucket > cur.0 {
                 let done = *cur;
                 *cur = (bucket, open_now);
                 Some(done)
-            } else {
+            } else if bucket == cur.0 {
                 cur.1 = cur.1.max(open_now);
                 None
+            } else {
+                // A late observation for an earlier bucket: raise that bucket directly.
+                Some((bucket, open_now))
             }
         };
         if let Some((bucket, peak)) = finished {

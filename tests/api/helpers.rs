@@ -47,9 +47,102 @@ pub fn fresh_database(db: Db) -> (String, Cleanup) {
     }
 }
 
+/// The shared Redis for cross-node tests. A test that cannot reach it fails.
+pub fn redis_url() -> String {
+    std::env::var("WARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A Redis server of the test's own, on a free loopback port, that the test can stop and
+/// start again (same port) to simulate an outage.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Self { port, child: None };
+        server.resume().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server and waits until it answers PING.
+    pub async fn resume(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(client) = redis::Client::open(self.url())
+                && let Ok(mut c) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .is_ok()
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server starts"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `cond` until it holds, failing after `secs` seconds. For state that changes in the
+/// background with no event to wait on (another node's view, a metric).
+pub async fn eventually(secs: u64, what: &str, mut cond: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 pub enum Cleanup {
     Dir(std::path::PathBuf),
     PgDatabase(String),
+    /// Another node of the same test owns the database.
+    Shared,
 }
 
 impl Drop for Cleanup {
@@ -58,6 +151,7 @@ impl Drop for Cleanup {
             Cleanup::Dir(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
+            Cleanup::Shared => {}
             Cleanup::PgDatabase(name) => {
                 let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                 // Drop may run inside the test's runtime: use a thread with its own.
@@ -101,6 +195,41 @@ impl TestApp {
 
     pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Self {
         let (url, cleanup) = fresh_database(db);
+        Self::spawn_on(url, cleanup, tweak).await
+    }
+
+    /// `n` nodes sharing one fresh database and one Redis bus channel (real Redis at
+    /// `WARD_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`).
+    pub async fn spawn_cluster(
+        db: Db,
+        n: usize,
+        redis_url: &str,
+        tweak: impl Fn(&mut Config),
+    ) -> Vec<Self> {
+        let (url, cleanup) = fresh_database(db);
+        let channel = format!("ward-test:{}", uuid::Uuid::new_v4().simple());
+        let mut cleanup = Some(cleanup);
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let redis = redis_url.to_string();
+            let channel = channel.clone();
+            let node = Self::spawn_on(
+                url.clone(),
+                cleanup.take().unwrap_or(Cleanup::Shared),
+                |c| {
+                    c.redis_url = Some(redis);
+                    c.redis_channel = channel;
+                    c.node_id = format!("node-{i}");
+                    tweak(c);
+                },
+            )
+            .await;
+            nodes.push(node);
+        }
+        nodes
+    }
+
+    async fn spawn_on(url: String, cleanup: Cleanup, tweak: impl FnOnce(&mut Config)) -> Self {
         let data_dir =
             std::env::temp_dir().join(format!("ward_data_{}", uuid::Uuid::new_v4().simple()));
         let env = [
@@ -115,9 +244,9 @@ impl TestApp {
         })
         .unwrap();
         tweak(&mut config);
-        let app = Application::build(config).await.unwrap_or_else(|e| {
-            panic!("the app must start on {db:?} (is the database reachable?): {e:#}")
-        });
+        let app = Application::build(config)
+            .await
+            .unwrap_or_else(|e| panic!("the app must start (is the database reachable?): {e:#}"));
         let addr = app.local_addr();
         let state = app.state();
         let (tx, rx) = oneshot::channel::<()>();
