@@ -7,6 +7,7 @@
 //! - [`app`]: [`app::Application`] binds, migrates, and serves until shutdown.
 //! - [`error`]: [`error::ApiError`], rendered as Stream's error body.
 //! - [`auth`]: Stream-compatible HS256 tokens and the caller identity.
+//! - [`authz`]: the Cedar policy engine every action goes through; [`audit`]: the audit sink.
 //! - [`store`]: one trait per aggregate (users, channels, messages, settings) with a SQLite
 //!   and a PostgreSQL implementation.
 //! - [`chat`]: the chat operations REST and WebSocket both call; no HTTP types there.
@@ -17,7 +18,9 @@
 //! - [`usage`]: MAU and peak-concurrent-connection metering; [`metrics`]: `/metrics`.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod bus;
 pub mod chat;
 pub mod config;

@@ -51,7 +51,13 @@ const LIVESTREAM: ChannelConfig = ChannelConfig {
     public: true,
 };
 
-pub const ALL: [ChannelConfig; 3] = [MESSAGING, TEAM, LIVESTREAM];
+/// Clinical conversations: members only, no guests or anonymous users (`policies/phi.cedar`).
+const PHI: ChannelConfig = ChannelConfig {
+    name: "phi",
+    ..MESSAGING
+};
+
+pub const ALL: [ChannelConfig; 4] = [MESSAGING, TEAM, LIVESTREAM, PHI];
 
 pub fn lookup(kind: &str) -> Option<ChannelConfig> {
     ALL.into_iter().find(|c| c.name == kind)

@@ -1,0 +1,52 @@
+//! Which policy action guards each route. The HTTP layer refuses a request on a route that is
+//! missing here (fail closed), and a test checks that every route the routers declare is
+//! listed. `PUBLIC` routes carry no data and take no decision.
+
+pub const PUBLIC: &str = "public";
+
+/// (method, path template, action). For routes whose action depends on the body (for
+/// example an update that changes members, or a user deleting their own message versus a
+/// moderator's), the entry names the entry-point action and the handler asks for the
+/// specific ones.
+pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
+    ("GET", "/healthz", PUBLIC),
+    ("GET", "/metrics", PUBLIC),
+    ("GET", "/usage", "ReadUsage"),
+    ("GET", "/app", "ReadAppSettings"),
+    ("GET", "/connect", "Connect"),
+    ("GET", "/users", "QueryUsers"),
+    ("POST", "/users", "UpsertUsers"),
+    ("PATCH", "/users", "UpdateUser"),
+    ("GET", "/unread", "ReadUnreadCounts"),
+    ("POST", "/channels", "QueryChannels"),
+    ("POST", "/channels/{type}/query", "ReadChannel"),
+    ("POST", "/channels/{type}/{id}/query", "ReadChannel"),
+    ("POST", "/channels/{type}/{id}", "UpdateChannel"),
+    ("PATCH", "/channels/{type}/{id}", "UpdateChannel"),
+    ("DELETE", "/channels/{type}/{id}", "DeleteChannel"),
+    ("POST", "/channels/{type}/{id}/message", "SendMessage"),
+    ("POST", "/channels/{type}/{id}/read", "MarkRead"),
+    ("POST", "/channels/{type}/{id}/unread", "MarkRead"),
+    ("POST", "/channels/{type}/{id}/event", "SendTypingEvents"),
+    (
+        "POST",
+        "/channels/{type}/{id}/stop-watching",
+        "QueryChannels",
+    ),
+    ("POST", "/channels/{type}/{id}/truncate", "TruncateChannel"),
+    ("GET", "/messages/{id}", "ReadChannel"),
+    ("POST", "/messages/{id}", "UpdateOwnMessage"),
+    ("PUT", "/messages/{id}", "UpdateOwnMessage"),
+    ("DELETE", "/messages/{id}", "DeleteOwnMessage"),
+    ("GET", "/messages/{id}/replies", "ReadChannel"),
+    ("POST", "/messages/{id}/reaction", "SendReaction"),
+    ("DELETE", "/messages/{id}/reaction/{type}", "SendReaction"),
+    ("GET", "/search", "SearchMessages"),
+];
+
+pub fn action_for(method: &str, path: &str) -> Option<&'static str> {
+    ROUTE_ACTIONS
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+        .map(|(_, _, a)| *a)
+}
