@@ -11,6 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::audit::MemorySink;
+use crate::authz::Authz;
 use crate::bus::Bus;
 use crate::bus::redis::RedisBus;
 use crate::config::Config;
@@ -49,6 +51,9 @@ pub struct Inner {
     pub shutdown: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
     pub usage: Arc<Meter>,
+    pub authz: Arc<Authz>,
+    /// Where security-relevant records go until the verifiable audit log lands.
+    pub audit: Arc<MemorySink>,
 }
 
 impl Deref for AppState {
@@ -90,6 +95,14 @@ impl Application {
             None => None,
         };
         let usage = Arc::new(Meter::new(store.clone(), config.node_id.clone()));
+        let audit = Arc::new(MemorySink::new(10_000));
+        let authz = Arc::new(match &config.policy_dir {
+            Some(dir) => Authz::from_dir(dir, audit.clone()).with_context(|| {
+                format!("loading the authorization policies from {}", dir.display())
+            })?,
+            None => Authz::embedded(audit.clone())
+                .context("loading the built-in authorization policies")?,
+        });
         let (shutdown_tx, shutdown) = watch::channel(false);
         let state = AppState(Arc::new(Inner {
             bus: Bus::new(hub.clone(), cluster),
@@ -100,6 +113,8 @@ impl Application {
             shutdown,
             metrics,
             usage,
+            authz,
+            audit,
         }));
         Ok(Self {
             listener,

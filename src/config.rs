@@ -29,6 +29,8 @@ pub struct Config {
     pub node_id: String,
     /// Plan limits that usage reports compare against.
     pub plan: Plan,
+    /// Load the authorization policies from this directory instead of the ones built in.
+    pub policy_dir: Option<PathBuf>,
 }
 
 /// A plan's included monthly active users and peak concurrent connections.
@@ -89,6 +91,7 @@ struct FileConfig {
     redis_channel: Option<String>,
     node_id: Option<String>,
     plan: Option<Plan>,
+    policy_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -200,6 +203,9 @@ impl Config {
             redis_channel,
             node_id,
             plan,
+            policy_dir: env("WARD_POLICY_DIR")
+                .map(PathBuf::from)
+                .or(file_cfg.policy_dir),
         })
     }
 

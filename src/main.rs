@@ -28,6 +28,11 @@ enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Authorization policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Usage metering (MAU, peak concurrent connections, overage).
     Usage {
         #[command(subcommand)]
@@ -40,6 +45,15 @@ enum Command {
         /// Expiry in seconds from now.
         #[arg(long)]
         expires_in: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate policy files against the schema, offline (the built-in set without --dir).
+    Check {
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -67,6 +81,20 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("migrating")?;
             println!("ward: database is up to date");
+            Ok(())
+        }
+        Command::Policy {
+            command: PolicyCommand::Check { dir },
+        } => {
+            let sink = std::sync::Arc::new(ward::audit::MemorySink::new(1));
+            let authz = match &dir {
+                Some(dir) => ward::authz::Authz::from_dir(dir, sink)?,
+                None => ward::authz::Authz::embedded(sink)?,
+            };
+            println!(
+                "ward: {} policies validate against the schema",
+                authz.policy_count()
+            );
             Ok(())
         }
         Command::Usage {

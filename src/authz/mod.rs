@@ -113,10 +113,10 @@ impl Authz {
         sink: Arc<dyn AuditSink>,
     ) -> anyhow::Result<Self> {
         let (schema, _warnings) = Schema::from_cedarschema_str(schema.1)
-            .map_err(|e| anyhow::anyhow!("{}: {e:?}", schema.0))?;
+            .map_err(|e| anyhow::anyhow!("{}: {e}", schema.0))?;
         let mut policies = PolicySet::new();
         for (name, text) in files {
-            let set = PolicySet::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e:?}"))?;
+            let set = PolicySet::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             for (i, p) in set.policies().enumerate() {
                 // Policy ids are the `@id` annotations, so decisions name readable rules.
                 let id = p
@@ -132,7 +132,7 @@ impl Authz {
         if !result.validation_passed() {
             let errors: Vec<String> = result
                 .validation_errors()
-                .map(|e| format!("{e:?}"))
+                .map(|e| format!("  {e}"))
                 .collect();
             bail!(
                 "the policies do not validate against the schema:\n{}",

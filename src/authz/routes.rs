@@ -41,7 +41,8 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/messages/{id}/replies", "ReadChannel"),
     ("POST", "/messages/{id}/reaction", "SendReaction"),
     ("DELETE", "/messages/{id}/reaction/{type}", "SendReaction"),
-    ("GET", "/search", "SearchMessages"),
+    // Entry decision on the app; each channel searched is then asked for SearchMessages.
+    ("GET", "/search", "QueryChannels"),
 ];
 
 pub fn action_for(method: &str, path: &str) -> Option<&'static str> {

@@ -8,7 +8,10 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
-use crate::chat::channel_type::{self, Access, ChannelConfig};
+use std::sync::Arc;
+
+use crate::authz::{Authz, ChannelFacts, Resource};
+use crate::chat::channel_type::{self, ChannelConfig};
 use crate::chat::{
     Actor, event, filter, user, validate_channel_id, validate_channel_type, validate_user_id, view,
 };
@@ -16,55 +19,46 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::{ChannelRow, Cursor, MemberRow, MessageRow};
 use crate::time::{now_micros, parse_rfc3339, rfc3339};
 
-/// A channel with what the actor may do in it.
+/// A channel, the actor's membership, and the facts the policies decide on.
 pub struct Loaded {
     pub channel: ChannelRow,
     pub config: ChannelConfig,
     pub membership: Option<MemberRow>,
-    pub access: Access,
+    pub facts: ChannelFacts,
+    actor: Actor,
+    authz: Arc<Authz>,
 }
 
 impl Loaded {
-    pub fn require_read(&self) -> ApiResult<()> {
-        if self.access.read {
-            Ok(())
-        } else {
-            Err(denied("ReadChannel", &self.channel.cid))
-        }
+    /// Whether the policies permit `action` here (no audit record: for filtering).
+    pub fn allows(&self, action: &str) -> bool {
+        self.authz.allows(
+            self.actor.principal(),
+            action,
+            &Resource::Channel(&self.facts),
+        )
     }
-    pub fn require_write(&self) -> ApiResult<()> {
-        if self.channel.frozen && !self.access.moderate {
-            return Err(ApiError::not_allowed(format!(
-                "channel {} is frozen",
-                self.channel.cid
-            )));
-        }
-        if self.access.write {
-            Ok(())
-        } else {
-            Err(denied("SendMessage", &self.channel.cid))
-        }
-    }
-    pub fn require_moderate(&self) -> ApiResult<()> {
-        if self.access.moderate {
-            Ok(())
-        } else {
-            Err(denied("ModerateChannel", &self.channel.cid))
-        }
-    }
-    pub fn require_update(&self) -> ApiResult<()> {
-        if self.access.update_channel {
-            Ok(())
-        } else {
-            Err(denied("UpdateChannel", &self.channel.cid))
-        }
-    }
-}
 
-pub fn denied(action: &str, cid: &str) -> ApiError {
-    ApiError::not_allowed(format!(
-        "{action} is not allowed for this user in channel {cid}"
-    ))
+    /// Permits `action` here or answers code 17 naming it (and records the denial).
+    pub fn require(&self, action: &str) -> ApiResult<()> {
+        self.authz.authorize(
+            self.actor.principal(),
+            action,
+            &Resource::Channel(&self.facts),
+        )
+    }
+
+    /// As [`Loaded::require`], about a message the actor did or did not write.
+    pub fn require_on_message(&self, action: &str, is_author: bool) -> ApiResult<()> {
+        let mut facts = self.facts.clone();
+        facts.is_author = is_author;
+        self.authz
+            .authorize(self.actor.principal(), action, &Resource::Channel(&facts))
+    }
+
+    pub fn require_read(&self) -> ApiResult<()> {
+        self.require("ReadChannel")
+    }
 }
 
 pub fn config_for(kind: &str) -> ApiResult<ChannelConfig> {
@@ -74,17 +68,20 @@ pub fn config_for(kind: &str) -> ApiResult<ChannelConfig> {
 }
 
 fn with_access(
+    state: &AppState,
     actor: &Actor,
     channel: ChannelRow,
     membership: Option<MemberRow>,
 ) -> ApiResult<Loaded> {
     let config = config_for(&channel.kind)?;
-    let access = channel_type::access(actor, &config, &channel, membership.as_ref());
+    let facts = channel_type::facts(actor, &config, &channel, membership.as_ref());
     Ok(Loaded {
         channel,
         config,
         membership,
-        access,
+        facts,
+        actor: actor.clone(),
+        authz: state.authz.clone(),
     })
 }
 
@@ -99,7 +96,7 @@ pub async fn load(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<Loade
         .filter(|c| c.deleted_at.is_none())
         .ok_or_else(|| ApiError::not_found(format!("channel {cid} does not exist")))?;
     let membership = membership_of(state, actor, cid).await?;
-    with_access(actor, channel, membership)
+    with_access(state, actor, channel, membership)
 }
 
 async fn membership_of(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<Option<MemberRow>> {
@@ -298,9 +295,6 @@ async fn create_channel(
     data: &Map<String, Value>,
     members: &[(String, String)],
 ) -> ApiResult<()> {
-    if actor.is_anonymous() {
-        return Err(denied("CreateChannel", &format!("{kind}:{id}")));
-    }
     let creator = match actor.user_id() {
         Some(uid) if !actor.server => uid.to_string(),
         _ => data
@@ -341,6 +335,16 @@ async fn create_channel(
             updated_at: now,
         })
         .collect();
+    let config = config_for(kind)?;
+    let membership = actor
+        .user_id()
+        .and_then(|me| member_rows.iter().find(|m| m.user_id == me));
+    let facts = channel_type::facts(actor, &config, &row, membership);
+    state.authz.authorize(
+        actor.principal(),
+        "CreateChannel",
+        &Resource::Channel(&facts),
+    )?;
     if state
         .store
         .channels
@@ -475,7 +479,7 @@ pub async fn channel_states(
     for (i, ch) in channels.iter().enumerate() {
         let ch_members: Vec<&MemberRow> = members.iter().filter(|m| m.cid == ch.cid).collect();
         let membership = viewer.and_then(|v| ch_members.iter().find(|m| m.user_id == v).copied());
-        let loaded = with_access(actor, ch.clone(), membership.cloned())?;
+        let loaded = with_access(state, actor, ch.clone(), membership.cloned())?;
         let messages = view::render_messages(state, &per_channel_messages[i], viewer).await?;
         let pinned = view::render_messages(state, &per_channel_pinned[i], viewer).await?;
         if let Some(conn) = opts.presence_conn {
@@ -734,8 +738,8 @@ async fn matching_channels(
             if members_only && membership.is_none() && !actor.is_admin() {
                 return None;
             }
-            let loaded = with_access(actor, ch, membership).ok()?;
-            if !loaded.access.read {
+            let loaded = with_access(state, actor, ch, membership).ok()?;
+            if !loaded.allows("ReadChannel") {
                 return None;
             }
             let doc = filter_doc(
@@ -769,6 +773,7 @@ pub async fn query_channels(
     q: &QueryChannels,
     conn_id: Option<&str>,
 ) -> ApiResult<Value> {
+    actor.authorize_app(state, "QueryChannels")?;
     let filter = filter::parse(&q.filter_conditions)?;
     let mut sort = filter::parse_sort(&q.sort)?;
     if sort.is_empty() {

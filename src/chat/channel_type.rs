@@ -1,8 +1,11 @@
 //! Built-in channel types and their feature flags (Stream's `config`), and the
-//! capabilities a caller has in a channel (`own_capabilities`).
+//! facts and capabilities (`own_capabilities`) the policy engine decides for a caller.
 
 use serde_json::{Value, json};
 
+use std::collections::HashMap;
+
+use crate::authz::{Authz, ChannelFacts, Resource};
 use crate::chat::Actor;
 use crate::store::{ChannelRow, MemberRow};
 
@@ -94,96 +97,95 @@ impl ChannelConfig {
     }
 }
 
-/// What the actor may do in the channel; the same rules the operations enforce.
-pub struct Access {
-    pub read: bool,
-    pub write: bool,
-    pub moderate: bool,
-    pub update_channel: bool,
-}
-
-pub fn access(
+/// The facts the policies need about `actor` and a channel of this type.
+pub fn facts(
     actor: &Actor,
     config: &ChannelConfig,
     channel: &ChannelRow,
     membership: Option<&MemberRow>,
-) -> Access {
-    let privileged = actor.is_admin();
-    let member = membership.is_some();
-    let moderator = privileged
-        || actor.is_moderator()
-        || membership.is_some_and(|m| m.channel_role == "channel_moderator");
-    let creator = actor.user_id().is_some() && channel.created_by_id.as_deref() == actor.user_id();
-    let write = !channel.frozen || privileged;
-    Access {
-        read: privileged || member || creator || config.public,
-        write: (privileged || member || creator || config.public) && write && !actor.is_anonymous(),
-        moderate: moderator,
-        update_channel: moderator || creator,
+) -> ChannelFacts {
+    ChannelFacts {
+        cid: channel.cid.clone(),
+        channel_type: channel.kind.clone(),
+        public: config.public,
+        is_member: membership.is_some(),
+        channel_role: membership
+            .map(|m| m.channel_role.clone())
+            .unwrap_or_default(),
+        is_creator: actor.user_id().is_some()
+            && channel.created_by_id.as_deref() == actor.user_id(),
+        is_author: false,
+        frozen: channel.frozen,
+        typing_events: config.typing_events,
+        read_events: config.read_events,
+        reactions: config.reactions,
+        replies: config.replies,
+        search: config.search,
     }
 }
 
-/// `own_capabilities` for the actor, derived from [`access`] and the type's flags.
+/// Each capability the SDK knows and the policy action that grants it. Capabilities about
+/// one's own messages are asked as the author of a message.
+const CAPABILITIES: &[(&str, &str)] = &[
+    ("send-message", "SendMessage"),
+    ("create-mention", "SendMessage"),
+    ("quote-message", "SendMessage"),
+    ("send-links", "SendMessage"),
+    ("flag-message", "ReadChannel"),
+    ("send-reply", "SendReply"),
+    ("send-reaction", "SendReaction"),
+    ("pin-message", "PinMessage"),
+    ("send-custom-events", "SendCustomEvents"),
+    ("read-events", "MarkRead"),
+    ("typing-events", "SendTypingEvents"),
+    ("send-typing-events", "SendTypingEvents"),
+    ("search-messages", "SearchMessages"),
+    ("update-own-message", "UpdateOwnMessage"),
+    ("delete-own-message", "DeleteOwnMessage"),
+    ("update-any-message", "UpdateAnyMessage"),
+    ("delete-any-message", "DeleteAnyMessage"),
+    ("ban-channel-members", "ModerateChannel"),
+    ("freeze-channel", "ModerateChannel"),
+    ("set-channel-cooldown", "ModerateChannel"),
+    ("skip-slow-mode", "ModerateChannel"),
+    ("truncate-channel", "TruncateChannel"),
+    ("update-channel", "UpdateChannel"),
+    ("update-channel-members", "UpdateChannelMembers"),
+    ("delete-channel", "DeleteChannel"),
+    ("leave-channel", "LeaveChannel"),
+];
+
+/// `own_capabilities`, computed from the same policies the operations enforce.
 pub fn capabilities(
+    authz: &Authz,
     actor: &Actor,
     config: &ChannelConfig,
-    channel: &ChannelRow,
-    membership: Option<&MemberRow>,
+    facts: &ChannelFacts,
 ) -> Vec<&'static str> {
-    let a = access(actor, config, channel, membership);
-    let mut caps = Vec::new();
-    if a.read {
-        caps.extend(["read-events", "connect-events"]);
-        if config.search {
-            caps.push("search-messages");
-        }
-    }
-    if a.write {
-        caps.extend([
-            "send-message",
-            "create-mention",
-            "quote-message",
-            "send-links",
-            "flag-message",
-            "update-own-message",
-            "delete-own-message",
-            "pin-message",
-            "send-custom-events",
-        ]);
-        if config.reactions {
-            caps.push("send-reaction");
-        }
-        if config.replies {
-            caps.push("send-reply");
-        }
-        if config.typing_events {
-            caps.extend(["typing-events", "send-typing-events"]);
+    let mut decided: HashMap<&str, bool> = HashMap::new();
+    let principal = actor.principal();
+    let mut allows = |action: &'static str| {
+        *decided.entry(action).or_insert_with(|| {
+            let mut f = facts.clone();
+            f.is_author = matches!(action, "UpdateOwnMessage" | "DeleteOwnMessage");
+            authz.allows(principal, action, &Resource::Channel(&f))
+        })
+    };
+    let mut caps: Vec<&'static str> = CAPABILITIES
+        .iter()
+        .filter(|(_, action)| allows(action))
+        .map(|(cap, _)| *cap)
+        .collect();
+    if allows("ReadChannel") {
+        if config.connect_events {
+            caps.push("connect-events");
         }
         if config.mutes {
             caps.push("mute-channel");
         }
-    }
-    if membership.is_some() {
-        caps.push("leave-channel");
-    } else if config.public {
-        caps.push("join-channel");
-    }
-    if a.moderate {
-        caps.extend([
-            "update-any-message",
-            "delete-any-message",
-            "ban-channel-members",
-            "freeze-channel",
-            "set-channel-cooldown",
-            "skip-slow-mode",
-            "truncate-channel",
-        ]);
-    }
-    if a.update_channel {
-        caps.extend(["update-channel", "update-channel-members", "delete-channel"]);
-    }
-    if !config.read_events {
-        caps.retain(|c| *c != "read-events");
+        if config.public && !facts.is_member {
+            caps.push("join-channel");
+        }
     }
     caps
 }

@@ -87,7 +87,7 @@ pub async fn update_channel(
     let now = now_micros();
 
     if let Some(data) = &body.data {
-        loaded.require_update()?;
+        loaded.require("UpdateChannel")?;
         let mut ch = loaded.channel.clone();
         ch.data = custom_data(data)?;
         if let Some(frozen) = data.get("frozen").and_then(Value::as_bool) {
@@ -99,7 +99,7 @@ pub async fn update_channel(
         announce_channel_updated(state, actor, cid, &rendered);
     }
     if body.add_members.is_some() {
-        loaded.require_update()?;
+        loaded.require("UpdateChannelMembers")?;
         add_members(
             state,
             actor,
@@ -112,9 +112,11 @@ pub async fn update_channel(
         let only_self = actor
             .user_id()
             .is_some_and(|me| ids.iter().all(|id| id == me));
-        if !only_self {
-            loaded.require_update()?;
-        }
+        loaded.require(if only_self {
+            "LeaveChannel"
+        } else {
+            "UpdateChannelMembers"
+        })?;
         remove_members(state, actor, &loaded, ids).await?;
     }
     let mut role_changes: Vec<(String, String)> = Vec::new();
@@ -126,7 +128,7 @@ pub async fn update_channel(
     }
     role_changes.extend(parse_members(body.assign_roles.as_ref())?);
     if !role_changes.is_empty() {
-        loaded.require_update()?;
+        loaded.require("UpdateChannelMembers")?;
         for (uid, role) in role_changes {
             if state
                 .store
@@ -286,7 +288,7 @@ pub async fn partial_update_channel(
     body: &PartialUpdateChannel,
 ) -> ApiResult<Value> {
     let loaded = channel::load(state, actor, cid).await?;
-    loaded.require_update()?;
+    loaded.require("UpdateChannel")?;
     let mut ch: ChannelRow = loaded.channel.clone();
     for (k, v) in custom_data(&body.set)? {
         ch.data.insert(k, v);
@@ -314,7 +316,7 @@ pub async fn delete_channel(
     hard: bool,
 ) -> ApiResult<Value> {
     let loaded = channel::load(state, actor, cid).await?;
-    loaded.require_update()?;
+    loaded.require("DeleteChannel")?;
     let rendered = view::channel_json(
         state,
         actor,
@@ -367,9 +369,7 @@ pub async fn truncate_channel(
     body: &TruncateChannel,
 ) -> ApiResult<Value> {
     let loaded = channel::load(state, actor, cid).await?;
-    if !loaded.access.moderate {
-        loaded.require_update()?;
-    }
+    loaded.require("TruncateChannel")?;
     let at = match &body.truncated_at {
         Some(t) => {
             parse_rfc3339(t).ok_or_else(|| ApiError::input("truncated_at must be RFC 3339"))?
@@ -410,6 +410,7 @@ pub async fn stop_watching(
     conn_id: Option<&str>,
 ) -> ApiResult<Value> {
     crate::chat::parse_cid(cid)?;
+    actor.authorize_app(state, "QueryChannels")?;
     let (Some(conn), Some(user)) = (conn_id, actor.user.as_ref()) else {
         return Err(ApiError::input(
             "stop-watching needs the connection_id of an open connection",

@@ -70,14 +70,10 @@ pub async fn send_event(
         .ok_or_else(|| ApiError::input("event.type is required"))?;
     let is_typing = kind == "typing.start" || kind == "typing.stop";
     if is_typing && !loaded.config.typing_events {
-        return Err(ApiError::new(
-            crate::error::code::INPUT,
-            axum::http::StatusCode::BAD_REQUEST,
-            format!(
-                "typing events are disabled for channel type {}",
-                loaded.channel.kind
-            ),
-        ));
+        return Err(ApiError::input(format!(
+            "typing events are disabled for channel type {}",
+            loaded.channel.kind
+        )));
     }
     if !is_typing && SERVER_ONLY_PREFIXES.iter().any(|p| kind.starts_with(p)) {
         return Err(ApiError::new(
@@ -86,9 +82,11 @@ pub async fn send_event(
             format!("event type {kind} cannot be sent by clients"),
         ));
     }
-    if !is_typing {
-        loaded.require_write()?;
-    }
+    loaded.require(if is_typing {
+        "SendTypingEvents"
+    } else {
+        "SendCustomEvents"
+    })?;
     if Value::Object(body.event.clone()).to_string().len() > 5 * 1024 {
         return Err(ApiError::new(
             crate::error::code::PAYLOAD_TOO_BIG,

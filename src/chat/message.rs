@@ -122,7 +122,8 @@ pub async fn send_message(
 ) -> ApiResult<Value> {
     let author = actor.require_user()?.clone();
     let loaded = channel::load(state, actor, cid).await?;
-    loaded.require_write()?;
+    let is_reply = msg_has_parent(&body.message);
+    loaded.require(if is_reply { "SendReply" } else { "SendMessage" })?;
     let msg = &body.message;
     let id = match msg.get("id") {
         None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
@@ -326,17 +327,23 @@ async fn readable_message(
     Ok((m, loaded))
 }
 
+/// Authors change their own messages (`…Own…`); moderators anyone's (`…Any…`).
 fn may_edit(
     actor: &Actor,
     loaded: &channel::Loaded,
     m: &MessageRow,
-    action: &str,
+    own: &str,
+    any: &str,
 ) -> ApiResult<()> {
-    if actor.user_id() == Some(m.user_id.as_str()) || loaded.access.moderate {
-        Ok(())
+    if actor.user_id() == Some(m.user_id.as_str()) {
+        loaded.require_on_message(own, true)
     } else {
-        Err(channel::denied(action, &m.cid))
+        loaded.require_on_message(any, false)
     }
+}
+
+fn msg_has_parent(msg: &Map<String, Value>) -> bool {
+    msg.get("parent_id").is_some_and(|p| !p.is_null())
 }
 
 /// `GET /messages/{id}`.
@@ -385,7 +392,7 @@ pub async fn update_message(
     body: &UpdateMessage,
 ) -> ApiResult<Value> {
     let (mut m, loaded) = readable_message(state, actor, id).await?;
-    may_edit(actor, &loaded, &m, "UpdateMessage")?;
+    may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
     if m.deleted_at.is_some() {
         return Err(ApiError::input(format!(
             "message {id} was deleted and cannot be updated"
@@ -453,7 +460,7 @@ pub async fn partial_update_message(
     body: &PartialUpdateMessage,
 ) -> ApiResult<Value> {
     let (mut m, loaded) = readable_message(state, actor, id).await?;
-    may_edit(actor, &loaded, &m, "UpdateMessage")?;
+    may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
     if m.deleted_at.is_some() {
         return Err(ApiError::input(format!(
             "message {id} was deleted and cannot be updated"
@@ -518,7 +525,7 @@ pub async fn delete_message(
     hard: bool,
 ) -> ApiResult<Value> {
     let (mut m, loaded) = readable_message(state, actor, id).await?;
-    may_edit(actor, &loaded, &m, "DeleteMessage")?;
+    may_edit(actor, &loaded, &m, "DeleteOwnMessage", "DeleteAnyMessage")?;
     let now = now_micros();
     if hard {
         m.kind = "deleted".into();
@@ -649,6 +656,7 @@ pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Va
             "search needs non-empty filter_conditions to select channels",
         ));
     }
+    actor.authorize_app(state, "QueryChannels")?;
     let channel_filter = filter::parse(&q.filter_conditions)?;
     let message_filter = filter::parse(&q.message_filter_conditions)?;
     let needle = match (&q.query, message_filter_text(&q.message_filter_conditions)) {
@@ -675,7 +683,10 @@ pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Va
         return Err(ApiError::input("limit must be 1–100 and offset 0–1000"));
     }
     let channels = channel::readable_channels(state, actor, &channel_filter, true).await?;
-    let channels: Vec<channel::Loaded> = channels.into_iter().filter(|l| l.config.search).collect();
+    let channels: Vec<channel::Loaded> = channels
+        .into_iter()
+        .filter(|l| l.allows("SearchMessages"))
+        .collect();
     let cids: Vec<String> = channels.iter().map(|l| l.channel.cid.clone()).collect();
     // An explicit sort (e.g. `created_at` ascending) orders the scanned matches in memory.
     let sort = filter::parse_sort(&q.sort)?;

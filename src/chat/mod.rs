@@ -1,9 +1,9 @@
 //! The chat operations: channels, members, messages, reactions, reads and events. REST
 //! handlers and the WebSocket both call these; nothing here knows about HTTP.
 //!
-//! Every operation takes the [`Actor`] it acts for, checks what that actor may do (until the
-//! policy engine lands, with the rules in [`channel_type::access`]), writes through the
-//! store, then publishes the resulting events once through the bus.
+//! Every operation takes the [`Actor`] it acts for, asks the policy engine ([`crate::authz`])
+//! whether that actor may do it, writes through the store, then publishes the resulting
+//! events once through the bus.
 
 pub mod channel;
 pub mod channel_type;
@@ -80,6 +80,31 @@ impl Actor {
 
     pub fn is_anonymous(&self) -> bool {
         self.anonymous
+    }
+
+    /// The actor as the policy engine sees it.
+    pub fn principal(&self) -> crate::authz::Principal<'_> {
+        use crate::authz::Principal;
+        match (&self.user, self.server) {
+            (user, true) => Principal::Server {
+                acting_for: user.as_ref().map(|u| u.id.as_str()),
+            },
+            (Some(u), false) => Principal::User {
+                id: &u.id,
+                role: &u.role,
+            },
+            (None, false) => Principal::User {
+                id: "anonymous",
+                role: "anonymous",
+            },
+        }
+    }
+
+    /// Asks the policies about an app-level action (code 17 when denied).
+    pub fn authorize_app(&self, state: &crate::app::AppState, action: &str) -> ApiResult<()> {
+        state
+            .authz
+            .authorize(self.principal(), action, &crate::authz::Resource::App)
     }
 }
 

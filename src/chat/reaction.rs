@@ -107,7 +107,7 @@ pub async fn send_reaction(
 ) -> ApiResult<Value> {
     let user = actor.require_user()?;
     let (m, loaded) = message_and_channel(state, actor, message_id).await?;
-    loaded.require_write()?;
+    loaded.require("SendReaction")?;
     if m.deleted_at.is_some() {
         return Err(ApiError::input(format!("message {message_id} was deleted")));
     }

@@ -79,11 +79,7 @@ pub async fn upsert_users(
     actor: &Actor,
     users: &Map<String, Value>,
 ) -> ApiResult<Value> {
-    if !actor.is_admin() {
-        return Err(ApiError::not_allowed(
-            "UpdateUser: only server-side calls can upsert users",
-        ));
-    }
+    actor.authorize_app(state, "UpsertUsers")?;
     if users.len() > 100 {
         return Err(ApiError::input("at most 100 users can be upserted at once"));
     }
@@ -144,12 +140,15 @@ pub async fn partial_update_users(
     let mut out = Map::new();
     for update in updates {
         validate_user_id(&update.id)?;
-        if !actor.is_admin() && actor.user_id() != Some(update.id.as_str()) {
-            return Err(ApiError::not_allowed(format!(
-                "UpdateUser: you cannot update user {}",
-                update.id
-            )));
-        }
+        let sets_role = role_of(&update.set)?.is_some();
+        state.authz.authorize(
+            actor.principal(),
+            "UpdateUser",
+            &crate::authz::Resource::User {
+                is_self: actor.user_id() == Some(update.id.as_str()),
+                sets_role,
+            },
+        )?;
         let mut user = state
             .store
             .users
@@ -157,11 +156,6 @@ pub async fn partial_update_users(
             .await?
             .ok_or_else(|| ApiError::not_found(format!("user {} does not exist", update.id)))?;
         if let Some(role) = role_of(&update.set)? {
-            if !actor.is_admin() {
-                return Err(ApiError::not_allowed(
-                    "UpdateUser: users cannot change their own role",
-                ));
-            }
             user.role = role;
         }
         for (k, v) in &update.set {
@@ -210,10 +204,11 @@ const USER_SCAN_CAP: i64 = 50_000;
 /// their presence changes.
 pub async fn query_users(
     state: &AppState,
-    _actor: &Actor,
+    actor: &Actor,
     q: &QueryUsers,
     conn_id: Option<&str>,
 ) -> ApiResult<Value> {
+    actor.authorize_app(state, "QueryUsers")?;
     let filter = filter::parse(&q.filter_conditions)?;
     let mut sort = filter::parse_sort(&q.sort)?;
     if sort.is_empty() {

@@ -138,7 +138,12 @@ pub fn channel_json(
     );
     obj.insert(
         "own_capabilities".into(),
-        json!(channel_type::capabilities(actor, config, ch, membership)),
+        json!(channel_type::capabilities(
+            &state.authz,
+            actor,
+            config,
+            &channel_type::facts(actor, config, ch, membership)
+        )),
     );
     if let Some(t) = ch.last_message_at {
         obj.insert("last_message_at".into(), rfc3339(t).into());

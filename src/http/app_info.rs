@@ -13,7 +13,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/app", get(get_app))
 }
 
-async fn get_app(State(state): State<AppState>, _auth: Auth) -> HandlerResult {
+async fn get_app(State(state): State<AppState>, auth: Auth) -> HandlerResult {
+    auth.actor.authorize_app(&state, "ReadAppSettings")?;
     let configs: Map<String, Value> = channel_type::ALL
         .iter()
         .map(|c| {

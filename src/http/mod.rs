@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ws::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(enforce_decision))
         .layer(middleware::from_fn(created_for_post))
         .layer(CatchPanicLayer::custom(panic_reply))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -69,6 +70,38 @@ async fn method_not_allowed() -> ApiError {
 /// hold request data) and is logged without it.
 fn panic_reply(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal("a request handler panicked").into_response()
+}
+
+/// Default deny at the edge: a request that succeeded without asking the policy engine
+/// anything is turned into an error, so a handler that forgot its check fails closed (and
+/// the tests see it). Only routes the table marks public are exempt.
+async fn enforce_decision(req: Request, next: Next) -> Response {
+    use crate::authz::{DECIDED, routes};
+    let Some(route) = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+    else {
+        return next.run(req).await;
+    };
+    let method = req.method().as_str().to_string();
+    // A method the route does not serve falls through to the 405 fallback; a route missing
+    // from the table still needs a decision to succeed (and fails the route-table test).
+    if routes::action_for(&method, &route) == Some(routes::PUBLIC) {
+        return next.run(req).await;
+    }
+    let (res, decided) = DECIDED
+        .scope(std::cell::Cell::new(false), async {
+            let res = next.run(req).await;
+            (res, DECIDED.with(|d| d.get()))
+        })
+        .await;
+    if res.status().is_success() && !decided {
+        tracing::error!(method = %method, route = %route, "request answered without an authorization decision");
+        return ApiError::internal("request answered without an authorization decision")
+            .into_response();
+    }
+    res
 }
 
 /// Records each request's latency by method and route template.

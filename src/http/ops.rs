@@ -103,11 +103,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn usage(State(state): State<AppState>, auth: Auth) -> HandlerResult {
-    if !auth.actor.server {
-        return Err(ApiError::not_allowed(
-            "ReadUsage: usage reports need a server-side token",
-        ));
-    }
+    auth.actor.authorize_app(&state, "ReadUsage")?;
     let month = match auth.query.get("month") {
         Some(m) => m.clone(),
         None => crate::usage::month_of(crate::time::now_micros()),

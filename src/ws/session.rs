@@ -70,7 +70,9 @@ async fn authenticate(state: &AppState, raw_query: Option<&str>) -> Result<UserR
             "the token's user_id does not match json.user_id",
         ));
     }
-    user::upsert_on_connect(state, &user_id, payload.user_details.as_ref()).await
+    let user = user::upsert_on_connect(state, &user_id, payload.user_details.as_ref()).await?;
+    crate::chat::Actor::user(user.clone()).authorize_app(state, "Connect")?;
+    Ok(user)
 }
 
 async fn reject(mut socket: WebSocket, err: ApiError) {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod authz_api;
 mod authz_matrix;
 mod bad_input;
 mod channels;
