@@ -87,7 +87,14 @@ pub struct Authz {
     policies: PolicySet,
     authorizer: Authorizer,
     sink: Arc<dyn AuditSink>,
+    /// Decisions by (principal kind and role, action, resource attributes, context). Exact
+    /// while no policy names a specific entity (then every request has the same answer as
+    /// any other with the same key); disabled when one does.
+    cache: Option<std::sync::RwLock<HashMap<String, bool>>>,
 }
+
+/// Bound on cached decisions; the key space is small (roles × actions × facts).
+const CACHE_LIMIT: usize = 100_000;
 
 tokio::task_local! {
     /// Set by the HTTP layer around each request: whether any decision was made.
@@ -139,11 +146,18 @@ impl Authz {
                 errors.join("\n")
             );
         }
+        // Entity literals look like `Ward::User::"id"` (action literals aside): with one, ids
+        // matter and nothing is cached.
+        let names_entities = files.iter().any(|(_, text)| {
+            text.match_indices("::\"")
+                .any(|(i, _)| !text[..i].ends_with("Action"))
+        });
         Ok(Self {
             schema,
             policies,
             authorizer: Authorizer::new(),
             sink,
+            cache: (!names_entities).then(Default::default),
         })
     }
 
@@ -169,12 +183,70 @@ impl Authz {
         Self::from_sources((SCHEMA_FILE.0, &schema), &refs, sink)
     }
 
+    /// Whether decisions are cached (no policy names a specific entity).
+    pub fn caches_decisions(&self) -> bool {
+        self.cache.is_some()
+    }
+
     pub fn policy_count(&self) -> usize {
         self.policies.policies().count()
     }
 
+    fn cache_key(principal: Principal<'_>, action: &str, resource: &Resource<'_>) -> String {
+        let who = match principal {
+            Principal::Server { .. } => "server".to_string(),
+            Principal::User { role, .. } => format!("user:{role}"),
+        };
+        let what = match resource {
+            Resource::App => "app".to_string(),
+            Resource::User { is_self, sets_role } => format!("user:{is_self}:{sets_role}"),
+            Resource::Channel(f) => format!(
+                "channel:{}:{}:{}:{}:{}:{}:{}:{}{}{}{}{}",
+                f.channel_type,
+                f.public,
+                f.is_member,
+                f.channel_role,
+                f.is_creator,
+                f.is_author,
+                f.frozen,
+                u8::from(f.typing_events),
+                u8::from(f.read_events),
+                u8::from(f.reactions),
+                u8::from(f.replies),
+                u8::from(f.search)
+            ),
+        };
+        format!("{who}|{action}|{what}")
+    }
+
     fn decide(&self, principal: Principal<'_>, action: &str, resource: &Resource<'_>) -> Decision {
         note_decision();
+        let Some(cache) = &self.cache else {
+            return self.evaluate(principal, action, resource);
+        };
+        let key = Self::cache_key(principal, action, resource);
+        if let Some(allowed) = cache.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return if *allowed {
+                Decision::Allow
+            } else {
+                Decision::Deny
+            };
+        }
+        let decision = self.evaluate(principal, action, resource);
+        let mut cache = cache.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, decision == Decision::Allow);
+        decision
+    }
+
+    fn evaluate(
+        &self,
+        principal: Principal<'_>,
+        action: &str,
+        resource: &Resource<'_>,
+    ) -> Decision {
         match self.request(principal, action, resource) {
             Ok((request, entities)) => self
                 .authorizer
@@ -254,14 +326,11 @@ impl Authz {
             }
         };
         let action_uid = uid("Ward::Action", action);
-        let request = Request::new(
-            principal_uid,
-            action_uid,
-            resource_uid,
-            context,
-            Some(&self.schema),
-        )?;
-        let entities = Entities::from_entities(entities, Some(&self.schema))?;
+        // Debug builds (tests) check every request against the schema; release builds rely on
+        // the load-time validation and the decision-matrix test.
+        let schema = cfg!(debug_assertions).then_some(&self.schema);
+        let request = Request::new(principal_uid, action_uid, resource_uid, context, schema)?;
+        let entities = Entities::from_entities(entities, schema)?;
         Ok((request, entities))
     }
 
@@ -317,7 +386,21 @@ mod tests {
     #[test]
     fn the_embedded_policies_validate_and_an_invalid_set_is_refused() {
         let sink = Arc::new(MemorySink::new(10));
-        assert!(Authz::embedded(sink.clone()).unwrap().policy_count() > 10);
+        let authz = Authz::embedded(sink.clone()).unwrap();
+        assert!(authz.policy_count() > 10);
+        assert!(
+            authz.caches_decisions(),
+            "the built-in policies name no entity"
+        );
+        let named = [(
+            "n.cedar",
+            r#"forbid (principal == Ward::User::"mallory", action, resource);"#,
+        )];
+        assert!(
+            !Authz::from_sources(SCHEMA_FILE, &named, sink.clone())
+                .unwrap()
+                .caches_decisions()
+        );
         let bad = [(
             "bad.cedar",
             r#"permit (principal is Ward::User, action == Ward::Action::"ReadChannel", resource) when { principal.nope == 1 };"#,
