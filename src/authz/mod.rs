@@ -348,26 +348,35 @@ impl Authz {
         action: &str,
         resource: &Resource<'_>,
     ) -> ApiResult<()> {
-        if self.allows(principal, action, resource) {
+        let allowed = self.allows(principal, action, resource);
+        // Denials are always recorded; so is every server-side call (the API secret can do
+        // everything, so each use is attributed to the user it acted for).
+        if !allowed || matches!(principal, Principal::Server { .. }) {
+            self.sink.record(AuditRecord {
+                event: if allowed {
+                    "authz.server_call"
+                } else {
+                    "authz.denied"
+                }
+                .into(),
+                actor: match principal {
+                    Principal::Server {
+                        acting_for: Some(id),
+                    } => format!("server:{id}"),
+                    Principal::Server { acting_for: None } => "server".into(),
+                    Principal::User { id, .. } => format!("user:{id}"),
+                },
+                action: action.to_string(),
+                resource: match resource {
+                    Resource::Channel(f) => format!("channel:{}", f.cid),
+                    Resource::User { .. } | Resource::App => "app".to_string(),
+                },
+                at: crate::time::now_micros(),
+            });
+        }
+        if allowed {
             return Ok(());
         }
-        let target = match resource {
-            Resource::Channel(f) => format!("channel:{}", f.cid),
-            Resource::User { .. } | Resource::App => "app".to_string(),
-        };
-        self.sink.record(AuditRecord {
-            event: "authz.denied".into(),
-            actor: match principal {
-                Principal::Server {
-                    acting_for: Some(id),
-                } => format!("server:{id}"),
-                Principal::Server { acting_for: None } => "server".into(),
-                Principal::User { id, .. } => format!("user:{id}"),
-            },
-            action: action.to_string(),
-            resource: target.clone(),
-            at: crate::time::now_micros(),
-        });
         let on = match resource {
             Resource::Channel(f) => format!(" in channel {}", f.cid),
             _ => String::new(),
