@@ -24,6 +24,7 @@ pub mod authz;
 pub mod bus;
 pub mod chat;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod metrics;

@@ -8,6 +8,7 @@ mod authz_api;
 mod authz_matrix;
 mod bad_input;
 mod channels;
+mod classification;
 mod cluster;
 mod logging;
 mod messages;
