@@ -16,6 +16,9 @@ use crate::authz::Authz;
 use crate::bus::Bus;
 use crate::bus::redis::RedisBus;
 use crate::config::Config;
+use crate::crypto::fields::FieldCrypto;
+use crate::crypto::keyring::Keyring;
+use crate::crypto::root::LocalRootKey;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::usage::Meter;
@@ -54,6 +57,8 @@ pub struct Inner {
     pub authz: Arc<Authz>,
     /// Where security-relevant records go until the verifiable audit log lands.
     pub audit: Arc<MemorySink>,
+    /// Field encryption (keys and blind index); `None` when switched off.
+    pub crypto: Option<Arc<FieldCrypto>>,
 }
 
 impl Deref for AppState {
@@ -79,6 +84,21 @@ impl Application {
             .await
             .context("opening the database")?;
         let credentials = settle_credentials(&config, &store).await?;
+        let (store, crypto) = if config.encryption {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+            let root = Arc::new(LocalRootKey::open_or_create(&config.data_dir)?);
+            let crypto = Arc::new(FieldCrypto::new(Arc::new(Keyring::new(
+                store.keys.clone(),
+                root,
+            ))));
+            (store.encrypted(crypto.clone()), Some(crypto))
+        } else {
+            tracing::warn!(
+                "field encryption is OFF: message text and profiles are stored in plaintext"
+            );
+            (store, None)
+        };
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
@@ -115,6 +135,7 @@ impl Application {
             usage,
             authz,
             audit,
+            crypto,
         }));
         Ok(Self {
             listener,

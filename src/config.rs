@@ -31,6 +31,8 @@ pub struct Config {
     pub plan: Plan,
     /// Load the authorization policies from this directory instead of the ones built in.
     pub policy_dir: Option<PathBuf>,
+    /// Seal the classified columns (default on; off only for measuring its cost).
+    pub encryption: bool,
 }
 
 /// A plan's included monthly active users and peak concurrent connections.
@@ -92,6 +94,7 @@ struct FileConfig {
     node_id: Option<String>,
     plan: Option<Plan>,
     policy_dir: Option<PathBuf>,
+    encryption: Option<bool>,
 }
 
 impl Config {
@@ -206,6 +209,10 @@ impl Config {
             policy_dir: env("WARD_POLICY_DIR")
                 .map(PathBuf::from)
                 .or(file_cfg.policy_dir),
+            encryption: match env("WARD_ENCRYPTION") {
+                Some(v) => parse_bool(&v).context("WARD_ENCRYPTION must be true or false")?,
+                None => file_cfg.encryption.unwrap_or(true),
+            },
         })
     }
 

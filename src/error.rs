@@ -97,6 +97,7 @@ impl From<crate::store::StoreError> for ApiError {
         match err {
             crate::store::StoreError::Conflict(what) => ApiError::input(what),
             crate::store::StoreError::Database(e) => ApiError::internal(e),
+            crate::store::StoreError::Crypto(e) => ApiError::internal(e),
         }
     }
 }

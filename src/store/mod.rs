@@ -7,6 +7,7 @@
 //! custom fields are a JSON object stored as text (it will become ciphertext once fields are
 //! encrypted, so no JSON column type is relied upon).
 
+pub mod encrypted;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -32,6 +33,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A sealed value failed to open for a reason other than a destroyed key (tampering, a
+    /// missing KEK): an integrity failure, never shown as data.
+    #[error("field encryption error: {0}")]
+    Crypto(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -256,6 +261,19 @@ pub trait MessageStore: Send + Sync {
     ) -> StoreResult<Option<ReactionRow>>;
     /// All reactions on the given messages, oldest first.
     async fn find_reactions(&self, message_ids: &[String]) -> StoreResult<Vec<ReactionRow>>;
+    /// Replaces the blind-index tokens of a message.
+    async fn replace_message_tokens(&self, message_id: &str, tokens: &[String]) -> StoreResult<()>;
+    /// Drops the blind-index tokens of every message by `user_id` (their key is shredded).
+    async fn delete_tokens_of_author(&self, user_id: &str) -> StoreResult<()>;
+    /// Messages (not deleted, not truncated) that carry at least `required` of `tokens`,
+    /// newest first.
+    async fn search_messages_by_tokens(
+        &self,
+        tokens: &[String],
+        required: i64,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<MessageRow>>;
 }
 
 #[async_trait]
@@ -263,6 +281,42 @@ pub trait SettingsStore: Send + Sync {
     async fn find_setting(&self, key: &str) -> StoreResult<Option<String>>;
     /// Stores `value` under `key` unless a value is there; returns the stored value.
     async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
+}
+
+/// A stored key-encryption key (wrapped by the root key).
+#[derive(Clone)]
+pub struct KekRow {
+    pub id: String,
+    pub wrapped: Vec<u8>,
+    pub provider: String,
+    pub created_at: Micros,
+    pub active: bool,
+}
+
+/// A stored data-encryption key (wrapped by a KEK); `wrapped` is `None` once destroyed.
+#[derive(Clone)]
+pub struct DekRow {
+    pub id: String,
+    pub subject: String,
+    pub kek_id: String,
+    pub wrapped: Option<Vec<u8>>,
+    pub created_at: Micros,
+    pub destroyed_at: Option<Micros>,
+    pub active: bool,
+}
+
+/// Keys for field encryption. Rows hold only wrapped key material.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn find_active_kek(&self) -> StoreResult<Option<KekRow>>;
+    async fn find_kek(&self, id: &str) -> StoreResult<Option<KekRow>>;
+    /// Stores a KEK; `true` if stored, `false` if another node stored an active one first.
+    async fn insert_kek(&self, kek: &KekRow) -> StoreResult<bool>;
+    async fn find_active_dek(&self, subject: &str) -> StoreResult<Option<DekRow>>;
+    async fn find_dek(&self, id: &str) -> StoreResult<Option<DekRow>>;
+    async fn insert_dek(&self, dek: &DekRow) -> StoreResult<()>;
+    /// Destroys every DEK of a subject (drops the wrapped bytes); returns how many.
+    async fn destroy_deks(&self, subject: &str, at: Micros) -> StoreResult<u64>;
 }
 
 /// Usage metering (monthly active users, connection peaks).
@@ -297,6 +351,7 @@ pub struct Store {
     pub messages: Arc<dyn MessageStore>,
     pub settings: Arc<dyn SettingsStore>,
     pub usage: Arc<dyn UsageStore>,
+    pub keys: Arc<dyn KeyStore>,
     pub dialect: &'static str,
 }
 
@@ -317,16 +372,42 @@ impl Store {
         }
     }
 
+    /// The same store with the classified columns sealed on write and opened on read.
+    pub fn encrypted(self, crypto: Arc<crate::crypto::fields::FieldCrypto>) -> Self {
+        Self {
+            users: Arc::new(encrypted::EncryptedUsers {
+                inner: self.users,
+                crypto: crypto.clone(),
+            }),
+            channels: Arc::new(encrypted::EncryptedChannels {
+                inner: self.channels,
+                crypto: crypto.clone(),
+            }),
+            messages: Arc::new(encrypted::EncryptedMessages {
+                inner: self.messages,
+                crypto,
+            }),
+            ..self
+        }
+    }
+
     fn from_impl<S>(s: Arc<S>, dialect: &'static str) -> Self
     where
-        S: UserStore + ChannelStore + MessageStore + SettingsStore + UsageStore + 'static,
+        S: UserStore
+            + ChannelStore
+            + MessageStore
+            + SettingsStore
+            + UsageStore
+            + KeyStore
+            + 'static,
     {
         Self {
             users: s.clone(),
             channels: s.clone(),
             messages: s.clone(),
             settings: s.clone(),
-            usage: s,
+            usage: s.clone(),
+            keys: s,
             dialect,
         }
     }

@@ -11,6 +11,7 @@ macro_rules! impl_sql_store {
         use crate::store::{
             ChannelRow, ChannelStore, Cursor, MemberRow, MessageRow, MessageStore, ReactionRow,
             ReadRow, SettingsStore, StoreError, StoreResult, UsageStore, UserRow, UserStore, fields_text,
+            DekRow, KekRow, KeyStore,
             parse_fields,
         };
         use crate::time::Micros;
@@ -708,6 +709,47 @@ macro_rules! impl_sql_store {
                 qb.push(" ORDER BY created_at, user_id, type");
                 all(qb.build().fetch_all(&self.pool).await?, reaction_from)
             }
+
+            async fn replace_message_tokens(&self, message_id: &str, tokens: &[String]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM message_search_tokens WHERE message_id = $1")
+                    .bind(message_id)
+                    .execute(&mut *tx)
+                    .await?;
+                for token in tokens {
+                    sqlx::query("INSERT INTO message_search_tokens (token, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        .bind(token)
+                        .bind(message_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_tokens_of_author(&self, user_id: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM message_search_tokens WHERE message_id IN (SELECT id FROM messages WHERE user_id = $1)")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn search_messages_by_tokens(&self, tokens: &[String], required: i64, limit: i64, offset: i64) -> StoreResult<Vec<MessageRow>> {
+                if tokens.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::new(format!(
+                    "SELECT {MESSAGE_COLS} FROM messages m JOIN channels c ON c.cid = m.cid \
+                     WHERE m.deleted_at IS NULL AND (c.truncated_at IS NULL OR m.created_at > c.truncated_at) \
+                     AND m.id IN (SELECT message_id FROM message_search_tokens WHERE token IN "
+                ));
+                push_list(&mut qb, tokens);
+                qb.push(" GROUP BY message_id HAVING COUNT(*) >= ").push_bind(required);
+                qb.push(") ORDER BY m.created_at DESC, m.id DESC LIMIT ").push_bind(limit);
+                qb.push(" OFFSET ").push_bind(offset);
+                all(qb.build().fetch_all(&self.pool).await?, message_from)
+            }
         }
 
         #[async_trait]
@@ -799,6 +841,113 @@ macro_rules! impl_sql_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(|r| Ok((r.try_get("bucket")?, r.try_get("total")?))).collect()
+            }
+        }
+        fn kek_from(row: &$row) -> Result<KekRow, sqlx::Error> {
+            Ok(KekRow {
+                id: row.try_get("id")?,
+                wrapped: row.try_get("wrapped")?,
+                provider: row.try_get("provider")?,
+                created_at: row.try_get("created_at")?,
+                active: row.try_get("active")?,
+            })
+        }
+
+        fn dek_from(row: &$row) -> Result<DekRow, sqlx::Error> {
+            Ok(DekRow {
+                id: row.try_get("id")?,
+                subject: row.try_get("subject")?,
+                kek_id: row.try_get("kek_id")?,
+                wrapped: row.try_get("wrapped")?,
+                created_at: row.try_get("created_at")?,
+                destroyed_at: row.try_get("destroyed_at")?,
+                active: row.try_get("active")?,
+            })
+        }
+
+        #[async_trait]
+        impl KeyStore for $store {
+            async fn find_active_kek(&self) -> StoreResult<Option<KekRow>> {
+                let row = sqlx::query("SELECT id, wrapped, provider, created_at, active FROM crypto_keks WHERE active = TRUE ORDER BY created_at DESC LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(kek_from).transpose()?)
+            }
+
+            async fn find_kek(&self, id: &str) -> StoreResult<Option<KekRow>> {
+                let row = sqlx::query("SELECT id, wrapped, provider, created_at, active FROM crypto_keks WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(kek_from).transpose()?)
+            }
+
+            async fn insert_kek(&self, k: &KekRow) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let existing: Option<String> = sqlx::query_scalar("SELECT id FROM crypto_keks WHERE active = TRUE LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if k.active && existing.is_some() {
+                    return Ok(false);
+                }
+                sqlx::query("INSERT INTO crypto_keks (id, wrapped, provider, created_at, active) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&k.id)
+                    .bind(&k.wrapped)
+                    .bind(&k.provider)
+                    .bind(k.created_at)
+                    .bind(k.active)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn find_active_dek(&self, subject: &str) -> StoreResult<Option<DekRow>> {
+                let row = sqlx::query(
+                    "SELECT id, subject, kek_id, wrapped, created_at, destroyed_at, active FROM crypto_deks \
+                     WHERE subject = $1 AND active = TRUE AND destroyed_at IS NULL ORDER BY created_at DESC LIMIT 1",
+                )
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.as_ref().map(dek_from).transpose()?)
+            }
+
+            async fn find_dek(&self, id: &str) -> StoreResult<Option<DekRow>> {
+                let row = sqlx::query("SELECT id, subject, kek_id, wrapped, created_at, destroyed_at, active FROM crypto_deks WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(dek_from).transpose()?)
+            }
+
+            async fn insert_dek(&self, d: &DekRow) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO crypto_deks (id, subject, kek_id, wrapped, created_at, destroyed_at, active) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&d.id)
+                .bind(&d.subject)
+                .bind(&d.kek_id)
+                .bind(&d.wrapped)
+                .bind(d.created_at)
+                .bind(d.destroyed_at)
+                .bind(d.active)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn destroy_deks(&self, subject: &str, at: Micros) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "UPDATE crypto_deks SET wrapped = NULL, destroyed_at = $2, active = FALSE \
+                     WHERE subject = $1 AND destroyed_at IS NULL",
+                )
+                .bind(subject)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
             }
         }
     };

@@ -208,6 +208,10 @@ impl TestApp {
     ) -> Vec<Self> {
         let (url, cleanup) = fresh_database(db);
         let channel = format!("ward-test:{}", uuid::Uuid::new_v4().simple());
+        // Nodes of one deployment share the root key (a KMS key in production; here the
+        // local key file in one data dir).
+        let shared_dir =
+            std::env::temp_dir().join(format!("ward_cluster_{}", uuid::Uuid::new_v4().simple()));
         let mut cleanup = Some(cleanup);
         let mut nodes = Vec::new();
         for i in 0..n {
@@ -220,6 +224,7 @@ impl TestApp {
                     c.redis_url = Some(redis);
                     c.redis_channel = channel;
                     c.node_id = format!("node-{i}");
+                    c.data_dir = shared_dir.clone();
                     tweak(c);
                 },
             )

@@ -10,6 +10,7 @@ mod bad_input;
 mod channels;
 mod classification;
 mod cluster;
+mod encryption;
 mod logging;
 mod messages;
 mod reads_and_reactions;

@@ -1,0 +1,497 @@
+//! Transparent field encryption: decorators that seal the classified columns on write and
+//! open them on read, around any store implementation (`policies/data_classification.toml`):
+//! `users.data` under the user's key, `channels.data` under the channel's, message `text`
+//! and `data` and reaction `data` under their author's. Search goes through the blind index.
+//! A value whose key was destroyed reads as a tombstone: empty text and `{"erased": true}`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use super::{
+    ChannelRow, ChannelStore, Cursor, Fields, MemberRow, MessageRow, MessageStore, ReactionRow,
+    ReadRow, StoreError, StoreResult, UserRow, UserStore,
+};
+use crate::crypto::fields::{FieldCrypto, Opened, words};
+use crate::crypto::frame::Field;
+use crate::time::Micros;
+
+fn crypto_err(e: anyhow::Error) -> StoreError {
+    StoreError::Crypto(e.to_string())
+}
+
+fn tombstone() -> Fields {
+    Map::from_iter([("erased".to_string(), Value::Bool(true))])
+}
+
+pub fn user_subject(id: &str) -> String {
+    format!("user:{id}")
+}
+
+pub fn channel_subject(cid: &str) -> String {
+    format!("channel:{cid}")
+}
+
+async fn open_fields(c: &FieldCrypto, field: Field<'_>, stored: &Fields) -> StoreResult<Fields> {
+    Ok(
+        match c.open_fields(field, stored).await.map_err(crypto_err)? {
+            Opened::Plain(f) => f,
+            Opened::Shredded => tombstone(),
+        },
+    )
+}
+
+pub struct EncryptedUsers {
+    pub inner: Arc<dyn UserStore>,
+    pub crypto: Arc<FieldCrypto>,
+}
+
+impl EncryptedUsers {
+    async fn open(&self, mut u: UserRow) -> StoreResult<UserRow> {
+        u.data = open_fields(
+            &self.crypto,
+            Field {
+                table: "users",
+                column: "data",
+                row_id: &u.id,
+            },
+            &u.data,
+        )
+        .await?;
+        Ok(u)
+    }
+}
+
+#[async_trait]
+impl UserStore for EncryptedUsers {
+    async fn upsert_user(&self, user: &UserRow) -> StoreResult<UserRow> {
+        let mut sealed = user.clone();
+        sealed.data = self
+            .crypto
+            .seal_fields(
+                &user_subject(&user.id),
+                Field {
+                    table: "users",
+                    column: "data",
+                    row_id: &user.id,
+                },
+                &user.data,
+            )
+            .await
+            .map_err(crypto_err)?;
+        let stored = self.inner.upsert_user(&sealed).await?;
+        self.open(stored).await
+    }
+    async fn find_user(&self, id: &str) -> StoreResult<Option<UserRow>> {
+        match self.inner.find_user(id).await? {
+            Some(u) => Ok(Some(self.open(u).await?)),
+            None => Ok(None),
+        }
+    }
+    async fn find_users(&self, ids: &[String]) -> StoreResult<Vec<UserRow>> {
+        let mut out = Vec::new();
+        for u in self.inner.find_users(ids).await? {
+            out.push(self.open(u).await?);
+        }
+        Ok(out)
+    }
+    async fn find_all_users(&self, cap: i64) -> StoreResult<Vec<UserRow>> {
+        let mut out = Vec::new();
+        for u in self.inner.find_all_users(cap).await? {
+            out.push(self.open(u).await?);
+        }
+        Ok(out)
+    }
+    async fn update_last_active(&self, id: &str, at: Micros) -> StoreResult<()> {
+        self.inner.update_last_active(id, at).await
+    }
+}
+
+pub struct EncryptedChannels {
+    pub inner: Arc<dyn ChannelStore>,
+    pub crypto: Arc<FieldCrypto>,
+}
+
+impl EncryptedChannels {
+    async fn seal(&self, c: &ChannelRow) -> StoreResult<ChannelRow> {
+        let mut sealed = c.clone();
+        sealed.data = self
+            .crypto
+            .seal_fields(
+                &channel_subject(&c.cid),
+                Field {
+                    table: "channels",
+                    column: "data",
+                    row_id: &c.cid,
+                },
+                &c.data,
+            )
+            .await
+            .map_err(crypto_err)?;
+        Ok(sealed)
+    }
+    async fn open(&self, mut c: ChannelRow) -> StoreResult<ChannelRow> {
+        c.data = open_fields(
+            &self.crypto,
+            Field {
+                table: "channels",
+                column: "data",
+                row_id: &c.cid,
+            },
+            &c.data,
+        )
+        .await?;
+        Ok(c)
+    }
+    async fn open_all(&self, rows: Vec<ChannelRow>) -> StoreResult<Vec<ChannelRow>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for c in rows {
+            out.push(self.open(c).await?);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ChannelStore for EncryptedChannels {
+    async fn insert_channel(
+        &self,
+        channel: &ChannelRow,
+        members: &[MemberRow],
+    ) -> StoreResult<bool> {
+        self.inner
+            .insert_channel(&self.seal(channel).await?, members)
+            .await
+    }
+    async fn find_channel(&self, cid: &str) -> StoreResult<Option<ChannelRow>> {
+        match self.inner.find_channel(cid).await? {
+            Some(c) => Ok(Some(self.open(c).await?)),
+            None => Ok(None),
+        }
+    }
+    async fn find_channels(&self, cids: &[String]) -> StoreResult<Vec<ChannelRow>> {
+        self.open_all(self.inner.find_channels(cids).await?).await
+    }
+    async fn find_channels_for_member(&self, user_id: &str) -> StoreResult<Vec<ChannelRow>> {
+        self.open_all(self.inner.find_channels_for_member(user_id).await?)
+            .await
+    }
+    async fn find_channels_of_types(
+        &self,
+        kinds: &[String],
+        cap: i64,
+    ) -> StoreResult<Vec<ChannelRow>> {
+        self.open_all(self.inner.find_channels_of_types(kinds, cap).await?)
+            .await
+    }
+    async fn update_channel(&self, channel: &ChannelRow) -> StoreResult<()> {
+        self.inner.update_channel(&self.seal(channel).await?).await
+    }
+    async fn delete_channel(&self, cid: &str) -> StoreResult<()> {
+        self.inner.delete_channel(cid).await
+    }
+    async fn truncate_channel(&self, cid: &str, at: Micros, hard: bool) -> StoreResult<()> {
+        self.inner.truncate_channel(cid, at, hard).await
+    }
+    async fn find_members(&self, cids: &[String]) -> StoreResult<Vec<MemberRow>> {
+        self.inner.find_members(cids).await
+    }
+    async fn add_members(&self, cid: &str, members: &[MemberRow]) -> StoreResult<Vec<MemberRow>> {
+        self.inner.add_members(cid, members).await
+    }
+    async fn update_member_role(
+        &self,
+        cid: &str,
+        user_id: &str,
+        role: &str,
+        at: Micros,
+    ) -> StoreResult<bool> {
+        self.inner.update_member_role(cid, user_id, role, at).await
+    }
+    async fn remove_members(&self, cid: &str, user_ids: &[String]) -> StoreResult<Vec<String>> {
+        self.inner.remove_members(cid, user_ids).await
+    }
+    async fn find_reads(&self, cids: &[String]) -> StoreResult<Vec<ReadRow>> {
+        self.inner.find_reads(cids).await
+    }
+    async fn find_reads_for_user(&self, user_id: &str) -> StoreResult<Vec<(ReadRow, String)>> {
+        self.inner.find_reads_for_user(user_id).await
+    }
+    async fn upsert_read(&self, read: &ReadRow) -> StoreResult<()> {
+        self.inner.upsert_read(read).await
+    }
+}
+
+pub struct EncryptedMessages {
+    pub inner: Arc<dyn MessageStore>,
+    pub crypto: Arc<FieldCrypto>,
+}
+
+fn reaction_row_id(r: &ReactionRow) -> String {
+    format!("{}/{}/{}", r.message_id, r.user_id, r.kind)
+}
+
+impl EncryptedMessages {
+    async fn seal(&self, m: &MessageRow) -> StoreResult<MessageRow> {
+        let subject = user_subject(&m.user_id);
+        let mut sealed = m.clone();
+        sealed.text = self
+            .crypto
+            .seal_text(
+                &subject,
+                Field {
+                    table: "messages",
+                    column: "text",
+                    row_id: &m.id,
+                },
+                &m.text,
+            )
+            .await
+            .map_err(crypto_err)?;
+        sealed.data = self
+            .crypto
+            .seal_fields(
+                &subject,
+                Field {
+                    table: "messages",
+                    column: "data",
+                    row_id: &m.id,
+                },
+                &m.data,
+            )
+            .await
+            .map_err(crypto_err)?;
+        Ok(sealed)
+    }
+
+    async fn open(&self, mut m: MessageRow) -> StoreResult<MessageRow> {
+        let text_field = Field {
+            table: "messages",
+            column: "text",
+            row_id: &m.id,
+        };
+        match self
+            .crypto
+            .open_text(text_field, &m.text)
+            .await
+            .map_err(crypto_err)?
+        {
+            Opened::Plain(t) => m.text = t,
+            Opened::Shredded => {
+                m.text = String::new();
+                m.data = tombstone();
+                return Ok(m);
+            }
+        }
+        m.data = open_fields(
+            &self.crypto,
+            Field {
+                table: "messages",
+                column: "data",
+                row_id: &m.id,
+            },
+            &m.data,
+        )
+        .await?;
+        Ok(m)
+    }
+
+    async fn open_all(&self, rows: Vec<MessageRow>) -> StoreResult<Vec<MessageRow>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for m in rows {
+            out.push(self.open(m).await?);
+        }
+        Ok(out)
+    }
+
+    async fn index(&self, m: &MessageRow) -> StoreResult<()> {
+        let tokens = if m.deleted_at.is_some() {
+            Vec::new()
+        } else {
+            self.crypto
+                .tokens(&m.cid, &m.text)
+                .await
+                .map_err(crypto_err)?
+        };
+        self.inner.replace_message_tokens(&m.id, &tokens).await
+    }
+
+    async fn open_reaction(&self, mut r: ReactionRow) -> StoreResult<ReactionRow> {
+        let row_id = reaction_row_id(&r);
+        r.data = open_fields(
+            &self.crypto,
+            Field {
+                table: "reactions",
+                column: "data",
+                row_id: &row_id,
+            },
+            &r.data,
+        )
+        .await?;
+        Ok(r)
+    }
+}
+
+#[async_trait]
+impl MessageStore for EncryptedMessages {
+    async fn insert_message(&self, message: &MessageRow, count_unread: bool) -> StoreResult<()> {
+        self.inner
+            .insert_message(&self.seal(message).await?, count_unread)
+            .await?;
+        self.index(message).await
+    }
+    async fn find_message(&self, id: &str) -> StoreResult<Option<MessageRow>> {
+        match self.inner.find_message(id).await? {
+            Some(m) => Ok(Some(self.open(m).await?)),
+            None => Ok(None),
+        }
+    }
+    async fn find_messages(&self, ids: &[String]) -> StoreResult<Vec<MessageRow>> {
+        self.open_all(self.inner.find_messages(ids).await?).await
+    }
+    async fn find_channel_messages(
+        &self,
+        cid: &str,
+        since: Option<Micros>,
+        cursor: &Cursor,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRow>> {
+        self.open_all(
+            self.inner
+                .find_channel_messages(cid, since, cursor, limit)
+                .await?,
+        )
+        .await
+    }
+    async fn find_replies(
+        &self,
+        parent_id: &str,
+        cursor: &Cursor,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRow>> {
+        self.open_all(self.inner.find_replies(parent_id, cursor, limit).await?)
+            .await
+    }
+    async fn find_pinned_messages(
+        &self,
+        cid: &str,
+        since: Option<Micros>,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRow>> {
+        self.open_all(self.inner.find_pinned_messages(cid, since, limit).await?)
+            .await
+    }
+    /// Every word of `needle` must appear in the message (whole words, case-insensitive):
+    /// the blind index matches tokens, never substrings of ciphertext.
+    async fn search_messages(
+        &self,
+        cids: &[String],
+        needle: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<MessageRow>> {
+        let wanted = words(needle);
+        if wanted.is_empty() {
+            return self
+                .open_all(self.inner.search_messages(cids, "", limit, offset).await?)
+                .await;
+        }
+        let mut tokens = Vec::with_capacity(cids.len() * wanted.len());
+        for cid in cids {
+            tokens.extend(
+                self.crypto
+                    .tokens_for_words(cid, &wanted)
+                    .await
+                    .map_err(crypto_err)?,
+            );
+        }
+        let rows = self
+            .inner
+            .search_messages_by_tokens(&tokens, wanted.len() as i64, limit, offset)
+            .await?;
+        self.open_all(rows).await
+    }
+    async fn count_messages_after(
+        &self,
+        cid: &str,
+        after: Micros,
+        user_id: &str,
+    ) -> StoreResult<i64> {
+        self.inner.count_messages_after(cid, after, user_id).await
+    }
+    async fn update_message(&self, message: &MessageRow) -> StoreResult<()> {
+        self.inner
+            .update_message(&self.seal(message).await?)
+            .await?;
+        self.index(message).await
+    }
+    async fn delete_message(&self, id: &str) -> StoreResult<()> {
+        self.inner.replace_message_tokens(id, &[]).await?;
+        self.inner.delete_message(id).await
+    }
+    async fn upsert_reaction(
+        &self,
+        reaction: &ReactionRow,
+        enforce_unique: bool,
+    ) -> StoreResult<bool> {
+        let mut sealed = reaction.clone();
+        let row_id = reaction_row_id(reaction);
+        sealed.data = self
+            .crypto
+            .seal_fields(
+                &user_subject(&reaction.user_id),
+                Field {
+                    table: "reactions",
+                    column: "data",
+                    row_id: &row_id,
+                },
+                &reaction.data,
+            )
+            .await
+            .map_err(crypto_err)?;
+        self.inner.upsert_reaction(&sealed, enforce_unique).await
+    }
+    async fn delete_reaction(
+        &self,
+        message_id: &str,
+        user_id: &str,
+        kind: &str,
+    ) -> StoreResult<Option<ReactionRow>> {
+        match self
+            .inner
+            .delete_reaction(message_id, user_id, kind)
+            .await?
+        {
+            Some(r) => Ok(Some(self.open_reaction(r).await?)),
+            None => Ok(None),
+        }
+    }
+    async fn find_reactions(&self, message_ids: &[String]) -> StoreResult<Vec<ReactionRow>> {
+        let mut out = Vec::new();
+        for r in self.inner.find_reactions(message_ids).await? {
+            out.push(self.open_reaction(r).await?);
+        }
+        Ok(out)
+    }
+    async fn replace_message_tokens(&self, message_id: &str, tokens: &[String]) -> StoreResult<()> {
+        self.inner.replace_message_tokens(message_id, tokens).await
+    }
+    async fn delete_tokens_of_author(&self, user_id: &str) -> StoreResult<()> {
+        self.inner.delete_tokens_of_author(user_id).await
+    }
+    async fn search_messages_by_tokens(
+        &self,
+        tokens: &[String],
+        required: i64,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<MessageRow>> {
+        self.open_all(
+            self.inner
+                .search_messages_by_tokens(tokens, required, limit, offset)
+                .await?,
+        )
+        .await
+    }
+}
