@@ -74,10 +74,19 @@ async fn every_column_is_classified_and_every_classification_exists(db: Db) {
             if gdpr == "retain" && get("reason").is_none_or(str::is_empty) {
                 problems.push(format!("{table}.{column}: retain needs a reason"));
             }
-            if ["personal", "phi", "secret"].contains(&class)
-                && !get("key").is_some_and(|k| KEYS.contains(&k))
-            {
-                problems.push(format!("{table}.{column}: class {class} needs a key scope"));
+            if ["personal", "phi", "secret"].contains(&class) {
+                match entry.get("encrypted").and_then(|v| v.as_bool()) {
+                    Some(true) if !get("key").is_some_and(|k| KEYS.contains(&k)) => {
+                        problems.push(format!("{table}.{column}: encrypted needs a key scope"))
+                    }
+                    Some(false) if get("reason_clear").is_none_or(str::is_empty) => problems.push(
+                        format!("{table}.{column}: stored in clear needs reason_clear"),
+                    ),
+                    None => problems.push(format!(
+                        "{table}.{column}: class {class} must say whether it is encrypted"
+                    )),
+                    _ => {}
+                }
             }
         }
     }
@@ -88,15 +97,19 @@ async fn every_column_is_classified_and_every_classification_exists(db: Db) {
         problems.push(format!("classified column {t}.{c} does not exist"));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    // The minimum: content and profiles are in encrypted classes.
+    // The minimum: content and profiles are encrypted.
     for (t, c) in [
         ("messages", "text"),
         ("messages", "data"),
         ("users", "data"),
         ("channels", "data"),
+        ("reactions", "data"),
     ] {
-        let class = doc[t][c]["class"].as_str().unwrap();
-        assert!(["personal", "phi"].contains(&class), "{t}.{c} is {class}");
+        assert_eq!(
+            doc[t][c]["encrypted"].as_bool(),
+            Some(true),
+            "{t}.{c} is encrypted"
+        );
     }
 }
 
