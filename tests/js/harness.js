@@ -1,4 +1,5 @@
-// Test harness: starts a fresh `ward serve` (fresh data dir; fresh PostgreSQL database when
+// Test harness: starts a fresh `ward serve` (or several nodes sharing a database and Redis,
+// optionally behind a tiny TCP balancer; fresh data dirs; fresh PostgreSQL database when
 // WARD_JS_DB=postgres), builds real `stream-chat` SDK clients against it, and waits for
 // events with promises (never with sleeps).
 //
@@ -7,10 +8,13 @@
 //   WARD_BIN     path to the ward binary (default ../../target/debug/ward, relative to tests/js)
 //   WARD_JS_PG   PostgreSQL server URL without database (default postgres://postgres@127.0.0.1:5432)
 //   WARD_JS_KEEP=1 keeps the temp data dir (server log in ward.log) after the run
+//   WARD_JS_REDIS Redis URL for the several-nodes tests (cluster, drain); default
+//                WARD_TEST_REDIS_URL, else redis://127.0.0.1:6379
 
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, closeSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +30,7 @@ if (!['sqlite', 'postgres'].includes(DB_KIND)) {
 }
 const WARD_BIN = path.resolve(HERE, process.env.WARD_BIN || '../../target/debug/ward');
 const PG_URL = (process.env.WARD_JS_PG || 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
+export const REDIS_URL = process.env.WARD_JS_REDIS || process.env.WARD_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 
 /** How long to wait for the server's "listening" line (PostgreSQL migrations included). */
 const START_TIMEOUT_MS = 30_000;
@@ -55,13 +60,20 @@ function tail(file, lines = 40) {
  * Starts a fresh server. Returns `{ baseURL, apiKey, secret, db, logFile, stop() }`.
  * `stop()` sends SIGTERM, waits for exit, drops the PostgreSQL database (best effort) and
  * removes the data dir.
+ *
+ * Several nodes of one deployment (see `startCluster`) pass the shared `databaseUrl`,
+ * `apiKey` and `secret`: the node then owns only its data dir (and log), not the database.
+ * `files` ({name: Buffer}) are written into the data dir (mode 0600) before the start.
  */
-export async function startServer({ env = {} } = {}) {
+export async function startServer({ env = {}, databaseUrl, apiKey: key, secret: sec, label = 'ward', files = {} } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'ward-js-'));
+  for (const [name, content] of Object.entries(files)) {
+    writeFileSync(path.join(dataDir, name), content, { mode: 0o600 });
+  }
   const logFile = path.join(dataDir, 'ward.log');
-  const apiKey = `key${rand(4)}`;
-  const secret = `secret-${rand(16)}`;
-  const dbName = DB_KIND === 'postgres' ? `ward_js_${rand(6)}` : null;
+  const apiKey = key ?? `key${rand(4)}`;
+  const secret = sec ?? `secret-${rand(16)}`;
+  const dbName = !databaseUrl && DB_KIND === 'postgres' ? `ward_js_${rand(6)}` : null;
   // Only this harness configures the server: drop WARD_* settings from the caller's shell
   // (a stray WARD_DEV_TOKENS or WARD_DATABASE_URL would change what is tested).
   const inherited = Object.fromEntries(
@@ -77,6 +89,7 @@ export async function startServer({ env = {} } = {}) {
     ...env,
   };
   if (dbName) childEnv.WARD_DATABASE_URL = `${PG_URL}/${dbName}`;
+  if (databaseUrl) childEnv.WARD_DATABASE_URL = databaseUrl;
 
   const logFd = openSync(logFile, 'a');
   const child = spawn(WARD_BIN, ['serve'], { env: childEnv, stdio: ['ignore', 'pipe', logFd] });
@@ -84,29 +97,44 @@ export async function startServer({ env = {} } = {}) {
   running.add(child);
   child.once('exit', () => running.delete(child));
 
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const baseURL = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`ward did not print its listening line within ${START_TIMEOUT_MS} ms\n${tail(logFile)}`));
-    }, START_TIMEOUT_MS);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`could not start ${WARD_BIN}: ${err.message} (build it with \`cargo build\` or set WARD_BIN)`));
-    });
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`ward exited before it was ready (code ${code}, signal ${signal})\n${tail(logFile)}`));
-    });
-    const lines = createInterface({ input: child.stdout });
-    lines.on('line', (line) => {
-      const m = /^ward: listening on (http:\/\/\S+)$/.exec(line.trim());
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (error) => resolve({ code: null, signal: null, error })); // never spawned
   });
+  const cleanup = () => {
+    if (dbName) dropDatabase(dbName);
+    if (process.env.WARD_JS_KEEP !== '1') rmSync(dataDir, { recursive: true, force: true });
+  };
+  let baseURL;
+  try {
+    baseURL = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`${label} did not print its listening line within ${START_TIMEOUT_MS} ms\n${tail(logFile)}`));
+      }, START_TIMEOUT_MS);
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`could not start ${WARD_BIN}: ${err.message} (build it with \`cargo build\` or set WARD_BIN)`));
+      });
+      exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new Error(`${label} exited before it was ready (code ${code}, signal ${signal})\n${tail(logFile)}`));
+      });
+      const lines = createInterface({ input: child.stdout });
+      lines.on('line', (line) => {
+        const m = /^ward: listening on (http:\/\/\S+)$/.exec(line.trim());
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+    });
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited;
+    cleanup();
+    throw err;
+  }
 
   let stopped = false;
   const stop = async () => {
@@ -118,11 +146,10 @@ export async function startServer({ env = {} } = {}) {
       await exited;
       clearTimeout(killer);
     }
-    if (dbName) dropDatabase(dbName);
-    if (process.env.WARD_JS_KEEP !== '1') rmSync(dataDir, { recursive: true, force: true });
+    cleanup();
   };
 
-  return { baseURL, apiKey, secret, db: DB_KIND, dbName, dataDir, logFile, process: child, exited, stop };
+  return { label, baseURL, apiKey, secret, db: DB_KIND, dbName, dataDir, logFile, process: child, exited, stop };
 }
 
 function dropDatabase(name) {
@@ -138,6 +165,210 @@ function dropDatabase(name) {
     ],
     { stdio: 'ignore', timeout: 15_000 },
   );
+}
+
+/** Resolves after `ms` (used only between the probes of `poll`, never to synchronise). */
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const show = (v) => {
+  if (v instanceof Error) return `error: ${v.message}`;
+  try {
+    return JSON.stringify(v)?.slice(0, 500);
+  } catch {
+    return String(v);
+  }
+};
+
+/**
+ * Bounded poll, for state that no event announces (what another node has heard over the
+ * bus, a health endpoint): calls `probe()` every `intervalMs` until `check(value)` holds and
+ * resolves with that value; rejects after `timeoutMs` with `what` and the last value seen.
+ * A probe that throws counts as "not yet".
+ */
+export async function poll(what, probe, check = Boolean, { timeoutMs = 10_000, intervalMs = 20 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (check(last)) return last;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting until ${what} (last seen: ${show(last)})`);
+    }
+    await pause(intervalMs);
+  }
+}
+
+/** `GET /healthz` of a node: `{ status, body }` (body null when it is not JSON). */
+export async function healthz(srv) {
+  const res = await fetch(`${srv.baseURL}/healthz`);
+  const text = await res.text();
+  let body = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body };
+}
+
+/**
+ * Several nodes of one deployment: the same database (one PostgreSQL database, or on SQLite
+ * one file that every node opens), the same credentials, the same field-encryption root key,
+ * the same Redis pub/sub channel (unique to this call, so concurrent test files do not hear
+ * each other) and distinct node ids `node-a`, `node-b`, … Nodes start one after the other (the first one migrates), then
+ * this waits until every node reports `bus: "up"` on /healthz.
+ *
+ * Returns `{ nodes, apiKey, secret, databaseUrl, redisChannel, stop() }`; each node is what
+ * `startServer` returns (so `serverClient(node)`, `connect(node, …)` work on it). `stop()`
+ * stops every node that still runs, then drops the database / removes the SQLite file.
+ * `env` applies to every node, `nodeEnv(i)` to node i only.
+ */
+export async function startCluster({ size = 2, env = {}, nodeEnv = () => ({}) } = {}) {
+  const apiKey = `key${rand(4)}`;
+  const secret = `secret-${rand(16)}`;
+  const redisChannel = `ward-js:${rand(8)}`;
+  // The local root-key provider reads <data dir>/root.key (and creates one when missing, "for
+  // single-machine use only"): KEKs wrapped by one node's key do not open on another, so the
+  // nodes of a deployment get the same key, as they would from a shared KMS.
+  const rootKey = randomBytes(32);
+  let dbName = null;
+  let sharedDir = null;
+  let databaseUrl;
+  if (DB_KIND === 'postgres') {
+    dbName = `ward_js_${rand(6)}`;
+    databaseUrl = `${PG_URL}/${dbName}`;
+  } else {
+    sharedDir = mkdtempSync(path.join(tmpdir(), 'ward-js-cluster-'));
+    databaseUrl = `sqlite://${path.join(sharedDir, 'ward.db')}`;
+  }
+  const nodes = [];
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all(nodes.map((n) => n.stop()));
+    if (dbName) dropDatabase(dbName);
+    if (sharedDir && process.env.WARD_JS_KEEP !== '1') rmSync(sharedDir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < size; i++) {
+      const nodeId = `node-${String.fromCharCode(97 + i)}`;
+      nodes.push(
+        await startServer({
+          databaseUrl,
+          apiKey,
+          secret,
+          label: nodeId,
+          files: { 'root.key': rootKey },
+          env: {
+            WARD_REDIS_URL: REDIS_URL,
+            WARD_REDIS_CHANNEL: redisChannel,
+            WARD_NODE_ID: nodeId,
+            ...env,
+            ...nodeEnv(i),
+          },
+        }),
+      );
+    }
+    await Promise.all(
+      nodes.map((n) =>
+        poll(
+          `${n.label} joined the Redis bus at ${REDIS_URL} (GET /healthz answers bus "up"; is Redis running? set WARD_JS_REDIS)`,
+          () => healthz(n),
+          (h) => h.status === 200 && h.body?.bus === 'up',
+          { timeoutMs: 15_000 },
+        ),
+      ),
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { nodes, apiKey, secret, db: DB_KIND, databaseUrl, redisChannel, stop };
+}
+
+/**
+ * A tiny TCP load balancer in front of `backends` (nodes or base URLs): each new client
+ * connection is forwarded to the first backend that accepts the TCP connection (in order;
+ * the next one on a connection error), then bytes are piped both ways. A node that stops
+ * listening (SIGTERM drains it) thus loses new connections to the next one, as behind a
+ * real load balancer. `hold()` makes it refuse (reset) every new connection until
+ * `release()`, like a balancer that has not yet failed over.
+ *
+ * Returns `{ baseURL, accepted: {label: count}, hold(), release(), close() }`.
+ */
+export async function startProxy(backends) {
+  const targets = backends.map((b) => {
+    const url = new URL(typeof b === 'string' ? b : b.baseURL);
+    return { host: url.hostname, port: Number(url.port), label: b.label ?? url.host };
+  });
+  const accepted = Object.fromEntries(targets.map((t) => [t.label, 0]));
+  const sockets = new Set();
+  const track = (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+    s.on('error', () => {}); // reported through 'close'; a reset is normal here
+  };
+  let held = false;
+  const server = createServer((client) => {
+    track(client);
+    if (held) {
+      client.resetAndDestroy();
+      return;
+    }
+    client.pause(); // keep what the client sends until a backend accepted
+    const attempt = (i) => {
+      if (client.destroyed) return;
+      if (i >= targets.length) {
+        client.resetAndDestroy();
+        return;
+      }
+      const t = targets[i];
+      const upstream = createConnection({ host: t.host, port: t.port });
+      track(upstream);
+      let connected = false;
+      upstream.once('connect', () => {
+        connected = true;
+        accepted[t.label] += 1;
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      });
+      upstream.once('error', () => {
+        if (!connected) attempt(i + 1);
+        else if (!client.destroyed) client.resetAndDestroy();
+      });
+      upstream.once('close', () => {
+        if (connected) client.end(); // after what was piped (pipe ends it too on a clean FIN)
+      });
+      client.once('close', () => upstream.destroy());
+    };
+    attempt(0);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  return {
+    baseURL: `http://127.0.0.1:${port}`,
+    accepted,
+    hold() {
+      held = true;
+    },
+    release() {
+      held = false;
+    },
+    async close() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
 }
 
 /** The server-side SDK client (signs with the secret). */

@@ -7,9 +7,11 @@
 #
 # Needs: Node 20+, a built ward binary (`cargo build`; default ../../target/debug/ward),
 # and for PostgreSQL a server on 127.0.0.1:5432 with trust auth for user postgres
-# (override with WARD_JS_PG=postgres://user@host:port). Each test file starts its own
-# server with a fresh data dir and, on PostgreSQL, a fresh database ward_js_<random>
-# that is dropped afterwards (with psql, if installed).
+# (override with WARD_JS_PG=postgres://user@host:port), and for the several-nodes files
+# (cluster.test.js, drain.test.js) Redis on 127.0.0.1:6379 (override with WARD_JS_REDIS or
+# WARD_TEST_REDIS_URL). Each test file starts its own server(s) with fresh data dirs and, on
+# PostgreSQL, a fresh database ward_js_<random> that is dropped afterwards (with psql, if
+# installed); nodes of one test share one database and a Redis channel of their own.
 set -uo pipefail
 
 cd "$(dirname "$0")"
