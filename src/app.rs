@@ -84,21 +84,7 @@ impl Application {
             .await
             .context("opening the database")?;
         let credentials = settle_credentials(&config, &store).await?;
-        let (store, crypto) = if config.encryption {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-            let root = Arc::new(LocalRootKey::open_or_create(&config.data_dir)?);
-            let crypto = Arc::new(FieldCrypto::new(Arc::new(Keyring::new(
-                store.keys.clone(),
-                root,
-            ))));
-            (store.encrypted(crypto.clone()), Some(crypto))
-        } else {
-            tracing::warn!(
-                "field encryption is OFF: message text and profiles are stored in plaintext"
-            );
-            (store, None)
-        };
+        let (store, crypto) = open_crypto(&config, store)?;
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
@@ -190,6 +176,28 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Wraps the store in field encryption (unless switched off), with the local root key in the
+/// data dir. Also used by the `ward keys` commands.
+pub fn open_crypto(
+    config: &Config,
+    store: Store,
+) -> anyhow::Result<(Store, Option<Arc<FieldCrypto>>)> {
+    if !config.encryption {
+        tracing::warn!(
+            "field encryption is OFF: message text and profiles are stored in plaintext"
+        );
+        return Ok((store, None));
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let root = Arc::new(LocalRootKey::open_or_create(&config.data_dir)?);
+    let crypto = Arc::new(FieldCrypto::new(Arc::new(Keyring::new(
+        store.keys.clone(),
+        root,
+    ))));
+    Ok((store.encrypted(crypto.clone()), Some(crypto)))
 }
 
 /// Uses the configured credentials, or the ones generated on first start, generating and

@@ -28,6 +28,11 @@ enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Field-encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Authorization policies.
     Policy {
         #[command(subcommand)]
@@ -45,6 +50,18 @@ enum Command {
         /// Expiry in seconds from now.
         #[arg(long)]
         expires_in: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-wrap every data key under a new key-encryption key (data untouched).
+    RotateKek,
+    /// Give a subject (user:<id> or channel:<cid>) a new data key and re-encrypt its values;
+    /// resumes an interrupted run.
+    RotateDek {
+        #[arg(long)]
+        subject: String,
     },
 }
 
@@ -81,6 +98,34 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("migrating")?;
             println!("ward: database is up to date");
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let store = ward::store::Store::connect(&config.database_url)
+                .await
+                .context("opening the database")?;
+            let (store, crypto) = ward::app::open_crypto(&config, store)?;
+            let crypto = crypto.context("field encryption is off (WARD_ENCRYPTION=false)")?;
+            let audit = ward::audit::MemorySink::new(16);
+            match command {
+                KeysCommand::RotateKek => {
+                    let (old, new, n) = ward::crypto::rotation::rotate_kek(&crypto, &audit).await?;
+                    println!("ward: KEK {old} → {new}; {n} data keys re-wrapped");
+                }
+                KeysCommand::RotateDek { subject } => {
+                    let n = ward::crypto::rotation::rotate_dek(
+                        &store,
+                        &crypto,
+                        &audit,
+                        &subject,
+                        |done| {
+                            eprintln!("ward: re-encrypted {done} values of {subject}");
+                        },
+                    )
+                    .await?;
+                    println!("ward: {subject} has a new data key; {n} values re-encrypted");
+                }
+            }
             Ok(())
         }
         Command::Policy {

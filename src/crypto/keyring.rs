@@ -250,6 +250,57 @@ impl Keyring {
         }
     }
 
+    /// Rotates the KEK: a new KEK (wrapped by the root key) re-wraps every DEK the active one
+    /// wrapped; the data is untouched. Returns (old KEK id, new KEK id, DEKs re-wrapped).
+    /// A crash midway leaves every DEK readable (each row names the KEK that wraps it).
+    pub async fn rotate_kek(&self) -> anyhow::Result<(String, String, usize)> {
+        let old = self.active_kek().await?;
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(key.as_mut());
+        let wrapped = self.root.wrap(key.as_ref(), &format!("kek:{id}")).await?;
+        self.keys
+            .insert_kek(&KekRow {
+                id: id.clone(),
+                wrapped,
+                provider: self.root.describe(),
+                created_at: now_micros(),
+                active: false,
+            })
+            .await?;
+        let new = Arc::new(Kek {
+            id: id.clone(),
+            key,
+        });
+        let mut count = 0;
+        for row in self.keys.find_deks_by_kek(&old.id).await? {
+            let Some(wrapped) = &row.wrapped else {
+                continue;
+            };
+            let dek = open_key(&old, wrapped, &dek_aad(&row.subject, &row.id, &old.id))?;
+            let rewrapped = seal_key(&new, dek.as_ref(), &dek_aad(&row.subject, &row.id, &new.id));
+            self.keys
+                .update_dek_wrapping(&row.id, &new.id, &rewrapped)
+                .await?;
+            count += 1;
+        }
+        self.keys.activate_kek(&new.id).await?;
+        *self.kek.lock().await = Some(new);
+        tracing::info!(old_kek = %old.id, new_kek = %id, deks = count, "key-encryption key rotated");
+        Ok((old.id.clone(), id, count))
+    }
+
+    /// Retires a subject's DEK: new values get a fresh one; old values stay readable under
+    /// the retired key until re-encrypted.
+    pub async fn rotate_dek(&self, subject: &str) -> anyhow::Result<u64> {
+        let retired = self.keys.retire_deks(subject).await?;
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(subject);
+        Ok(retired)
+    }
+
     /// Crypto-shreds a subject: destroys every DEK it has, here and in the cache. Other nodes
     /// drop their cached copies within the cache TTL.
     pub async fn shred(&self, subject: &str) -> anyhow::Result<u64> {

@@ -7,6 +7,7 @@ pub mod fields;
 pub mod frame;
 pub mod keyring;
 pub mod root;
+pub mod rotation;
 
 use crate::app::AppState;
 use crate::audit::{AuditRecord, AuditSink};

@@ -480,6 +480,16 @@ impl MessageStore for EncryptedMessages {
     async fn delete_tokens_of_author(&self, user_id: &str) -> StoreResult<()> {
         self.inner.delete_tokens_of_author(user_id).await
     }
+    async fn find_message_ids_by_author(
+        &self,
+        user_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
+        self.inner
+            .find_message_ids_by_author(user_id, after, limit)
+            .await
+    }
     async fn search_messages_by_tokens(
         &self,
         tokens: &[String],

@@ -265,6 +265,13 @@ pub trait MessageStore: Send + Sync {
     async fn replace_message_tokens(&self, message_id: &str, tokens: &[String]) -> StoreResult<()>;
     /// Drops the blind-index tokens of every message by `user_id` (their key is shredded).
     async fn delete_tokens_of_author(&self, user_id: &str) -> StoreResult<()>;
+    /// Ids of the messages written by `user_id`, in id order after `after`.
+    async fn find_message_ids_by_author(
+        &self,
+        user_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<String>>;
     /// Messages (not deleted, not truncated) that carry at least `required` of `tokens`,
     /// newest first.
     async fn search_messages_by_tokens(
@@ -281,6 +288,8 @@ pub trait SettingsStore: Send + Sync {
     async fn find_setting(&self, key: &str) -> StoreResult<Option<String>>;
     /// Stores `value` under `key` unless a value is there; returns the stored value.
     async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
+    async fn upsert_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+    async fn delete_setting(&self, key: &str) -> StoreResult<()>;
 }
 
 /// A stored key-encryption key (wrapped by the root key).
@@ -317,6 +326,14 @@ pub trait KeyStore: Send + Sync {
     async fn insert_dek(&self, dek: &DekRow) -> StoreResult<()>;
     /// Destroys every DEK of a subject (drops the wrapped bytes); returns how many.
     async fn destroy_deks(&self, subject: &str, at: Micros) -> StoreResult<u64>;
+    /// DEKs (not destroyed) wrapped by the given KEK.
+    async fn find_deks_by_kek(&self, kek_id: &str) -> StoreResult<Vec<DekRow>>;
+    /// Stores a DEK's new wrapping (KEK rotation).
+    async fn update_dek_wrapping(&self, id: &str, kek_id: &str, wrapped: &[u8]) -> StoreResult<()>;
+    /// Makes `kek_id` the only active KEK.
+    async fn activate_kek(&self, kek_id: &str) -> StoreResult<()>;
+    /// Retires the active DEKs of a subject: new writes get a new one.
+    async fn retire_deks(&self, subject: &str) -> StoreResult<u64>;
 }
 
 /// Usage metering (monthly active users, connection peaks).

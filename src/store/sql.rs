@@ -735,6 +735,15 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn find_message_ids_by_author(&self, user_id: &str, after: &str, limit: i64) -> StoreResult<Vec<String>> {
+                Ok(sqlx::query_scalar("SELECT id FROM messages WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+                    .bind(user_id)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             async fn search_messages_by_tokens(&self, tokens: &[String], required: i64, limit: i64, offset: i64) -> StoreResult<Vec<MessageRow>> {
                 if tokens.is_empty() {
                     return Ok(Vec::new());
@@ -759,6 +768,20 @@ macro_rules! impl_sql_store {
                     .bind(key)
                     .fetch_optional(&self.pool)
                     .await?)
+            }
+
+            async fn upsert_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+                sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_setting(&self, key: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM settings WHERE key = $1").bind(key).execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn insert_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
@@ -936,6 +959,43 @@ macro_rules! impl_sql_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn find_deks_by_kek(&self, kek_id: &str) -> StoreResult<Vec<DekRow>> {
+                let rows = sqlx::query(
+                    "SELECT id, subject, kek_id, wrapped, created_at, destroyed_at, active FROM crypto_deks \
+                     WHERE kek_id = $1 AND destroyed_at IS NULL ORDER BY id",
+                )
+                .bind(kek_id)
+                .fetch_all(&self.pool)
+                .await?;
+                all(rows, dek_from)
+            }
+
+            async fn update_dek_wrapping(&self, id: &str, kek_id: &str, wrapped: &[u8]) -> StoreResult<()> {
+                sqlx::query("UPDATE crypto_deks SET kek_id = $2, wrapped = $3 WHERE id = $1 AND destroyed_at IS NULL")
+                    .bind(id)
+                    .bind(kek_id)
+                    .bind(wrapped)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn activate_kek(&self, kek_id: &str) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE crypto_keks SET active = FALSE WHERE id <> $1").bind(kek_id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE crypto_keks SET active = TRUE WHERE id = $1").bind(kek_id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn retire_deks(&self, subject: &str) -> StoreResult<u64> {
+                let done = sqlx::query("UPDATE crypto_deks SET active = FALSE WHERE subject = $1 AND active = TRUE")
+                    .bind(subject)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
             }
 
             async fn destroy_deks(&self, subject: &str, at: Micros) -> StoreResult<u64> {

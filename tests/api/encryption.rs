@@ -253,7 +253,150 @@ async fn shredding_a_user_leaves_tombstones_and_spares_everyone_else(db: Db) {
     );
 }
 
+async fn raw_text(app: &TestApp, db: Db, id: &str) -> String {
+    let sql = format!("SELECT text FROM messages WHERE id = '{id}'");
+    match db {
+        Db::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.state.config.database_url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+        Db::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.state.config.database_url)
+                .await
+                .unwrap();
+            let t = sqlx::query_scalar(AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            t
+        }
+    }
+}
+
+async fn key_rotation_keeps_everything_readable_and_resumes(db: Db) {
+    let app = TestApp::spawn(db).await;
+    app.users(&["a", "b"]).await;
+    app.channel("rot", "a", &["a", "b"]).await;
+    for i in 0..5 {
+        app.send(
+            "messaging:rot",
+            "a",
+            json!({"id": format!("a{i}"), "text": format!("from a {i}")}),
+        )
+        .await;
+    }
+    app.send("messaging:rot", "b", json!({"id": "b0", "text": "from b"}))
+        .await;
+    let crypto = app.state.crypto.clone().unwrap();
+    let audit = ward::audit::MemorySink::new(16);
+
+    // KEK rotation: every DEK re-wrapped, nothing re-encrypted.
+    let before = raw_text(&app, db, "a0").await;
+    let (_, _, rewrapped) = ward::crypto::rotation::rotate_kek(&crypto, &audit)
+        .await
+        .unwrap();
+    assert!(rewrapped >= 3, "a's, b's and the index key: {rewrapped}");
+    assert_eq!(raw_text(&app, db, "a0").await, before, "data untouched");
+
+    // DEK rotation of a, interrupted after the first page entry, then resumed.
+    let store = &app.state.store;
+    crypto.keyring.rotate_dek("user:a").await.unwrap();
+    store
+        .settings
+        .upsert_setting("reencrypt:user:a", "a0")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let done =
+        ward::crypto::rotation::rotate_dek(store, &crypto, &audit, "user:a", |n| seen.push(n))
+            .await
+            .unwrap();
+    assert_eq!(
+        done, 5,
+        "the profile and the four messages after the cursor"
+    );
+    assert!(!seen.is_empty(), "progress is reported");
+    assert_eq!(
+        raw_text(&app, db, "a0").await,
+        before,
+        "the cursor was honoured: a0 was not redone"
+    );
+    assert_ne!(raw_text(&app, db, "a1").await, before);
+    assert_eq!(
+        store
+            .settings
+            .find_setting("reencrypt:user:a")
+            .await
+            .unwrap(),
+        None,
+        "the job finished"
+    );
+
+    // A fresh keyring (a restart) reads everything through the rotated keys.
+    let (fresh, _) = ward::app::open_crypto(
+        &app.state.config,
+        ward::store::Store::connect(&app.state.config.database_url)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    for (id, text) in [("a0", "from a 0"), ("a4", "from a 4"), ("b0", "from b")] {
+        assert_eq!(
+            fresh.messages.find_message(id).await.unwrap().unwrap().text,
+            text
+        );
+    }
+    let (_, found) = app
+        .get_payload(
+            "/search",
+            &app.token("b"),
+            json!({"filter_conditions": {"cid": "messaging:rot"}, "query": "from"}),
+        )
+        .await;
+    assert_eq!(found["results"].as_array().unwrap().len(), 6);
+    assert_eq!(audit.recent().len(), 2, "both rotations are recorded");
+
+    // The CLI does the same against the same data dir and database.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["keys", "rotate-kek"])
+        .env("WARD_DATABASE_URL", &app.state.config.database_url)
+        .env("WARD_DATA_DIR", &app.state.config.data_dir)
+        .env_remove("WARD_API_KEY")
+        .env_remove("WARD_API_SECRET")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (fresh, _) = ward::app::open_crypto(
+        &app.state.config,
+        ward::store::Store::connect(&app.state.config.database_url)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        fresh
+            .messages
+            .find_message("b0")
+            .await
+            .unwrap()
+            .unwrap()
+            .text,
+        "from b"
+    );
+}
+
 on_both_databases!(
+    key_rotation_keeps_everything_readable_and_resumes,
     classified_fields_never_reach_the_database_in_plaintext,
     a_ciphertext_moved_to_another_row_fails_loudly_not_as_garbage,
     shredding_a_user_leaves_tombstones_and_spares_everyone_else,
