@@ -24,7 +24,15 @@ scripts/check-terraform.sh
 step "stream-chat SDK suite (SQLite, PostgreSQL)"
 tests/js/run.sh
 
-step "Rust unit and integration tests (SQLite, PostgreSQL)"
+step "moto_server (AWS KMS emulator) for the KMS tests"
+moto_venv="${WARD_TOOLS_DIR:-$HOME/.cache/ward-tools}/moto"
+if [ ! -x "$moto_venv/bin/moto_server" ]; then
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.2.5"
+fi
+export WARD_TEST_MOTO_SERVER="$moto_venv/bin/moto_server"
+
+step "Rust unit and integration tests (SQLite, PostgreSQL, Redis, moto)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --workspace --profile ci
 else

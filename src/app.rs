@@ -15,7 +15,7 @@ use crate::audit::MemorySink;
 use crate::authz::Authz;
 use crate::bus::Bus;
 use crate::bus::redis::RedisBus;
-use crate::config::Config;
+use crate::config::{Config, KeyProvider};
 use crate::crypto::fields::FieldCrypto;
 use crate::crypto::keyring::Keyring;
 use crate::crypto::root::LocalRootKey;
@@ -192,7 +192,19 @@ pub fn open_crypto(
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let root = Arc::new(LocalRootKey::open_or_create(&config.data_dir)?);
+    let root: Arc<dyn crate::crypto::root::RootKey> = match &config.key_provider {
+        KeyProvider::Local => Arc::new(LocalRootKey::open_or_create(&config.data_dir)?),
+        KeyProvider::AwsKms(k) => {
+            let credentials = crate::crypto::kms::Credentials {
+                access_key_id: k.access_key_id.clone(),
+                secret_access_key: k.secret_access_key.clone(),
+                session_token: k.session_token.clone(),
+            };
+            let client =
+                crate::crypto::kms::KmsClient::new(&k.region, k.endpoint.as_deref(), credentials)?;
+            Arc::new(crate::crypto::kms::KmsRootKey::new(client, &k.key_id))
+        }
+    };
     let crypto = Arc::new(FieldCrypto::new(Arc::new(Keyring::new(
         store.keys.clone(),
         root,

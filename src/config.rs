@@ -33,6 +33,27 @@ pub struct Config {
     pub policy_dir: Option<PathBuf>,
     /// Seal the classified columns (default on; off only for measuring its cost).
     pub encryption: bool,
+    /// What wraps the KEKs: a local key file (default) or AWS KMS.
+    pub key_provider: KeyProvider,
+}
+
+#[derive(Clone)]
+pub enum KeyProvider {
+    /// `<data dir>/root.key`, for one machine.
+    Local,
+    AwsKms(KmsConfig),
+}
+
+/// `WARD_KMS_KEY_ID`, `WARD_KMS_REGION` (or `AWS_REGION`), `WARD_KMS_ENDPOINT`, and the
+/// standard `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
+#[derive(Clone)]
+pub struct KmsConfig {
+    pub key_id: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    pub session_token: Option<SecretString>,
 }
 
 /// A plan's included monthly active users and peak concurrent connections.
@@ -209,6 +230,25 @@ impl Config {
             policy_dir: env("WARD_POLICY_DIR")
                 .map(PathBuf::from)
                 .or(file_cfg.policy_dir),
+            key_provider: match env("WARD_KEY_PROVIDER").as_deref() {
+                None | Some("local") => KeyProvider::Local,
+                Some("aws-kms") => KeyProvider::AwsKms(KmsConfig {
+                    key_id: env("WARD_KMS_KEY_ID")
+                        .context("WARD_KEY_PROVIDER=aws-kms needs WARD_KMS_KEY_ID")?,
+                    region: env("WARD_KMS_REGION")
+                        .or_else(|| env("AWS_REGION"))
+                        .unwrap_or_else(|| "us-east-1".into()),
+                    endpoint: env("WARD_KMS_ENDPOINT"),
+                    access_key_id: env("AWS_ACCESS_KEY_ID")
+                        .context("aws-kms needs AWS_ACCESS_KEY_ID")?,
+                    secret_access_key: SecretString::from(
+                        env("AWS_SECRET_ACCESS_KEY")
+                            .context("aws-kms needs AWS_SECRET_ACCESS_KEY")?,
+                    ),
+                    session_token: env("AWS_SESSION_TOKEN").map(SecretString::from),
+                }),
+                Some(other) => bail!("WARD_KEY_PROVIDER {other:?} must be local or aws-kms"),
+            },
             encryption: match env("WARD_ENCRYPTION") {
                 Some(v) => parse_bool(&v).context("WARD_ENCRYPTION must be true or false")?,
                 None => file_cfg.encryption.unwrap_or(true),

@@ -11,6 +11,7 @@ mod channels;
 mod classification;
 mod cluster;
 mod encryption;
+mod kms;
 mod logging;
 mod messages;
 mod reads_and_reactions;

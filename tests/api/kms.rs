@@ -1,0 +1,151 @@
+//! The AWS KMS root-key provider against `moto_server` (PyPI `moto[server]`) on loopback:
+//! KEKs wrapped by KMS, the whole app working on top, and the encryption context enforced.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::json;
+use ward::config::{KeyProvider, KmsConfig};
+use ward::crypto::kms::{Credentials, KmsClient, KmsRootKey};
+use ward::crypto::root::RootKey;
+
+use crate::helpers::{Db, TestApp, on_both_databases};
+
+/// A `moto_server` of the test's own. Its path comes from `WARD_TEST_MOTO_SERVER` (set by
+/// `scripts/test.sh`), else the venv the script creates. Missing moto fails the test.
+struct Moto {
+    url: String,
+    child: std::process::Child,
+}
+
+impl Moto {
+    async fn start() -> Self {
+        let bin = std::env::var("WARD_TEST_MOTO_SERVER").unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/ward-tools/moto/bin/moto_server",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("moto_server must be installed at {bin} (scripts/test.sh does it): {e}")
+            });
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "moto_server starts");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { url, child }
+    }
+
+    fn client(&self) -> KmsClient {
+        KmsClient::new("us-east-1", Some(&self.url), credentials()).unwrap()
+    }
+
+    async fn create_key(&self) -> String {
+        let reply = self
+            .client()
+            .call(
+                "CreateKey",
+                &json!({"Description": "ward test root key", "KeyUsage": "ENCRYPT_DECRYPT"}),
+            )
+            .await
+            .unwrap();
+        reply["KeyMetadata"]["KeyId"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn credentials() -> Credentials {
+    Credentials {
+        access_key_id: "testing".into(),
+        secret_access_key: SecretString::from("testing"),
+        session_token: None,
+    }
+}
+
+async fn kms_wraps_and_unwraps_keks_with_the_context_bound(_db: Db) {
+    let moto = Moto::start().await;
+    let key_id = moto.create_key().await;
+    let root = KmsRootKey::new(moto.client(), &key_id);
+    let wrapped = root.wrap(&[7u8; 32], "kek:one").await.unwrap();
+    assert!(
+        !wrapped.windows(32).any(|w| w == [7u8; 32]),
+        "the KEK does not appear in the wrapped blob"
+    );
+    assert_eq!(
+        root.unwrap(&wrapped, "kek:one").await.unwrap().as_slice(),
+        &[7u8; 32]
+    );
+    assert!(
+        root.unwrap(&wrapped, "kek:two").await.is_err(),
+        "a different encryption context is refused"
+    );
+    assert!(root.describe().starts_with("aws-kms:"));
+}
+
+async fn the_app_runs_on_a_kms_root_key(db: Db) {
+    let moto = Moto::start().await;
+    let key_id = moto.create_key().await;
+    let url = moto.url.clone();
+    let kms = KmsConfig {
+        key_id,
+        region: "us-east-1".into(),
+        endpoint: Some(url),
+        access_key_id: "testing".into(),
+        secret_access_key: SecretString::from("testing"),
+        session_token: None,
+    };
+    let app = TestApp::spawn_with(db, move |c| c.key_provider = KeyProvider::AwsKms(kms)).await;
+    app.users(&["a", "b"]).await;
+    app.channel("kms", "a", &["a", "b"]).await;
+    let m = app
+        .send(
+            "messaging:kms",
+            "a",
+            json!({"text": "sealed under a KMS-wrapped KEK"}),
+        )
+        .await;
+    let (_, got) = app
+        .get(
+            &format!("/messages/{}", m["id"].as_str().unwrap()),
+            &app.token("b"),
+        )
+        .await;
+    assert_eq!(got["message"]["text"], "sealed under a KMS-wrapped KEK");
+    let crypto = app.state.crypto.clone().unwrap();
+    assert!(crypto.keyring.root_description().starts_with("aws-kms:"));
+    let (_, _, rewrapped) =
+        ward::crypto::rotation::rotate_kek(&crypto, &ward::audit::MemorySink::new(4))
+            .await
+            .unwrap();
+    assert!(rewrapped >= 1);
+    let (_, got) = app
+        .get(
+            &format!("/messages/{}", m["id"].as_str().unwrap()),
+            &app.token("b"),
+        )
+        .await;
+    assert_eq!(got["message"]["text"], "sealed under a KMS-wrapped KEK");
+}
+
+on_both_databases!(
+    kms_wraps_and_unwraps_keks_with_the_context_bound,
+    the_app_runs_on_a_kms_root_key
+);
