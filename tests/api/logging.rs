@@ -88,7 +88,25 @@ async fn phi_tokens_and_secrets_never_reach_the_logs(db: Db) {
     .await;
     let doc_token = app.token("doc");
 
+    // Key material: the root key, in every encoding a log line could carry.
+    let root = std::fs::read(app.state.config.data_dir.join("root.key"))
+        .expect("the local root key exists");
+    use base64::Engine;
+    let root_forms = [
+        root.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        base64::engine::general_purpose::STANDARD.encode(&root),
+        format!("{:?}", &root[..8])
+            .trim_end_matches(']')
+            .to_string(),
+    ];
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    for form in &root_forms {
+        assert!(
+            !logs.contains(form.as_str()),
+            "root key material leaked into the logs"
+        );
+    }
     assert!(
         logs.contains("channel created"),
         "the capture works: {} bytes",
