@@ -335,11 +335,22 @@ impl EncryptedMessages {
 
 #[async_trait]
 impl MessageStore for EncryptedMessages {
-    async fn insert_message(&self, message: &MessageRow, count_unread: bool) -> StoreResult<()> {
+    async fn insert_message_with_tokens(
+        &self,
+        message: &MessageRow,
+        count_unread: bool,
+        _tokens: &[String],
+    ) -> StoreResult<()> {
+        // The words are only known here, in plaintext: compute the tokens and store them with
+        // the sealed message in one transaction.
+        let tokens = self
+            .crypto
+            .tokens(&message.cid, &message.text)
+            .await
+            .map_err(crypto_err)?;
         self.inner
-            .insert_message(&self.seal(message).await?, count_unread)
-            .await?;
-        self.index(message).await
+            .insert_message_with_tokens(&self.seal(message).await?, count_unread, &tokens)
+            .await
     }
     async fn find_message(&self, id: &str) -> StoreResult<Option<MessageRow>> {
         match self.inner.find_message(id).await? {

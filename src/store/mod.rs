@@ -202,7 +202,18 @@ pub trait MessageStore: Send + Sync {
     /// Stores a new message, and in the same transaction moves the channel's
     /// `last_message_at`, counts the parent's reply, and (when `count_unread`) adds one
     /// unread message for every other member. A duplicate id is a [`StoreError::Conflict`].
-    async fn insert_message(&self, message: &MessageRow, count_unread: bool) -> StoreResult<()>;
+    async fn insert_message(&self, message: &MessageRow, count_unread: bool) -> StoreResult<()> {
+        self.insert_message_with_tokens(message, count_unread, &[])
+            .await
+    }
+    /// As [`MessageStore::insert_message`], storing the message's blind-index tokens in the
+    /// same transaction.
+    async fn insert_message_with_tokens(
+        &self,
+        message: &MessageRow,
+        count_unread: bool,
+        tokens: &[String],
+    ) -> StoreResult<()>;
     async fn find_message(&self, id: &str) -> StoreResult<Option<MessageRow>>;
     async fn find_messages(&self, ids: &[String]) -> StoreResult<Vec<MessageRow>>;
     /// A page of channel messages (thread replies only when shown in the channel) newer

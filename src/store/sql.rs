@@ -475,7 +475,7 @@ macro_rules! impl_sql_store {
 
         #[async_trait]
         impl MessageStore for $store {
-            async fn insert_message(&self, m: &MessageRow, count_unread: bool) -> StoreResult<()> {
+            async fn insert_message_with_tokens(&self, m: &MessageRow, count_unread: bool, tokens: &[String]) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
                 let inserted = sqlx::query(
                     "INSERT INTO messages (id, cid, user_id, type, text, data, parent_id, show_in_channel, \
@@ -535,6 +535,13 @@ macro_rules! impl_sql_store {
                         .execute(&mut *tx)
                         .await?;
                     }
+                }
+                for token in tokens {
+                    sqlx::query("INSERT INTO message_search_tokens (token, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        .bind(token)
+                        .bind(&m.id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok(())
