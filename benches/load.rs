@@ -13,6 +13,11 @@
 //!   first send)), end-to-end latency from the `ts` field carried in the message, and
 //!   connections the server closed early.
 //!
+//! The publisher takes `ts` (unix ns) just before each REST call and keeps at most 256
+//! requests in flight; when the server cannot keep up, the achieved `publish_rate` falls
+//! below the target. `other_frames` are mostly the `health.check` replies to the pings
+//! every watcher sends every 25 s, as the SDK does.
+//!
 //! Client side follows `fanout-baseline.md`: few OS threads (`--threads` current_thread
 //! runtimes for the watchers, one for the publisher), 4 KiB WebSocket read buffers.
 //!
@@ -259,12 +264,13 @@ struct Cpu {
 impl Cpu {
     fn text(&self) -> String {
         format!(
-            "server_cpu={:.0}% client_cpu={:.0}% postgres_cpu={:.0}% machine_cpu={:.0}%/{}%",
+            "server_cpu={:.0}% client_cpu={:.0}% postgres_cpu={:.0}% machine_cpu={:.0}%/{}% other_procs_cpu={:.0}%",
             self.server,
             self.client,
             self.postgres,
             self.machine,
-            100 * std::thread::available_parallelism().map_or(1, |n| n.get())
+            100 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            (self.machine - self.server - self.client - self.postgres).max(0.0)
         )
     }
 }
@@ -561,6 +567,8 @@ fn parse_delivery(text: &str) -> Option<(u32, u32, u64)> {
 /// Counters of frames other than bench deliveries, shared by all watchers of a scenario.
 #[derive(Default)]
 struct FrameCounts {
+    /// Size of the largest `message.new` frame seen (bytes of JSON text).
+    delivery_bytes: AtomicU64,
     watching_start: AtomicU64,
     other: AtomicU64,
 }
@@ -601,6 +609,7 @@ async fn watch_loop(
                 Some(Ok(Message::Text(t))) => {
                     if let Some((run, seq, ts)) = parse_delivery(&t) {
                         on_delivery(run, seq, ts, now_ns());
+                        counts.delivery_bytes.fetch_max(t.len() as u64, Ordering::Relaxed);
                     } else if t.contains("\"type\":\"user.watching.start\"") {
                         counts.watching_start.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -849,7 +858,7 @@ async fn scenario_a(srv: &Server, db: &str, o: &Opts) -> anyhow::Result<Row> {
     println!(
         "RESULT db={db} scenario=A sent={n} conc={} ok={ok} errors={} elapsed={elapsed_s:.2}s msgs_per_s={mps:.0} rest_p50={} rest_p99={} rest_max={} \
          deliveries={got}/{expected} per_watcher={} dups={dups} all_received={} e2e_p50={} e2e_p99={} closed_early={closed_early} \
-         frames_watching_start={} frames_other={} {cpu_text} server_rss={}KiB",
+         frame_bytes={} frames_watching_start={} frames_other={} {cpu_text} server_rss={}KiB",
         o.a_conc,
         errors.len(),
         ms(pct(&rest_lat, 0.5)),
@@ -859,6 +868,7 @@ async fn scenario_a(srv: &Server, db: &str, o: &Opts) -> anyhow::Result<Row> {
         got == expected && ok == n,
         ms(pct(&e2e, 0.5)),
         ms(pct(&e2e, 0.99)),
+        counts.delivery_bytes.load(Ordering::Relaxed),
         counts.watching_start.load(Ordering::Relaxed),
         counts.other.load(Ordering::Relaxed),
         rss_kib(srv.pid),
@@ -1322,7 +1332,7 @@ async fn scenario_b(srv: &Server, db: &str, o: &Opts) -> anyhow::Result<Vec<Row>
         println!(
             "RESULT db={db} scenario=B conns={open} rate={r}/s sent={} ok={} errors={} publish_rate={pub_rate:.1}/s deliveries={got}/{expected} \
              deliv_per_s={dps:.0} window={window_s:.2}s e2e_p50={} e2e_p99={} e2e_p999={} e2e_max={} rest_p50={} rest_p99={} \
-             closed_early={closed_early} other_frames={} {cpu_text} server_ns_per_deliv={:.0} server_rss={}KiB",
+             closed_early={closed_early} frame_bytes={} other_frames={} {cpu_text} server_ns_per_deliv={:.0} server_rss={}KiB",
             ps.sent,
             ps.ok,
             ps.errors.len(),
@@ -1332,6 +1342,7 @@ async fn scenario_b(srv: &Server, db: &str, o: &Opts) -> anyhow::Result<Vec<Row>
             ms(lat.last().copied().unwrap_or(0)),
             ms(pct(&ps.rest_lat, 0.5)),
             ms(pct(&ps.rest_lat, 0.99)),
+            shared.counts.delivery_bytes.load(Ordering::Relaxed),
             shared.counts.other.load(Ordering::Relaxed) - other_before,
             cpu_ns_per_deliv(srv_cpu),
             rss_kib(srv.pid),

@@ -84,7 +84,8 @@ impl Application {
             .await
             .context("opening the database")?;
         let credentials = settle_credentials(&config, &store).await?;
-        let (store, crypto) = open_crypto(&config, store)?;
+        let audit = Arc::new(MemorySink::new(10_000));
+        let (store, crypto) = open_crypto(&config, store, audit.clone())?;
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
@@ -101,7 +102,6 @@ impl Application {
             None => None,
         };
         let usage = Arc::new(Meter::new(store.clone(), config.node_id.clone()));
-        let audit = Arc::new(MemorySink::new(10_000));
         let authz = Arc::new(match &config.policy_dir {
             Some(dir) => Authz::from_dir(dir, audit.clone()).with_context(|| {
                 format!("loading the authorization policies from {}", dir.display())
@@ -183,6 +183,7 @@ impl Application {
 pub fn open_crypto(
     config: &Config,
     store: Store,
+    audit: Arc<dyn crate::audit::AuditSink>,
 ) -> anyhow::Result<(Store, Option<Arc<FieldCrypto>>)> {
     if !config.encryption {
         tracing::warn!(
@@ -194,6 +195,11 @@ pub fn open_crypto(
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let root: Arc<dyn crate::crypto::root::RootKey> = match &config.key_provider {
         KeyProvider::Local => Arc::new(LocalRootKey::open_or_create(&config.data_dir)?),
+        #[cfg(not(feature = "aws-kms"))]
+        KeyProvider::AwsKms(_) => {
+            anyhow::bail!("this build has no AWS KMS support (cargo feature aws-kms)")
+        }
+        #[cfg(feature = "aws-kms")]
         KeyProvider::AwsKms(k) => {
             let credentials = crate::crypto::kms::Credentials {
                 access_key_id: k.access_key_id.clone(),
@@ -208,6 +214,7 @@ pub fn open_crypto(
     let crypto = Arc::new(FieldCrypto::new(Arc::new(Keyring::new(
         store.keys.clone(),
         root,
+        audit,
     ))));
     Ok((store.encrypted(crypto.clone()), Some(crypto)))
 }

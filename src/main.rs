@@ -104,19 +104,20 @@ async fn main() -> anyhow::Result<()> {
             let store = ward::store::Store::connect(&config.database_url)
                 .await
                 .context("opening the database")?;
-            let (store, crypto) = ward::app::open_crypto(&config, store)?;
+            let audit = std::sync::Arc::new(ward::audit::MemorySink::new(64));
+            let (store, crypto) = ward::app::open_crypto(&config, store, audit.clone())?;
             let crypto = crypto.context("field encryption is off (WARD_ENCRYPTION=false)")?;
-            let audit = ward::audit::MemorySink::new(16);
+            let audit = audit.as_ref();
             match command {
                 KeysCommand::RotateKek => {
-                    let (old, new, n) = ward::crypto::rotation::rotate_kek(&crypto, &audit).await?;
+                    let (old, new, n) = ward::crypto::rotation::rotate_kek(&crypto, audit).await?;
                     println!("ward: KEK {old} → {new}; {n} data keys re-wrapped");
                 }
                 KeysCommand::RotateDek { subject } => {
                     let n = ward::crypto::rotation::rotate_dek(
                         &store,
                         &crypto,
-                        &audit,
+                        audit,
                         &subject,
                         |done| {
                             eprintln!("ward: re-encrypted {done} values of {subject}");

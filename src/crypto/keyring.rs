@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::frame::Dek;
 use super::root::RootKey;
+use crate::audit::{AuditRecord, AuditSink};
 use crate::store::{DekRow, KekRow, KeyStore};
 use crate::time::now_micros;
 
@@ -47,6 +48,8 @@ struct Kek {
 pub struct Keyring {
     keys: Arc<dyn KeyStore>,
     root: Arc<dyn RootKey>,
+    /// Every key operation (creation, rotation, destruction) is recorded here.
+    audit: Arc<dyn AuditSink>,
     kek: tokio::sync::Mutex<Option<Arc<Kek>>>,
     /// DEK id → (key, loaded at). A sync mutex: lookups only, never held across an await.
     deks: Mutex<DekCache>,
@@ -96,14 +99,25 @@ fn open_key(kek: &Kek, wrapped: &[u8], aad: &[u8]) -> anyhow::Result<Zeroizing<[
 }
 
 impl Keyring {
-    pub fn new(keys: Arc<dyn KeyStore>, root: Arc<dyn RootKey>) -> Self {
+    pub fn new(keys: Arc<dyn KeyStore>, root: Arc<dyn RootKey>, audit: Arc<dyn AuditSink>) -> Self {
         Self {
             keys,
             root,
+            audit,
             kek: Default::default(),
             deks: Default::default(),
             active: Default::default(),
         }
+    }
+
+    fn record(&self, action: &str, resource: String) {
+        self.audit.record(AuditRecord {
+            event: "keys.changed".into(),
+            actor: "system".into(),
+            action: action.into(),
+            resource,
+            at: now_micros(),
+        });
     }
 
     pub fn root_description(&self) -> String {
@@ -151,6 +165,7 @@ impl Keyring {
                         .context("an active KEK")?
                 } else {
                     tracing::info!(kek_id = %row.id, "created a key-encryption key");
+                    self.record("CreateKek", format!("kek:{}", row.id));
                     row
                 }
             }
@@ -237,7 +252,8 @@ impl Keyring {
         Ok(Some(dek))
     }
 
-    /// The DEK with this id; `None` when it was destroyed or never existed.
+    /// The DEK with this id; `None` when it was destroyed. An id no key ever had is an error
+    /// (a corrupted or foreign value), not a tombstone.
     pub async fn dek(&self, id: &[u8; 16]) -> anyhow::Result<Option<Arc<Dek>>> {
         if let Some((dek, at)) = self.deks.lock().unwrap_or_else(|e| e.into_inner()).get(id)
             && at.elapsed() < TTL
@@ -246,7 +262,7 @@ impl Keyring {
         }
         match self.keys.find_dek(&hex(id)).await? {
             Some(row) => self.unwrap_row(&row).await,
-            None => Ok(None),
+            None => Err(anyhow!("unknown key id {} in a sealed value", hex(id))),
         }
     }
 
@@ -287,6 +303,7 @@ impl Keyring {
         self.keys.activate_kek(&new.id).await?;
         *self.kek.lock().await = Some(new);
         tracing::info!(old_kek = %old.id, new_kek = %id, deks = count, "key-encryption key rotated");
+        self.record("RotateKek", format!("kek:{id}"));
         Ok((old.id.clone(), id, count))
     }
 
@@ -294,6 +311,7 @@ impl Keyring {
     /// the retired key until re-encrypted.
     pub async fn rotate_dek(&self, subject: &str) -> anyhow::Result<u64> {
         let retired = self.keys.retire_deks(subject).await?;
+        self.record("RetireDek", subject.to_string());
         self.active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -312,6 +330,7 @@ impl Keyring {
         // Cached DEKs do not record their subject: drop them all; they reload on demand.
         self.deks.lock().unwrap_or_else(|e| e.into_inner()).clear();
         tracing::info!(keys = rows, "subject keys destroyed");
+        self.record("DestroyDeks", subject.to_string());
         Ok(rows)
     }
 }

@@ -6,6 +6,7 @@
 pub mod fields;
 pub mod frame;
 pub mod keyring;
+#[cfg(feature = "aws-kms")]
 pub mod kms;
 pub mod root;
 pub mod rotation;

@@ -344,6 +344,7 @@ async fn key_rotation_keeps_everything_readable_and_resumes(db: Db) {
         ward::store::Store::connect(&app.state.config.database_url)
             .await
             .unwrap(),
+        std::sync::Arc::new(ward::audit::MemorySink::new(4)),
     )
     .unwrap();
     for (id, text) in [("a0", "from a 0"), ("a4", "from a 4"), ("b0", "from b")] {
@@ -381,6 +382,7 @@ async fn key_rotation_keeps_everything_readable_and_resumes(db: Db) {
         ward::store::Store::connect(&app.state.config.database_url)
             .await
             .unwrap(),
+        std::sync::Arc::new(ward::audit::MemorySink::new(4)),
     )
     .unwrap();
     assert_eq!(

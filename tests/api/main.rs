@@ -11,6 +11,7 @@ mod channels;
 mod classification;
 mod cluster;
 mod encryption;
+#[cfg(feature = "aws-kms")]
 mod kms;
 mod logging;
 mod messages;
