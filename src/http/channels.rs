@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::routing::post;
 use serde_json::Value;
 
+use super::extract::named_user;
 use super::{ApiJson, ApiPath, Auth, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::chat::channel::{self, QueryChannel, QueryChannels};
@@ -39,15 +40,6 @@ fn cid_of(kind: &str, id: &str) -> ApiResult<String> {
     validate_channel_type(kind)?;
     validate_channel_id(id)?;
     Ok(format!("{kind}:{id}"))
-}
-
-/// The user a server-side body names: `user_id`, or `user.id`.
-fn named_user(body: &serde_json::Map<String, Value>) -> Option<&str> {
-    body.get("user_id").and_then(Value::as_str).or_else(|| {
-        body.get("user")
-            .and_then(|u| u.get("id"))
-            .and_then(Value::as_str)
-    })
 }
 
 async fn actor_for(state: &AppState, auth: &Auth, named: Option<&str>) -> ApiResult<Actor> {

@@ -110,6 +110,17 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The user a server-side body names: `user_id`, or `user.id`.
+pub fn named_user(body: &serde_json::Map<String, serde_json::Value>) -> Option<&str> {
+    body.get("user_id")
+        .and_then(serde_json::Value::as_str)
+        .or_else(|| {
+            body.get("user")
+                .and_then(|u| u.get("id"))
+                .and_then(serde_json::Value::as_str)
+        })
+}
+
 /// A JSON body. An empty body reads as `{}`; too large is code 22, malformed is code 4.
 pub struct ApiJson<T>(pub T);
 

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::routing::{delete, get};
 use serde_json::Value;
 
+use super::extract::named_user;
 use super::{ApiJson, ApiPath, Auth, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::chat::message::{self, PartialUpdateMessage, RepliesQuery, Search, UpdateMessage};
@@ -54,16 +55,7 @@ async fn update_message(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateMessage>,
 ) -> HandlerResult {
-    let named = body
-        .message
-        .get("user_id")
-        .and_then(Value::as_str)
-        .or_else(|| {
-            body.message
-                .get("user")
-                .and_then(|u| u.get("id"))
-                .and_then(Value::as_str)
-        });
+    let named = named_user(&body.message);
     let actor = user::act_as(&state, &auth.actor, named.filter(|_| auth.actor.server)).await?;
     Ok(Reply(
         message::update_message(&state, &actor, &id, &body).await?,
@@ -76,11 +68,7 @@ async fn partial_update_message(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> HandlerResult {
-    let named = body.get("user_id").and_then(Value::as_str).or_else(|| {
-        body.get("user")
-            .and_then(|u| u.get("id"))
-            .and_then(Value::as_str)
-    });
+    let named = body.as_object().and_then(named_user);
     let actor = user::act_as(&state, &auth.actor, named.filter(|_| auth.actor.server)).await?;
     let req: PartialUpdateMessage = serde_json::from_value(body)
         .map_err(|e| ApiError::input(format!("invalid request body: {e}")))?;
@@ -137,16 +125,7 @@ async fn send_reaction(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SendReaction>,
 ) -> HandlerResult {
-    let named = body
-        .reaction
-        .get("user_id")
-        .and_then(Value::as_str)
-        .or_else(|| {
-            body.reaction
-                .get("user")
-                .and_then(|u| u.get("id"))
-                .and_then(Value::as_str)
-        });
+    let named = named_user(&body.reaction);
     let actor = user::act_as(&state, &auth.actor, named.filter(|_| auth.actor.server)).await?;
     Ok(Reply(
         reaction::send_reaction(&state, &actor, &id, &body).await?,
