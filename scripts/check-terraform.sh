@@ -7,8 +7,13 @@
 #   3. an explicit list of HIPAA-relevant checkov checks: each must have run on at
 #      least one resource and passed (a check that matched nothing proves nothing)
 #   4. structural checks with python-hcl2 (own venv) standing in for validate
-#   5. negative tests: checkov must fail a deliberately weak snippet, and the
-#      structural checker must catch a broken module call
+#   5. security invariants with python-hcl2 (terraform/ci/check_invariants.py):
+#      SSE-KMS with customer-managed keys (small documented allow-list), Block
+#      Public Access, encrypted Multi-AZ RDS, COMPLIANCE Object Lock on the audit
+#      archive, no internet ingress except the ALB on 443
+#   6. negative tests: checkov must fail a deliberately weak snippet, the
+#      structural checker must catch a broken module call, and the invariant
+#      checker must reject copies of the tree with one invariant broken per case
 # Prints PASS/FAIL lines and ends with exactly one line "N passed, M failed";
 # exits non-zero if anything failed.
 #
@@ -202,6 +207,17 @@ if [ "$HCL2_OK" = 1 ]; then
   fi
 else
   fail "structural checks not run (python-hcl2 unavailable)"
+fi
+
+# ---------------------------------------------------------------------------
+section "security invariants (python-hcl2)"
+if [ "$HCL2_OK" = 1 ]; then
+  run_counted "invariant checks" "$HCL2_VENV/bin/python" "$CI_DIR/check_invariants.py" "$TF_DIR"
+  # Negative self-test: one broken copy of terraform/ per invariant; each must be
+  # rejected with a FAIL line that names the problem.
+  run_counted "invariant self-test" "$HCL2_VENV/bin/python" "$CI_DIR/check_invariants.py" --self-test "$TF_DIR"
+else
+  fail "invariant checks not run (python-hcl2 unavailable)"
 fi
 
 echo

@@ -201,10 +201,22 @@ pub fn open_crypto(
         }
         #[cfg(feature = "aws-kms")]
         KeyProvider::AwsKms(k) => {
-            let credentials = crate::crypto::kms::Credentials {
-                access_key_id: k.access_key_id.clone(),
-                secret_access_key: k.secret_access_key.clone(),
-                session_token: k.session_token.clone(),
+            use crate::config::KmsCredentials;
+            use crate::crypto::kms::{CredentialSource, Credentials};
+            let credentials = match &k.credentials {
+                KmsCredentials::Static {
+                    access_key_id,
+                    secret_access_key,
+                    session_token,
+                } => CredentialSource::Static(Credentials {
+                    access_key_id: access_key_id.clone(),
+                    secret_access_key: secret_access_key.clone(),
+                    session_token: session_token.clone(),
+                }),
+                KmsCredentials::Container { url, token } => CredentialSource::Container {
+                    url: url.clone(),
+                    token: token.clone(),
+                },
             };
             let client =
                 crate::crypto::kms::KmsClient::new(&k.region, k.endpoint.as_deref(), credentials)?;

@@ -51,9 +51,21 @@ pub struct KmsConfig {
     pub key_id: String,
     pub region: String,
     pub endpoint: Option<String>,
-    pub access_key_id: String,
-    pub secret_access_key: SecretString,
-    pub session_token: Option<SecretString>,
+    pub credentials: KmsCredentials,
+}
+
+/// Static keys, or the ECS task role through the container credentials endpoint.
+#[derive(Clone)]
+pub enum KmsCredentials {
+    Static {
+        access_key_id: String,
+        secret_access_key: SecretString,
+        session_token: Option<SecretString>,
+    },
+    Container {
+        url: String,
+        token: Option<SecretString>,
+    },
 }
 
 /// A plan's included monthly active users and peak concurrent connections.
@@ -239,13 +251,7 @@ impl Config {
                         .or_else(|| env("AWS_REGION"))
                         .unwrap_or_else(|| "us-east-1".into()),
                     endpoint: env("WARD_KMS_ENDPOINT"),
-                    access_key_id: env("AWS_ACCESS_KEY_ID")
-                        .context("aws-kms needs AWS_ACCESS_KEY_ID")?,
-                    secret_access_key: SecretString::from(
-                        env("AWS_SECRET_ACCESS_KEY")
-                            .context("aws-kms needs AWS_SECRET_ACCESS_KEY")?,
-                    ),
-                    session_token: env("AWS_SESSION_TOKEN").map(SecretString::from),
+                    credentials: kms_credentials(&env)?,
                 }),
                 Some(other) => bail!("WARD_KEY_PROVIDER {other:?} must be local or aws-kms"),
             },
@@ -258,6 +264,44 @@ impl Config {
 
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
+    }
+}
+
+/// The AWS credential sources Ward supports, in the SDKs' order: static keys from the
+/// environment, then the ECS container credentials endpoint (the task role).
+fn kms_credentials(env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<KmsCredentials> {
+    if let Some(access_key_id) = env("AWS_ACCESS_KEY_ID") {
+        return Ok(KmsCredentials::Static {
+            access_key_id,
+            secret_access_key: SecretString::from(
+                env("AWS_SECRET_ACCESS_KEY")
+                    .context("AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY")?,
+            ),
+            session_token: env("AWS_SESSION_TOKEN").map(SecretString::from),
+        });
+    }
+    let url = env("AWS_CONTAINER_CREDENTIALS_FULL_URI").or_else(|| {
+        env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").map(|p| format!("http://169.254.170.2{p}"))
+    });
+    match url {
+        Some(url) => {
+            let token = match env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {path}"))?
+                        .trim()
+                        .to_string(),
+                ),
+                None => env("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+            };
+            Ok(KmsCredentials::Container {
+                url,
+                token: token.map(SecretString::from),
+            })
+        }
+        None => bail!(
+            "aws-kms needs AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an ECS task role (AWS_CONTAINER_CREDENTIALS_*)"
+        ),
     }
 }
 
@@ -300,6 +344,50 @@ mod tests {
             Config::from_sources(Some(&path), env(&[("WARD_BIND", "127.0.0.1:9001")])).unwrap();
         assert_eq!(cfg.bind.port(), 9001);
         assert!(cfg.dev_tokens);
+    }
+
+    #[test]
+    fn kms_credentials_come_from_keys_or_the_task_role() {
+        let base = [("WARD_KEY_PROVIDER", "aws-kms"), ("WARD_KMS_KEY_ID", "k")];
+        assert!(
+            Config::from_sources(None, env(&base)).is_err(),
+            "no credentials at all"
+        );
+        let with_keys = [
+            base[0],
+            base[1],
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ];
+        match Config::from_sources(None, env(&with_keys))
+            .unwrap()
+            .key_provider
+        {
+            KeyProvider::AwsKms(k) => {
+                assert!(matches!(k.credentials, KmsCredentials::Static { .. }))
+            }
+            KeyProvider::Local => panic!("aws-kms expected"),
+        }
+        let task_role = [
+            base[0],
+            base[1],
+            (
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "/v2/credentials/x",
+            ),
+        ];
+        match Config::from_sources(None, env(&task_role))
+            .unwrap()
+            .key_provider
+        {
+            KeyProvider::AwsKms(k) => match k.credentials {
+                KmsCredentials::Container { url, .. } => {
+                    assert_eq!(url, "http://169.254.170.2/v2/credentials/x")
+                }
+                KmsCredentials::Static { .. } => panic!("container credentials expected"),
+            },
+            KeyProvider::Local => panic!("aws-kms expected"),
+        }
     }
 
     #[test]

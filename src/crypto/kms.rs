@@ -16,18 +16,39 @@ use super::root::RootKey;
 
 /// Credentials for signing (configured from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 /// `AWS_SESSION_TOKEN`). Never `Debug`.
+#[derive(Clone)]
 pub struct Credentials {
     pub access_key_id: String,
     pub secret_access_key: SecretString,
     pub session_token: Option<SecretString>,
 }
 
+/// Where signing credentials come from.
+#[derive(Clone)]
+pub enum CredentialSource {
+    /// Fixed keys (`AWS_ACCESS_KEY_ID`, …).
+    Static(Credentials),
+    /// The ECS container credentials endpoint: the task role's temporary credentials,
+    /// fetched from `url` (`AWS_CONTAINER_CREDENTIALS_FULL_URI`, or
+    /// `http://169.254.170.2` + `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`) with the optional
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`, and refreshed before they expire.
+    Container {
+        url: String,
+        token: Option<SecretString>,
+    },
+}
+
+/// Refresh container credentials this long before they expire.
+const REFRESH_BEFORE: chrono::Duration = chrono::Duration::minutes(5);
+
 pub struct KmsClient {
     http: reqwest::Client,
     endpoint: String,
     host: String,
     region: String,
-    credentials: Credentials,
+    source: CredentialSource,
+    /// Container credentials and their expiry. An async mutex: a refresh is a network call.
+    cached: tokio::sync::Mutex<Option<(Credentials, chrono::DateTime<chrono::Utc>)>>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -106,7 +127,7 @@ impl KmsClient {
     pub fn new(
         region: &str,
         endpoint: Option<&str>,
-        credentials: Credentials,
+        source: CredentialSource,
     ) -> anyhow::Result<Self> {
         let endpoint = endpoint
             .map(str::to_string)
@@ -124,8 +145,49 @@ impl KmsClient {
             endpoint,
             host,
             region: region.to_string(),
-            credentials,
+            source,
+            cached: tokio::sync::Mutex::new(None),
         })
+    }
+
+    async fn credentials(&self) -> anyhow::Result<Credentials> {
+        let (url, token) = match &self.source {
+            CredentialSource::Static(c) => return Ok(c.clone()),
+            CredentialSource::Container { url, token } => (url, token),
+        };
+        let mut cached = self.cached.lock().await;
+        if let Some((c, expires)) = cached.as_ref()
+            && *expires - REFRESH_BEFORE > chrono::Utc::now()
+        {
+            return Ok(c.clone());
+        }
+        let mut req = self.http.get(url);
+        if let Some(t) = token {
+            req = req.header("authorization", t.expose_secret());
+        }
+        let res = req.send().await?;
+        anyhow::ensure!(
+            res.status().is_success(),
+            "the container credentials endpoint answered {}",
+            res.status()
+        );
+        let v: Value = res.json().await?;
+        let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let creds = Credentials {
+            access_key_id: field("AccessKeyId").ok_or_else(|| {
+                anyhow::anyhow!("no AccessKeyId from the container credentials endpoint")
+            })?,
+            secret_access_key: SecretString::from(
+                field("SecretAccessKey").ok_or_else(|| anyhow::anyhow!("no SecretAccessKey"))?,
+            ),
+            session_token: field("Token").map(SecretString::from),
+        };
+        let expires = field("Expiration")
+            .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e).ok())
+            .map(|e| e.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::minutes(10));
+        *cached = Some((creds.clone(), expires));
+        Ok(creds)
     }
 
     /// One KMS API call (`TrentService.<operation>`), returning the JSON reply.
@@ -133,15 +195,15 @@ impl KmsClient {
         let target = format!("TrentService.{operation}");
         let body = body.to_string();
         let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-        let token = self
-            .credentials
+        let credentials = self.credentials().await?;
+        let token = credentials
             .session_token
             .as_ref()
             .map(|t| t.expose_secret().to_string());
         let auth = sign(
             &Signing {
-                secret: self.credentials.secret_access_key.expose_secret(),
-                access_key_id: &self.credentials.access_key_id,
+                secret: credentials.secret_access_key.expose_secret(),
+                access_key_id: &credentials.access_key_id,
                 region: &self.region,
                 host: &self.host,
                 amz_date: &amz_date,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::json;
-use ward::config::{KeyProvider, KmsConfig};
-use ward::crypto::kms::{Credentials, KmsClient, KmsRootKey};
+use ward::config::{KeyProvider, KmsConfig, KmsCredentials};
+use ward::crypto::kms::{CredentialSource, Credentials, KmsClient, KmsRootKey};
 use ward::crypto::root::RootKey;
 
 use crate::helpers::{Db, TestApp, on_both_databases};
@@ -49,7 +49,12 @@ impl Moto {
     }
 
     fn client(&self) -> KmsClient {
-        KmsClient::new("us-east-1", Some(&self.url), credentials()).unwrap()
+        KmsClient::new(
+            "us-east-1",
+            Some(&self.url),
+            CredentialSource::Static(credentials()),
+        )
+        .unwrap()
     }
 
     async fn create_key(&self) -> String {
@@ -100,17 +105,49 @@ async fn kms_wraps_and_unwraps_keks_with_the_context_bound(_db: Db) {
     assert!(root.describe().starts_with("aws-kms:"));
 }
 
-async fn the_app_runs_on_a_kms_root_key(db: Db) {
+/// A stand-in for the ECS container credentials endpoint (the task role), on loopback:
+/// answers only with the right authorization token, and counts its calls.
+async fn container_credentials_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().route(
+        "/creds",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let counter = counter.clone();
+            async move {
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("task-token") {
+                    return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({})));
+                }
+                counter.fetch_add(1, Ordering::Relaxed);
+                let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+                (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"AccessKeyId": "testing", "SecretAccessKey": "testing", "Token": "session", "Expiration": expires})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/creds"), hits)
+}
+
+async fn the_app_runs_on_a_kms_root_key_with_task_role_credentials(db: Db) {
     let moto = Moto::start().await;
     let key_id = moto.create_key().await;
     let url = moto.url.clone();
+    let (creds_url, hits) = container_credentials_endpoint().await;
     let kms = KmsConfig {
         key_id,
         region: "us-east-1".into(),
         endpoint: Some(url),
-        access_key_id: "testing".into(),
-        secret_access_key: SecretString::from("testing"),
-        session_token: None,
+        credentials: KmsCredentials::Container {
+            url: creds_url,
+            token: Some(SecretString::from("task-token")),
+        },
     };
     let app = TestApp::spawn_with(db, move |c| c.key_provider = KeyProvider::AwsKms(kms)).await;
     app.users(&["a", "b"]).await;
@@ -143,9 +180,14 @@ async fn the_app_runs_on_a_kms_root_key(db: Db) {
         )
         .await;
     assert_eq!(got["message"]["text"], "sealed under a KMS-wrapped KEK");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "task-role credentials are fetched once and cached until near expiry"
+    );
 }
 
 on_both_databases!(
     kms_wraps_and_unwraps_keks_with_the_context_bound,
-    the_app_runs_on_a_kms_root_key
+    the_app_runs_on_a_kms_root_key_with_task_role_credentials
 );

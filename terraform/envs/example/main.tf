@@ -7,12 +7,15 @@ locals {
 
   # Non-secret configuration of `ward serve`, wired from the modules' outputs.
   # Secrets (WARD_API_KEY, WARD_API_SECRET, WARD_DATABASE_URL, WARD_REDIS_URL)
-  # are injected from Secrets Manager by the compute module.
+  # are injected from Secrets Manager by the compute module. WARD_NODE_ID is left
+  # unset on purpose: Ward derives a unique one per task (hostname + random suffix).
   ward_environment = {
     WARD_BIND                     = "0.0.0.0:${var.container_port}"
     WARD_LOG_FORMAT               = "json"
     WARD_KEY_PROVIDER             = "aws-kms"
     WARD_KMS_KEY_ID               = module.kms.field_key_arn
+    WARD_KMS_REGION               = var.region
+    WARD_REDIS_CHANNEL            = "${local.name}:bus"
     WARD_AUDIT_SIGNING_KMS_KEY_ID = module.kms.audit_signing_key_arn
     WARD_S3_ATTACHMENTS_BUCKET    = module.storage.attachments_bucket_name
     WARD_S3_EXPORTS_BUCKET        = module.storage.exports_bucket_name
