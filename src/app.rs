@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
@@ -156,7 +157,11 @@ impl Application {
                 .run_sampler(move || hub.connection_count())
                 .await;
         });
-        axum::serve(self.listener, router)
+        // Events are small frames: send them at once (no Nagle delay behind the REST reply).
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 signal.await;
                 tracing::info!("shutting down: closing WebSockets, finishing requests");

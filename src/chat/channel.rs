@@ -61,6 +61,13 @@ impl Loaded {
     }
 }
 
+/// Whether the channel's type sends `user.watching.*` (its `connect_events` flag).
+pub fn connect_events(cid: &str) -> bool {
+    cid.split_once(':')
+        .and_then(|(kind, _)| channel_type::lookup(kind))
+        .is_some_and(|c| c.connect_events)
+}
+
 pub fn config_for(kind: &str) -> ApiResult<ChannelConfig> {
     validate_channel_type(kind)?;
     channel_type::lookup(kind)
@@ -407,8 +414,11 @@ pub fn watch(state: &AppState, actor: &Actor, conn_id: Option<&str>, cid: &str) 
             "connection_id {conn} is not an open connection of this user"
         )));
     }
+    // Channel types without connect events (livestream) announce no watchers: with N
+    // joiners that would be N² frames.
     if let Some(change) = state.hub.watch(conn, cid)
         && change.user_changed
+        && connect_events(cid)
     {
         let ev = event::watching(
             "user.watching.start",
@@ -431,6 +441,8 @@ pub struct StateOptions<'a> {
 const DEFAULT_MESSAGES: i64 = 25;
 const MAX_MESSAGES: i64 = 300;
 const MAX_EMBEDDED_MEMBERS: i64 = 100;
+/// Watchers embedded in a channel state (the count is always exact).
+const MAX_EMBEDDED_WATCHERS: usize = 100;
 
 /// Renders ChannelState objects for several channels, batching the lookups they share.
 pub async fn channel_states(
@@ -465,7 +477,12 @@ pub async fn channel_states(
     ids.extend(members.iter().map(|m| m.user_id.clone()));
     ids.extend(reads.iter().map(|r| r.user_id.clone()));
     ids.extend(channels.iter().filter_map(|c| c.created_by_id.clone()));
-    ids.extend(watcher_ids.iter().flatten().cloned());
+    ids.extend(
+        watcher_ids
+            .iter()
+            .flat_map(|w| w.iter().take(MAX_EMBEDDED_WATCHERS))
+            .cloned(),
+    );
     let users = view::users_by_id(state, ids).await?;
     let user = |id: &str| {
         users
@@ -493,7 +510,7 @@ pub async fn channel_states(
             "members": ch_members.iter().take(member_limit).map(|m| view::member_json(m, user(&m.user_id))).collect::<Vec<_>>(),
             "membership": membership.map(|m| view::member_json(m, user(&m.user_id))),
             "read": reads.iter().filter(|r| r.cid == ch.cid).map(|r| view::read_json(r, user(&r.user_id))).collect::<Vec<_>>(),
-            "watchers": watcher_ids[i].iter().map(|id| user(id)).collect::<Vec<_>>(),
+            "watchers": watcher_ids[i].iter().take(MAX_EMBEDDED_WATCHERS).map(|id| user(id)).collect::<Vec<_>>(),
             "watcher_count": watcher_ids[i].len(),
             "threads": [],
             "hidden": false,

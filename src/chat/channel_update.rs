@@ -423,6 +423,7 @@ pub async fn stop_watching(
     }
     if let Some(change) = state.hub.unwatch(conn, cid)
         && change.user_changed
+        && channel::connect_events(cid)
     {
         let ev = event::watching(
             "user.watching.stop",

@@ -505,15 +505,18 @@ macro_rules! impl_sql_store {
                         m.id
                     )));
                 }
+                // Tokens in one statement; the channel row last, so its lock (which every
+                // send to this channel waits for on PostgreSQL) is held only until commit.
+                if !tokens.is_empty() {
+                    let mut qb = QueryBuilder::new("INSERT INTO message_search_tokens (token, message_id) ");
+                    qb.push_values(tokens, |mut row, token| {
+                        row.push_bind(token.clone()).push_bind(m.id.clone());
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut *tx).await?;
+                }
                 let in_channel = m.parent_id.is_none() || m.show_in_channel;
                 if in_channel {
-                    sqlx::query(
-                        "UPDATE channels SET last_message_at = $2, message_count = message_count + 1 WHERE cid = $1",
-                    )
-                    .bind(&m.cid)
-                    .bind(m.created_at)
-                    .execute(&mut *tx)
-                    .await?;
                     // Writing a message marks the channel read for its author, as in Stream.
                     sqlx::query(
                         "UPDATE channel_reads SET unread_messages = 0, last_read = $3, last_read_message_id = $4 \
@@ -535,13 +538,13 @@ macro_rules! impl_sql_store {
                         .execute(&mut *tx)
                         .await?;
                     }
-                }
-                for token in tokens {
-                    sqlx::query("INSERT INTO message_search_tokens (token, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                        .bind(token)
-                        .bind(&m.id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE channels SET last_message_at = $2, message_count = message_count + 1 WHERE cid = $1",
+                    )
+                    .bind(&m.cid)
+                    .bind(m.created_at)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(())

@@ -254,7 +254,11 @@ async fn finish(state: &AppState, conn_id: &str) {
         _ => return,
     };
     let user_json = view::user_json(state, &user);
-    for change in gone.stopped.iter().filter(|c| c.user_changed) {
+    for change in gone
+        .stopped
+        .iter()
+        .filter(|c| c.user_changed && crate::chat::channel::connect_events(&c.cid))
+    {
         state.bus.to_channel(
             &change.cid,
             &event::watching(
