@@ -365,40 +365,50 @@ async fn create_channel(
             .find_channel(&cid)
             .await?
             .unwrap_or(row);
-        let others: Vec<&MemberRow> = member_rows
-            .iter()
+        let others: Vec<MemberRow> = member_rows
+            .into_iter()
             .filter(|m| m.user_id != creator)
             .collect();
-        if !others.is_empty() {
-            let ids: HashSet<String> = member_rows
-                .iter()
-                .map(|m| m.user_id.clone())
-                .chain([creator.clone()])
-                .collect();
-            let users = view::users_by_id(state, ids).await?;
-            for m in others {
-                let target = Actor::user(
-                    state
-                        .store
-                        .users
-                        .find_user(&m.user_id)
-                        .await?
-                        .unwrap_or_else(|| user::new_user(&m.user_id, now)),
-                );
-                let config = config_for(kind)?;
-                let mut ev = event::channel_event("notification.added_to_channel", &cid);
-                ev["channel"] = view::channel_json(
-                    state,
-                    &target,
-                    &stored,
-                    &config,
-                    Some(m),
-                    users.get(&creator).cloned(),
-                );
-                ev["member"] = view::member_json(m, users[&m.user_id].clone());
-                state.bus.to_user(&m.user_id, &ev);
-            }
-        }
+        notify_added_to_channel(state, &stored, &config_for(kind)?, &others).await?;
+    }
+    Ok(())
+}
+
+/// `notification.added_to_channel` to each added member, with the channel as that member
+/// sees it (their own capabilities). Their users are loaded once for the batch.
+pub async fn notify_added_to_channel(
+    state: &AppState,
+    channel: &ChannelRow,
+    config: &ChannelConfig,
+    members: &[MemberRow],
+) -> ApiResult<()> {
+    if members.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
+    let users: HashMap<String, crate::store::UserRow> = state
+        .store
+        .users
+        .find_users(&ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    for m in members {
+        let Some(u) = users.get(&m.user_id) else {
+            continue;
+        };
+        let mut ev = event::channel_event("notification.added_to_channel", &channel.cid);
+        ev["channel"] = view::channel_json(
+            state,
+            &Actor::user(u.clone()),
+            channel,
+            config,
+            Some(m),
+            None,
+        );
+        ev["member"] = view::member_json(m, view::user_json(state, u));
+        state.bus.to_user(&m.user_id, &ev);
     }
     Ok(())
 }

@@ -74,6 +74,25 @@ fn announce_channel_updated(state: &AppState, actor: &Actor, cid: &str, channel:
     state.bus.to_channel(cid, &ev);
 }
 
+/// Posts the message that accompanies a channel change (update, truncate), if any, into
+/// the reply.
+async fn post_accompanying_message(
+    state: &AppState,
+    actor: &Actor,
+    cid: &str,
+    message: Option<&Map<String, Value>>,
+    reply: &mut Value,
+) -> ApiResult<()> {
+    if let Some(msg) = message {
+        let body = message::SendMessage {
+            message: msg.clone(),
+            ..Default::default()
+        };
+        reply["message"] = message::send_message(state, actor, cid, &body).await?["message"].take();
+    }
+    Ok(())
+}
+
 /// `POST /channels/{type}/{id}`: replaces custom data and/or changes members and roles,
 /// optionally posting a message with the change.
 pub async fn update_channel(
@@ -100,13 +119,7 @@ pub async fn update_channel(
     }
     if body.add_members.is_some() {
         loaded.require("UpdateChannelMembers")?;
-        add_members(
-            state,
-            actor,
-            &loaded,
-            &parse_members(body.add_members.as_ref())?,
-        )
-        .await?;
+        add_members(state, &loaded, &parse_members(body.add_members.as_ref())?).await?;
     }
     if let Some(ids) = &body.remove_members {
         let only_self = actor
@@ -117,7 +130,7 @@ pub async fn update_channel(
         } else {
             "UpdateChannelMembers"
         })?;
-        remove_members(state, actor, &loaded, ids).await?;
+        remove_members(state, &loaded, ids).await?;
     }
     let mut role_changes: Vec<(String, String)> = Vec::new();
     for id in body.add_moderators.iter().flatten() {
@@ -162,25 +175,12 @@ pub async fn update_channel(
         "channel": channel_json(state, actor, cid).await?,
         "members": members_json(state, cid).await?,
     });
-    if let Some(msg) = &body.message {
-        let sent = message::send_message(
-            state,
-            actor,
-            cid,
-            &message::SendMessage {
-                message: msg.clone(),
-                ..Default::default()
-            },
-        )
-        .await?;
-        reply["message"] = sent["message"].clone();
-    }
+    post_accompanying_message(state, actor, cid, body.message.as_ref(), &mut reply).await?;
     Ok(reply)
 }
 
 async fn add_members(
     state: &AppState,
-    actor: &Actor,
     loaded: &Loaded,
     members: &[(String, String)],
 ) -> ApiResult<()> {
@@ -217,36 +217,17 @@ async fn add_members(
         .await?
         .unwrap_or_else(|| loaded.channel.clone());
     for m in &added {
-        let member = view::member_json(m, users[&m.user_id].clone());
         let mut ev = event::channel_event("member.added", cid);
-        ev["member"] = member.clone();
+        ev["member"] = view::member_json(m, users[&m.user_id].clone());
         ev["user"] = users[&m.user_id].clone();
         ev["channel_member_count"] = channel.member_count.into();
         state.bus.to_channel(cid, &ev);
-        let target = Actor::user(
-            state
-                .store
-                .users
-                .find_user(&m.user_id)
-                .await?
-                .unwrap_or_else(|| user::new_user(&m.user_id, now)),
-        );
-        let mut note = event::channel_event("notification.added_to_channel", cid);
-        note["channel"] =
-            view::channel_json(state, &target, &channel, &loaded.config, Some(m), None);
-        note["member"] = member;
-        state.bus.to_user(&m.user_id, &note);
     }
-    let _ = actor;
+    channel::notify_added_to_channel(state, &channel, &loaded.config, &added).await?;
     Ok(())
 }
 
-async fn remove_members(
-    state: &AppState,
-    _actor: &Actor,
-    loaded: &Loaded,
-    ids: &[String],
-) -> ApiResult<()> {
+async fn remove_members(state: &AppState, loaded: &Loaded, ids: &[String]) -> ApiResult<()> {
     let cid = &loaded.channel.cid;
     if ids.len() > 100 {
         return Err(ApiError::input(
@@ -386,19 +367,7 @@ pub async fn truncate_channel(
     ev["channel"] = rendered.clone();
     state.bus.to_channel(cid, &ev);
     let mut reply = json!({ "channel": rendered });
-    if let Some(msg) = &body.message {
-        let sent = message::send_message(
-            state,
-            actor,
-            cid,
-            &message::SendMessage {
-                message: msg.clone(),
-                ..Default::default()
-            },
-        )
-        .await?;
-        reply["message"] = sent["message"].clone();
-    }
+    post_accompanying_message(state, actor, cid, body.message.as_ref(), &mut reply).await?;
     Ok(reply)
 }
 

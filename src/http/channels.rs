@@ -14,7 +14,7 @@ use crate::chat::channel_update::{self, PartialUpdateChannel, TruncateChannel, U
 use crate::chat::event::{self, SendEvent};
 use crate::chat::message::{self, SendMessage};
 use crate::chat::read::{self, MarkRead, MarkUnread};
-use crate::chat::{Actor, user, validate_channel_id, validate_channel_type};
+use crate::chat::{validate_channel_id, validate_channel_type};
 use crate::error::ApiResult;
 
 pub fn router() -> Router<AppState> {
@@ -42,21 +42,12 @@ fn cid_of(kind: &str, id: &str) -> ApiResult<String> {
     Ok(format!("{kind}:{id}"))
 }
 
-async fn actor_for(state: &AppState, auth: &Auth, named: Option<&str>) -> ApiResult<Actor> {
-    user::act_as(state, &auth.actor, named).await
-}
-
 async fn query_channels(
     State(state): State<AppState>,
     auth: Auth,
     ApiJson(body): ApiJson<QueryChannels>,
 ) -> HandlerResult {
-    let named = auth
-        .query
-        .get("user_id")
-        .map(String::as_str)
-        .filter(|_| auth.actor.server);
-    let actor = actor_for(&state, &auth, named).await?;
+    let actor = auth.actor_for(&state, auth.query_user()).await?;
     Ok(Reply(
         channel::query_channels(&state, &actor, &body, auth.connection_id.as_deref()).await?,
     ))
@@ -76,7 +67,7 @@ async fn query_channel_impl(
                 .and_then(Value::as_str)
         })
     });
-    let actor = actor_for(state, auth, named.filter(|_| auth.actor.server)).await?;
+    let actor = auth.actor_for(state, named).await?;
     let req: QueryChannel = serde_json::from_value(body)
         .map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(
@@ -114,7 +105,7 @@ async fn update_channel(
         .user_id
         .as_deref()
         .or_else(|| body.message.as_ref().and_then(named_user));
-    let actor = actor_for(&state, &auth, named).await?;
+    let actor = auth.actor_for(&state, named).await?;
     Ok(Reply(
         channel_update::update_channel(&state, &actor, &cid, &body).await?,
     ))
@@ -151,7 +142,7 @@ async fn send_message(
     ApiJson(body): ApiJson<SendMessage>,
 ) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
-    let actor = actor_for(&state, &auth, named_user(&body.message)).await?;
+    let actor = auth.actor_for(&state, named_user(&body.message)).await?;
     Ok(Reply(
         message::send_message(&state, &actor, &cid, &body).await?,
     ))
@@ -165,7 +156,7 @@ async fn mark_read(
 ) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
     let named = body.as_object().and_then(named_user);
-    let actor = actor_for(&state, &auth, named).await?;
+    let actor = auth.actor_for(&state, named).await?;
     let req: MarkRead = serde_json::from_value(body)
         .map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(read::mark_read(&state, &actor, &cid, &req).await?))
@@ -179,7 +170,7 @@ async fn mark_unread(
 ) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
     let named = body.as_object().and_then(named_user);
-    let actor = actor_for(&state, &auth, named).await?;
+    let actor = auth.actor_for(&state, named).await?;
     let req: MarkUnread = serde_json::from_value(body)
         .map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(read::mark_unread(&state, &actor, &cid, &req).await?))
@@ -192,7 +183,7 @@ async fn send_event(
     ApiJson(body): ApiJson<SendEvent>,
 ) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
-    let actor = actor_for(&state, &auth, named_user(&body.event)).await?;
+    let actor = auth.actor_for(&state, named_user(&body.event)).await?;
     Ok(Reply(event::send_event(&state, &actor, &cid, &body).await?))
 }
 
@@ -219,7 +210,7 @@ async fn truncate_channel(
         .user_id
         .as_deref()
         .or_else(|| body.message.as_ref().and_then(named_user));
-    let actor = actor_for(&state, &auth, named).await?;
+    let actor = auth.actor_for(&state, named).await?;
     Ok(Reply(
         channel_update::truncate_channel(&state, &actor, &cid, &body).await?,
     ))

@@ -33,6 +33,21 @@ impl Auth {
         }
     }
 
+    /// The actor a request acts for: a server-side call acts for the user it names (who must
+    /// exist); a user acts for themselves, and naming anyone else is refused.
+    pub async fn actor_for(
+        &self,
+        state: &AppState,
+        named: Option<&str>,
+    ) -> Result<Actor, ApiError> {
+        user::act_as(state, &self.actor, named).await
+    }
+
+    /// The `user_id` query parameter (server-side DELETEs and GETs name their user there).
+    pub fn query_user(&self) -> Option<&str> {
+        self.query.get("user_id").map(String::as_str)
+    }
+
     pub fn flag(&self, name: &str) -> bool {
         self.query
             .get(name)

@@ -10,7 +10,6 @@ use super::{ApiJson, ApiPath, Auth, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::chat::message::{self, PartialUpdateMessage, RepliesQuery, Search, UpdateMessage};
 use crate::chat::reaction::{self, SendReaction};
-use crate::chat::user;
 use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
@@ -31,21 +30,12 @@ pub fn router() -> Router<AppState> {
         .route("/search", get(search))
 }
 
-fn query_user(auth: &Auth) -> Option<&str> {
-    auth.query.get("user_id").map(String::as_str)
-}
-
 async fn get_message(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
 ) -> HandlerResult {
-    let actor = user::act_as(
-        &state,
-        &auth.actor,
-        query_user(&auth).filter(|_| auth.actor.server),
-    )
-    .await?;
+    let actor = auth.actor_for(&state, auth.query_user()).await?;
     Ok(Reply(message::get_message(&state, &actor, &id).await?))
 }
 
@@ -56,7 +46,7 @@ async fn update_message(
     ApiJson(body): ApiJson<UpdateMessage>,
 ) -> HandlerResult {
     let named = named_user(&body.message);
-    let actor = user::act_as(&state, &auth.actor, named.filter(|_| auth.actor.server)).await?;
+    let actor = auth.actor_for(&state, named).await?;
     Ok(Reply(
         message::update_message(&state, &actor, &id, &body).await?,
     ))
@@ -69,7 +59,7 @@ async fn partial_update_message(
     ApiJson(body): ApiJson<Value>,
 ) -> HandlerResult {
     let named = body.as_object().and_then(named_user);
-    let actor = user::act_as(&state, &auth.actor, named.filter(|_| auth.actor.server)).await?;
+    let actor = auth.actor_for(&state, named).await?;
     let req: PartialUpdateMessage = serde_json::from_value(body)
         .map_err(|e| ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(
@@ -82,12 +72,7 @@ async fn delete_message(
     auth: Auth,
     ApiPath(id): ApiPath<String>,
 ) -> HandlerResult {
-    let actor = user::act_as(
-        &state,
-        &auth.actor,
-        query_user(&auth).filter(|_| auth.actor.server),
-    )
-    .await?;
+    let actor = auth.actor_for(&state, auth.query_user()).await?;
     let hard = auth.flag("hard");
     Ok(Reply(
         message::delete_message(&state, &actor, &id, hard).await?,
@@ -126,7 +111,7 @@ async fn send_reaction(
     ApiJson(body): ApiJson<SendReaction>,
 ) -> HandlerResult {
     let named = named_user(&body.reaction);
-    let actor = user::act_as(&state, &auth.actor, named.filter(|_| auth.actor.server)).await?;
+    let actor = auth.actor_for(&state, named).await?;
     Ok(Reply(
         reaction::send_reaction(&state, &actor, &id, &body).await?,
     ))
@@ -137,12 +122,7 @@ async fn delete_reaction(
     auth: Auth,
     ApiPath((id, kind)): ApiPath<(String, String)>,
 ) -> HandlerResult {
-    let actor = user::act_as(
-        &state,
-        &auth.actor,
-        query_user(&auth).filter(|_| auth.actor.server),
-    )
-    .await?;
+    let actor = auth.actor_for(&state, auth.query_user()).await?;
     Ok(Reply(
         reaction::delete_reaction(&state, &actor, &id, &kind).await?,
     ))
@@ -150,11 +130,6 @@ async fn delete_reaction(
 
 async fn search(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     let q: Search = auth.payload()?;
-    let actor = user::act_as(
-        &state,
-        &auth.actor,
-        query_user(&auth).filter(|_| auth.actor.server),
-    )
-    .await?;
+    let actor = auth.actor_for(&state, auth.query_user()).await?;
     Ok(Reply(message::search(&state, &actor, &q).await?))
 }

@@ -59,12 +59,7 @@ async fn query_users(State(state): State<AppState>, auth: Auth) -> HandlerResult
 }
 
 async fn unread_counts(State(state): State<AppState>, auth: Auth) -> HandlerResult {
-    let actor = user::act_as(
-        &state,
-        &auth.actor,
-        auth.query.get("user_id").map(String::as_str),
-    )
-    .await?;
+    let actor = auth.actor_for(&state, auth.query_user()).await?;
     Ok(Reply(
         crate::chat::read::unread_counts(&state, &actor).await?,
     ))
