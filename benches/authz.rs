@@ -27,7 +27,7 @@ fn measure(label: &str, iterations: usize, mut f: impl FnMut() -> bool) {
 }
 
 fn main() {
-    let authz = Authz::embedded(Arc::new(MemorySink::new(16))).expect("policies load");
+    let authz = Authz::embedded(Arc::new(MemorySink::new())).expect("policies load");
     let facts = ChannelFacts {
         cid: "messaging:bench".into(),
         channel_type: "messaging".into(),
@@ -58,7 +58,7 @@ fn main() {
     let uncached = Authz::from_sources(
         ward::authz::SCHEMA_FILE,
         &files,
-        Arc::new(MemorySink::new(16)),
+        Arc::new(MemorySink::new()),
     )
     .expect("policies load");
     assert!(!uncached.caches_decisions());

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::audit::MemorySink;
+use crate::audit::{AuditEvent, AuditLog, AuditSink};
 use crate::authz::Authz;
 use crate::bus::Bus;
 use crate::bus::redis::RedisBus;
@@ -56,8 +56,8 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub usage: Arc<Meter>,
     pub authz: Arc<Authz>,
-    /// Where security-relevant records go until the verifiable audit log lands.
-    pub audit: Arc<MemorySink>,
+    /// The verifiable audit log.
+    pub audit: Arc<AuditLog>,
     /// Field encryption (keys and blind index); `None` when switched off.
     pub crypto: Option<Arc<FieldCrypto>>,
 }
@@ -85,8 +85,23 @@ impl Application {
             .await
             .context("opening the database")?;
         let credentials = settle_credentials(&config, &store).await?;
-        let audit = Arc::new(MemorySink::new(10_000));
-        let (store, crypto) = open_crypto(&config, store, audit.clone())?;
+        let root = open_root(&config)?;
+        // The keyring records key operations, and the log seals personal data with the
+        // keyring: the keyring's sink forwards to the log once it runs.
+        let late = Arc::new(LateSink::default());
+        let (store, crypto) = open_crypto(&config, store, late.clone(), root.clone())?;
+        let audit = crate::audit::appender::start(
+            store.clone(),
+            crypto.clone(),
+            root,
+            crate::audit::appender::AppenderConfig {
+                origin: config.audit.origin.clone(),
+                sink: checkpoint_sink(&config)?,
+            },
+        )
+        .await
+        .context("opening the audit log")?;
+        late.attach(audit.clone());
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
@@ -104,10 +119,10 @@ impl Application {
         };
         let usage = Arc::new(Meter::new(store.clone(), config.node_id.clone()));
         let authz = Arc::new(match &config.policy_dir {
-            Some(dir) => Authz::from_dir(dir, audit.clone()).with_context(|| {
+            Some(dir) => Authz::from_dir(dir, late.clone()).with_context(|| {
                 format!("loading the authorization policies from {}", dir.display())
             })?,
-            None => Authz::embedded(audit.clone())
+            None => Authz::embedded(late.clone())
                 .context("loading the built-in authorization policies")?,
         });
         let (shutdown_tx, shutdown) = watch::channel(false);
@@ -176,6 +191,9 @@ impl Application {
         )
         .await;
         sampler.abort();
+        if let Err(e) = self.state.audit.flush().await {
+            tracing::error!(error = %e, "could not chain and publish the last audit records");
+        }
         if let Err(e) = self.state.usage.flush().await {
             tracing::warn!(error = %e, "could not record the last connection peak");
         }
@@ -189,6 +207,7 @@ pub fn open_crypto(
     config: &Config,
     store: Store,
     audit: Arc<dyn crate::audit::AuditSink>,
+    root: Arc<dyn crate::crypto::root::RootKey>,
 ) -> anyhow::Result<(Store, Option<Arc<FieldCrypto>>)> {
     if !config.encryption {
         tracing::warn!(
@@ -196,6 +215,106 @@ pub fn open_crypto(
         );
         return Ok((store, None));
     }
+    let crypto = Arc::new(FieldCrypto::new(Arc::new(Keyring::new(
+        store.keys.clone(),
+        root,
+        audit,
+    ))));
+    Ok((store.encrypted(crypto.clone()), Some(crypto)))
+}
+
+/// Forwards records to the audit log once it is attached; records made before (none are
+/// expected: the keyring works lazily) wait in memory and are handed over on attach.
+#[derive(Default)]
+pub struct LateSink {
+    log: std::sync::OnceLock<Arc<AuditLog>>,
+    early: std::sync::Mutex<Vec<AuditEvent>>,
+}
+
+impl LateSink {
+    pub fn attach(&self, log: Arc<AuditLog>) {
+        let _ = self.log.set(log.clone());
+        for e in std::mem::take(&mut *self.early.lock().unwrap_or_else(|e| e.into_inner())) {
+            log.record_detached(e);
+        }
+    }
+}
+
+impl AuditSink for LateSink {
+    fn record(&self, event: AuditEvent) {
+        match self.log.get() {
+            Some(log) => AuditSink::record(log.as_ref(), event),
+            None => self
+                .early
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(event),
+        }
+    }
+}
+
+/// Where signed checkpoints are published outside the database: S3 when configured, else
+/// a directory (default `<data dir>/audit-checkpoints`), or nowhere when switched off.
+pub fn checkpoint_sink(
+    config: &Config,
+) -> anyhow::Result<Option<Arc<dyn crate::audit::publish::CheckpointSink>>> {
+    if let Some(s3) = &config.audit.s3 {
+        #[cfg(not(feature = "s3-checkpoints"))]
+        {
+            let _ = s3;
+            anyhow::bail!(
+                "this build cannot publish checkpoints to S3 (cargo feature s3-checkpoints)"
+            );
+        }
+        #[cfg(feature = "s3-checkpoints")]
+        {
+            let sink = crate::audit::publish::S3Sink::new(crate::audit::publish::S3SinkConfig {
+                bucket: s3.bucket.clone(),
+                prefix: s3.prefix.clone(),
+                region: s3.region.clone(),
+                endpoint: s3.endpoint.clone(),
+                credentials: credential_source(&s3.credentials),
+                retain_days: s3.retain_days,
+            })?;
+            return Ok(Some(Arc::new(sink)));
+        }
+    }
+    match &config.audit.checkpoint_dir {
+        Some(dir) => Ok(Some(Arc::new(crate::audit::publish::DirectorySink::new(
+            dir.clone(),
+        )?))),
+        None => {
+            tracing::warn!(
+                "audit checkpoints are not published outside the database (WARD_AUDIT_CHECKPOINT_DIR=off)"
+            );
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
+fn credential_source(c: &crate::config::KmsCredentials) -> crate::crypto::aws::CredentialSource {
+    use crate::config::KmsCredentials;
+    use crate::crypto::aws::{CredentialSource, Credentials};
+    match c {
+        KmsCredentials::Static {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => CredentialSource::Static(Credentials {
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret_access_key.clone(),
+            session_token: session_token.clone(),
+        }),
+        KmsCredentials::Container { url, token } => CredentialSource::Container {
+            url: url.clone(),
+            token: token.clone(),
+        },
+    }
+}
+
+/// The root key: what wraps the KEKs and the audit log's signing key.
+pub fn open_root(config: &Config) -> anyhow::Result<Arc<dyn crate::crypto::root::RootKey>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let root: Arc<dyn crate::crypto::root::RootKey> = match &config.key_provider {
@@ -206,34 +325,13 @@ pub fn open_crypto(
         }
         #[cfg(feature = "aws-kms")]
         KeyProvider::AwsKms(k) => {
-            use crate::config::KmsCredentials;
-            use crate::crypto::kms::{CredentialSource, Credentials};
-            let credentials = match &k.credentials {
-                KmsCredentials::Static {
-                    access_key_id,
-                    secret_access_key,
-                    session_token,
-                } => CredentialSource::Static(Credentials {
-                    access_key_id: access_key_id.clone(),
-                    secret_access_key: secret_access_key.clone(),
-                    session_token: session_token.clone(),
-                }),
-                KmsCredentials::Container { url, token } => CredentialSource::Container {
-                    url: url.clone(),
-                    token: token.clone(),
-                },
-            };
+            let credentials = credential_source(&k.credentials);
             let client =
                 crate::crypto::kms::KmsClient::new(&k.region, k.endpoint.as_deref(), credentials)?;
             Arc::new(crate::crypto::kms::KmsRootKey::new(client, &k.key_id))
         }
     };
-    let crypto = Arc::new(FieldCrypto::new(Arc::new(Keyring::new(
-        store.keys.clone(),
-        root,
-        audit,
-    ))));
-    Ok((store.encrypted(crypto.clone()), Some(crypto)))
+    Ok(root)
 }
 
 /// Uses the configured credentials, or the ones generated on first start, generating and

@@ -35,6 +35,29 @@ pub struct Config {
     pub encryption: bool,
     /// What wraps the KEKs: a local key file (default) or AWS KMS.
     pub key_provider: KeyProvider,
+    pub audit: AuditConfig,
+}
+
+/// The audit log: its identity and where checkpoints are published outside the database.
+#[derive(Clone)]
+pub struct AuditConfig {
+    /// `WARD_AUDIT_ORIGIN`: the log's C2SP origin (fixed when the log is created).
+    pub origin: Option<String>,
+    /// `WARD_AUDIT_CHECKPOINT_DIR` (default `<data dir>/audit-checkpoints`; `off` for none).
+    pub checkpoint_dir: Option<PathBuf>,
+    /// `WARD_AUDIT_S3_BUCKET` and friends: publish to S3 (Object Lock) instead of a directory.
+    pub s3: Option<AuditS3Config>,
+}
+
+#[derive(Clone)]
+pub struct AuditS3Config {
+    pub bucket: String,
+    pub prefix: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    /// Object Lock retention (COMPLIANCE mode) for each checkpoint, in days.
+    pub retain_days: Option<u32>,
+    pub credentials: KmsCredentials,
 }
 
 #[derive(Clone)]
@@ -226,6 +249,11 @@ impl Config {
         if let Some(v) = env("WARD_PLAN_PCC") {
             plan.pcc = Some(v.parse().context("WARD_PLAN_PCC must be a number")?);
         }
+        let checkpoint_dir = match env("WARD_AUDIT_CHECKPOINT_DIR").as_deref() {
+            Some("off") => None,
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => Some(data_dir.join("audit-checkpoints")),
+        };
         Ok(Self {
             bind,
             data_dir,
@@ -258,6 +286,28 @@ impl Config {
             encryption: match env("WARD_ENCRYPTION") {
                 Some(v) => parse_bool(&v).context("WARD_ENCRYPTION must be true or false")?,
                 None => file_cfg.encryption.unwrap_or(true),
+            },
+            audit: AuditConfig {
+                origin: env("WARD_AUDIT_ORIGIN").filter(|o| !o.is_empty()),
+                checkpoint_dir,
+                s3: match env("WARD_AUDIT_S3_BUCKET").filter(|b| !b.is_empty()) {
+                    None => None,
+                    Some(bucket) => Some(AuditS3Config {
+                        bucket,
+                        prefix: env("WARD_AUDIT_S3_PREFIX").unwrap_or_else(|| "ward-audit/".into()),
+                        region: env("WARD_AUDIT_S3_REGION")
+                            .or_else(|| env("AWS_REGION"))
+                            .unwrap_or_else(|| "us-east-1".into()),
+                        endpoint: env("WARD_AUDIT_S3_ENDPOINT"),
+                        retain_days: env("WARD_AUDIT_S3_RETAIN_DAYS")
+                            .map(|v| {
+                                v.parse()
+                                    .context("WARD_AUDIT_S3_RETAIN_DAYS must be a number of days")
+                            })
+                            .transpose()?,
+                        credentials: kms_credentials(&env)?,
+                    }),
+                },
             },
         })
     }

@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: UsageCommand,
     },
+    /// The audit log: auditor bundles and the key auditors pin.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print a user token signed with the configured API secret (for trying the SDK).
     Token {
         #[arg(long)]
@@ -63,6 +68,28 @@ enum KeysCommand {
         #[arg(long)]
         subject: String,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write an auditor bundle (entries, signed checkpoint, proofs) that `ward-audit verify`
+    /// checks offline. Without a range: the whole log.
+    Export {
+        /// Entries from this time (RFC 3339), inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// Entries before this time (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        /// The bundle directory to create.
+        #[arg(long)]
+        out: PathBuf,
+        /// The tree size the auditor last accepted: adds a consistency proof from it.
+        #[arg(long)]
+        since: Option<u64>,
+    },
+    /// Print the log's verifier key (`<origin>+<key id>+<key>`), which auditors pin.
+    VerifierKey,
 }
 
 #[derive(Subcommand)]
@@ -104,10 +131,11 @@ async fn main() -> anyhow::Result<()> {
             let store = ward::store::Store::connect(&config.database_url)
                 .await
                 .context("opening the database")?;
-            let audit = std::sync::Arc::new(ward::audit::MemorySink::new(64));
-            let (store, crypto) = ward::app::open_crypto(&config, store, audit.clone())?;
+            let sink = std::sync::Arc::new(ward::audit::OutboxSink::new(store.clone()));
+            let root = ward::app::open_root(&config)?;
+            let (store, crypto) = ward::app::open_crypto(&config, store, sink.clone(), root)?;
             let crypto = crypto.context("field encryption is off (WARD_ENCRYPTION=false)")?;
-            let audit = audit.as_ref();
+            let audit = sink.as_ref();
             match command {
                 KeysCommand::RotateKek => {
                     let (old, new, n) = ward::crypto::rotation::rotate_kek(&crypto, audit).await?;
@@ -127,12 +155,14 @@ async fn main() -> anyhow::Result<()> {
                     println!("ward: {subject} has a new data key; {n} values re-encrypted");
                 }
             }
+            sink.flush().await.context("recording the key operation")?;
             Ok(())
         }
+        Command::Audit { command } => audit_command(&config, command).await,
         Command::Policy {
             command: PolicyCommand::Check { dir },
         } => {
-            let sink = std::sync::Arc::new(ward::audit::MemorySink::new(1));
+            let sink = std::sync::Arc::new(ward::audit::MemorySink::new());
             let authz = match &dir {
                 Some(dir) => ward::authz::Authz::from_dir(dir, sink)?,
                 None => ward::authz::Authz::embedded(sink)?,
@@ -174,6 +204,74 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn audit_command(config: &Config, command: AuditCommand) -> anyhow::Result<()> {
+    let store = ward::store::Store::connect(&config.database_url)
+        .await
+        .context("opening the database")?;
+    match command {
+        AuditCommand::VerifierKey => {
+            let root = ward::app::open_root(config)?;
+            println!(
+                "{}",
+                ward::audit::appender::verifier_key(&store, root.as_ref()).await?
+            );
+        }
+        AuditCommand::Export {
+            from,
+            to,
+            out,
+            since,
+        } => {
+            let time = |name: &str, v: Option<String>, default: i64| -> anyhow::Result<i64> {
+                match v {
+                    None => Ok(default),
+                    Some(v) => Ok(chrono::DateTime::parse_from_rfc3339(&v)
+                        .with_context(|| format!("--{name} must be an RFC 3339 time"))?
+                        .timestamp_millis()),
+                }
+            };
+            let (from_ms, to_ms) = (time("from", from, i64::MIN)?, time("to", to, i64::MAX)?);
+            let origin = store
+                .settings
+                .find_setting("audit_origin")
+                .await?
+                .context("this database has no audit log yet (start the server once)")?;
+            let Some((lo, hi)) = store.audit.find_seq_bounds(from_ms, to_ms).await? else {
+                anyhow::bail!("no audit entries in that time range");
+            };
+            let bundle = ward::audit::tree::export_bundle(
+                store.audit.as_ref(),
+                &origin,
+                lo as u64,
+                hi as u64 + 1,
+                since,
+            )
+            .await?;
+            bundle
+                .write(&out)
+                .with_context(|| format!("writing the bundle to {}", out.display()))?;
+            let sink = ward::audit::OutboxSink::new(store.clone());
+            use ward::audit::AuditSink;
+            sink.record(
+                ward::audit::AuditEvent::new(ward::audit::EventType::AuditExport)
+                    .object("audit", origin.clone())
+                    .meta("first", bundle.first)
+                    .meta("count", bundle.entries.len())
+                    .meta("via", "cli"),
+            );
+            sink.flush().await.context("recording the export")?;
+            println!(
+                "ward: wrote entries {}..{} to {}; check it with: ward-audit verify {} --key <verifier key>",
+                bundle.first,
+                bundle.first + bundle.entries.len() as u64,
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

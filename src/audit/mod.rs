@@ -1,60 +1,378 @@
-//! The audit interface. The verifiable log (outbox, hash chain, Merkle proofs, signed
-//! checkpoints) implements [`AuditSink`] in a later issue; until then [`MemorySink`] keeps
-//! the most recent records in memory and logs them (ids only, never content).
+//! The verifiable audit log, server side. The format, hashing, proofs and the offline
+//! verifier live in the `ward-audit` crate (`audit/`), which auditors build alone.
+//!
+//! - [`event`]: the catalogue (`audit/events.toml`) and the typed [`AuditEvent`] builder.
+//! - [`AuditLog`]: how actions record. An action that writes stores its records in the
+//!   outbox *in its own transaction* ([`AuditLog::stage`] → the store's `audit` argument);
+//!   an action without a write of its own (a read, a connection, a denial) hands its record
+//!   to the appender and waits until it is durable ([`AuditLog::record`]). Either way no
+//!   action completes without its record.
+//! - [`appender`]: the one writer: drains the outbox and the direct records in batches
+//!   (group commit), pseudonymises, chains, extends the Merkle tree, signs a checkpoint per
+//!   batch, publishes checkpoints outside the database ([`publish`]).
+//! - [`tree`]: proofs and bundles from the stored tree; [`view`]: what auditors read.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+pub mod appender;
+pub mod event;
+pub mod publish;
+pub mod tree;
+pub mod view;
 
-use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 
-/// One security-relevant fact. Ids only: no message text, names or other personal data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditRecord {
-    /// What happened, e.g. `authz.denied`.
-    pub event: String,
-    /// `user:<id>`, or `server:<id of the user acted for>`, or `server`.
-    pub actor: String,
-    pub action: String,
-    /// `app`, or `channel:<cid>`.
-    pub resource: String,
-    pub at: i64,
-}
+use anyhow::Context;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+pub use event::{AuditEvent, EventType, ObjectRef, Outcome};
+
+use crate::crypto::fields::FieldCrypto;
+use crate::crypto::frame::{self, Field};
+use crate::store::OutboxRow;
+
+/// Where code that cannot wait (the policy engine, the keyring) sends records. The
+/// [`AuditLog`] appends them; at the REST edge the response waits until they are durable.
 pub trait AuditSink: Send + Sync {
-    fn record(&self, record: AuditRecord);
+    fn record(&self, event: AuditEvent);
 }
 
-/// Keeps the last `capacity` records.
+/// Keeps records in memory (unit tests, offline commands).
 pub struct MemorySink {
-    records: Mutex<VecDeque<AuditRecord>>,
-    capacity: usize,
+    records: Mutex<Vec<AuditEvent>>,
 }
 
 impl MemorySink {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new() -> Self {
         Self {
-            records: Mutex::new(VecDeque::new()),
-            capacity,
+            records: Mutex::new(Vec::new()),
         }
     }
 
-    pub fn recent(&self) -> Vec<AuditRecord> {
+    pub fn recent(&self) -> Vec<AuditEvent> {
         self.records
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+            .clone()
+    }
+}
+
+impl Default for MemorySink {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl AuditSink for MemorySink {
-    fn record(&self, record: AuditRecord) {
-        tracing::info!(event = %record.event, actor = %record.actor, action = %record.action, resource = %record.resource, "audit");
-        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        if records.len() == self.capacity {
-            records.pop_front();
-        }
-        records.push_back(record);
+    fn record(&self, event: AuditEvent) {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event);
     }
+}
+
+/// Collects records and stores them in the outbox on [`OutboxSink::flush`]: for the
+/// command-line tools, which run beside (or without) a server; the server's appender chains
+/// them.
+pub struct OutboxSink {
+    store: crate::store::Store,
+    events: Mutex<Vec<AuditEvent>>,
+}
+
+impl OutboxSink {
+    pub fn new(store: crate::store::Store) -> Self {
+        Self {
+            store,
+            events: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        let events = std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()));
+        let rows: Vec<OutboxRow> = events
+            .into_iter()
+            .map(|e| prepare_plain(AuditEvent { pii: None, ..e }))
+            .collect();
+        self.store.audit.insert_outbox(&rows).await?;
+        Ok(())
+    }
+}
+
+impl AuditSink for OutboxSink {
+    fn record(&self, event: AuditEvent) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event);
+    }
+}
+
+/// The meta keys each event may carry (from the catalogue), plus `outcome`.
+static META_KEYS: LazyLock<BTreeMap<u16, HashSet<String>>> = LazyLock::new(|| {
+    let doc: toml::Table = toml::from_str(include_str!("../../audit/events.toml"))
+        .expect("the event catalogue parses");
+    let mut out = BTreeMap::new();
+    for e in doc["event"].as_array().expect("[[event]] entries") {
+        let code = e["code"].as_integer().expect("a code") as u16;
+        let keys = e["meta"]
+            .as_array()
+            .expect("a meta list")
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .chain(["outcome".to_string()])
+            .collect();
+        out.insert(code, keys);
+    }
+    out
+});
+
+/// The AAD row id of an entry's sealed personal data: its event code and time.
+pub fn pii_field(event_type: u16, at_ms: i64) -> String {
+    format!("{event_type}:{at_ms}")
+}
+
+pub(crate) enum Command {
+    /// A record without a write of its own; the sender waits for it to be durable.
+    Record(OutboxRow, Option<oneshot::Sender<Result<(), String>>>),
+    /// Chain everything waiting, then answer with the tree size.
+    Sync(oneshot::Sender<Result<u64, String>>),
+}
+
+tokio::task_local! {
+    /// Acknowledgements of records handed over during one request; the REST edge waits for
+    /// them before answering.
+    static PENDING: RefCell<Vec<oneshot::Receiver<Result<(), String>>>>;
+}
+
+/// Runs `fut`, then waits until every record it handed to [`AuditSink::record`] is durable.
+pub async fn durable<F: Future>(fut: F) -> F::Output {
+    let (out, pending) = PENDING
+        .scope(RefCell::new(Vec::new()), async {
+            let out = fut.await;
+            (out, PENDING.with(|p| std::mem::take(&mut *p.borrow_mut())))
+        })
+        .await;
+    for ack in pending {
+        match ack.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "an audit record could not be stored"),
+            Err(_) => tracing::error!("the audit appender stopped before storing a record"),
+        }
+    }
+    out
+}
+
+/// The latest signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub size: u64,
+    pub root: [u8; 32],
+    pub note: String,
+}
+
+/// The audit log handle (in `AppState`).
+pub struct AuditLog {
+    commands: mpsc::UnboundedSender<Command>,
+    outbox_written: Arc<Notify>,
+    crypto: Option<Arc<FieldCrypto>>,
+    latest: watch::Receiver<Option<SignedCheckpoint>>,
+    sink: Option<Arc<dyn publish::CheckpointSink>>,
+    pub origin: String,
+    /// `<origin>+<key id>+<base64 key>`: what auditors pin.
+    pub verifier_key: String,
+}
+
+impl AuditLog {
+    pub(crate) fn new(
+        commands: mpsc::UnboundedSender<Command>,
+        outbox_written: Arc<Notify>,
+        crypto: Option<Arc<FieldCrypto>>,
+        latest: watch::Receiver<Option<SignedCheckpoint>>,
+        sink: Option<Arc<dyn publish::CheckpointSink>>,
+        origin: String,
+        verifier_key: String,
+    ) -> Self {
+        Self {
+            commands,
+            outbox_written,
+            crypto,
+            latest,
+            sink,
+            origin,
+            verifier_key,
+        }
+    }
+
+    /// The record of an action that writes, for the store to put in the action's
+    /// transaction. Seals personal data under the subject's key.
+    pub async fn stage(&self, event: AuditEvent) -> anyhow::Result<OutboxRow> {
+        prepare(event, self.crypto.as_deref()).await
+    }
+
+    /// As [`AuditLog::stage`] for records without personal data (no key lookup).
+    pub fn stage_now(&self, event: AuditEvent) -> OutboxRow {
+        prepare_plain(event)
+    }
+
+    /// Tells the appender that records were committed to the outbox.
+    pub fn outbox_written(&self) {
+        self.outbox_written.notify_one();
+    }
+
+    /// Records an action that has no write of its own; returns once the record is durable.
+    pub async fn record(&self, event: AuditEvent) -> anyhow::Result<()> {
+        let row = prepare(event, self.crypto.as_deref()).await?;
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Record(row, Some(tx)))
+            .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the audit appender stopped before storing a record"))?
+            .map_err(|e| anyhow::anyhow!("storing an audit record: {e}"))
+    }
+
+    /// Several records at once (one appender round trip); returns once all are durable.
+    pub async fn record_all(&self, events: Vec<AuditEvent>) -> anyhow::Result<()> {
+        let mut acks = Vec::with_capacity(events.len());
+        for event in events {
+            let row = prepare(event, self.crypto.as_deref()).await?;
+            let (tx, rx) = oneshot::channel();
+            self.commands
+                .send(Command::Record(row, Some(tx)))
+                .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
+            acks.push(rx);
+        }
+        for rx in acks {
+            rx.await
+                .map_err(|_| anyhow::anyhow!("the audit appender stopped before storing a record"))?
+                .map_err(|e| anyhow::anyhow!("storing an audit record: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// [`AuditLog::record`] for callers that cannot wait (the record is still appended; the
+    /// caller just does not learn when).
+    pub fn record_detached(self: &Arc<Self>, event: AuditEvent) {
+        let log = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = log.record(event).await {
+                tracing::error!(error = %e, "an audit record could not be stored");
+            }
+        });
+    }
+
+    /// Chains everything waiting and publishes the latest checkpoint now (shutdown).
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        self.sync().await?;
+        if let (Some(sink), Some(c)) = (&self.sink, self.latest_checkpoint()) {
+            sink.publish(c.size, &c.note).await?;
+        }
+        Ok(())
+    }
+
+    /// Chains everything committed or handed over so far; returns the tree size.
+    pub async fn sync(&self) -> anyhow::Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Sync(tx))
+            .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
+        rx.await
+            .context("the audit appender stopped")?
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
+        self.latest.borrow().clone()
+    }
+
+    pub fn crypto(&self) -> Option<&Arc<FieldCrypto>> {
+        self.crypto.as_ref()
+    }
+}
+
+impl AuditSink for AuditLog {
+    fn record(&self, event: AuditEvent) {
+        if event.pii.is_some() {
+            // Sealing needs the subject's key (async); such records come from async code,
+            // which uses `AuditLog::record`. Drop the personal data rather than the record.
+            tracing::error!(
+                event = event.event.name(),
+                "personal data given to the synchronous audit sink was dropped"
+            );
+        }
+        let row = prepare_plain(AuditEvent { pii: None, ..event });
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Record(row, Some(tx))).is_err() {
+            tracing::error!("the audit appender has stopped; a record was not stored");
+            return;
+        }
+        let _ = PENDING.try_with(|p| p.borrow_mut().push(rx));
+    }
+}
+
+fn meta_bytes(event: &AuditEvent) -> Vec<u8> {
+    let code = event.event.code();
+    let allowed = META_KEYS.get(&code);
+    let mut meta: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in &event.meta {
+        if allowed.is_some_and(|a| a.contains(k)) {
+            meta.insert(k.clone(), v.clone());
+        } else {
+            // A programming error; never let an unlisted (possibly personal) key through.
+            debug_assert!(
+                false,
+                "meta key {k} is not listed for {}",
+                event.event.name()
+            );
+            tracing::error!(key = %k, event = event.event.name(), "an unlisted audit meta key was dropped");
+        }
+    }
+    meta.insert("outcome".into(), event.outcome.as_str().into());
+    ward_audit::entry::encode_meta(&meta).unwrap_or_else(|e| {
+        tracing::error!(error = %e, event = event.event.name(), "audit metadata could not be encoded; stored without it");
+        ward_audit::entry::encode_meta(&BTreeMap::from([(
+            "outcome".to_string(),
+            event.outcome.as_str().to_string(),
+        )]))
+        .unwrap_or_default()
+    })
+}
+
+fn prepare_plain(event: AuditEvent) -> OutboxRow {
+    let meta = meta_bytes(&event);
+    OutboxRow {
+        at_ms: event.at_ms,
+        event_type: event.event.code(),
+        actor: event.actor,
+        subject: event.subject,
+        object_kind: event.object.as_ref().map(|o| o.kind.to_string()),
+        object_id: event.object.map(|o| o.id),
+        pii: Vec::new(),
+        meta,
+    }
+}
+
+async fn prepare(mut event: AuditEvent, crypto: Option<&FieldCrypto>) -> anyhow::Result<OutboxRow> {
+    let pii = event.pii.take();
+    let mut row = prepare_plain(event.clone());
+    // Personal data only as ciphertext under the subject's key; without a subject or with
+    // encryption off there is no key that erasure could destroy, so it is not stored.
+    if let (Some(pii), Some(subject), Some(crypto)) = (pii, &event.subject, crypto) {
+        let dek = crypto
+            .keyring
+            .dek_for_write(&crate::store::encrypted::user_subject(subject))
+            .await?;
+        let row_id = pii_field(row.event_type, row.at_ms);
+        row.pii = frame::seal(
+            &dek,
+            Field {
+                table: "audit_log",
+                column: "pii",
+                row_id: &row_id,
+            },
+            pii.to_string().as_bytes(),
+        );
+    }
+    Ok(row)
 }

@@ -20,7 +20,7 @@ use cedar_policy::{
     PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 
-use crate::audit::{AuditRecord, AuditSink};
+use crate::audit::AuditSink;
 use crate::error::{ApiError, ApiResult};
 
 /// The policy files, in load order. `ward policy check --dir` reads the same names.
@@ -352,27 +352,29 @@ impl Authz {
         // Denials are always recorded; so is every server-side call (the API secret can do
         // everything, so each use is attributed to the user it acted for).
         if !allowed || matches!(principal, Principal::Server { .. }) {
-            self.sink.record(AuditRecord {
-                event: if allowed {
-                    "authz.server_call"
-                } else {
-                    "authz.denied"
+            use crate::audit::{AuditEvent, EventType, Outcome};
+            let mut event = if allowed {
+                AuditEvent::new(EventType::AuthzServerCall)
+            } else {
+                AuditEvent::new(EventType::AuthzDenied).outcome(Outcome::Denied)
+            }
+            .meta("action", action);
+            event = match principal {
+                Principal::Server { acting_for } => {
+                    let e = event.actor_opt(acting_for);
+                    if allowed { e } else { e.meta("via", "server") }
                 }
-                .into(),
-                actor: match principal {
-                    Principal::Server {
-                        acting_for: Some(id),
-                    } => format!("server:{id}"),
-                    Principal::Server { acting_for: None } => "server".into(),
-                    Principal::User { id, .. } => format!("user:{id}"),
-                },
-                action: action.to_string(),
-                resource: match resource {
-                    Resource::Channel(f) => format!("channel:{}", f.cid),
-                    Resource::User { .. } | Resource::App => "app".to_string(),
-                },
-                at: crate::time::now_micros(),
-            });
+                Principal::User { id, .. } => event.actor(id),
+            };
+            event = match resource {
+                Resource::Channel(f) => event
+                    .object("channel", f.cid.clone())
+                    .meta("resource_kind", "channel")
+                    .meta("channel_type", &f.channel_type),
+                Resource::User { .. } => event.meta("resource_kind", "user"),
+                Resource::App => event.meta("resource_kind", "app"),
+            };
+            self.sink.record(event);
         }
         if allowed {
             return Ok(());
@@ -394,7 +396,7 @@ mod tests {
 
     #[test]
     fn the_embedded_policies_validate_and_an_invalid_set_is_refused() {
-        let sink = Arc::new(MemorySink::new(10));
+        let sink = Arc::new(MemorySink::new());
         let authz = Authz::embedded(sink.clone()).unwrap();
         assert!(authz.policy_count() > 10);
         assert!(

@@ -43,6 +43,11 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/messages/{id}/reaction/{type}", "SendReaction"),
     // Entry decision on the app; each channel searched is then asked for SearchMessages.
     ("GET", "/search", "QueryChannels"),
+    ("GET", "/audit/entries", "ReadAuditLog"),
+    ("GET", "/audit/checkpoint", "ReadAuditLog"),
+    ("GET", "/audit/proof/inclusion", "ReadAuditLog"),
+    ("GET", "/audit/proof/consistency", "ReadAuditLog"),
+    ("GET", "/audit/verifier-key", "ReadAuditLog"),
 ];
 
 pub fn action_for(method: &str, path: &str) -> Option<&'static str> {

@@ -30,6 +30,10 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
     /// Whether the policies permit `action` here (no audit record: for filtering).
     pub fn allows(&self, action: &str) -> bool {
         self.authz.allows(
@@ -352,12 +356,31 @@ async fn create_channel(
         "CreateChannel",
         &Resource::Channel(&facts),
     )?;
+    let record = state.audit.stage_now(
+        actor
+            .audit(crate::audit::EventType::ChannelCreate)
+            .object("channel", cid.clone())
+            .meta("channel_type", kind)
+            .meta("members", member_rows.len()),
+    );
+    let mut records = vec![record];
+    records.extend(member_rows.iter().map(|m| {
+        state.audit.stage_now(
+            actor
+                .audit(crate::audit::EventType::MemberAdd)
+                .subject(m.user_id.clone())
+                .object("channel", cid.clone())
+                .meta("channel_type", kind)
+                .meta("channel_role", &m.channel_role),
+        )
+    }));
     if state
         .store
         .channels
-        .insert_channel(&row, &member_rows)
+        .insert_channel(&row, &member_rows, &records)
         .await?
     {
+        state.audit.outbox_written();
         tracing::info!(cid = %cid, "channel created");
         let stored = state
             .store
@@ -502,6 +525,18 @@ pub async fn channel_states(
     };
 
     let viewer = actor.user_id();
+    crate::chat::message::record_reads(
+        state,
+        actor,
+        "query",
+        channels.iter().enumerate().map(|(i, ch)| {
+            (
+                ch.cid.as_str(),
+                per_channel_messages[i].len() + per_channel_pinned[i].len(),
+            )
+        }),
+    )
+    .await?;
     let mut out = Vec::with_capacity(channels.len());
     for (i, ch) in channels.iter().enumerate() {
         let ch_members: Vec<&MemberRow> = members.iter().filter(|m| m.cid == ch.cid).collect();

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
+use crate::audit::EventType;
 use crate::chat::channel::{self, Loaded, custom_data, parse_members};
 use crate::chat::{Actor, event, message, user, view};
 use crate::error::{ApiError, ApiResult};
@@ -113,7 +114,9 @@ pub async fn update_channel(
             ch.frozen = frozen;
         }
         ch.updated_at = now;
-        state.store.channels.update_channel(&ch).await?;
+        let record = channel_record(state, actor, &ch, EventType::ChannelUpdate);
+        state.store.channels.update_channel(&ch, &[record]).await?;
+        state.audit.outbox_written();
         let rendered = channel_json(state, actor, cid).await?;
         announce_channel_updated(state, actor, cid, &rendered);
     }
@@ -143,12 +146,21 @@ pub async fn update_channel(
     if !role_changes.is_empty() {
         loaded.require("UpdateChannelMembers")?;
         for (uid, role) in role_changes {
+            let record = state.audit.stage_now(
+                actor
+                    .audit(EventType::MemberRole)
+                    .subject(uid.clone())
+                    .object("channel", cid)
+                    .meta("channel_type", &loaded.channel.kind)
+                    .meta("channel_role", &role),
+            );
             if state
                 .store
                 .channels
-                .update_member_role(cid, &uid, &role, now)
+                .update_member_role(cid, &uid, &role, now, &[record])
                 .await?
             {
+                state.audit.outbox_written();
                 let m = MemberRow {
                     cid: cid.to_string(),
                     user_id: uid.clone(),
@@ -198,7 +210,21 @@ async fn add_members(
             updated_at: now,
         })
         .collect();
-    let added = state.store.channels.add_members(cid, &rows).await?;
+    let audit = |m: &MemberRow| {
+        Some(
+            state.audit.stage_now(
+                loaded
+                    .actor()
+                    .audit(EventType::MemberAdd)
+                    .subject(m.user_id.clone())
+                    .object("channel", cid.clone())
+                    .meta("channel_type", &loaded.channel.kind)
+                    .meta("channel_role", &m.channel_role),
+            ),
+        )
+    };
+    let added = state.store.channels.add_members(cid, &rows, &audit).await?;
+    state.audit.outbox_written();
     if added.is_empty() {
         return Ok(());
     }
@@ -234,7 +260,24 @@ async fn remove_members(state: &AppState, loaded: &Loaded, ids: &[String]) -> Ap
             "at most 100 members can be removed at once",
         ));
     }
-    let removed = state.store.channels.remove_members(cid, ids).await?;
+    let audit = |id: &str| {
+        Some(
+            state.audit.stage_now(
+                loaded
+                    .actor()
+                    .audit(EventType::MemberRemove)
+                    .subject(id)
+                    .object("channel", cid.clone())
+                    .meta("channel_type", &loaded.channel.kind),
+            ),
+        )
+    };
+    let removed = state
+        .store
+        .channels
+        .remove_members(cid, ids, &audit)
+        .await?;
+    state.audit.outbox_written();
     let users = view::users_by_id(state, removed.iter().cloned().collect()).await?;
     for id in &removed {
         // member.removed is keyed by the top-level user (protocol brief §0.11).
@@ -282,7 +325,9 @@ pub async fn partial_update_channel(
     }
     custom_data(&ch.data)?;
     ch.updated_at = now_micros();
-    state.store.channels.update_channel(&ch).await?;
+    let record = channel_record(state, actor, &ch, EventType::ChannelUpdate);
+    state.store.channels.update_channel(&ch, &[record]).await?;
+    state.audit.outbox_written();
     let rendered = channel_json(state, actor, cid).await?;
     announce_channel_updated(state, actor, cid, &rendered);
     Ok(json!({ "channel": rendered, "members": members_json(state, cid).await? }))
@@ -311,15 +356,23 @@ pub async fn delete_channel(
         .channels
         .find_members(&[cid.to_string()])
         .await?;
+    let record = state.audit.stage_now(
+        actor
+            .audit(EventType::ChannelDelete)
+            .object("channel", cid)
+            .meta("channel_type", &loaded.channel.kind)
+            .meta("hard", hard),
+    );
     if hard {
-        state.store.channels.delete_channel(cid).await?;
+        state.store.channels.delete_channel(cid, &[record]).await?;
     } else {
         let mut ch = loaded.channel.clone();
         let now = now_micros();
         ch.deleted_at = Some(now);
         ch.updated_at = now;
-        state.store.channels.update_channel(&ch).await?;
+        state.store.channels.update_channel(&ch, &[record]).await?;
     }
+    state.audit.outbox_written();
     let mut ev = event::channel_event("channel.deleted", cid);
     ev["channel"] = rendered.clone();
     state.bus.to_channel(cid, &ev);
@@ -357,11 +410,19 @@ pub async fn truncate_channel(
         }
         None => now_micros(),
     };
+    let record = state.audit.stage_now(
+        actor
+            .audit(EventType::ChannelTruncate)
+            .object("channel", cid)
+            .meta("channel_type", &loaded.channel.kind)
+            .meta("hard", body.hard_delete),
+    );
     state
         .store
         .channels
-        .truncate_channel(cid, at, body.hard_delete)
+        .truncate_channel(cid, at, body.hard_delete, &[record])
         .await?;
+    state.audit.outbox_written();
     let rendered = channel_json(state, actor, cid).await?;
     let mut ev = event::channel_event("channel.truncated", cid);
     ev["channel"] = rendered.clone();
@@ -403,4 +464,19 @@ pub async fn stop_watching(
         state.bus.to_channel(cid, &ev);
     }
     Ok(json!({}))
+}
+
+/// The audit record of a change to a channel row.
+fn channel_record(
+    state: &AppState,
+    actor: &Actor,
+    ch: &ChannelRow,
+    event: EventType,
+) -> crate::store::OutboxRow {
+    state.audit.stage_now(
+        actor
+            .audit(event)
+            .object("channel", ch.cid.clone())
+            .meta("channel_type", &ch.kind),
+    )
 }

@@ -1,6 +1,7 @@
 //! Messages: send (client-supplied ids, duplicates refused), get, update, partial update,
 //! delete (soft or hard), thread replies, and search.
 
+use crate::audit::EventType;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -229,11 +230,20 @@ pub async fn send_message(
         updated_at: now,
         deleted_at: None,
     };
+    let record = state.audit.stage_now(
+        actor
+            .audit(EventType::MessageCreate)
+            .subject(author.id.clone())
+            .object("message", row.id.clone())
+            .meta("channel_type", &loaded.channel.kind)
+            .meta("message_type", &row.kind),
+    );
     state
         .store
         .messages
-        .insert_message(&row, !row.silent)
+        .insert_message(&row, !row.silent, &[record])
         .await?;
+    state.audit.outbox_written();
     tracing::debug!(cid = %cid, message_id = %row.id, "message stored");
 
     let rendered = view::render_messages(state, std::slice::from_ref(&row), None)
@@ -349,9 +359,11 @@ fn msg_has_parent(msg: &Map<String, Value>) -> bool {
 /// `GET /messages/{id}`.
 pub async fn get_message(state: &AppState, actor: &Actor, id: &str) -> ApiResult<Value> {
     let (m, _) = readable_message(state, actor, id).await?;
+    let cid = m.cid.clone();
     let rendered = view::render_messages(state, &[m], actor.user_id())
         .await?
         .remove(0);
+    record_reads(state, actor, "get_message", [(cid.as_str(), 1)]).await?;
     Ok(json!({ "message": rendered }))
 }
 
@@ -361,7 +373,22 @@ async fn store_and_announce(
     m: &MessageRow,
     kind: &str,
 ) -> ApiResult<Value> {
-    state.store.messages.update_message(m).await?;
+    let event = if kind == "message.deleted" {
+        EventType::MessageDelete
+    } else {
+        EventType::MessageUpdate
+    };
+    let mut record = actor
+        .audit(event)
+        .subject(m.user_id.clone())
+        .object("message", m.id.clone())
+        .meta("channel_type", channel_type_of(&m.cid));
+    if event == EventType::MessageDelete {
+        record = record.meta("hard", false);
+    }
+    let record = state.audit.stage_now(record);
+    state.store.messages.update_message(m, &[record]).await?;
+    state.audit.outbox_written();
     let stored = load_message(state, &m.id).await?;
     let rendered = view::render_messages(state, &[stored], actor.user_id())
         .await?
@@ -534,7 +561,16 @@ pub async fn delete_message(
         let rendered = view::render_messages(state, std::slice::from_ref(&m), actor.user_id())
             .await?
             .remove(0);
-        state.store.messages.delete_message(id).await?;
+        let record = state.audit.stage_now(
+            actor
+                .audit(EventType::MessageDelete)
+                .subject(m.user_id.clone())
+                .object("message", m.id.clone())
+                .meta("channel_type", channel_type_of(&m.cid))
+                .meta("hard", true),
+        );
+        state.store.messages.delete_message(id, &[record]).await?;
+        state.audit.outbox_written();
         let mut ev = event::channel_event("message.deleted", &m.cid);
         ev["message"] = rendered.clone();
         ev["message_id"] = m.id.clone().into();
@@ -628,6 +664,7 @@ pub async fn get_replies(
         .find_replies(&parent.id, &cursor, limit)
         .await?;
     let messages = view::render_messages(state, &rows, actor.user_id()).await?;
+    record_reads(state, actor, "replies", [(parent.cid.as_str(), rows.len())]).await?;
     Ok(json!({ "messages": messages }))
 }
 
@@ -703,6 +740,11 @@ pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Va
         .search_messages(&cids, &needle, fetch_limit, fetch_offset)
         .await?;
     let mut rendered = view::render_messages(state, &rows, actor.user_id()).await?;
+    let mut per_channel: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in &rows {
+        *per_channel.entry(r.cid.as_str()).or_default() += 1;
+    }
+    record_reads(state, actor, "search", per_channel).await?;
     if filtered {
         rendered.retain(|m| message_filter.matches(m));
         rendered.sort_by(|a, b| filter::compare_docs(a, b, &sort));
@@ -746,4 +788,46 @@ fn message_filter_text(v: &Value) -> Option<String> {
         .or_else(|| text.get("$q"))
         .and_then(Value::as_str)
         .map(String::from)
+}
+
+/// The type part of a cid (`messaging:general` → `messaging`).
+fn channel_type_of(cid: &str) -> &str {
+    cid.split_once(':').map_or(cid, |(t, _)| t)
+}
+
+/// Records that channel messages (PHI) were returned to `actor`: one entry per channel with
+/// the number of messages, durable before the reply leaves.
+pub async fn record_reads<'a>(
+    state: &AppState,
+    actor: &Actor,
+    how: &str,
+    per_channel: impl IntoIterator<Item = (&'a str, usize)>,
+) -> ApiResult<()> {
+    let events: Vec<_> = per_channel
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(cid, n)| {
+            actor
+                .audit(EventType::MessageRead)
+                .object("channel", cid)
+                .meta("channel_type", channel_type_of(cid))
+                .meta("count", n)
+                .meta(
+                    "via",
+                    if actor.server {
+                        format!("server:{how}")
+                    } else {
+                        format!("client:{how}")
+                    },
+                )
+        })
+        .collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    state
+        .audit
+        .record_all(events)
+        .await
+        .map_err(crate::error::ApiError::internal)
 }

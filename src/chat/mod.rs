@@ -83,6 +83,14 @@ impl Actor {
     }
 
     /// The actor as the policy engine sees it.
+    /// An audit record of `event` by this actor (`via` says whether it came with the API
+    /// secret or a user token).
+    pub fn audit(&self, event: crate::audit::EventType) -> crate::audit::AuditEvent {
+        crate::audit::AuditEvent::new(event)
+            .actor_opt(self.user_id())
+            .meta("via", if self.server { "server" } else { "client" })
+    }
+
     pub fn principal(&self) -> crate::authz::Principal<'_> {
         use crate::authz::Principal;
         match (&self.user, self.server) {

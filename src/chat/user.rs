@@ -1,6 +1,7 @@
 //! Users: upsert (full replace), partial update, query, and the upsert a WebSocket connect
 //! performs from `user_details`.
 
+use crate::audit::{AuditEvent, EventType};
 use std::collections::HashSet;
 
 use serde::Deserialize;
@@ -110,7 +111,31 @@ pub async fn upsert_users(
             deleted_at: existing.as_ref().and_then(|u| u.deleted_at),
             banned: obj.get("banned").and_then(Value::as_bool).unwrap_or(false),
         };
-        let stored = state.store.users.upsert_user(&row).await?;
+        let mut records = vec![
+            state.audit.stage_now(
+                actor
+                    .audit(EventType::UserUpsert)
+                    .subject(id)
+                    .object("user", id)
+                    .meta("created", existing.is_none()),
+            ),
+        ];
+        if let Some(before) = &existing
+            && before.role != row.role
+        {
+            records.push(
+                state.audit.stage_now(
+                    actor
+                        .audit(EventType::UserRole)
+                        .subject(id)
+                        .object("user", id)
+                        .meta("from_role", &before.role)
+                        .meta("to_role", &row.role),
+                ),
+            );
+        }
+        let stored = state.store.users.upsert_user(&row, &records).await?;
+        state.audit.outbox_written();
         let rendered = view::user_json(state, &stored);
         announce_update(state, &stored.id, &rendered);
         out.insert(stored.id.clone(), rendered);
@@ -169,7 +194,15 @@ pub async fn partial_update_users(
         check_size(&user.data)?;
         user.updated_at = now_micros();
         user.last_active = None;
-        let stored = state.store.users.upsert_user(&user).await?;
+        let record = state.audit.stage_now(
+            actor
+                .audit(EventType::UserUpsert)
+                .subject(user.id.clone())
+                .object("user", user.id.clone())
+                .meta("created", false),
+        );
+        let stored = state.store.users.upsert_user(&user, &[record]).await?;
+        state.audit.outbox_written();
         let rendered = view::user_json(state, &stored);
         announce_update(state, &stored.id, &rendered);
         out.insert(stored.id.clone(), rendered);
@@ -274,7 +307,16 @@ pub async fn upsert_on_connect(
     user.last_active = Some(now);
     if existing.as_ref() != Some(&user) {
         user.updated_at = now;
-        user = state.store.users.upsert_user(&user).await?;
+        let record = state.audit.stage_now(
+            AuditEvent::new(EventType::UserUpsert)
+                .actor(user_id)
+                .subject(user_id)
+                .object("user", user_id)
+                .meta("created", existing.is_none())
+                .meta("via", "client"),
+        );
+        user = state.store.users.upsert_user(&user, &[record]).await?;
+        state.audit.outbox_written();
     }
     Ok(user)
 }
@@ -300,11 +342,21 @@ pub async fn find_or_create(state: &AppState, user_id: &str) -> ApiResult<UserRo
     if let Some(u) = state.store.users.find_user(user_id).await? {
         return Ok(u);
     }
-    Ok(state
+    let record = state.audit.stage_now(
+        AuditEvent::new(EventType::UserUpsert)
+            .actor(user_id)
+            .subject(user_id)
+            .object("user", user_id)
+            .meta("created", true)
+            .meta("via", "client"),
+    );
+    let user = state
         .store
         .users
-        .upsert_user(&new_user(user_id, now_micros()))
-        .await?)
+        .upsert_user(&new_user(user_id, now_micros()), &[record])
+        .await?;
+    state.audit.outbox_written();
+    Ok(user)
 }
 
 /// Users that must exist for an operation (channel members, mentions).

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::frame::Dek;
 use super::root::RootKey;
-use crate::audit::{AuditRecord, AuditSink};
+use crate::audit::AuditSink;
 use crate::store::{DekRow, KekRow, KeyStore};
 use crate::time::now_micros;
 
@@ -110,14 +110,9 @@ impl Keyring {
         }
     }
 
-    fn record(&self, action: &str, resource: String) {
-        self.audit.record(AuditRecord {
-            event: "keys.changed".into(),
-            actor: "system".into(),
-            action: action.into(),
-            resource,
-            at: now_micros(),
-        });
+    fn record(&self, operation: &str, target: String) {
+        self.audit
+            .record(super::key_event(operation, &target).meta("provider", self.root.describe()));
     }
 
     pub fn root_description(&self) -> String {
@@ -165,7 +160,7 @@ impl Keyring {
                         .context("an active KEK")?
                 } else {
                     tracing::info!(kek_id = %row.id, "created a key-encryption key");
-                    self.record("CreateKek", format!("kek:{}", row.id));
+                    self.record("kek_created", format!("kek:{}", row.id));
                     row
                 }
             }
@@ -303,7 +298,7 @@ impl Keyring {
         self.keys.activate_kek(&new.id).await?;
         *self.kek.lock().await = Some(new);
         tracing::info!(old_kek = %old.id, new_kek = %id, deks = count, "key-encryption key rotated");
-        self.record("RotateKek", format!("kek:{id}"));
+        self.record("kek_rotated", format!("kek:{id}"));
         Ok((old.id.clone(), id, count))
     }
 
@@ -311,7 +306,7 @@ impl Keyring {
     /// the retired key until re-encrypted.
     pub async fn rotate_dek(&self, subject: &str) -> anyhow::Result<u64> {
         let retired = self.keys.retire_deks(subject).await?;
-        self.record("RetireDek", subject.to_string());
+        self.record("dek_retired", subject.to_string());
         self.active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -330,7 +325,7 @@ impl Keyring {
         // Cached DEKs do not record their subject: drop them all; they reload on demand.
         self.deks.lock().unwrap_or_else(|e| e.into_inner()).clear();
         tracing::info!(keys = rows, "subject keys destroyed");
-        self.record("DestroyDeks", subject.to_string());
+        self.record("deks_destroyed", subject.to_string());
         Ok(rows)
     }
 }

@@ -3,6 +3,8 @@
 //! the keys' hygiene (zeroized, never `Debug`), and the local root-key provider; the keyring
 //! tables and the store integration follow (see the field-encryption issue).
 
+#[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
+pub mod aws;
 pub mod fields;
 pub mod frame;
 pub mod keyring;
@@ -12,7 +14,7 @@ pub mod root;
 pub mod rotation;
 
 use crate::app::AppState;
-use crate::audit::{AuditRecord, AuditSink};
+use crate::audit::{AuditEvent, EventType};
 
 /// Crypto-shreds a user: destroys their DEKs, so their profile, messages and reactions read
 /// as tombstones everywhere (backups and exports included), and drops their messages from
@@ -30,12 +32,24 @@ pub async fn shred_user(state: &AppState, user_id: &str) -> anyhow::Result<u64> 
         .messages
         .delete_tokens_of_author(user_id)
         .await?;
-    state.audit.record(AuditRecord {
-        event: "keys.shredded".into(),
-        actor: "system".into(),
-        action: "ShredSubject".into(),
-        resource: format!("user:{user_id}"),
-        at: crate::time::now_micros(),
-    });
+    state
+        .audit
+        .record(
+            key_event("shred", &crate::store::encrypted::user_subject(user_id))
+                .meta("count", destroyed),
+        )
+        .await?;
     Ok(destroyed)
+}
+
+/// The audit record of a key operation on `target`: `kek:<id>`, `user:<id>` (the user is
+/// the entry's subject, never in clear metadata) or `channel:<cid>`.
+pub(crate) fn key_event(operation: &str, target: &str) -> AuditEvent {
+    let event = AuditEvent::new(EventType::KeyOperation).meta("operation", operation);
+    match target.split_once(':') {
+        Some(("kek", id)) => event.object("key", id).meta("key_id", id),
+        Some(("user", id)) => event.subject(id).object("user", id),
+        Some(("channel", cid)) => event.object("channel", cid),
+        _ => event.object("key", target),
+    }
 }

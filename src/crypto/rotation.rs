@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::fields::FieldCrypto;
-use crate::audit::{AuditRecord, AuditSink};
+use crate::audit::AuditSink;
 use crate::store::Store;
 
 const PAGE: i64 = 100;
@@ -15,14 +15,8 @@ fn cursor_key(subject: &str) -> String {
     format!("reencrypt:{subject}")
 }
 
-fn record(audit: &dyn AuditSink, action: &str, resource: String) {
-    audit.record(AuditRecord {
-        event: "keys.rotated".into(),
-        actor: "operator".into(),
-        action: action.into(),
-        resource,
-        at: crate::time::now_micros(),
-    });
+fn record(audit: &dyn AuditSink, operation: &str, target: String) {
+    audit.record(super::key_event(operation, &target));
 }
 
 pub async fn rotate_kek(
@@ -30,7 +24,7 @@ pub async fn rotate_kek(
     audit: &dyn AuditSink,
 ) -> anyhow::Result<(String, String, usize)> {
     let out = crypto.keyring.rotate_kek().await?;
-    record(audit, "RotateKek", format!("kek:{}", out.1));
+    record(audit, "kek_rotation_run", format!("kek:{}", out.1));
     Ok(out)
 }
 
@@ -47,20 +41,20 @@ pub async fn rotate_dek(
     let key = cursor_key(subject);
     let mut cursor = match store.settings.find_setting(&key).await? {
         Some(c) => {
-            record(audit, "ResumeRotateDek", subject.to_string());
+            record(audit, "dek_rotation_resumed", subject.to_string());
             c
         }
         None => {
             crypto.keyring.rotate_dek(subject).await?;
             store.settings.upsert_setting(&key, "").await?;
-            record(audit, "RotateDek", subject.to_string());
+            record(audit, "dek_rotation_run", subject.to_string());
             String::new()
         }
     };
     let mut done = 0u64;
     if let Some(user_id) = subject.strip_prefix("user:") {
         if let Some(user) = store.users.find_user(user_id).await? {
-            store.users.upsert_user(&user).await?;
+            store.users.upsert_user(&user, &[]).await?;
             done += 1;
         }
         loop {
@@ -74,7 +68,7 @@ pub async fn rotate_dek(
             for id in &ids {
                 // Reading opens with whichever key sealed it; writing seals with the new one.
                 if let Some(m) = store.messages.find_message(id).await? {
-                    store.messages.update_message(&m).await?;
+                    store.messages.update_message(&m, &[]).await?;
                     done += 1;
                 }
             }
@@ -84,7 +78,7 @@ pub async fn rotate_dek(
         }
     } else if let Some(cid) = subject.strip_prefix("channel:") {
         if let Some(ch) = store.channels.find_channel(cid).await? {
-            store.channels.update_channel(&ch).await?;
+            store.channels.update_channel(&ch, &[]).await?;
             done += 1;
         }
     } else {

@@ -73,6 +73,18 @@ pub fn verify_token(state: &AppState, raw: &str) -> Result<token::Claims, ApiErr
     )
 }
 
+/// Records a rejected token (the reason is the Stream error code: never the token or its
+/// claims). The caller is unknown, so the entry has no actor.
+pub async fn record_rejection(state: &AppState, transport: &str, err: &ApiError) {
+    let event = crate::audit::AuditEvent::new(crate::audit::EventType::TokenRejected)
+        .outcome(crate::audit::Outcome::Denied)
+        .meta("reason", err.code)
+        .meta("transport", transport);
+    if let Err(e) = state.audit.record(event).await {
+        tracing::error!(error = %e, "could not record a token rejection");
+    }
+}
+
 pub fn check_api_key(state: &AppState, query: &HashMap<String, String>) -> Result<(), ApiError> {
     match query.get("api_key") {
         Some(k) if *k == state.credentials.api_key => Ok(()),
@@ -97,7 +109,13 @@ impl FromRequestParts<AppState> for Auth {
         let caller = match (header("stream-auth-type"), header("authorization")) {
             (Some("anonymous"), _) => Caller::Anonymous,
             (_, Some(raw)) if !raw.is_empty() => {
-                let claims = verify_token(state, raw)?;
+                let claims = match verify_token(state, raw) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        record_rejection(state, "rest", &e).await;
+                        return Err(e);
+                    }
+                };
                 if claims.server {
                     Caller::Server
                 } else {

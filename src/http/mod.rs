@@ -3,6 +3,7 @@
 //! `chat`, reply.
 
 mod app_info;
+mod audit;
 mod channels;
 pub mod extract;
 mod messages;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.limits.max_body_bytes;
     Router::new()
         .merge(app_info::router())
+        .merge(audit::router())
         .merge(ops::router())
         .merge(users::router())
         .merge(channels::router())
@@ -90,12 +92,13 @@ async fn enforce_decision(req: Request, next: Next) -> Response {
     if routes::action_for(&method, &route) == Some(routes::PUBLIC) {
         return next.run(req).await;
     }
-    let (res, decided) = DECIDED
-        .scope(std::cell::Cell::new(false), async {
-            let res = next.run(req).await;
-            (res, DECIDED.with(|d| d.get()))
-        })
-        .await;
+    // `durable`: records the request handed to the audit sink (denials, server-side
+    // calls) are stored before it is answered.
+    let (res, decided) = crate::audit::durable(DECIDED.scope(std::cell::Cell::new(false), async {
+        let res = next.run(req).await;
+        (res, DECIDED.with(|d| d.get()))
+    }))
+    .await;
     if res.status().is_success() && !decided {
         tracing::error!(method = %method, route = %route, "request answered without an authorization decision");
         return ApiError::internal("request answered without an authorization decision")

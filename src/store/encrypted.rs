@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use super::{
-    ChannelRow, ChannelStore, Cursor, Fields, MemberRow, MessageRow, MessageStore, ReactionRow,
-    ReadRow, StoreError, StoreResult, UserRow, UserStore,
+    Audit, ChannelRow, ChannelStore, Cursor, Fields, MemberAudit, MemberRow, MessageRow,
+    MessageStore, ReactionRow, ReadRow, RemovalAudit, StoreError, StoreResult, UserRow, UserStore,
 };
 use crate::crypto::fields::{FieldCrypto, Opened, words};
 use crate::crypto::frame::Field;
@@ -65,7 +65,7 @@ impl EncryptedUsers {
 
 #[async_trait]
 impl UserStore for EncryptedUsers {
-    async fn upsert_user(&self, user: &UserRow) -> StoreResult<UserRow> {
+    async fn upsert_user(&self, user: &UserRow, audit: Audit<'_>) -> StoreResult<UserRow> {
         let mut sealed = user.clone();
         sealed.data = self
             .crypto
@@ -80,7 +80,7 @@ impl UserStore for EncryptedUsers {
             )
             .await
             .map_err(crypto_err)?;
-        let stored = self.inner.upsert_user(&sealed).await?;
+        let stored = self.inner.upsert_user(&sealed, audit).await?;
         self.open(stored).await
     }
     async fn find_user(&self, id: &str) -> StoreResult<Option<UserRow>> {
@@ -159,9 +159,10 @@ impl ChannelStore for EncryptedChannels {
         &self,
         channel: &ChannelRow,
         members: &[MemberRow],
+        audit: Audit<'_>,
     ) -> StoreResult<bool> {
         self.inner
-            .insert_channel(&self.seal(channel).await?, members)
+            .insert_channel(&self.seal(channel).await?, members, audit)
             .await
     }
     async fn find_channel(&self, cid: &str) -> StoreResult<Option<ChannelRow>> {
@@ -185,20 +186,33 @@ impl ChannelStore for EncryptedChannels {
         self.open_all(self.inner.find_channels_of_types(kinds, cap).await?)
             .await
     }
-    async fn update_channel(&self, channel: &ChannelRow) -> StoreResult<()> {
-        self.inner.update_channel(&self.seal(channel).await?).await
+    async fn update_channel(&self, channel: &ChannelRow, audit: Audit<'_>) -> StoreResult<()> {
+        self.inner
+            .update_channel(&self.seal(channel).await?, audit)
+            .await
     }
-    async fn delete_channel(&self, cid: &str) -> StoreResult<()> {
-        self.inner.delete_channel(cid).await
+    async fn delete_channel(&self, cid: &str, audit: Audit<'_>) -> StoreResult<()> {
+        self.inner.delete_channel(cid, audit).await
     }
-    async fn truncate_channel(&self, cid: &str, at: Micros, hard: bool) -> StoreResult<()> {
-        self.inner.truncate_channel(cid, at, hard).await
+    async fn truncate_channel(
+        &self,
+        cid: &str,
+        at: Micros,
+        hard: bool,
+        audit: Audit<'_>,
+    ) -> StoreResult<()> {
+        self.inner.truncate_channel(cid, at, hard, audit).await
     }
     async fn find_members(&self, cids: &[String]) -> StoreResult<Vec<MemberRow>> {
         self.inner.find_members(cids).await
     }
-    async fn add_members(&self, cid: &str, members: &[MemberRow]) -> StoreResult<Vec<MemberRow>> {
-        self.inner.add_members(cid, members).await
+    async fn add_members(
+        &self,
+        cid: &str,
+        members: &[MemberRow],
+        audit: MemberAudit<'_>,
+    ) -> StoreResult<Vec<MemberRow>> {
+        self.inner.add_members(cid, members, audit).await
     }
     async fn update_member_role(
         &self,
@@ -206,11 +220,19 @@ impl ChannelStore for EncryptedChannels {
         user_id: &str,
         role: &str,
         at: Micros,
+        audit: Audit<'_>,
     ) -> StoreResult<bool> {
-        self.inner.update_member_role(cid, user_id, role, at).await
+        self.inner
+            .update_member_role(cid, user_id, role, at, audit)
+            .await
     }
-    async fn remove_members(&self, cid: &str, user_ids: &[String]) -> StoreResult<Vec<String>> {
-        self.inner.remove_members(cid, user_ids).await
+    async fn remove_members(
+        &self,
+        cid: &str,
+        user_ids: &[String],
+        audit: RemovalAudit<'_>,
+    ) -> StoreResult<Vec<String>> {
+        self.inner.remove_members(cid, user_ids, audit).await
     }
     async fn find_reads(&self, cids: &[String]) -> StoreResult<Vec<ReadRow>> {
         self.inner.find_reads(cids).await
@@ -340,6 +362,7 @@ impl MessageStore for EncryptedMessages {
         message: &MessageRow,
         count_unread: bool,
         _tokens: &[String],
+        audit: Audit<'_>,
     ) -> StoreResult<()> {
         // The words are only known here, in plaintext: compute the tokens and store them with
         // the sealed message in one transaction.
@@ -349,7 +372,7 @@ impl MessageStore for EncryptedMessages {
             .await
             .map_err(crypto_err)?;
         self.inner
-            .insert_message_with_tokens(&self.seal(message).await?, count_unread, &tokens)
+            .insert_message_with_tokens(&self.seal(message).await?, count_unread, &tokens, audit)
             .await
     }
     async fn find_message(&self, id: &str) -> StoreResult<Option<MessageRow>> {
@@ -431,15 +454,15 @@ impl MessageStore for EncryptedMessages {
     ) -> StoreResult<i64> {
         self.inner.count_messages_after(cid, after, user_id).await
     }
-    async fn update_message(&self, message: &MessageRow) -> StoreResult<()> {
+    async fn update_message(&self, message: &MessageRow, audit: Audit<'_>) -> StoreResult<()> {
         self.inner
-            .update_message(&self.seal(message).await?)
+            .update_message(&self.seal(message).await?, audit)
             .await?;
         self.index(message).await
     }
-    async fn delete_message(&self, id: &str) -> StoreResult<()> {
+    async fn delete_message(&self, id: &str, audit: Audit<'_>) -> StoreResult<()> {
         self.inner.replace_message_tokens(id, &[]).await?;
-        self.inner.delete_message(id).await
+        self.inner.delete_message(id, audit).await
     }
     async fn upsert_reaction(
         &self,

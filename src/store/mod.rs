@@ -144,7 +144,7 @@ pub enum Cursor {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Inserts or fully replaces a user (role and custom data); keeps `created_at`.
-    async fn upsert_user(&self, user: &UserRow) -> StoreResult<UserRow>;
+    async fn upsert_user(&self, user: &UserRow, audit: Audit<'_>) -> StoreResult<UserRow>;
     async fn find_user(&self, id: &str) -> StoreResult<Option<UserRow>>;
     async fn find_users(&self, ids: &[String]) -> StoreResult<Vec<UserRow>>;
     /// All users, oldest first, at most `cap` (queries filter these in memory).
@@ -160,6 +160,7 @@ pub trait ChannelStore: Send + Sync {
         &self,
         channel: &ChannelRow,
         members: &[MemberRow],
+        audit: Audit<'_>,
     ) -> StoreResult<bool>;
     async fn find_channel(&self, cid: &str) -> StoreResult<Option<ChannelRow>>;
     async fn find_channels(&self, cids: &[String]) -> StoreResult<Vec<ChannelRow>>;
@@ -172,24 +173,43 @@ pub trait ChannelStore: Send + Sync {
         cap: i64,
     ) -> StoreResult<Vec<ChannelRow>>;
     /// Writes data, frozen, truncated_at, deleted_at and updated_at.
-    async fn update_channel(&self, channel: &ChannelRow) -> StoreResult<()>;
+    async fn update_channel(&self, channel: &ChannelRow, audit: Audit<'_>) -> StoreResult<()>;
     /// Removes the channel, its members, reads, messages and reactions.
-    async fn delete_channel(&self, cid: &str) -> StoreResult<()>;
+    async fn delete_channel(&self, cid: &str, audit: Audit<'_>) -> StoreResult<()>;
     /// Hides messages before `at`, resets unread counts; with `hard`, deletes them.
-    async fn truncate_channel(&self, cid: &str, at: Micros, hard: bool) -> StoreResult<()>;
+    async fn truncate_channel(
+        &self,
+        cid: &str,
+        at: Micros,
+        hard: bool,
+        audit: Audit<'_>,
+    ) -> StoreResult<()>;
     async fn find_members(&self, cids: &[String]) -> StoreResult<Vec<MemberRow>>;
     /// Adds members not already present (with read state starting at their join time);
-    /// returns the ones added.
-    async fn add_members(&self, cid: &str, members: &[MemberRow]) -> StoreResult<Vec<MemberRow>>;
+    /// returns the ones added, with the audit record `audit` makes for each in the same
+    /// transaction.
+    async fn add_members(
+        &self,
+        cid: &str,
+        members: &[MemberRow],
+        audit: MemberAudit<'_>,
+    ) -> StoreResult<Vec<MemberRow>>;
     async fn update_member_role(
         &self,
         cid: &str,
         user_id: &str,
         role: &str,
         at: Micros,
+        audit: Audit<'_>,
     ) -> StoreResult<bool>;
-    /// Removes members and their read state; returns the ids removed.
-    async fn remove_members(&self, cid: &str, user_ids: &[String]) -> StoreResult<Vec<String>>;
+    /// Removes members and their read state; returns the ids removed (with the audit record
+    /// `audit` makes for each, in the same transaction).
+    async fn remove_members(
+        &self,
+        cid: &str,
+        user_ids: &[String],
+        audit: RemovalAudit<'_>,
+    ) -> StoreResult<Vec<String>>;
     async fn find_reads(&self, cids: &[String]) -> StoreResult<Vec<ReadRow>>;
     /// Read state of `user_id` in every channel that is not deleted.
     async fn find_reads_for_user(&self, user_id: &str) -> StoreResult<Vec<(ReadRow, String)>>;
@@ -202,8 +222,13 @@ pub trait MessageStore: Send + Sync {
     /// Stores a new message, and in the same transaction moves the channel's
     /// `last_message_at`, counts the parent's reply, and (when `count_unread`) adds one
     /// unread message for every other member. A duplicate id is a [`StoreError::Conflict`].
-    async fn insert_message(&self, message: &MessageRow, count_unread: bool) -> StoreResult<()> {
-        self.insert_message_with_tokens(message, count_unread, &[])
+    async fn insert_message(
+        &self,
+        message: &MessageRow,
+        count_unread: bool,
+        audit: Audit<'_>,
+    ) -> StoreResult<()> {
+        self.insert_message_with_tokens(message, count_unread, &[], audit)
             .await
     }
     /// As [`MessageStore::insert_message`], storing the message's blind-index tokens in the
@@ -213,6 +238,7 @@ pub trait MessageStore: Send + Sync {
         message: &MessageRow,
         count_unread: bool,
         tokens: &[String],
+        audit: Audit<'_>,
     ) -> StoreResult<()>;
     async fn find_message(&self, id: &str) -> StoreResult<Option<MessageRow>>;
     async fn find_messages(&self, ids: &[String]) -> StoreResult<Vec<MessageRow>>;
@@ -254,9 +280,9 @@ pub trait MessageStore: Send + Sync {
         user_id: &str,
     ) -> StoreResult<i64>;
     /// Writes text, data, type, pinned, updated_at and deleted_at.
-    async fn update_message(&self, message: &MessageRow) -> StoreResult<()>;
+    async fn update_message(&self, message: &MessageRow, audit: Audit<'_>) -> StoreResult<()>;
     /// Removes a message and its reactions (its replies stay, as in Stream).
-    async fn delete_message(&self, id: &str) -> StoreResult<()>;
+    async fn delete_message(&self, id: &str, audit: Audit<'_>) -> StoreResult<()>;
     /// Stores a reaction; with `enforce_unique`, removes the user's other reactions on the
     /// message first. Returns true when it replaced an existing reaction of that type.
     async fn upsert_reaction(
@@ -347,6 +373,122 @@ pub trait KeyStore: Send + Sync {
     async fn retire_deks(&self, subject: &str) -> StoreResult<u64>;
 }
 
+/// An audit record waiting in the outbox: written in the same transaction as the action it
+/// records, chained later by the appender. Ids are natural here and pseudonymised when
+/// chained; `pii` is already ciphertext (or empty), `meta` already canonical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub at_ms: i64,
+    pub event_type: u16,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub object_kind: Option<String>,
+    pub object_id: Option<String>,
+    pub pii: Vec<u8>,
+    pub meta: Vec<u8>,
+}
+
+/// The audit records of one write, stored in its transaction ("both or neither").
+pub type Audit<'a> = &'a [OutboxRow];
+/// Makes the audit record of each member a write actually adds.
+pub type MemberAudit<'a> = &'a (dyn Fn(&MemberRow) -> Option<OutboxRow> + Send + Sync);
+/// Makes the audit record of each member a write actually removes.
+pub type RemovalAudit<'a> = &'a (dyn Fn(&str) -> Option<OutboxRow> + Send + Sync);
+
+/// One chained entry with the searchable copies of its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub ts: i64,
+    pub event_type: i32,
+    pub actor: Vec<u8>,
+    pub subject: Vec<u8>,
+    pub object_ref: String,
+    pub outcome: String,
+    pub entry: Vec<u8>,
+    pub chain_hash: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub size: i64,
+    pub root: Vec<u8>,
+    pub note: String,
+    pub created_at: Micros,
+}
+
+/// What one appender batch commits at once.
+pub struct AuditBatch {
+    pub entries: Vec<AuditRow>,
+    /// Complete subtree hashes at levels 8, 16, …: (level, index, hash).
+    pub nodes: Vec<(u32, u64, [u8; 32])>,
+    pub checkpoint: CheckpointRow,
+    /// Outbox rows chained by this batch (deleted in the same transaction).
+    pub drained: Vec<i64>,
+}
+
+/// An auditor's search; every filter optional, newest first when `descending`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub from_ts: Option<i64>,
+    pub to_ts: Option<i64>,
+    pub actor: Option<Vec<u8>>,
+    pub subject: Option<Vec<u8>>,
+    pub event_type: Option<i32>,
+    pub object_ref: Option<String>,
+    pub outcome: Option<String>,
+    /// Keyset pagination: entries with seq below (descending) or above this.
+    pub cursor: Option<i64>,
+    pub descending: bool,
+    pub limit: i64,
+}
+
+/// The audit log's tables: the outbox, the append-only entries, tree nodes and checkpoints,
+/// and the pseudonym directory.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Stores records outside any other write (actions with no write of their own, and
+    /// nodes that are not the appender).
+    async fn insert_outbox(&self, rows: &[OutboxRow]) -> StoreResult<()>;
+    /// The oldest waiting records, by id.
+    async fn find_outbox(&self, limit: i64) -> StoreResult<Vec<(i64, OutboxRow)>>;
+    /// Whether this process may append: always on SQLite; on PostgreSQL, holding a
+    /// session-level advisory lock on a dedicated connection (a leader lease).
+    async fn hold_audit_lease(&self) -> StoreResult<bool>;
+    /// Pseudonyms for `(kind, natural id)` pairs, created (random) where missing.
+    async fn resolve_pseudonyms(
+        &self,
+        ids: &[(String, String)],
+    ) -> StoreResult<Vec<((String, String), Vec<u8>)>>;
+    /// Existing pseudonyms only.
+    async fn find_pseudonyms(
+        &self,
+        ids: &[(String, String)],
+    ) -> StoreResult<Vec<((String, String), Vec<u8>)>>;
+    /// Natural ids of pseudonyms still in the directory.
+    async fn find_natural_ids(
+        &self,
+        pseudonyms: &[Vec<u8>],
+    ) -> StoreResult<Vec<(Vec<u8>, (String, String))>>;
+    /// Unlinks pseudonyms from a natural id (erasure); returns how many.
+    async fn delete_pseudonyms(&self, kind: &str, natural_ids: &[String]) -> StoreResult<u64>;
+    async fn append_audit(&self, batch: &AuditBatch) -> StoreResult<()>;
+    /// The entry with the highest seq.
+    async fn find_audit_head(&self) -> StoreResult<Option<AuditRow>>;
+    async fn find_audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRow>>;
+    /// Entries with seq in [from, to), in order.
+    async fn find_audit_range(&self, from: i64, to: i64) -> StoreResult<Vec<AuditRow>>;
+    /// Leaf hashes of entries [from, to), in order.
+    async fn find_leaf_hashes(&self, from: i64, to: i64) -> StoreResult<Vec<Vec<u8>>>;
+    /// Stored subtree hashes of `level` with index in [from, to), in order.
+    async fn find_audit_nodes(&self, level: i32, from: i64, to: i64) -> StoreResult<Vec<Vec<u8>>>;
+    async fn find_latest_checkpoint(&self) -> StoreResult<Option<CheckpointRow>>;
+    async fn find_checkpoint(&self, size: i64) -> StoreResult<Option<CheckpointRow>>;
+    /// The smallest seq with ts >= `from_ts` and the largest with ts < `to_ts`.
+    async fn find_seq_bounds(&self, from_ts: i64, to_ts: i64) -> StoreResult<Option<(i64, i64)>>;
+}
+
 /// Usage metering (monthly active users, connection peaks).
 #[async_trait]
 pub trait UsageStore: Send + Sync {
@@ -380,6 +522,7 @@ pub struct Store {
     pub settings: Arc<dyn SettingsStore>,
     pub usage: Arc<dyn UsageStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub audit: Arc<dyn AuditStore>,
     pub dialect: &'static str,
 }
 
@@ -427,6 +570,7 @@ impl Store {
             + SettingsStore
             + UsageStore
             + KeyStore
+            + AuditStore
             + 'static,
     {
         Self {
@@ -435,7 +579,8 @@ impl Store {
             messages: s.clone(),
             settings: s.clone(),
             usage: s.clone(),
-            keys: s,
+            keys: s.clone(),
+            audit: s,
             dialect,
         }
     }

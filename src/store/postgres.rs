@@ -5,7 +5,15 @@ use sqlx::postgres::PgPoolOptions;
 
 pub struct PgStore {
     pool: sqlx::PgPool,
+    /// The audit appender's leader lease: a dedicated connection holding a session-level
+    /// advisory lock. Async mutex: checking it is a round trip.
+    lease: tokio::sync::Mutex<Option<sqlx::PgConnection>>,
 }
+
+const BEGIN_WRITE: &str = "BEGIN";
+
+/// The advisory lock key of the audit appender (any fixed number; ASCII "wardaudt").
+const AUDIT_LEASE_KEY: i64 = 0x7761_7264_6175_6474;
 
 impl PgStore {
     /// Connects, creating the database when it does not exist yet, and migrates.
@@ -18,7 +26,38 @@ impl PgStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            lease: tokio::sync::Mutex::new(None),
+        })
+    }
+}
+
+impl PgStore {
+    /// Whether this process is the one audit appender: it holds the advisory lock on its own
+    /// connection (checked alive each time); when that connection dies, PostgreSQL releases
+    /// the lock and another node can take over. Two appenders racing anyway would collide on
+    /// `audit_log.seq`, the primary key, rather than fork the chain.
+    async fn audit_lease(&self) -> crate::store::StoreResult<bool> {
+        use sqlx::Connection;
+        let mut lease = self.lease.lock().await;
+        if let Some(conn) = lease.as_mut() {
+            if conn.ping().await.is_ok() {
+                return Ok(true);
+            }
+            *lease = None;
+        }
+        let mut conn = self.pool.acquire().await?.detach();
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(AUDIT_LEASE_KEY)
+            .fetch_one(&mut conn)
+            .await?;
+        if held {
+            *lease = Some(conn);
+        } else {
+            let _ = conn.close().await;
+        }
+        Ok(held)
     }
 }
 

@@ -11,7 +11,7 @@ macro_rules! impl_sql_store {
         use crate::store::{
             ChannelRow, ChannelStore, Cursor, MemberRow, MessageRow, MessageStore, ReactionRow,
             ReadRow, SettingsStore, StoreError, StoreResult, UsageStore, UserRow, UserStore, fields_text,
-            DekRow, KekRow, KeyStore,
+            DekRow, KekRow, KeyStore, OutboxRow, Audit, MemberAudit, RemovalAudit,
             parse_fields,
         };
         use crate::time::Micros;
@@ -162,7 +162,8 @@ macro_rules! impl_sql_store {
 
         #[async_trait]
         impl UserStore for $store {
-            async fn upsert_user(&self, u: &UserRow) -> StoreResult<UserRow> {
+            async fn upsert_user(&self, u: &UserRow, audit: Audit<'_>) -> StoreResult<UserRow> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 let sql = format!(
                     "INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                      ON CONFLICT (id) DO UPDATE SET role = excluded.role, data = excluded.data, \
@@ -181,8 +182,10 @@ macro_rules! impl_sql_store {
                     .bind(u.deactivated_at)
                     .bind(u.deleted_at)
                     .bind(u.banned)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await?;
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(user_from(&row)?)
             }
 
@@ -218,8 +221,8 @@ macro_rules! impl_sql_store {
 
         #[async_trait]
         impl ChannelStore for $store {
-            async fn insert_channel(&self, c: &ChannelRow, members: &[MemberRow]) -> StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+            async fn insert_channel(&self, c: &ChannelRow, members: &[MemberRow], audit: Audit<'_>) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 let inserted = sqlx::query(
                     "INSERT INTO channels (cid, type, id, created_by_id, data, created_at, updated_at, \
                      last_message_at, deleted_at, truncated_at, frozen, message_count) \
@@ -246,6 +249,7 @@ macro_rules! impl_sql_store {
                 for m in members {
                     insert_member(&mut tx, m).await?;
                 }
+                insert_outbox(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -285,7 +289,8 @@ macro_rules! impl_sql_store {
                 all(qb.build().fetch_all(&self.pool).await?, channel_from)
             }
 
-            async fn update_channel(&self, c: &ChannelRow) -> StoreResult<()> {
+            async fn update_channel(&self, c: &ChannelRow, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 sqlx::query(
                     "UPDATE channels SET data = $2, frozen = $3, truncated_at = $4, deleted_at = $5, \
                      updated_at = $6 WHERE cid = $1",
@@ -296,13 +301,15 @@ macro_rules! impl_sql_store {
                 .bind(c.truncated_at)
                 .bind(c.deleted_at)
                 .bind(c.updated_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
-            async fn delete_channel(&self, cid: &str) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+            async fn delete_channel(&self, cid: &str, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 for sql in [
                     "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages WHERE cid = $1)",
                     "DELETE FROM messages WHERE cid = $1",
@@ -312,12 +319,13 @@ macro_rules! impl_sql_store {
                 ] {
                     sqlx::query(sql).bind(cid).execute(&mut *tx).await?;
                 }
+                insert_outbox(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn truncate_channel(&self, cid: &str, at: Micros, hard: bool) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+            async fn truncate_channel(&self, cid: &str, at: Micros, hard: bool, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 sqlx::query("UPDATE channels SET truncated_at = $2, updated_at = $2 WHERE cid = $1")
                     .bind(cid)
                     .bind(at)
@@ -342,6 +350,7 @@ macro_rules! impl_sql_store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                insert_outbox(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -356,19 +365,23 @@ macro_rules! impl_sql_store {
                 all(qb.build().fetch_all(&self.pool).await?, member_from)
             }
 
-            async fn add_members(&self, _cid: &str, members: &[MemberRow]) -> StoreResult<Vec<MemberRow>> {
-                let mut tx = self.pool.begin().await?;
+            async fn add_members(&self, _cid: &str, members: &[MemberRow], audit: MemberAudit<'_>) -> StoreResult<Vec<MemberRow>> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 let mut added = Vec::new();
+                let mut records = Vec::new();
                 for m in members {
                     if insert_member(&mut tx, m).await? {
+                        records.extend(audit(m));
                         added.push(m.clone());
                     }
                 }
+                insert_outbox(&mut tx, &records).await?;
                 tx.commit().await?;
                 Ok(added)
             }
 
-            async fn update_member_role(&self, cid: &str, user_id: &str, role: &str, at: Micros) -> StoreResult<bool> {
+            async fn update_member_role(&self, cid: &str, user_id: &str, role: &str, at: Micros, audit: Audit<'_>) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 let done = sqlx::query(
                     "UPDATE channel_members SET channel_role = $3, updated_at = $4 WHERE cid = $1 AND user_id = $2",
                 )
@@ -376,13 +389,17 @@ macro_rules! impl_sql_store {
                 .bind(user_id)
                 .bind(role)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if done.rows_affected() == 1 {
+                    insert_outbox(&mut tx, audit).await?;
+                }
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn remove_members(&self, cid: &str, user_ids: &[String]) -> StoreResult<Vec<String>> {
-                let mut tx = self.pool.begin().await?;
+            async fn remove_members(&self, cid: &str, user_ids: &[String], audit: RemovalAudit<'_>) -> StoreResult<Vec<String>> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 let mut removed = Vec::new();
                 for id in user_ids {
                     let done = sqlx::query("DELETE FROM channel_members WHERE cid = $1 AND user_id = $2")
@@ -399,6 +416,8 @@ macro_rules! impl_sql_store {
                         removed.push(id.clone());
                     }
                 }
+                let records: Vec<OutboxRow> = removed.iter().filter_map(|id| audit(id)).collect();
+                insert_outbox(&mut tx, &records).await?;
                 tx.commit().await?;
                 Ok(removed)
             }
@@ -473,10 +492,35 @@ macro_rules! impl_sql_store {
             Ok(added)
         }
 
+        /// Stores audit records in the action's own transaction (one statement).
+        async fn insert_outbox(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            rows: &[OutboxRow],
+        ) -> StoreResult<()> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO audit_outbox (at_ms, event_type, actor, subject, object_kind, object_id, pii, meta) ",
+            );
+            qb.push_values(rows, |mut b, r| {
+                b.push_bind(r.at_ms)
+                    .push_bind(i32::from(r.event_type))
+                    .push_bind(r.actor.clone())
+                    .push_bind(r.subject.clone())
+                    .push_bind(r.object_kind.clone())
+                    .push_bind(r.object_id.clone())
+                    .push_bind(r.pii.clone())
+                    .push_bind(r.meta.clone());
+            });
+            qb.build().execute(&mut **tx).await?;
+            Ok(())
+        }
+
         #[async_trait]
         impl MessageStore for $store {
-            async fn insert_message_with_tokens(&self, m: &MessageRow, count_unread: bool, tokens: &[String]) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+            async fn insert_message_with_tokens(&self, m: &MessageRow, count_unread: bool, tokens: &[String], audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 let inserted = sqlx::query(
                     "INSERT INTO messages (id, cid, user_id, type, text, data, parent_id, show_in_channel, \
                      silent, pinned, created_at, updated_at, deleted_at) \
@@ -546,6 +590,7 @@ macro_rules! impl_sql_store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                insert_outbox(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -630,7 +675,8 @@ macro_rules! impl_sql_store {
                 Ok(n)
             }
 
-            async fn update_message(&self, m: &MessageRow) -> StoreResult<()> {
+            async fn update_message(&self, m: &MessageRow, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 sqlx::query(
                     "UPDATE messages SET text = $2, data = $3, type = $4, pinned = $5, updated_at = $6, \
                      deleted_at = $7 WHERE id = $1",
@@ -642,13 +688,15 @@ macro_rules! impl_sql_store {
                 .bind(m.pinned)
                 .bind(m.updated_at)
                 .bind(m.deleted_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
-            async fn delete_message(&self, id: &str) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+            async fn delete_message(&self, id: &str, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 sqlx::query("DELETE FROM reactions WHERE message_id = $1")
                     .bind(id)
                     .execute(&mut *tx)
@@ -657,12 +705,13 @@ macro_rules! impl_sql_store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                insert_outbox(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn upsert_reaction(&self, r: &ReactionRow, enforce_unique: bool) -> StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 if enforce_unique {
                     sqlx::query("DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND type <> $3")
                         .bind(&r.message_id)
@@ -721,7 +770,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn replace_message_tokens(&self, message_id: &str, tokens: &[String]) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 sqlx::query("DELETE FROM message_search_tokens WHERE message_id = $1")
                     .bind(message_id)
                     .execute(&mut *tx)
@@ -809,7 +858,7 @@ macro_rules! impl_sql_store {
         #[async_trait]
         impl UsageStore for $store {
             async fn insert_active_user(&self, month: &str, day: &str, user_id: &str) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 sqlx::query(
                     "INSERT INTO usage_active_users (month, user_id, first_day) VALUES ($1, $2, $3) \
                      ON CONFLICT (month, user_id) DO NOTHING",
@@ -916,7 +965,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_kek(&self, k: &KekRow) -> StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 let existing: Option<String> = sqlx::query_scalar("SELECT id FROM crypto_keks WHERE active = TRUE LIMIT 1")
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -993,7 +1042,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn activate_kek(&self, kek_id: &str) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
                 sqlx::query("UPDATE crypto_keks SET active = FALSE WHERE id <> $1").bind(kek_id).execute(&mut *tx).await?;
                 sqlx::query("UPDATE crypto_keks SET active = TRUE WHERE id = $1").bind(kek_id).execute(&mut *tx).await?;
                 tx.commit().await?;
@@ -1018,6 +1067,320 @@ macro_rules! impl_sql_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected())
+            }
+        }
+
+        const AUDIT_COLS: &str = "seq, ts, event_type, actor, subject, object_ref, outcome, entry, chain_hash, leaf_hash";
+
+        fn audit_from(row: &$row) -> Result<crate::store::AuditRow, sqlx::Error> {
+            Ok(crate::store::AuditRow {
+                seq: row.try_get("seq")?,
+                ts: row.try_get("ts")?,
+                event_type: row.try_get("event_type")?,
+                actor: row.try_get("actor")?,
+                subject: row.try_get("subject")?,
+                object_ref: row.try_get("object_ref")?,
+                outcome: row.try_get("outcome")?,
+                entry: row.try_get("entry")?,
+                chain_hash: row.try_get("chain_hash")?,
+                leaf_hash: row.try_get("leaf_hash")?,
+            })
+        }
+
+        fn checkpoint_from(row: &$row) -> Result<crate::store::CheckpointRow, sqlx::Error> {
+            Ok(crate::store::CheckpointRow {
+                size: row.try_get("size")?,
+                root: row.try_get("root")?,
+                note: row.try_get("note")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        /// `(kind, natural_id) IN ((…), …)` lookups, in chunks.
+        async fn select_pseudonyms<'e, E>(
+            exec: E,
+            ids: &[(String, String)],
+        ) -> StoreResult<Vec<((String, String), Vec<u8>)>>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut qb = QueryBuilder::new(
+                "SELECT kind, natural_id, pseudonym FROM audit_pseudonyms WHERE (kind, natural_id) IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for (k, id) in ids {
+                sep.push("(");
+                sep.push_bind_unseparated(k.clone());
+                sep.push_unseparated(", ");
+                sep.push_bind_unseparated(id.clone());
+                sep.push_unseparated(")");
+            }
+            qb.push(")");
+            let rows = qb.build().fetch_all(exec).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        (r.try_get::<String, _>("kind")?, r.try_get::<String, _>("natural_id")?),
+                        r.try_get::<Vec<u8>, _>("pseudonym")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        }
+
+        #[async_trait]
+        impl crate::store::AuditStore for $store {
+            async fn insert_outbox(&self, rows: &[OutboxRow]) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                insert_outbox(&mut tx, rows).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_outbox(&self, limit: i64) -> StoreResult<Vec<(i64, OutboxRow)>> {
+                let rows = sqlx::query(
+                    "SELECT id, at_ms, event_type, actor, subject, object_kind, object_id, pii, meta                      FROM audit_outbox ORDER BY id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get::<i64, _>("id")?,
+                            OutboxRow {
+                                at_ms: r.try_get("at_ms")?,
+                                event_type: u16::try_from(r.try_get::<i32, _>("event_type")?).unwrap_or(0),
+                                actor: r.try_get("actor")?,
+                                subject: r.try_get("subject")?,
+                                object_kind: r.try_get("object_kind")?,
+                                object_id: r.try_get("object_id")?,
+                                pii: r.try_get("pii")?,
+                                meta: r.try_get("meta")?,
+                            },
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(StoreError::from)
+            }
+
+            async fn hold_audit_lease(&self) -> StoreResult<bool> {
+                self.audit_lease().await
+            }
+
+            async fn resolve_pseudonyms(
+                &self,
+                ids: &[(String, String)],
+            ) -> StoreResult<Vec<((String, String), Vec<u8>)>> {
+                let mut found = Vec::new();
+                for chunk in ids.chunks(500) {
+                    let have = select_pseudonyms(&self.pool, chunk).await?;
+                    let missing: Vec<&(String, String)> = chunk
+                        .iter()
+                        .filter(|k| !have.iter().any(|(h, _)| h == *k))
+                        .collect();
+                    found.extend(have);
+                    if missing.is_empty() {
+                        continue;
+                    }
+                    let mut qb = QueryBuilder::new("INSERT INTO audit_pseudonyms (kind, natural_id, pseudonym) ");
+                    qb.push_values(&missing, |mut b, (k, id)| {
+                        b.push_bind(k.clone())
+                            .push_bind(id.clone())
+                            .push_bind(uuid::Uuid::new_v4().as_bytes().to_vec());
+                    });
+                    qb.push(" ON CONFLICT (kind, natural_id) DO NOTHING");
+                    qb.build().execute(&self.pool).await?;
+                    let missing: Vec<(String, String)> = missing.into_iter().cloned().collect();
+                    found.extend(select_pseudonyms(&self.pool, &missing).await?);
+                }
+                Ok(found)
+            }
+
+            async fn find_pseudonyms(
+                &self,
+                ids: &[(String, String)],
+            ) -> StoreResult<Vec<((String, String), Vec<u8>)>> {
+                let mut found = Vec::new();
+                for chunk in ids.chunks(500) {
+                    found.extend(select_pseudonyms(&self.pool, chunk).await?);
+                }
+                Ok(found)
+            }
+
+            async fn find_natural_ids(
+                &self,
+                pseudonyms: &[Vec<u8>],
+            ) -> StoreResult<Vec<(Vec<u8>, (String, String))>> {
+                let mut out = Vec::new();
+                for chunk in pseudonyms.chunks(500) {
+                    let mut qb = QueryBuilder::new(
+                        "SELECT kind, natural_id, pseudonym FROM audit_pseudonyms WHERE pseudonym IN (",
+                    );
+                    let mut sep = qb.separated(", ");
+                    for p in chunk {
+                        sep.push_bind(p.clone());
+                    }
+                    qb.push(")");
+                    for r in qb.build().fetch_all(&self.pool).await? {
+                        out.push((
+                            r.try_get::<Vec<u8>, _>("pseudonym")?,
+                            (r.try_get::<String, _>("kind")?, r.try_get::<String, _>("natural_id")?),
+                        ));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn delete_pseudonyms(&self, kind: &str, natural_ids: &[String]) -> StoreResult<u64> {
+                if natural_ids.is_empty() {
+                    return Ok(0);
+                }
+                let mut qb = QueryBuilder::new("DELETE FROM audit_pseudonyms WHERE kind = ");
+                qb.push_bind(kind.to_string()).push(" AND natural_id IN ");
+                push_list(&mut qb, natural_ids);
+                Ok(qb.build().execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn append_audit(&self, batch: &crate::store::AuditBatch) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                for chunk in batch.entries.chunks(1000) {
+                    let mut qb = QueryBuilder::new(format!("INSERT INTO audit_log ({AUDIT_COLS}) "));
+                    qb.push_values(chunk, |mut b, e| {
+                        b.push_bind(e.seq)
+                            .push_bind(e.ts)
+                            .push_bind(e.event_type)
+                            .push_bind(e.actor.clone())
+                            .push_bind(e.subject.clone())
+                            .push_bind(e.object_ref.clone())
+                            .push_bind(e.outcome.clone())
+                            .push_bind(e.entry.clone())
+                            .push_bind(e.chain_hash.clone())
+                            .push_bind(e.leaf_hash.clone());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                if !batch.nodes.is_empty() {
+                    let mut qb = QueryBuilder::new("INSERT INTO audit_nodes (level, idx, hash) ");
+                    qb.push_values(&batch.nodes, |mut b, (level, idx, hash)| {
+                        b.push_bind(*level as i32)
+                            .push_bind(*idx as i64)
+                            .push_bind(hash.to_vec());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                let c = &batch.checkpoint;
+                sqlx::query("INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(c.size)
+                    .bind(c.root.clone())
+                    .bind(c.note.clone())
+                    .bind(c.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                for chunk in batch.drained.chunks(1000) {
+                    let mut qb = QueryBuilder::new("DELETE FROM audit_outbox WHERE id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(")");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_audit_head(&self) -> StoreResult<Option<crate::store::AuditRow>> {
+                let sql = format!("SELECT {AUDIT_COLS} FROM audit_log ORDER BY seq DESC LIMIT 1");
+                let row = sqlx::query(AssertSqlSafe(sql)).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(audit_from).transpose()?)
+            }
+
+            async fn find_audit_entries(
+                &self,
+                q: &crate::store::AuditQuery,
+            ) -> StoreResult<Vec<crate::store::AuditRow>> {
+                let mut qb = QueryBuilder::new(format!("SELECT {AUDIT_COLS} FROM audit_log WHERE 1 = 1"));
+                if let Some(v) = q.from_ts {
+                    qb.push(" AND ts >= ").push_bind(v);
+                }
+                if let Some(v) = q.to_ts {
+                    qb.push(" AND ts < ").push_bind(v);
+                }
+                if let Some(v) = &q.actor {
+                    qb.push(" AND actor = ").push_bind(v.clone());
+                }
+                if let Some(v) = &q.subject {
+                    qb.push(" AND subject = ").push_bind(v.clone());
+                }
+                if let Some(v) = q.event_type {
+                    qb.push(" AND event_type = ").push_bind(v);
+                }
+                if let Some(v) = &q.object_ref {
+                    qb.push(" AND object_ref = ").push_bind(v.clone());
+                }
+                if let Some(v) = &q.outcome {
+                    qb.push(" AND outcome = ").push_bind(v.clone());
+                }
+                let (op, order) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
+                if let Some(c) = q.cursor {
+                    qb.push(format!(" AND seq {op} ")).push_bind(c);
+                }
+                qb.push(format!(" ORDER BY seq {order} LIMIT ")).push_bind(q.limit);
+                all(qb.build().fetch_all(&self.pool).await?, audit_from)
+            }
+
+            async fn find_audit_range(&self, from: i64, to: i64) -> StoreResult<Vec<crate::store::AuditRow>> {
+                let sql = format!("SELECT {AUDIT_COLS} FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq");
+                all(sqlx::query(AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await?, audit_from)
+            }
+
+            async fn find_leaf_hashes(&self, from: i64, to: i64) -> StoreResult<Vec<Vec<u8>>> {
+                Ok(sqlx::query_scalar("SELECT leaf_hash FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq")
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn find_audit_nodes(&self, level: i32, from: i64, to: i64) -> StoreResult<Vec<Vec<u8>>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT hash FROM audit_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+                )
+                .bind(level)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn find_latest_checkpoint(&self) -> StoreResult<Option<crate::store::CheckpointRow>> {
+                let row = sqlx::query("SELECT size, root, note, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(checkpoint_from).transpose()?)
+            }
+
+            async fn find_checkpoint(&self, size: i64) -> StoreResult<Option<crate::store::CheckpointRow>> {
+                let row = sqlx::query("SELECT size, root, note, created_at FROM audit_checkpoints WHERE size = $1")
+                    .bind(size)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(checkpoint_from).transpose()?)
+            }
+
+            async fn find_seq_bounds(&self, from_ts: i64, to_ts: i64) -> StoreResult<Option<(i64, i64)>> {
+                let row = sqlx::query("SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_log WHERE ts >= $1 AND ts < $2")
+                    .bind(from_ts)
+                    .bind(to_ts)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let lo: Option<i64> = row.try_get("lo")?;
+                let hi: Option<i64> = row.try_get("hi")?;
+                Ok(lo.zip(hi))
             }
         }
     };

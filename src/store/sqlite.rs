@@ -26,4 +26,17 @@ impl SqliteStore {
     }
 }
 
+/// Write transactions take the write lock at BEGIN: a deferred transaction that read first
+/// would get SQLITE_BUSY at once (not after the busy timeout) when another connection (the
+/// audit appender, say) committed in between.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+impl SqliteStore {
+    /// One process owns an SQLite file: it is always the appender. (Two processes on one
+    /// file would collide on `audit_log.seq`, the primary key, rather than fork the chain.)
+    async fn audit_lease(&self) -> crate::store::StoreResult<bool> {
+        Ok(true)
+    }
+}
+
 super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -24,12 +24,18 @@ async fn connect(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Response {
+    // Kept for the audit record only, sealed under the user's key there.
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(256).collect::<String>());
     let max = state.config.limits.max_ws_frame_bytes;
     // A 4 KiB read buffer keeps an idle connection near 9 KiB instead of ~137 KiB
     // (fanout-baseline.md); writes are batched by the session.
     ws.read_buffer_size(4096)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session::run(state, socket, query))
+        .on_upgrade(move |socket| session::run(state, socket, query, user_agent))
 }

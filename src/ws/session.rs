@@ -1,6 +1,7 @@
 //! One WebSocket connection: authenticate, register, handshake, then a writer task that
 //! drains the bounded queue in batches and a reader that answers heartbeats.
 
+use crate::audit::{AuditEvent, EventType};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -56,7 +57,13 @@ async fn authenticate(state: &AppState, raw_query: Option<&str>) -> Result<UserR
         .ok_or_else(|| {
             ApiError::unauthorized(code::ACCESS_KEY, "the authorization parameter is missing")
         })?;
-    let claims = ex::verify_token(state, token)?;
+    let claims = match ex::verify_token(state, token) {
+        Ok(c) => c,
+        Err(e) => {
+            ex::record_rejection(state, "ws", &e).await;
+            return Err(e);
+        }
+    };
     let token_user = claims.user_id.filter(|_| !claims.server).ok_or_else(|| {
         ApiError::unauthorized(
             code::TOKEN_SIGNATURE_INVALID,
@@ -90,7 +97,12 @@ fn health_check(conn_id: &str) -> Value {
     json!({"type": "health.check", "connection_id": conn_id, "cid": "*", "created_at": rfc3339(now_micros())})
 }
 
-pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<String>) {
+pub async fn run(
+    state: AppState,
+    mut socket: WebSocket,
+    raw_query: Option<String>,
+    user_agent: Option<String>,
+) {
     let user = match authenticate(&state, raw_query.as_deref()).await {
         Ok(u) => u,
         Err(err) => return reject(socket, err).await,
@@ -118,6 +130,17 @@ pub async fn run(state: AppState, mut socket: WebSocket, raw_query: Option<Strin
         tracing::warn!(user_id = %user.id, error = %e, "could not meter the connection");
     }
     tracing::debug!(user_id = %user.id, connection_id = %conn_id, "connection opened");
+    let opened = AuditEvent::new(EventType::WsConnect)
+        .actor(user.id.clone())
+        .subject(user.id.clone())
+        .meta("connection_id", &conn_id)
+        .meta("node", &state.config.node_id)
+        .pii(json!({ "user_agent": user_agent }));
+    if let Err(e) = state.audit.record(opened).await {
+        tracing::error!(connection_id = %conn_id, error = %e, "could not record the connection; closing it");
+        state.hub.unregister(&conn_id);
+        return reject(socket, ApiError::internal("the audit log is unavailable")).await;
+    }
 
     let first = match read::own_user_json(&state, &user).await {
         Ok(me) => {
@@ -249,6 +272,14 @@ async fn finish(state: &AppState, conn_id: &str) {
         return;
     };
     tracing::debug!(user_id = %gone.user_id, connection_id = %conn_id, "connection closed");
+    let closed = AuditEvent::new(EventType::WsDisconnect)
+        .actor(gone.user_id.clone())
+        .subject(gone.user_id.clone())
+        .meta("connection_id", conn_id)
+        .meta("node", &state.config.node_id);
+    if let Err(e) = state.audit.record(closed).await {
+        tracing::error!(connection_id = %conn_id, error = %e, "could not record the disconnection");
+    }
     let user = match state.store.users.find_user(&gone.user_id).await {
         Ok(Some(u)) => u,
         _ => return,

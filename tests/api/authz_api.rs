@@ -65,13 +65,15 @@ async fn a_guest_cannot_read_a_phi_channel_even_as_a_member(db: Db) {
         )
         .await;
     assert_denied(status, &body, "SendMessage");
-    let recorded = app.state.audit.recent();
+    let recorded = app.audit_entries().await;
     assert!(
-        recorded.iter().any(|r| r.event == "authz.denied"
-            && r.actor == "user:visitor"
-            && r.action == "ReadChannel"
-            && r.resource == "channel:phi:bed-12"),
-        "the denial is recorded for the audit log: {recorded:?}"
+        recorded.iter().any(|e| e["event"] == "authz.denied"
+            && e["outcome"] == "denied"
+            && e["actor"]["id"] == "visitor"
+            && e["meta"]["action"] == "ReadChannel"
+            && e["object"]["kind"] == "channel"
+            && e["object"]["id"] == "phi:bed-12"),
+        "the denial is recorded in the audit log: {recorded:?}"
     );
 }
 

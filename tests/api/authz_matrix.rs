@@ -11,7 +11,7 @@ const MATRIX: &str = include_str!("../../policies/decision-matrix.md");
 
 #[test]
 fn the_decision_matrix_matches_the_policies() {
-    let authz = Authz::embedded(Arc::new(MemorySink::new(100))).unwrap();
+    let authz = Authz::embedded(Arc::new(MemorySink::new())).unwrap();
     let mut rows = 0;
     let mut wrong = Vec::new();
     for line in MATRIX

@@ -245,11 +245,13 @@ async fn shredding_a_user_leaves_tombstones_and_spares_everyone_else(db: Db) {
     assert!(users["users"][0].get("name").is_none());
     assert_eq!(users["users"][1]["name"], "Staying Person");
     assert!(
-        app.state
-            .audit
-            .recent()
+        app.audit_entries()
+            .await
             .iter()
-            .any(|r| r.event == "keys.shredded" && r.resource == "user:leaver")
+            .any(|e| e["event"] == "key.operation"
+                && e["meta"]["operation"] == "shred"
+                && e["subject"]["id"] == "leaver"),
+        "the shredding is recorded in the audit log"
     );
 }
 
@@ -294,7 +296,7 @@ async fn key_rotation_keeps_everything_readable_and_resumes(db: Db) {
     app.send("messaging:rot", "b", json!({"id": "b0", "text": "from b"}))
         .await;
     let crypto = app.state.crypto.clone().unwrap();
-    let audit = ward::audit::MemorySink::new(16);
+    let audit = ward::audit::MemorySink::new();
 
     // KEK rotation: every DEK re-wrapped, nothing re-encrypted.
     let before = raw_text(&app, db, "a0").await;
@@ -344,7 +346,8 @@ async fn key_rotation_keeps_everything_readable_and_resumes(db: Db) {
         ward::store::Store::connect(&app.state.config.database_url)
             .await
             .unwrap(),
-        std::sync::Arc::new(ward::audit::MemorySink::new(4)),
+        std::sync::Arc::new(ward::audit::MemorySink::new()),
+        ward::app::open_root(&app.state.config).unwrap(),
     )
     .unwrap();
     for (id, text) in [("a0", "from a 0"), ("a4", "from a 4"), ("b0", "from b")] {
@@ -382,7 +385,8 @@ async fn key_rotation_keeps_everything_readable_and_resumes(db: Db) {
         ward::store::Store::connect(&app.state.config.database_url)
             .await
             .unwrap(),
-        std::sync::Arc::new(ward::audit::MemorySink::new(4)),
+        std::sync::Arc::new(ward::audit::MemorySink::new()),
+        ward::app::open_root(&app.state.config).unwrap(),
     )
     .unwrap();
     assert_eq!(

@@ -194,6 +194,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Self {
+        // With RUST_LOG set, the server's logs go to the test's output.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         let (url, cleanup) = fresh_database(db);
         Self::spawn_on(url, cleanup, tweak).await
     }
@@ -285,6 +292,27 @@ impl TestApp {
 
     pub fn server_token(&self) -> String {
         token::server_token(SECRET.as_bytes())
+    }
+
+    /// Every audit entry, oldest first, as auditors see it (after chaining everything
+    /// committed so far).
+    pub async fn audit_entries(&self) -> Vec<serde_json::Value> {
+        let size = self.state.audit.sync().await.unwrap();
+        let rows = self
+            .state
+            .store
+            .audit
+            .find_audit_range(0, size as i64)
+            .await
+            .unwrap();
+        assert_eq!(rows.len() as u64, size, "every chained entry is stored");
+        ward::audit::view::entries_json(
+            self.state.store.audit.as_ref(),
+            self.state.crypto.as_deref(),
+            &rows,
+        )
+        .await
+        .unwrap()
     }
 
     pub fn token(&self, user_id: &str) -> String {

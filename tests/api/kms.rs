@@ -1,94 +1,39 @@
 //! The AWS KMS root-key provider against `moto_server` (PyPI `moto[server]`) on loopback:
 //! KEKs wrapped by KMS, the whole app working on top, and the encryption context enforced.
 
-use std::time::Duration;
-
 use secrecy::SecretString;
 use serde_json::json;
 use ward::config::{KeyProvider, KmsConfig, KmsCredentials};
-use ward::crypto::kms::{CredentialSource, Credentials, KmsClient, KmsRootKey};
+use ward::crypto::kms::{CredentialSource, KmsClient, KmsRootKey};
 use ward::crypto::root::RootKey;
 
 use crate::helpers::{Db, TestApp, on_both_databases};
+use crate::moto::{Moto, credentials};
 
-/// A `moto_server` of the test's own. Its path comes from `WARD_TEST_MOTO_SERVER` (set by
-/// `scripts/test.sh`), else the venv the script creates. Missing moto fails the test.
-struct Moto {
-    url: String,
-    child: std::process::Child,
+fn client(moto: &Moto) -> KmsClient {
+    KmsClient::new(
+        "us-east-1",
+        Some(&moto.url),
+        CredentialSource::Static(credentials()),
+    )
+    .unwrap()
 }
 
-impl Moto {
-    async fn start() -> Self {
-        let bin = std::env::var("WARD_TEST_MOTO_SERVER").unwrap_or_else(|_| {
-            format!(
-                "{}/.cache/ward-tools/moto/bin/moto_server",
-                std::env::var("HOME").unwrap_or_default()
-            )
-        });
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("moto_server must be installed at {bin} (scripts/test.sh does it): {e}")
-            });
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "moto_server starts");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { url, child }
-    }
-
-    fn client(&self) -> KmsClient {
-        KmsClient::new(
-            "us-east-1",
-            Some(&self.url),
-            CredentialSource::Static(credentials()),
+async fn create_key(moto: &Moto) -> String {
+    let reply = client(moto)
+        .call(
+            "CreateKey",
+            &json!({"Description": "ward test root key", "KeyUsage": "ENCRYPT_DECRYPT"}),
         )
-        .unwrap()
-    }
-
-    async fn create_key(&self) -> String {
-        let reply = self
-            .client()
-            .call(
-                "CreateKey",
-                &json!({"Description": "ward test root key", "KeyUsage": "ENCRYPT_DECRYPT"}),
-            )
-            .await
-            .unwrap();
-        reply["KeyMetadata"]["KeyId"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn credentials() -> Credentials {
-    Credentials {
-        access_key_id: "testing".into(),
-        secret_access_key: SecretString::from("testing"),
-        session_token: None,
-    }
+        .await
+        .unwrap();
+    reply["KeyMetadata"]["KeyId"].as_str().unwrap().to_string()
 }
 
 async fn kms_wraps_and_unwraps_keks_with_the_context_bound(_db: Db) {
     let moto = Moto::start().await;
-    let key_id = moto.create_key().await;
-    let root = KmsRootKey::new(moto.client(), &key_id);
+    let key_id = create_key(&moto).await;
+    let root = KmsRootKey::new(client(&moto), &key_id);
     let wrapped = root.wrap(&[7u8; 32], "kek:one").await.unwrap();
     assert!(
         !wrapped.windows(32).any(|w| w == [7u8; 32]),
@@ -137,7 +82,7 @@ async fn container_credentials_endpoint() -> (String, std::sync::Arc<std::sync::
 
 async fn the_app_runs_on_a_kms_root_key_with_task_role_credentials(db: Db) {
     let moto = Moto::start().await;
-    let key_id = moto.create_key().await;
+    let key_id = create_key(&moto).await;
     let url = moto.url.clone();
     let (creds_url, hits) = container_credentials_endpoint().await;
     let kms = KmsConfig {
@@ -169,7 +114,7 @@ async fn the_app_runs_on_a_kms_root_key_with_task_role_credentials(db: Db) {
     let crypto = app.state.crypto.clone().unwrap();
     assert!(crypto.keyring.root_description().starts_with("aws-kms:"));
     let (_, _, rewrapped) =
-        ward::crypto::rotation::rotate_kek(&crypto, &ward::audit::MemorySink::new(4))
+        ward::crypto::rotation::rotate_kek(&crypto, &ward::audit::MemorySink::new())
             .await
             .unwrap();
     assert!(rewrapped >= 1);

@@ -8,6 +8,7 @@ mod authz_api;
 mod authz_matrix;
 mod bad_input;
 mod channels;
+mod checkpoint_sink;
 mod classification;
 mod cluster;
 mod encryption;
@@ -15,6 +16,8 @@ mod encryption;
 mod kms;
 mod logging;
 mod messages;
+#[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
+mod moto;
 mod reads_and_reactions;
 mod store_contract;
 mod usage;

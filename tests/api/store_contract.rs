@@ -79,10 +79,10 @@ async fn upserting_a_user_replaces_data_and_keeps_created_at(db: Db) {
     let (s, _c) = store(db).await;
     let mut u = user("a", 10);
     u.data.insert("color".into(), json!("red"));
-    s.users.upsert_user(&u).await.unwrap();
+    s.users.upsert_user(&u, &[]).await.unwrap();
     let mut again = user("a", 99);
     again.data.insert("size".into(), json!(3));
-    let stored = s.users.upsert_user(&again).await.unwrap();
+    let stored = s.users.upsert_user(&again, &[]).await.unwrap();
     assert_eq!(stored.created_at, 10, "created_at is kept");
     assert_eq!(stored.updated_at, 99);
     assert_eq!(
@@ -108,14 +108,15 @@ async fn creating_a_channel_is_idempotent_and_counts_members(db: Db) {
         s.channels
             .insert_channel(
                 &ch,
-                &[member("messaging:x", "a", 1), member("messaging:x", "b", 1)]
+                &[member("messaging:x", "a", 1), member("messaging:x", "b", 1)],
+                &[]
             )
             .await
             .unwrap()
     );
     assert!(
         !s.channels
-            .insert_channel(&ch, &[member("messaging:x", "c", 1)])
+            .insert_channel(&ch, &[member("messaging:x", "c", 1)], &[])
             .await
             .unwrap(),
         "a second insert changes nothing"
@@ -132,6 +133,7 @@ async fn creating_a_channel_is_idempotent_and_counts_members(db: Db) {
         .add_members(
             "messaging:x",
             &[member("messaging:x", "b", 2), member("messaging:x", "c", 2)],
+            &|_| None,
         )
         .await
         .unwrap();
@@ -149,7 +151,7 @@ async fn creating_a_channel_is_idempotent_and_counts_members(db: Db) {
     );
     assert_eq!(
         s.channels
-            .remove_members("messaging:x", &["a".into(), "nobody".into()])
+            .remove_members("messaging:x", &["a".into(), "nobody".into()], &|_| None)
             .await
             .unwrap(),
         ["a"]
@@ -168,13 +170,13 @@ async fn creating_a_channel_is_idempotent_and_counts_members(db: Db) {
 async fn message_pages_run_both_ways_and_break_ties_by_id(db: Db) {
     let (s, _c) = store(db).await;
     s.channels
-        .insert_channel(&channel("messaging:p", 0), &[])
+        .insert_channel(&channel("messaging:p", 0), &[], &[])
         .await
         .unwrap();
     // m2 and m3 share a timestamp: the id orders them.
     for (id, t) in [("m1", 1), ("m3", 2), ("m2", 2), ("m4", 3)] {
         s.messages
-            .insert_message(&message(id, "messaging:p", "a", id, t), true)
+            .insert_message(&message(id, "messaging:p", "a", id, t), true, &[])
             .await
             .unwrap();
     }
@@ -227,15 +229,16 @@ async fn a_new_message_counts_unread_for_others_and_reads_for_its_author(db: Db)
         .insert_channel(
             &channel("messaging:u", 0),
             &[member("messaging:u", "a", 0), member("messaging:u", "b", 0)],
+            &[],
         )
         .await
         .unwrap();
     s.messages
-        .insert_message(&message("m1", "messaging:u", "a", "hi", 5), true)
+        .insert_message(&message("m1", "messaging:u", "a", "hi", 5), true, &[])
         .await
         .unwrap();
     s.messages
-        .insert_message(&message("m2", "messaging:u", "a", "again", 6), true)
+        .insert_message(&message("m2", "messaging:u", "a", "again", 6), true, &[])
         .await
         .unwrap();
     let reads = s
@@ -266,16 +269,16 @@ async fn a_new_message_counts_unread_for_others_and_reads_for_its_author(db: Db)
 async fn a_duplicate_message_id_is_a_conflict_and_keeps_the_original(db: Db) {
     let (s, _c) = store(db).await;
     s.channels
-        .insert_channel(&channel("messaging:d", 0), &[])
+        .insert_channel(&channel("messaging:d", 0), &[], &[])
         .await
         .unwrap();
     s.messages
-        .insert_message(&message("same", "messaging:d", "a", "first", 1), true)
+        .insert_message(&message("same", "messaging:d", "a", "first", 1), true, &[])
         .await
         .unwrap();
     let err = s
         .messages
-        .insert_message(&message("same", "messaging:d", "a", "second", 2), true)
+        .insert_message(&message("same", "messaging:d", "a", "second", 2), true, &[])
         .await
         .unwrap_err();
     assert!(matches!(err, ward::store::StoreError::Conflict(_)), "{err}");
@@ -288,18 +291,18 @@ async fn a_duplicate_message_id_is_a_conflict_and_keeps_the_original(db: Db) {
 async fn replies_are_counted_and_paged_apart_from_the_channel(db: Db) {
     let (s, _c) = store(db).await;
     s.channels
-        .insert_channel(&channel("messaging:t", 0), &[])
+        .insert_channel(&channel("messaging:t", 0), &[], &[])
         .await
         .unwrap();
     s.messages
-        .insert_message(&message("parent", "messaging:t", "a", "q", 1), true)
+        .insert_message(&message("parent", "messaging:t", "a", "q", 1), true, &[])
         .await
         .unwrap();
     for (id, t) in [("r1", 2), ("r2", 3)] {
         let mut r = message(id, "messaging:t", "b", "a", t);
         r.parent_id = Some("parent".into());
         r.kind = "reply".into();
-        s.messages.insert_message(&r, true).await.unwrap();
+        s.messages.insert_message(&r, true, &[]).await.unwrap();
     }
     assert_eq!(
         s.messages
@@ -331,11 +334,11 @@ async fn replies_are_counted_and_paged_apart_from_the_channel(db: Db) {
 async fn unique_reactions_replace_the_users_other_reactions(db: Db) {
     let (s, _c) = store(db).await;
     s.channels
-        .insert_channel(&channel("messaging:r", 0), &[])
+        .insert_channel(&channel("messaging:r", 0), &[], &[])
         .await
         .unwrap();
     s.messages
-        .insert_message(&message("m", "messaging:r", "a", "x", 1), true)
+        .insert_message(&message("m", "messaging:r", "a", "x", 1), true, &[])
         .await
         .unwrap();
     let r = |kind: &str| ReactionRow {
@@ -390,28 +393,34 @@ async fn unique_reactions_replace_the_users_other_reactions(db: Db) {
 async fn search_is_case_insensitive_and_treats_wildcards_literally(db: Db) {
     let (s, _c) = store(db).await;
     s.channels
-        .insert_channel(&channel("messaging:s", 0), &[])
+        .insert_channel(&channel("messaging:s", 0), &[], &[])
         .await
         .unwrap();
     s.channels
-        .insert_channel(&channel("messaging:other", 0), &[])
+        .insert_channel(&channel("messaging:other", 0), &[], &[])
         .await
         .unwrap();
     s.messages
         .insert_message(
             &message("m1", "messaging:s", "a", "Blood PRESSURE 120/80", 1),
             true,
+            &[],
         )
         .await
         .unwrap();
     s.messages
-        .insert_message(&message("m2", "messaging:s", "a", "100% done_now", 2), true)
+        .insert_message(
+            &message("m2", "messaging:s", "a", "100% done_now", 2),
+            true,
+            &[],
+        )
         .await
         .unwrap();
     s.messages
         .insert_message(
             &message("m3", "messaging:other", "a", "pressure elsewhere", 3),
             true,
+            &[],
         )
         .await
         .unwrap();
@@ -459,15 +468,16 @@ async fn truncation_hides_messages_and_hard_truncation_deletes_them(db: Db) {
         .insert_channel(
             &channel("messaging:tr", 0),
             &[member("messaging:tr", "b", 0)],
+            &[],
         )
         .await
         .unwrap();
     s.messages
-        .insert_message(&message("old", "messaging:tr", "a", "old", 1), true)
+        .insert_message(&message("old", "messaging:tr", "a", "old", 1), true, &[])
         .await
         .unwrap();
     s.channels
-        .truncate_channel("messaging:tr", 5, false)
+        .truncate_channel("messaging:tr", 5, false, &[])
         .await
         .unwrap();
     let ch = s
@@ -490,7 +500,7 @@ async fn truncation_hides_messages_and_hard_truncation_deletes_them(db: Db) {
         "soft truncation keeps rows"
     );
     s.channels
-        .truncate_channel("messaging:tr", 5, true)
+        .truncate_channel("messaging:tr", 5, true, &[])
         .await
         .unwrap();
     assert!(s.messages.find_message("old").await.unwrap().is_none());
