@@ -111,7 +111,11 @@ fn read_file(path: &Path, limit: Option<u64>) -> Result<Vec<u8>, BundleError> {
     std::fs::read(path).map_err(io_err)
 }
 
-fn decode_hashes(file: &'static str, field: &str, list: &[String]) -> Result<Vec<Hash>, BundleError> {
+fn decode_hashes(
+    file: &'static str,
+    field: &str,
+    list: &[String],
+) -> Result<Vec<Hash>, BundleError> {
     list.iter()
         .map(|s| {
             b64::decode_hash(s).ok_or_else(|| {
@@ -208,12 +212,44 @@ impl Bundle {
     /// Reads a bundle directory. Checks only the framing (JSON schema, base64, entry
     /// framing, count); [`verify`] checks everything else.
     pub fn read(dir: &Path) -> Result<Self, BundleError> {
+        let raw = RawBundle::read(dir)?;
+        let entries = raw.entries().into_iter().map(<[u8]>::to_vec).collect();
+        Ok(Bundle {
+            checkpoint: raw.checkpoint,
+            first: raw.first,
+            entries,
+            frontier: raw.frontier,
+            consistency: raw.consistency,
+            prior: raw.prior,
+            origin: raw.origin,
+        })
+    }
+}
+
+/// A bundle read from disk with its `entries` file kept as one buffer: what the CLI
+/// verifies, so a million-entry bundle costs one allocation instead of a million.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawBundle {
+    pub checkpoint: String,
+    pub first: u64,
+    /// The `entries` file as read: `u16 BE length || bytes`, repeated. Its framing and
+    /// count were checked by [`RawBundle::read`].
+    pub entries_file: Vec<u8>,
+    pub frontier: Vec<Hash>,
+    pub consistency: Vec<Hash>,
+    pub prior: Vec<(u64, Vec<Hash>)>,
+    pub origin: String,
+}
+
+impl RawBundle {
+    /// Reads a bundle directory; see [`Bundle::read`].
+    pub fn read(dir: &Path) -> Result<Self, BundleError> {
         let checkpoint = read_file(
             &dir.join(CHECKPOINT_FILE),
             Some(crate::note::MAX_NOTE_LEN as u64),
         )?;
-        let checkpoint = String::from_utf8(checkpoint)
-            .map_err(|_| format_err(CHECKPOINT_FILE, "not UTF-8"))?;
+        let checkpoint =
+            String::from_utf8(checkpoint).map_err(|_| format_err(CHECKPOINT_FILE, "not UTF-8"))?;
         let manifest = read_file(&dir.join(MANIFEST_FILE), Some(MAX_MANIFEST_LEN))?;
         let m: Manifest = serde_json::from_slice(&manifest)
             .map_err(|e| format_err(MANIFEST_FILE, e.to_string()))?;
@@ -223,19 +259,12 @@ impl Bundle {
                 format!("format is {:?}, expected {FORMAT:?}", m.format),
             ));
         }
-        let data = read_file(&dir.join(ENTRIES_FILE), None)?;
-        let entries: Vec<Vec<u8>> = split_entries(&data)?
-            .into_iter()
-            .map(<[u8]>::to_vec)
-            .collect();
-        if entries.len() as u64 != m.count {
+        let entries_file = read_file(&dir.join(ENTRIES_FILE), None)?;
+        let found = split_entries(&entries_file)?.len();
+        if found as u64 != m.count {
             return Err(format_err(
                 ENTRIES_FILE,
-                format!(
-                    "holds {} entries but bundle.json declares {}",
-                    entries.len(),
-                    m.count
-                ),
+                format!("holds {found} entries but bundle.json declares {}", m.count),
             ));
         }
         let prior = m
@@ -243,15 +272,40 @@ impl Bundle {
             .iter()
             .map(|p| Ok((p.size, decode_hashes(MANIFEST_FILE, "prior", &p.proof)?)))
             .collect::<Result<_, BundleError>>()?;
-        Ok(Bundle {
+        Ok(RawBundle {
             checkpoint,
             first: m.first,
-            entries,
+            entries_file,
             frontier: decode_hashes(MANIFEST_FILE, "frontier", &m.frontier)?,
             consistency: decode_hashes(MANIFEST_FILE, "consistency", &m.consistency)?,
             prior,
             origin: m.origin,
         })
+    }
+
+    /// The entries, borrowed from the buffer.
+    pub fn entries(&self) -> Vec<&[u8]> {
+        // The framing was checked when the file was read.
+        split_entries(&self.entries_file).unwrap_or_default()
+    }
+
+    /// [`verify`] without copying the entries.
+    pub fn verify(
+        &self,
+        verifier: &Verifier,
+        state: Option<&State>,
+    ) -> Result<Report, VerifyError> {
+        verify_entries(
+            &self.checkpoint,
+            &self.origin,
+            self.first,
+            self.entries().into_iter(),
+            &self.frontier,
+            &self.consistency,
+            &self.prior,
+            verifier,
+            state,
+        )
     }
 }
 
@@ -278,7 +332,10 @@ impl State {
     pub fn parse(text: &str) -> Result<Self, BundleError> {
         let cp = Checkpoint::parse_body(text).map_err(|e| format_err("state", e.to_string()))?;
         if cp.size == 0 && cp.root != empty_root() {
-            return Err(format_err("state", "size 0 with a root other than SHA-256()"));
+            return Err(format_err(
+                "state",
+                "size 0 with a root other than SHA-256()",
+            ));
         }
         Ok(State {
             origin: cp.origin,
@@ -356,11 +413,13 @@ pub enum VerifyError {
     EmptyEntry { seq: u64 },
     #[error("entry {seq}: {source}")]
     Entry { seq: u64, source: EntryError },
-    #[error("entry at position {expected} carries seq {found} (deleted, inserted or reordered entries)")]
+    #[error(
+        "entry at position {expected} carries seq {found} (deleted, inserted or reordered entries)"
+    )]
     SeqMismatch { expected: u64, found: u64 },
     #[error("entry 0 has a non-zero prev_chain")]
     GenesisPrevChain,
-    #[error("entry {seq}: prev_chain is not the chain hash of entry {prev} (chain break)", prev = seq - 1)]
+    #[error("entry {seq}: prev_chain is not the chain hash of entry {prev} (chain break)", prev = seq.saturating_sub(1))]
     ChainBreak { seq: u64 },
     #[error("bundle frontier: {0}")]
     Frontier(ProofError),
@@ -376,13 +435,19 @@ pub enum VerifyError {
     StateOrigin { state: String, checkpoint: String },
     #[error("rollback: checkpoint size {size} is below the last accepted size {state_size}")]
     Rollback { size: u64, state_size: u64 },
-    #[error("split view: checkpoint of size {size} has a different root than the one accepted earlier")]
+    #[error(
+        "split view: checkpoint of size {size} has a different root than the one accepted earlier"
+    )]
     SplitView { size: u64 },
-    #[error("fork: the tree at the last accepted size {size} has a different root than the one accepted")]
+    #[error(
+        "fork: the tree at the last accepted size {size} has a different root than the one accepted"
+    )]
     Fork { size: u64 },
     #[error("fork: consistency proof from the last accepted size {size}: {source}")]
     PriorInconsistent { size: u64, source: ProofError },
-    #[error("bundle carries no consistency proof from the last accepted size {size}; ask for an export with the auditor's last size ({size}) as a prior size, or one whose entries start at or below {size}")]
+    #[error(
+        "bundle carries no consistency proof from the last accepted size {size}; ask for an export with the auditor's last size ({size}) as a prior size, or one whose entries start at or below {size}"
+    )]
     MissingPrior { size: u64 },
 }
 
@@ -466,13 +531,15 @@ pub fn verify_entries<'a>(
     }
     let n = cp.size;
     let count = entries.len() as u64;
-    let end = first.checked_add(count).filter(|&e| e <= n).ok_or(
-        VerifyError::BeyondCheckpoint {
-            first,
-            end: first.saturating_add(count),
-            size: n,
-        },
-    )?;
+    let end =
+        first
+            .checked_add(count)
+            .filter(|&e| e <= n)
+            .ok_or(VerifyError::BeyondCheckpoint {
+                first,
+                end: first.saturating_add(count),
+                size: n,
+            })?;
 
     // Steps 2 and 3 in one pass: strict decode, seq, chain link, leaf hash into the frontier.
     let mut tree = Frontier::from_peaks(first, frontier.to_vec()).map_err(VerifyError::Frontier)?;
@@ -524,6 +591,13 @@ pub fn verify_entries<'a>(
     if end == n {
         if root != cp.root {
             return Err(VerifyError::RootMismatch { size: n });
+        }
+        if !consistency.is_empty() {
+            return Err(VerifyError::Consistency {
+                end,
+                size: n,
+                source: ProofError::NonEmptyProof,
+            });
         }
     } else {
         verify_consistency(end, n, consistency, &root, &cp.root).map_err(|source| {

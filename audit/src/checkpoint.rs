@@ -42,21 +42,30 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
 impl Checkpoint {
     /// The note text: `origin\nsize\nbase64(root)\n`.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, b64::encode(&self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            b64::encode(&self.root)
+        )
     }
 
     /// Strictly parses a body: exactly three lines each ending in `\n`; origin a valid key
     /// name; canonical decimal size; canonical padded base64 of exactly 32 bytes.
     pub fn parse_body(text: &str) -> Result<Self, CheckpointError> {
-        let body = text
-            .strip_suffix('\n')
-            .ok_or(CheckpointError::Malformed("body does not end with a newline"))?;
+        let body = text.strip_suffix('\n').ok_or(CheckpointError::Malformed(
+            "body does not end with a newline",
+        ))?;
         let lines: Vec<&str> = body.split('\n').collect();
         if lines.len() < 3 {
-            return Err(CheckpointError::Malformed("body has fewer than three lines"));
+            return Err(CheckpointError::Malformed(
+                "body has fewer than three lines",
+            ));
         }
         if lines.len() > 3 {
-            return Err(CheckpointError::Malformed("extension lines are not accepted"));
+            return Err(CheckpointError::Malformed(
+                "extension lines are not accepted",
+            ));
         }
         let origin = lines[0];
         if !note::valid_name(origin) {
@@ -146,9 +155,18 @@ mod tests {
             (format!("o\n1\n{r}"), "no final newline"),
             (format!("o\n1\n{r}\next\n"), "extension line"),
             (format!("o\n1\n{r}\n\n"), "empty extension line"),
-            ("o\n1\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBw==\n".to_owned(), "31 bytes"),
-            ("o\n1\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH\n".to_owned(), "33 bytes"),
-            ("o\n1\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwd=\n".to_owned(), "non-canonical"),
+            (
+                "o\n1\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBw==\n".to_owned(),
+                "31 bytes",
+            ),
+            (
+                "o\n1\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH\n".to_owned(),
+                "33 bytes",
+            ),
+            (
+                "o\n1\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwd=\n".to_owned(),
+                "non-canonical",
+            ),
             (format!("o p\n1\n{r}\n"), "space in origin"),
             (format!("o+p\n1\n{r}\n"), "plus in origin"),
             (format!("\n1\n{r}\n"), "empty origin"),
@@ -157,7 +175,9 @@ mod tests {
             assert!(Checkpoint::parse_body(&text).is_err(), "{why}");
         }
         assert_eq!(
-            Checkpoint::parse_body(&format!("o\n0\n{r}\n")).unwrap().size,
+            Checkpoint::parse_body(&format!("o\n0\n{r}\n"))
+                .unwrap()
+                .size,
             0
         );
     }

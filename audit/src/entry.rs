@@ -311,8 +311,12 @@ fn walk_meta<'a>(
     }
     let mut prev: Option<&[u8]> = None;
     for _ in 0..count {
-        let klen = r.array::<1>("meta").map_err(|_| EntryError::MetaTruncated)?[0] as usize;
-        let key = r.take(klen, "meta").map_err(|_| EntryError::MetaTruncated)?;
+        let klen = r
+            .array::<1>("meta")
+            .map_err(|_| EntryError::MetaTruncated)?[0] as usize;
+        let key = r
+            .take(klen, "meta")
+            .map_err(|_| EntryError::MetaTruncated)?;
         if !valid_key(key) {
             return Err(EntryError::MetaKey);
         }
@@ -321,7 +325,9 @@ fn walk_meta<'a>(
         }
         prev = Some(key);
         let vlen = r.u16("meta").map_err(|_| EntryError::MetaTruncated)? as usize;
-        let value = r.take(vlen, "meta").map_err(|_| EntryError::MetaTruncated)?;
+        let value = r
+            .take(vlen, "meta")
+            .map_err(|_| EntryError::MetaTruncated)?;
         let value = std::str::from_utf8(value).map_err(|_| EntryError::MetaValue)?;
         if !valid_value(value) {
             return Err(EntryError::MetaValue);
@@ -442,7 +448,10 @@ mod tests {
         assert_eq!(decode_meta(&ctl), Err(EntryError::MetaValue));
         let mut trailing = m.clone();
         trailing.push(0);
-        assert_eq!(decode_meta(&trailing), Err(EntryError::MetaTrailingBytes(1)));
+        assert_eq!(
+            decode_meta(&trailing),
+            Err(EntryError::MetaTrailingBytes(1))
+        );
         let mut bad = BTreeMap::new();
         bad.insert("Name".to_owned(), "x".to_owned());
         assert_eq!(encode_meta(&bad), Err(EntryError::MetaKey));

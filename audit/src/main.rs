@@ -8,12 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use ward_audit::bundle::{self, Bundle, State};
+use ward_audit::bundle::{RawBundle, State};
 use ward_audit::note::{Signer, Verifier};
 use ward_audit::proof::{ConsistencyProof, InclusionProof};
 
 #[derive(Parser)]
-#[command(name = "ward-audit", version, about = "Offline verifier for Ward audit logs")]
+#[command(
+    name = "ward-audit",
+    version,
+    about = "Offline verifier for Ward audit logs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,15 +83,19 @@ fn load_key(arg: &str) -> Result<Verifier, Fail> {
     if let Ok(v) = Verifier::parse(arg) {
         return Ok(v);
     }
-    let text = std::fs::read_to_string(arg)
-        .map_err(|e| usage(format!("--key is neither a verifier key nor a readable file: {e}")))?;
+    let text = std::fs::read_to_string(arg).map_err(|e| {
+        usage(format!(
+            "--key is neither a verifier key nor a readable file: {e}"
+        ))
+    })?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let text = text.strip_suffix('\r').unwrap_or(text);
     Verifier::parse(text).map_err(|e| usage(format!("--key file: {e}")))
 }
 
 fn read_text(path: &Path, what: &str) -> Result<String, Fail> {
-    std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read {what} {}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| fail(format!("cannot read {what} {}: {e}", path.display())))
 }
 
 fn run(command: Command) -> Result<String, Fail> {
@@ -100,13 +108,15 @@ fn run(command: Command) -> Result<String, Fail> {
                 }
                 _ => None,
             };
-            let b = Bundle::read(&bundle).map_err(|e| fail(format!("bundle: {e}")))?;
-            let report = bundle::verify(&b, &verifier, prior.as_ref()).map_err(fail)?;
+            let b = RawBundle::read(&bundle).map_err(|e| fail(format!("bundle: {e}")))?;
+            let report = b.verify(&verifier, prior.as_ref()).map_err(fail)?;
             if let Some(p) = &state {
-                report
-                    .new_state()
-                    .save(p)
-                    .map_err(|e| fail(format!("verified, but cannot write state {}: {e}", p.display())))?;
+                report.new_state().save(p).map_err(|e| {
+                    fail(format!(
+                        "verified, but cannot write state {}: {e}",
+                        p.display()
+                    ))
+                })?;
             }
             Ok(report.to_string())
         }
@@ -140,7 +150,8 @@ fn run(command: Command) -> Result<String, Fail> {
             ))
         }
         Command::Keygen { name, seed_hex } => {
-            let seed = parse_seed(&seed_hex).ok_or_else(|| usage("--seed-hex must be 64 hex digits"))?;
+            let seed =
+                parse_seed(&seed_hex).ok_or_else(|| usage("--seed-hex must be 64 hex digits"))?;
             let signer = Signer::from_seed(&name, &seed).map_err(usage)?;
             Ok(signer.verifier_key())
         }
@@ -166,7 +177,9 @@ fn parse_seed(hex: &str) -> Option<[u8; 32]> {
 /// One line, always: control characters in a reason (which can quote hostile input) are
 /// replaced so the output stays a single line.
 fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn main() -> ExitCode {

@@ -5,13 +5,13 @@
 //! store-backed producer: the server must produce byte-identical bundles and proofs for
 //! the same entries and key.
 
+use crate::Hash;
 use crate::bundle::Bundle;
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::entry::{Entry, EntryError, chain_hash};
 use crate::merkle::{MemoryTree, leaf_hash};
 use crate::note::Signer;
 use crate::proof::{ConsistencyProof, InclusionProof};
-use crate::Hash;
 
 /// An append-only log held in memory.
 #[derive(Clone, Debug)]
@@ -104,7 +104,10 @@ impl MemoryLog {
         prior_sizes: &[u64],
     ) -> Result<Bundle, CheckpointError> {
         let end = first + count;
-        assert!(end <= size && size <= self.len(), "bundle range out of bounds");
+        assert!(
+            end <= size && size <= self.len(),
+            "bundle range out of bounds"
+        );
         Ok(Bundle {
             checkpoint: self.signed_checkpoint(size, signer)?,
             first,

@@ -41,7 +41,11 @@ pub enum ProofError {
     #[error("roots differ although the tree sizes are equal")]
     EqualSizeRootMismatch,
     #[error("a frontier of size {size} has {expected} peaks, got {got}")]
-    PeakCount { size: u64, expected: usize, got: usize },
+    PeakCount {
+        size: u64,
+        expected: usize,
+        got: usize,
+    },
 }
 
 /// `SHA-256(0x00 || entry)`: RFC 6962 §2.1 leaf hash.

@@ -43,7 +43,9 @@ pub enum NoteError {
     TooManySignatures,
     #[error("signature by {name}+{id:08x} does not verify")]
     BadSignature { name: String, id: u32 },
-    #[error("note has no valid signature from a trusted key ({unknown} signatures by unknown keys ignored)")]
+    #[error(
+        "note has no valid signature from a trusted key ({unknown} signatures by unknown keys ignored)"
+    )]
     NoTrustedSignature { unknown: usize },
 }
 
@@ -60,7 +62,10 @@ pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
 /// Key names (and checkpoint origins): non-empty, no Unicode whitespace, no `+`. Control
 /// characters are excluded too since they cannot appear in a note at all.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+' || c.is_control())
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '+' || c.is_control())
 }
 
 /// A valid note text: non-empty, ends with `\n`, no control characters but `\n`.
@@ -73,10 +78,7 @@ fn check_text(text: &str) -> Result<(), NoteError> {
 
 /// Go's rule: no ASCII control characters other than newline (we also refuse DEL).
 fn check_controls(text: &str) -> Result<(), NoteError> {
-    if text
-        .bytes()
-        .any(|b| (b < 0x20 && b != b'\n') || b == 0x7f)
-    {
+    if text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f) {
         return Err(NoteError::Malformed("control character"));
     }
     Ok(())
@@ -175,11 +177,14 @@ impl Verifier {
             return Err(NoteError::InvalidName);
         }
         if hex.len() != 8 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(NoteError::MalformedKey("key id is not 8 lowercase hex digits"));
+            return Err(NoteError::MalformedKey(
+                "key id is not 8 lowercase hex digits",
+            ));
         }
         let id = u32::from_str_radix(hex, 16)
             .map_err(|_| NoteError::MalformedKey("key id is not 8 lowercase hex digits"))?;
-        let raw = b64::decode(key64).ok_or(NoteError::MalformedKey("key is not canonical base64"))?;
+        let raw =
+            b64::decode(key64).ok_or(NoteError::MalformedKey("key is not canonical base64"))?;
         if raw.first() != Some(&SIGTYPE_ED25519) {
             return Err(NoteError::MalformedKey("key type is not Ed25519 (0x01)"));
         }
@@ -230,14 +235,16 @@ struct SigLine<'a> {
 }
 
 fn parse_sig_line(line: &str) -> Result<SigLine<'_>, NoteError> {
-    let rest = line
-        .strip_prefix("— ")
-        .ok_or(NoteError::Malformed("signature line does not start with an em dash"))?;
+    let rest = line.strip_prefix("— ").ok_or(NoteError::Malformed(
+        "signature line does not start with an em dash",
+    ))?;
     let (name, sig64) = rest
         .split_once(' ')
         .ok_or(NoteError::Malformed("signature line has no signature"))?;
     if !valid_name(name) {
-        return Err(NoteError::Malformed("signature line has an invalid key name"));
+        return Err(NoteError::Malformed(
+            "signature line has an invalid key name",
+        ));
     }
     let raw =
         b64::decode(sig64).ok_or(NoteError::Malformed("signature is not canonical base64"))?;
@@ -347,7 +354,9 @@ mod tests {
         assert!(Verifier::parse(GO_VKEY).is_ok());
         assert_eq!(
             Verifier::parse("PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
-            Err(NoteError::MalformedKey("key id is not 8 lowercase hex digits"))
+            Err(NoteError::MalformedKey(
+                "key id is not 8 lowercase hex digits"
+            ))
         );
         assert_eq!(
             Verifier::parse("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
@@ -387,40 +396,46 @@ mod tests {
         let other = Signer::from_seed("other", &[7; 32]).unwrap();
         let extra = other.signature_line(GO_TEXT);
         let with_unknown = format!("{GO_TEXT}\n{extra}{GO_SIG}{extra}");
-        assert_eq!(open(&with_unknown, &[v.clone()]).unwrap(), GO_TEXT);
+        assert_eq!(
+            open(&with_unknown, std::slice::from_ref(&v)).unwrap(),
+            GO_TEXT
+        );
         // Only unknown signatures: rejected.
         let only_unknown = format!("{GO_TEXT}\n{extra}");
         assert_eq!(
-            open(&only_unknown, &[v.clone()]),
+            open(&only_unknown, std::slice::from_ref(&v)),
             Err(NoteError::NoTrustedSignature { unknown: 1 })
         );
         // No blank line.
         assert!(matches!(
-            open(&signed.replacen("\n\n", "\n", 1), &[v.clone()]),
+            open(&signed.replacen("\n\n", "\n", 1), std::slice::from_ref(&v)),
             Err(NoteError::Malformed(_))
         ));
         // Control character in the text.
         assert_eq!(
-            open(&signed.replacen("If", "I\x07", 1), &[v.clone()]),
+            open(&signed.replacen("If", "I\x07", 1), std::slice::from_ref(&v)),
             Err(NoteError::Malformed("control character"))
         );
         // Too many signatures.
         let many = format!("{GO_TEXT}\n{}", extra.repeat(MAX_SIGNATURES + 1));
-        assert_eq!(open(&many, &[v.clone()]), Err(NoteError::TooManySignatures));
+        assert_eq!(
+            open(&many, std::slice::from_ref(&v)),
+            Err(NoteError::TooManySignatures)
+        );
         // Exactly the maximum is fine when one verifies.
         let max = format!("{GO_TEXT}\n{}{GO_SIG}", extra.repeat(MAX_SIGNATURES - 1));
-        assert!(open(&max, &[v.clone()]).is_ok());
+        assert!(open(&max, std::slice::from_ref(&v)).is_ok());
         // Missing final newline.
-        assert!(open(signed.trim_end_matches('\n'), &[v.clone()]).is_err());
+        assert!(open(signed.trim_end_matches('\n'), std::slice::from_ref(&v)).is_err());
         // Non-canonical base64: flip the last character's unused bits ('M' -> 'N').
         let noncanon = signed.replace("JnAM=", "JnAN=");
         assert_eq!(
-            open(&noncanon, &[v.clone()]),
+            open(&noncanon, std::slice::from_ref(&v)),
             Err(NoteError::Malformed("signature is not canonical base64"))
         );
         // Missing padding.
         assert!(matches!(
-            open(&signed.replace("JnAM=", "JnAM"), &[v.clone()]),
+            open(&signed.replace("JnAM=", "JnAM"), std::slice::from_ref(&v)),
             Err(NoteError::Malformed(_))
         ));
         // A tampered text fails under the known key.

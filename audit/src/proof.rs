@@ -62,9 +62,9 @@ pub enum ProofFileError {
 fn hash_lines(mut rest: &str) -> Result<(Vec<Hash>, &str), ProofFileError> {
     let mut hashes = Vec::new();
     loop {
-        let (line, tail) = rest
-            .split_once('\n')
-            .ok_or(ProofFileError::Malformed("missing empty line after the hashes"))?;
+        let (line, tail) = rest.split_once('\n').ok_or(ProofFileError::Malformed(
+            "missing empty line after the hashes",
+        ))?;
         rest = tail;
         if line.is_empty() {
             return Ok((hashes, rest));
@@ -72,10 +72,9 @@ fn hash_lines(mut rest: &str) -> Result<(Vec<Hash>, &str), ProofFileError> {
         if hashes.len() == MAX_PROOF_HASHES {
             return Err(ProofFileError::Malformed("too many hashes"));
         }
-        hashes.push(
-            b64::decode_hash(line)
-                .ok_or(ProofFileError::Malformed("hash is not canonical base64 of 32 bytes"))?,
-        );
+        hashes.push(b64::decode_hash(line).ok_or(ProofFileError::Malformed(
+            "hash is not canonical base64 of 32 bytes",
+        ))?);
     }
 }
 
@@ -115,14 +114,18 @@ impl InclusionProof {
         let rest = text
             .strip_prefix(INCLUSION_HEADER)
             .and_then(|r| r.strip_prefix('\n'))
-            .ok_or(ProofFileError::Malformed("first line is not c2sp.org/tlog-proof@v1"))?;
+            .ok_or(ProofFileError::Malformed(
+                "first line is not c2sp.org/tlog-proof@v1",
+            ))?;
         let (line, rest) = rest
             .split_once('\n')
             .ok_or(ProofFileError::Malformed("missing index line"))?;
-        let index = line
-            .strip_prefix("index ")
-            .and_then(parse_size)
-            .ok_or(ProofFileError::Malformed("second line is not 'index <decimal>'"))?;
+        let index =
+            line.strip_prefix("index ")
+                .and_then(parse_size)
+                .ok_or(ProofFileError::Malformed(
+                    "second line is not 'index <decimal>'",
+                ))?;
         let (hashes, checkpoint) = hash_lines(rest)?;
         if checkpoint.is_empty() {
             return Err(ProofFileError::Malformed("missing checkpoint"));
@@ -137,7 +140,11 @@ impl InclusionProof {
     /// Verifies the checkpoint under the pinned key, that `entry` is a valid v1 entry whose
     /// seq is the proof's index, and the RFC 9162 §2.1.3.2 inclusion of `leaf_hash(entry)`
     /// against the *signed* root.
-    pub fn verify(&self, entry: &[u8], verifier: &Verifier) -> Result<InclusionReport, ProofFileError> {
+    pub fn verify(
+        &self,
+        entry: &[u8],
+        verifier: &Verifier,
+    ) -> Result<InclusionReport, ProofFileError> {
         let cp = Checkpoint::open(&self.checkpoint, verifier)?;
         let e = EntryRef::parse(entry)?;
         if e.seq != self.index {
@@ -146,7 +153,13 @@ impl InclusionProof {
                 seq: e.seq,
             });
         }
-        verify_inclusion(&leaf_hash(entry), self.index, cp.size, &self.hashes, &cp.root)?;
+        verify_inclusion(
+            &leaf_hash(entry),
+            self.index,
+            cp.size,
+            &self.hashes,
+            &cp.root,
+        )?;
         Ok(InclusionReport {
             index: self.index,
             checkpoint: cp,
@@ -170,17 +183,21 @@ pub struct ConsistencyReport {
 }
 
 fn take_note(rest: &str) -> Result<(&str, &str), ProofFileError> {
-    let (line, rest) = rest
-        .split_once('\n')
-        .ok_or(ProofFileError::Malformed("missing 'checkpoint <length>' line"))?;
+    let (line, rest) = rest.split_once('\n').ok_or(ProofFileError::Malformed(
+        "missing 'checkpoint <length>' line",
+    ))?;
     let len = line
         .strip_prefix("checkpoint ")
         .and_then(parse_size)
-        .ok_or(ProofFileError::Malformed("expected 'checkpoint <decimal length>'"))?;
+        .ok_or(ProofFileError::Malformed(
+            "expected 'checkpoint <decimal length>'",
+        ))?;
     let len = usize::try_from(len)
         .ok()
         .filter(|&l| l <= rest.len() && rest.is_char_boundary(l))
-        .ok_or(ProofFileError::Malformed("checkpoint length exceeds the file"))?;
+        .ok_or(ProofFileError::Malformed(
+            "checkpoint length exceeds the file",
+        ))?;
     Ok(rest.split_at(len))
 }
 
@@ -206,7 +223,9 @@ impl ConsistencyProof {
         let (old, rest) = take_note(rest)?;
         let (new, rest) = take_note(rest)?;
         if !rest.is_empty() {
-            return Err(ProofFileError::Malformed("trailing data after the new checkpoint"));
+            return Err(ProofFileError::Malformed(
+                "trailing data after the new checkpoint",
+            ));
         }
         Ok(ConsistencyProof {
             hashes,
@@ -219,10 +238,10 @@ impl ConsistencyProof {
     /// name), `old.size <= new.size`, and the RFC 9162 §2.1.4.2 proof between the two
     /// *signed* roots.
     pub fn verify(&self, verifier: &Verifier) -> Result<ConsistencyReport, ProofFileError> {
-        let old =
-            Checkpoint::open(&self.old_checkpoint, verifier).map_err(ProofFileError::OldCheckpoint)?;
-        let new =
-            Checkpoint::open(&self.new_checkpoint, verifier).map_err(ProofFileError::NewCheckpoint)?;
+        let old = Checkpoint::open(&self.old_checkpoint, verifier)
+            .map_err(ProofFileError::OldCheckpoint)?;
+        let new = Checkpoint::open(&self.new_checkpoint, verifier)
+            .map_err(ProofFileError::NewCheckpoint)?;
         verify_consistency(old.size, new.size, &self.hashes, &old.root, &new.root)?;
         Ok(ConsistencyReport { old, new })
     }

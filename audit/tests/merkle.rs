@@ -242,9 +242,7 @@ fn every_proof_for_every_size_up_to_70_verifies_and_wrong_inputs_are_rejected() 
                 flipped[0][0] ^= 16;
                 assert!(verify_consistency(old, size, &flipped, &old_root, &root).is_err());
                 if old + 1 < size {
-                    assert!(
-                        verify_consistency(old + 1, size, &proof, &old_root, &root).is_err()
-                    );
+                    assert!(verify_consistency(old + 1, size, &proof, &old_root, &root).is_err());
                 }
             }
         }
@@ -398,7 +396,9 @@ fn frontier_push_reports_every_completed_node_and_restores_from_peaks() {
         let leaf = leaf_hash(d);
         t.push(leaf);
         let mut seen = Vec::new();
-        f.push(leaf, &mut |level, index, hash| seen.push((level, index, *hash)));
+        f.push(leaf, &mut |level, index, hash| {
+            seen.push((level, index, *hash))
+        });
         // The leaf, then one node per trailing one bit of the old size.
         assert_eq!(seen.len() as u32, 1 + (i as u64).trailing_ones());
         for (level, index, hash) in seen {

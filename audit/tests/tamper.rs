@@ -36,7 +36,10 @@ fn a_full_genuine_bundle_verifies_and_reports_the_signed_root() {
 
 #[test]
 fn partial_bundles_and_states_verify() {
-    assert_eq!(run("middle").unwrap().to_string().split(' ').nth(3), Some("5..11"));
+    assert_eq!(
+        run("middle").unwrap().to_string().split(' ').nth(3),
+        Some("5..11")
+    );
     run("prefix").unwrap();
     assert_eq!(run("since-state").unwrap().consistent_with, Some(8));
     assert_eq!(run("state-inside").unwrap().consistent_with, Some(12));
@@ -63,9 +66,7 @@ fn every_state_size_from_0_to_16_is_accepted_for_every_genuine_bundle_shape() {
             ends.push(first + 1);
         }
         for end in ends {
-            let b = log
-                .bundle(&s, first, end - first, LOG_LEN, &all)
-                .unwrap();
+            let b = log.bundle(&s, first, end - first, LOG_LEN, &all).unwrap();
             for m in 0..=LOG_LEN {
                 let r = verify(&b, &v, Some(&state_of(&log, m))).unwrap();
                 assert_eq!(r.consistent_with, Some(m));
@@ -80,7 +81,9 @@ fn a_bundle_whose_pii_is_opaque_random_bytes_verifies() {
     // every hash is unchanged. The fixture's pii_ct is pseudo-random and some entries have
     // none; the verifier never interprets it.
     let log = common::log_with(LOG_LEN, |i, e| {
-        e.pii_ct = (0..(i as usize * 13 % 97)).map(|j| (j * 131 + i as usize * 7) as u8).collect();
+        e.pii_ct = (0..(i as usize * 13 % 97))
+            .map(|j| (j * 131 + i as usize * 7) as u8)
+            .collect();
     });
     let b = log.bundle(&signer(), 0, LOG_LEN, LOG_LEN, &[]).unwrap();
     verify(&b, &signer().verifier(), None).unwrap();
@@ -93,7 +96,10 @@ fn case_1_an_edited_entry_breaks_the_chain_at_the_next_entry() {
 
 #[test]
 fn case_1_an_edited_last_entry_is_caught_by_the_signed_root() {
-    assert_eq!(run("edited-last-entry"), Err(VerifyError::RootMismatch { size: 16 }));
+    assert_eq!(
+        run("edited-last-entry"),
+        Err(VerifyError::RootMismatch { size: 16 })
+    );
 }
 
 #[test]
@@ -105,7 +111,10 @@ fn case_1b_a_rewritten_chain_is_caught_only_by_the_signed_root() {
         assert_eq!(*next.prev_chain, ward_audit::entry::chain_hash(&w[0]));
     }
     // ...and only the checkpoint catches it.
-    assert_eq!(run("rewritten-chain"), Err(VerifyError::RootMismatch { size: 16 }));
+    assert_eq!(
+        run("rewritten-chain"),
+        Err(VerifyError::RootMismatch { size: 16 })
+    );
 }
 
 #[test]
@@ -185,7 +194,9 @@ fn case_6a_a_checkpoint_signed_by_another_key_with_the_same_name_is_untrusted() 
 fn case_6b_altered_signature_bytes_reject_the_note() {
     assert!(matches!(
         run("altered-signature"),
-        Err(VerifyError::Checkpoint(CheckpointError::Note(NoteError::BadSignature { .. })))
+        Err(VerifyError::Checkpoint(CheckpointError::Note(
+            NoteError::BadSignature { .. }
+        )))
     ));
 }
 
@@ -193,7 +204,9 @@ fn case_6b_altered_signature_bytes_reject_the_note() {
 fn case_6c_an_altered_size_under_a_valid_signature_fails_the_signature() {
     assert!(matches!(
         run("altered-size"),
-        Err(VerifyError::Checkpoint(CheckpointError::Note(NoteError::BadSignature { .. })))
+        Err(VerifyError::Checkpoint(CheckpointError::Note(
+            NoteError::BadSignature { .. }
+        )))
     ));
 }
 
@@ -222,7 +235,9 @@ fn case_8_another_origins_checkpoint_from_the_same_key_pair_is_untrusted() {
 fn case_8_a_body_naming_another_origin_is_an_origin_mismatch() {
     assert!(matches!(
         run("other-origin-body"),
-        Err(VerifyError::Checkpoint(CheckpointError::OriginMismatch { .. }))
+        Err(VerifyError::Checkpoint(
+            CheckpointError::OriginMismatch { .. }
+        ))
     ));
     assert!(matches!(
         run("bundle-other-origin"),
@@ -252,7 +267,12 @@ fn case_9_interior_nodes_passed_off_as_entries_are_rejected() {
 
 #[test]
 fn malformed_checkpoints_are_rejected_even_when_validly_signed() {
-    for name in ["size-leading-zero", "size-with-sign", "extension-line", "root-31-bytes"] {
+    for name in [
+        "size-leading-zero",
+        "size-with-sign",
+        "extension-line",
+        "root-31-bytes",
+    ] {
         assert!(
             matches!(
                 run(name),
@@ -267,15 +287,15 @@ fn malformed_checkpoints_are_rejected_even_when_validly_signed() {
 fn malformed_notes_are_rejected() {
     assert_eq!(
         run("control-character"),
-        Err(VerifyError::Checkpoint(CheckpointError::Note(NoteError::Malformed(
-            "control character"
-        ))))
+        Err(VerifyError::Checkpoint(CheckpointError::Note(
+            NoteError::Malformed("control character")
+        )))
     );
     assert_eq!(
         run("no-blank-line"),
-        Err(VerifyError::Checkpoint(CheckpointError::Note(NoteError::Malformed(
-            "no blank line before the signatures"
-        ))))
+        Err(VerifyError::Checkpoint(CheckpointError::Note(
+            NoteError::Malformed("no blank line before the signatures")
+        )))
     );
     assert_eq!(
         run("too-many-signatures"),
@@ -285,9 +305,9 @@ fn malformed_notes_are_rejected() {
     );
     assert_eq!(
         run("non-canonical-base64"),
-        Err(VerifyError::Checkpoint(CheckpointError::Note(NoteError::Malformed(
-            "signature is not canonical base64"
-        ))))
+        Err(VerifyError::Checkpoint(CheckpointError::Note(
+            NoteError::Malformed("signature is not canonical base64")
+        )))
     );
 }
 
@@ -308,7 +328,10 @@ fn hash_drift_non_canonical_meta_and_trailing_bytes_are_rejected() {
         })
     );
     assert_eq!(run("empty-entry"), Err(VerifyError::EmptyEntry { seq: 5 }));
-    assert_eq!(run("genesis-prev-chain"), Err(VerifyError::GenesisPrevChain));
+    assert_eq!(
+        run("genesis-prev-chain"),
+        Err(VerifyError::GenesisPrevChain)
+    );
 }
 
 #[test]
@@ -344,7 +367,10 @@ fn bundle_proof_material_is_checked() {
             size: 12
         })
     );
-    assert_eq!(run("missing-prior"), Err(VerifyError::MissingPrior { size: 4 }));
+    assert_eq!(
+        run("missing-prior"),
+        Err(VerifyError::MissingPrior { size: 4 })
+    );
 }
 
 #[test]
@@ -361,8 +387,8 @@ fn every_case_fails_or_passes_exactly_as_its_expectation_says() {
 
 #[test]
 fn hostile_inputs_never_panic() {
-    // Random byte flips anywhere in every file of a middle bundle: every outcome is an
-    // error or (for flips in unused bits, which canonical decoding forbids) impossible.
+    // Random bit flips and truncations in the entries, the checkpoint and the frontier of
+    // a partial bundle: every outcome must be an error value, never a panic or a pass.
     let c = case("middle");
     let v = signer().verifier();
     let mut x: u64 = 0x9e3779b97f4a7c15;

@@ -31,17 +31,26 @@ fn generate() -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     let s = common::signer();
     let log = common::genuine_log();
-    files.insert("vkey".to_owned(), format!("{}\n", s.verifier_key()).into_bytes());
+    files.insert(
+        "vkey".to_owned(),
+        format!("{}\n", s.verifier_key()).into_bytes(),
+    );
 
     let cases = common::cases();
     for c in &cases {
         let dir = format!("{}/{}", c.group, c.name);
-        files.insert(format!("{dir}/checkpoint"), c.bundle.checkpoint.clone().into_bytes());
+        files.insert(
+            format!("{dir}/checkpoint"),
+            c.bundle.checkpoint.clone().into_bytes(),
+        );
         files.insert(
             format!("{dir}/entries"),
             bundle::frame_entries(&c.bundle.entries).unwrap(),
         );
-        files.insert(format!("{dir}/bundle.json"), c.bundle.manifest_json().into_bytes());
+        files.insert(
+            format!("{dir}/bundle.json"),
+            c.bundle.manifest_json().into_bytes(),
+        );
         if let Some(st) = &c.state {
             files.insert(format!("{dir}/state"), st.to_text().into_bytes());
         }
@@ -50,12 +59,21 @@ fn generate() -> BTreeMap<String, Vec<u8>> {
     // Proof files for the two other CLI commands.
     let inc = log.inclusion_proof(5, LOG_LEN, &s).unwrap();
     files.insert("proofs/entry-5".to_owned(), log.entries()[5].clone());
-    files.insert("proofs/inclusion-5.tlog-proof".to_owned(), inc.to_text().into_bytes());
+    files.insert(
+        "proofs/inclusion-5.tlog-proof".to_owned(),
+        inc.to_text().into_bytes(),
+    );
     let con = log.consistency_proof(6, LOG_LEN, &s).unwrap();
-    files.insert("proofs/consistency-6-16.proof".to_owned(), con.to_text().into_bytes());
+    files.insert(
+        "proofs/consistency-6-16.proof".to_owned(),
+        con.to_text().into_bytes(),
+    );
     let mut bad = con.clone();
     bad.hashes[0][0] ^= 1;
-    files.insert("proofs/consistency-6-16-tampered.proof".to_owned(), bad.to_text().into_bytes());
+    files.insert(
+        "proofs/consistency-6-16-tampered.proof".to_owned(),
+        bad.to_text().into_bytes(),
+    );
 
     files.insert("README.md".to_owned(), readme(&cases).into_bytes());
     files
@@ -76,7 +94,11 @@ fn readme(cases: &[Case]) -> String {
     );
     let _ = writeln!(w, "## Key\n");
     let _ = writeln!(w, "* origin / key name: `{ORIGIN}`");
-    let _ = writeln!(w, "* Ed25519 seed (RFC 8032 private key, test only): 32 bytes of `0x{:02x}`", SEED[0]);
+    let _ = writeln!(
+        w,
+        "* Ed25519 seed (RFC 8032 private key, test only): 32 bytes of `0x{:02x}`",
+        SEED[0]
+    );
     let _ = writeln!(w, "* public key: `{}`", hex(&s.public_key()));
     let _ = writeln!(w, "* key ID: `{:08x}`", s.key_id());
     let _ = writeln!(w, "* verifier key (`vkey`): `{}`\n", s.verifier_key());
@@ -112,7 +134,11 @@ fn readme(cases: &[Case]) -> String {
     for n in [0u64, 1, 2, 3, 4, 5, 8, 12, 16] {
         let _ = writeln!(w, "* size {n}: `{}`", hex(&log.checkpoint(n).root));
     }
-    let _ = writeln!(w, "\nThe signed checkpoint of size 16:\n\n```\n{}```\n", log.signed_checkpoint(LOG_LEN, &s).unwrap());
+    let _ = writeln!(
+        w,
+        "\nThe signed checkpoint of size 16:\n\n```\n{}```\n",
+        log.signed_checkpoint(LOG_LEN, &s).unwrap()
+    );
     let _ = writeln!(w, "## Bundles\n");
     let _ = writeln!(
         w,
@@ -124,20 +150,36 @@ fn readme(cases: &[Case]) -> String {
     let _ = writeln!(w, "| directory | state | expected | what |");
     let _ = writeln!(w, "|---|---|---|---|");
     for c in cases {
-        let state = c.state.as_ref().map_or("-".to_owned(), |s| format!("size {}", s.size));
+        let state = c
+            .state
+            .as_ref()
+            .map_or("-".to_owned(), |s| format!("size {}", s.size));
         let expect = match &c.expect {
             Expect::Ok(None) => "OK".to_owned(),
             Expect::Ok(Some(m)) => format!("OK, consistent with {m}"),
             Expect::Fail(kind) => format!("FAIL `{kind}`"),
         };
-        let _ = writeln!(w, "| `{}/{}` | {state} | {expect} | {} |", c.group, c.name, c.description);
+        let _ = writeln!(
+            w,
+            "| `{}/{}` | {state} | {expect} | {} |",
+            c.group, c.name, c.description
+        );
     }
     let _ = writeln!(w, "\n## Proof files\n");
     let _ = writeln!(w, "| file | expected |");
     let _ = writeln!(w, "|---|---|");
-    let _ = writeln!(w, "| `proofs/inclusion-5.tlog-proof` with `--entry proofs/entry-5` | OK (entry 5 in size 16) |");
-    let _ = writeln!(w, "| `proofs/consistency-6-16.proof` | OK (size 6 consistent with size 16) |");
-    let _ = writeln!(w, "| `proofs/consistency-6-16-tampered.proof` | FAIL (first proof hash altered) |");
+    let _ = writeln!(
+        w,
+        "| `proofs/inclusion-5.tlog-proof` with `--entry proofs/entry-5` | OK (entry 5 in size 16) |"
+    );
+    let _ = writeln!(
+        w,
+        "| `proofs/consistency-6-16.proof` | OK (size 6 consistent with size 16) |"
+    );
+    let _ = writeln!(
+        w,
+        "| `proofs/consistency-6-16-tampered.proof` | FAIL (first proof hash altered) |"
+    );
     r
 }
 
@@ -148,7 +190,11 @@ fn read_tree(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
     for e in rd {
         let e = e.unwrap();
         let name = e.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
         if e.file_type().unwrap().is_dir() {
             read_tree(&e.path(), &rel, out);
         } else {
@@ -201,7 +247,9 @@ fn every_vector_verifies_as_documented() {
         let b = Bundle::read(&case_dir).unwrap_or_else(|e| panic!("{}: {e}", c.name));
         assert_eq!(b, c.bundle, "{}: read back differs", c.name);
         let state_path = case_dir.join("state");
-        let state = state_path.exists().then(|| State::load(&state_path).unwrap());
+        let state = state_path
+            .exists()
+            .then(|| State::load(&state_path).unwrap());
         assert_eq!(state, c.state, "{}: state", c.name);
         let got = bundle::verify(&b, &verifier, state.as_ref());
         match (&c.expect, got) {

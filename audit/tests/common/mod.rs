@@ -57,7 +57,7 @@ pub fn sample_entry(i: u64) -> Entry {
     let mut meta = BTreeMap::new();
     meta.insert("client".to_owned(), "web".to_owned());
     meta.insert("event.version".to_owned(), "1".to_owned());
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         meta.insert("channel.type".to_owned(), "messaging".to_owned());
     }
     let mut object_ref = Vec::new();
@@ -69,10 +69,18 @@ pub fn sample_entry(i: u64) -> Entry {
         ts_unix_ms: T0 + i * 1000,
         event_type: [1u16, 2, 3, 2, 4, 5][(i % 6) as usize],
         actor_id: uuid("actor", i % 4),
-        subject_id: if i % 5 == 4 { [0; 16] } else { uuid("subject", i % 4) },
+        subject_id: if i % 5 == 4 {
+            [0; 16]
+        } else {
+            uuid("subject", i % 4)
+        },
         tenant_id: uuid("tenant", 1),
         object_ref,
-        pii_ct: if i % 5 == 4 { Vec::new() } else { pii(i, "genuine") },
+        pii_ct: if i % 5 == 4 {
+            Vec::new()
+        } else {
+            pii(i, "genuine")
+        },
         meta: encode_meta(&meta).unwrap(),
     }
 }
@@ -521,11 +529,13 @@ pub fn cases() -> Vec<Case> {
                 // 68 bytes -> the last group has 2 unused bits; set one.
                 let mut chars: Vec<char> = sig.chars().collect();
                 let last = chars.pop().unwrap();
-                const A: &str =
-                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+                const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
                 let v = A.find(last).unwrap();
                 let tweaked = A.as_bytes()[v | 1] as char;
-                format!("{head} {}{tweaked}=\n", chars.into_iter().collect::<String>())
+                format!(
+                    "{head} {}{tweaked}=\n",
+                    chars.into_iter().collect::<String>()
+                )
             },
             "malformed-note",
         ),
@@ -542,7 +552,18 @@ pub fn cases() -> Vec<Case> {
         let mut bytes = clean.encode().unwrap();
         bytes.truncate(bytes.len() - 4);
         // Two pairs in descending key order: the same content, not canonical.
-        let meta = [&[0u8, 2][..], &[1], b"z", &[0, 1], b"1", &[1], b"a", &[0, 1], b"2"].concat();
+        let meta = [
+            &[0u8, 2][..],
+            &[1],
+            b"z",
+            &[0, 1],
+            b"1",
+            &[1],
+            b"a",
+            &[0, 1],
+            b"2",
+        ]
+        .concat();
         bytes.extend_from_slice(&(meta.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&meta);
         bytes
