@@ -12,10 +12,11 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --locked --no-default-features -- -D warnings
 
 step "build the server binary for the SDK suite"
-cargo build --locked --bin ward
+cargo build --locked -p ward -p ward-audit --bins
 export WARD_BIN="$PWD/target/debug/ward"
 
 step "Terraform: fmt, structure, checkov"

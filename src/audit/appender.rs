@@ -55,7 +55,14 @@ struct Appender {
     tenant: [u8; 16],
     head: Head,
     latest: watch::Sender<Option<SignedCheckpoint>>,
+    /// Recently used pseudonyms. Unlinking (erasure) goes through the appender and purges
+    /// them; the TTL bounds how long another node's unlinking can go unnoticed here.
+    pseudonyms: HashMap<(String, String), ([u8; 16], tokio::time::Instant)>,
 }
+
+/// How long a cached pseudonym is trusted (see [`Appender::pseudonyms`]).
+const PSEUDONYM_TTL: Duration = Duration::from_secs(30);
+const PSEUDONYM_CACHE: usize = 100_000;
 
 type Ack = Option<oneshot::Sender<Result<(), String>>>;
 
@@ -80,6 +87,7 @@ pub async fn start(
         tenant,
         head,
         latest: latest_tx,
+        pseudonyms: HashMap::new(),
     };
     appender
         .check_against_checkpoints(config.sink.as_deref(), &verifier)
@@ -305,9 +313,10 @@ impl Appender {
         loop {
             let mut direct: Vec<(OutboxRow, Ack)> = Vec::new();
             let mut syncs = Vec::new();
+            let mut unlinks = Vec::new();
             tokio::select! {
                 cmd = commands.recv() => match cmd {
-                    Some(c) => take(c, &mut direct, &mut syncs),
+                    Some(c) => take(c, &mut direct, &mut syncs, &mut unlinks),
                     None => return,
                 },
                 _ = notify.notified() => {}
@@ -317,7 +326,7 @@ impl Appender {
             loop {
                 while direct.len() < MAX_BATCH {
                     match commands.try_recv() {
-                        Ok(c) => take(c, &mut direct, &mut syncs),
+                        Ok(c) => take(c, &mut direct, &mut syncs, &mut unlinks),
                         Err(_) => break,
                     }
                 }
@@ -329,6 +338,19 @@ impl Appender {
                         break;
                     }
                 }
+            }
+            // Records queued before an unlink were chained above with the old pseudonyms;
+            // later ones get fresh pseudonyms.
+            for (kind, ids, ack) in unlinks {
+                self.pseudonyms
+                    .retain(|(k, id), _| !(k == &kind && ids.contains(id)));
+                let result = self
+                    .store
+                    .audit
+                    .delete_pseudonyms(&kind, &ids)
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = ack.send(result);
             }
             match failed {
                 None => {
@@ -408,8 +430,10 @@ impl Appender {
         Ok(more)
     }
 
+    /// Pseudonyms for every id in `rows`: from the cache while fresh, else from the
+    /// directory (created where missing).
     async fn pseudonyms(
-        &self,
+        &mut self,
         rows: &[OutboxRow],
     ) -> anyhow::Result<HashMap<(String, String), [u8; 16]>> {
         let mut wanted = BTreeSet::new();
@@ -421,15 +445,27 @@ impl Appender {
                 wanted.insert((k.clone(), id.clone()));
             }
         }
-        let wanted: Vec<_> = wanted.into_iter().collect();
+        let now = tokio::time::Instant::now();
         let mut out = HashMap::new();
-        for (key, p) in self.store.audit.resolve_pseudonyms(&wanted).await? {
-            out.insert(
-                key,
-                p.as_slice()
-                    .try_into()
-                    .context("a stored pseudonym is not 16 bytes")?,
-            );
+        let mut missing = Vec::new();
+        for key in wanted {
+            match self.pseudonyms.get(&key) {
+                Some((p, at)) if now.duration_since(*at) < PSEUDONYM_TTL => {
+                    out.insert(key, *p);
+                }
+                _ => missing.push(key),
+            }
+        }
+        if self.pseudonyms.len() > PSEUDONYM_CACHE {
+            self.pseudonyms.clear();
+        }
+        for (key, p) in self.store.audit.resolve_pseudonyms(&missing).await? {
+            let p: [u8; 16] = p
+                .as_slice()
+                .try_into()
+                .context("a stored pseudonym is not 16 bytes")?;
+            self.pseudonyms.insert(key.clone(), (p, now));
+            out.insert(key, p);
         }
         Ok(out)
     }
@@ -544,12 +580,16 @@ fn take(
     c: Command,
     direct: &mut Vec<(OutboxRow, Ack)>,
     syncs: &mut Vec<oneshot::Sender<Result<u64, String>>>,
+    unlinks: &mut Vec<Unlink>,
 ) {
     match c {
         Command::Record(row, ack) => direct.push((row, ack)),
         Command::Sync(s) => syncs.push(s),
+        Command::Unlink(kind, ids, ack) => unlinks.push((kind, ids, ack)),
     }
 }
+
+type Unlink = (String, Vec<String>, oneshot::Sender<Result<u64, String>>);
 
 /// Publishes the latest checkpoint outside the database at most once a second (every
 /// checkpoint is in the database; the external copy bounds what a database rewrite can hide).

@@ -137,6 +137,8 @@ pub(crate) enum Command {
     Record(OutboxRow, Option<oneshot::Sender<Result<(), String>>>),
     /// Chain everything waiting, then answer with the tree size.
     Sync(oneshot::Sender<Result<u64, String>>),
+    /// Delete the directory rows of these ids (erasure) after chaining what is queued.
+    Unlink(String, Vec<String>, oneshot::Sender<Result<u64, String>>),
 }
 
 tokio::task_local! {
@@ -276,6 +278,18 @@ impl AuditLog {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(Command::Sync(tx))
+            .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
+        rx.await
+            .context("the audit appender stopped")?
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Unlinks ids from their pseudonyms (erasure): entries about them stay, verifiable,
+    /// but no longer name anyone. Returns how many directory rows were deleted.
+    pub async fn unlink(&self, kind: &str, ids: &[String]) -> anyhow::Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Unlink(kind.to_string(), ids.to_vec(), tx))
             .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
         rx.await
             .context("the audit appender stopped")?

@@ -497,9 +497,8 @@ macro_rules! impl_sql_store {
             tx: &mut sqlx::Transaction<'_, $db>,
             rows: &[OutboxRow],
         ) -> StoreResult<()> {
-            if rows.is_empty() {
-                return Ok(());
-            }
+            // Chunks keep each statement under SQLite's bound-parameter limit.
+            for rows in rows.chunks(1000) {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO audit_outbox (at_ms, event_type, actor, subject, object_kind, object_id, pii, meta) ",
             );
@@ -514,6 +513,7 @@ macro_rules! impl_sql_store {
                     .push_bind(r.meta.clone());
             });
             qb.build().execute(&mut **tx).await?;
+            }
             Ok(())
         }
 

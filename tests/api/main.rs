@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audit_crash;
 mod audit_log;
 mod auth;
 mod authz_api;

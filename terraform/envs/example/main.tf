@@ -9,18 +9,26 @@ locals {
   # Secrets (WARD_API_KEY, WARD_API_SECRET, WARD_DATABASE_URL, WARD_REDIS_URL)
   # are injected from Secrets Manager by the compute module. WARD_NODE_ID is left
   # unset on purpose: Ward derives a unique one per task (hostname + random suffix).
+  #
+  # Audit log: the checkpoint signing key is an Ed25519 seed Ward keeps in the
+  # database wrapped by WARD_KMS_KEY_ID (no KMS signing key). Each signed
+  # checkpoint is published to the Object Lock archive at
+  # <prefix>checkpoints/<20-digit size> and <prefix>checkpoint (the latest);
+  # the prefix comes from the archive module so the bucket policy, the task
+  # role's IAM policy and the app agree on it.
   ward_environment = {
-    WARD_BIND                     = "0.0.0.0:${var.container_port}"
-    WARD_LOG_FORMAT               = "json"
-    WARD_KEY_PROVIDER             = "aws-kms"
-    WARD_KMS_KEY_ID               = module.kms.field_key_arn
-    WARD_KMS_REGION               = var.region
-    WARD_REDIS_CHANNEL            = "${local.name}:bus"
-    WARD_AUDIT_SIGNING_KMS_KEY_ID = module.kms.audit_signing_key_arn
-    WARD_S3_ATTACHMENTS_BUCKET    = module.storage.attachments_bucket_name
-    WARD_S3_EXPORTS_BUCKET        = module.storage.exports_bucket_name
-    WARD_S3_AUDIT_ARCHIVE_BUCKET  = module.audit_archive.bucket_name
-    AWS_REGION                    = var.region
+    WARD_BIND                  = "0.0.0.0:${var.container_port}"
+    WARD_LOG_FORMAT            = "json"
+    WARD_KEY_PROVIDER          = "aws-kms"
+    WARD_KMS_KEY_ID            = module.kms.field_key_arn
+    WARD_KMS_REGION            = var.region
+    WARD_REDIS_CHANNEL         = "${local.name}:bus"
+    WARD_AUDIT_S3_BUCKET       = module.audit_archive.bucket_name
+    WARD_AUDIT_S3_PREFIX       = module.audit_archive.checkpoint_prefix
+    WARD_AUDIT_S3_REGION       = var.region
+    WARD_S3_ATTACHMENTS_BUCKET = module.storage.attachments_bucket_name
+    WARD_S3_EXPORTS_BUCKET     = module.storage.exports_bucket_name
+    AWS_REGION                 = var.region
   }
 }
 
@@ -43,9 +51,7 @@ module "kms" {
   key_admin_arns         = var.key_admin_arns
   app_task_role_arn      = module.compute.task_role_arn
   app_execution_role_arn = module.compute.execution_role_arn
-  auditor_arns           = var.auditor_arns
   break_glass_arns       = var.break_glass_role_arns
-  audit_signing_key_spec = var.audit_signing_key_spec
   tags                   = local.tags
 }
 
@@ -65,6 +71,7 @@ module "audit_archive" {
   access_log_bucket = module.storage.log_bucket_name
   writer_role_arn   = module.compute.task_role_arn
   reader_arns       = var.auditor_arns
+  checkpoint_prefix = var.audit_archive_prefix
   retention_days    = var.audit_archive_retention_days
   tags              = local.tags
 }
@@ -140,6 +147,7 @@ module "compute" {
   log_retention_days       = var.log_retention_days
   read_write_bucket_arns   = [module.storage.attachments_bucket_arn, module.storage.exports_bucket_arn]
   audit_archive_bucket_arn = module.audit_archive.bucket_arn
+  audit_archive_prefix     = module.audit_archive.checkpoint_prefix
   tags                     = local.tags
 }
 

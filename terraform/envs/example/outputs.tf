@@ -48,9 +48,9 @@ output "kms_key_arns" {
   value       = module.kms.key_arns
 }
 
-output "audit_signing_key_spec" {
-  description = "Key spec of the audit-checkpoint signing key (verifiers need it)."
-  value       = module.kms.audit_signing_key_spec
+output "audit_checkpoint_location" {
+  description = "Where Ward publishes signed audit checkpoints: s3://<bucket>/<prefix>checkpoints/<20-digit size> (one per tree size, never overwritten) and s3://<bucket>/<prefix>checkpoint (the latest). Verify them with the key printed by `ward audit verifier-key`."
+  value       = "s3://${module.audit_archive.bucket_name}/${module.audit_archive.checkpoint_prefix}"
 }
 
 output "bucket_names" {

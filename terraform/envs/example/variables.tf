@@ -74,7 +74,7 @@ variable "key_admin_arns" {
 }
 
 variable "auditor_arns" {
-  description = "IAM roles of auditors: verify audit checkpoints and read the audit archive."
+  description = "IAM roles of auditors: read the audit-checkpoint archive (they verify checkpoints offline against the pinned verifier key from `ward audit verifier-key`; no KMS access is needed)."
   type        = list(string)
   default     = []
 }
@@ -85,10 +85,15 @@ variable "break_glass_role_arns" {
   default     = []
 }
 
-variable "audit_signing_key_spec" {
-  description = "KMS key spec of the audit-checkpoint signing key."
+variable "audit_archive_prefix" {
+  description = "Key prefix of Ward's signed audit checkpoints in the archive bucket (WARD_AUDIT_S3_PREFIX). Ward appends `checkpoints/<20-digit size>` and `checkpoint`, so the default gives ward-audit/checkpoints/00000000000000000042 and ward-audit/checkpoint. Do not change it on a running stack: at startup Ward compares the database only with the latest checkpoint under this prefix, so a new prefix starts with no published history to check against."
   type        = string
-  default     = "ECC_NIST_P256"
+  default     = "ward-audit/"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9._-]+/)+$", var.audit_archive_prefix))
+    error_message = "audit_archive_prefix must be one or more path segments ending in \"/\", without a leading \"/\" (e.g. ward-audit/)."
+  }
 }
 
 variable "audit_archive_retention_days" {

@@ -1,10 +1,16 @@
 # Archive of Ward's signed audit-log checkpoints, outside the database.
 #
-# Every checkpoint Ward signs (KMS audit-signing key) is also written here, with
-# S3 Object Lock in COMPLIANCE mode: no principal, including the account root,
-# can delete or shorten the retention of an object version until it expires.
-# That is what makes rewriting history detectable even for someone who controls
-# the database and the app: the old checkpoints stay here, signed.
+# Every checkpoint Ward signs (Ed25519 key that Ward keeps in the database
+# wrapped by the root KMS key) is also written here, with S3 Object Lock in
+# COMPLIANCE mode: no principal, including the account root, can delete or
+# shorten the retention of an object version until it expires. That is what
+# makes rewriting history detectable even for someone who controls the
+# database: the old checkpoints stay here, signed, and Ward refuses to start
+# when the database log is behind or differs from the latest one.
+#
+# Object keys (WARD_AUDIT_S3_PREFIX = var.checkpoint_prefix):
+#   <prefix>checkpoints/<20-digit tree size>  written once (If-None-Match: *)
+#   <prefix>checkpoint                        the latest, replaced with If-Match
 #
 # For the strongest separation, apply this module with a provider for a
 # separate "log archive" AWS account (see README); the bucket policy then grants
@@ -21,8 +27,11 @@ locals {
 
 data "aws_iam_policy_document" "archive" {
   statement {
-    sid       = "WardTaskAppendsCheckpoints"
-    actions   = ["s3:PutObject"]
+    sid = "WardTaskAppendsCheckpoints"
+    # PutObjectRetention: a PUT carrying x-amz-object-lock-* headers
+    # (WARD_AUDIT_S3_RETAIN_DAYS) needs it; COMPLIANCE retention can only be
+    # set or extended, never shortened or removed.
+    actions   = ["s3:PutObject", "s3:PutObjectRetention"]
     resources = ["${local.bucket_arn}/${var.checkpoint_prefix}*"]
 
     principals {

@@ -25,9 +25,14 @@ variable "reader_arns" {
 }
 
 variable "checkpoint_prefix" {
-  description = "Key prefix under which Ward writes checkpoints."
+  description = "Key prefix under which Ward writes checkpoints (WARD_AUDIT_S3_PREFIX). Ward appends `checkpoints/<20-digit size>` and `checkpoint`, so the default gives ward-audit/checkpoints/... and ward-audit/checkpoint."
   type        = string
-  default     = "checkpoints/"
+  default     = "ward-audit/"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9._-]+/)+$", var.checkpoint_prefix))
+    error_message = "checkpoint_prefix must be one or more path segments ending in \"/\", without a leading \"/\" (e.g. ward-audit/)."
+  }
 }
 
 variable "retention_days" {

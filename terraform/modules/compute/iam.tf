@@ -1,9 +1,13 @@
 # Two roles with least privilege:
 #   execution role - used by the ECS agent to pull the image, write logs and read
 #                    the secrets it injects; the app never gets these rights;
-#   task role      - the app's own identity: its S3 buckets only. KMS use (field
-#                    key, audit signing key, S3 via SSE-KMS) is granted by the
-#                    key policies in the kms module, not here.
+#   task role      - the app's own identity: its S3 buckets only. KMS use (the
+#                    root/field key for Encrypt/Decrypt, which also wraps the
+#                    audit-log Ed25519 signing key; the storage key through S3
+#                    for SSE-KMS, audit archive included) is granted by the key
+#                    policies in the kms module, which name this role directly.
+#                    The audit archive is append-only: no s3:DeleteObject*, no
+#                    s3:BypassGovernanceRetention.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -81,7 +85,7 @@ data "aws_iam_policy_document" "task" {
   statement {
     sid       = "ListOwnBuckets"
     actions   = ["s3:ListBucket"]
-    resources = concat(var.read_write_bucket_arns, [var.audit_archive_bucket_arn])
+    resources = var.read_write_bucket_arns
   }
 
   statement {
@@ -90,10 +94,28 @@ data "aws_iam_policy_document" "task" {
     resources = [for arn in var.read_write_bucket_arns : "${arn}/*"]
   }
 
+  # Ward's checkpoint publisher (WARD_AUDIT_S3_*): GET before PUT, If-None-Match
+  # on <prefix>checkpoints/<size>, If-Match on <prefix>checkpoint. With
+  # WARD_AUDIT_S3_RETAIN_DAYS each PUT carries x-amz-object-lock-* headers,
+  # which needs s3:PutObjectRetention.
   statement {
     sid       = "AppendAuditCheckpoints"
-    actions   = ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"]
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObjectRetention"]
     resources = ["${var.audit_archive_bucket_arn}/${var.audit_archive_prefix}*"]
+  }
+
+  # Without ListBucket a missing checkpoint reads as 403 instead of 404 and
+  # publishing the first one fails; S3 evaluates s3:prefix as the object key.
+  statement {
+    sid       = "ListAuditCheckpoints"
+    actions   = ["s3:ListBucket"]
+    resources = [var.audit_archive_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.audit_archive_prefix}*"]
+    }
   }
 }
 

@@ -165,14 +165,19 @@ variable "read_write_bucket_arns" {
 }
 
 variable "audit_archive_bucket_arn" {
-  description = "ARN of the audit-checkpoint archive bucket (append and read only)."
+  description = "ARN of the audit-checkpoint archive bucket (append and read only; never delete)."
   type        = string
 }
 
 variable "audit_archive_prefix" {
-  description = "Key prefix the app writes checkpoints under in the archive bucket."
+  description = "Key prefix the app writes checkpoints under in the archive bucket (WARD_AUDIT_S3_PREFIX; Ward writes <prefix>checkpoints/<size> and <prefix>checkpoint). Pass the audit-archive module's checkpoint_prefix output."
   type        = string
-  default     = "checkpoints/"
+  default     = "ward-audit/"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9._-]+/)+$", var.audit_archive_prefix))
+    error_message = "audit_archive_prefix must be one or more path segments ending in \"/\", without a leading \"/\" (e.g. ward-audit/)."
+  }
 }
 
 variable "tags" {

@@ -1,9 +1,11 @@
 # Customer-managed KMS keys, one per purpose, so that a grant, a policy mistake or
 # a compromise is confined to one kind of data. Key policies (policies.tf)
 # separate duties:
-#   - administrators manage keys but cannot encrypt, decrypt or sign;
-#   - the Ward task role alone uses the field-encryption root key and signs
-#     audit checkpoints;
+#   - administrators manage keys but cannot encrypt or decrypt;
+#   - the Ward task role alone uses the field-encryption root key, which wraps
+#     Ward's field-encryption KEKs and its audit-checkpoint signing key (an
+#     Ed25519 seed Ward generates and stores in the database, wrapped; there is
+#     no asymmetric KMS key: C2SP signed notes need Ed25519);
 #   - AWS services use the data keys only through the service (kms:ViaService)
 #     or as their service principal, scoped by encryption context.
 # The account root is NOT given kms:*, so IAM policies alone cannot grant use of
@@ -29,7 +31,7 @@ locals {
       policy      = data.aws_iam_policy_document.storage.json
     }
     field = {
-      description = "Ward ${var.name}: root key wrapping Ward's field-encryption key-encryption keys"
+      description = "Ward ${var.name}: root key wrapping Ward's field-encryption key-encryption keys and audit-log signing key"
       policy      = data.aws_iam_policy_document.field.json
     }
     logs = {
@@ -67,25 +69,4 @@ resource "aws_kms_alias" "symmetric" {
 
   name          = "alias/${var.name}/${each.key}"
   target_key_id = aws_kms_key.symmetric[each.key].key_id
-}
-
-# Asymmetric key used by Ward to sign audit-log checkpoints. The private key never
-# leaves KMS. KMS does not rotate asymmetric keys automatically; rotation means
-# creating a new key and publishing its public key alongside the old one, which
-# stays available to verify older checkpoints.
-resource "aws_kms_key" "audit_signing" {
-  description              = "Ward ${var.name}: audit-checkpoint signing key (sign: Ward task role only)"
-  key_usage                = "SIGN_VERIFY"
-  customer_master_key_spec = var.audit_signing_key_spec
-  enable_key_rotation      = false
-  deletion_window_in_days  = var.deletion_window_in_days
-  multi_region             = false
-  policy                   = data.aws_iam_policy_document.audit_signing.json
-
-  tags = merge(var.tags, { "ward:key-purpose" = "audit-signing" })
-}
-
-resource "aws_kms_alias" "audit_signing" {
-  name          = "alias/${var.name}/audit-signing"
-  target_key_id = aws_kms_key.audit_signing.key_id
 }

@@ -9,7 +9,7 @@ output "storage_key_arn" {
 }
 
 output "field_key_arn" {
-  description = "ARN of Ward's field-encryption root key (WARD_KMS_KEY_ID)."
+  description = "ARN of Ward's root key (WARD_KMS_KEY_ID): wraps the field-encryption KEKs and the audit-log signing key."
   value       = aws_kms_key.symmetric["field"].arn
 }
 
@@ -28,20 +28,7 @@ output "backup_key_arn" {
   value       = aws_kms_key.symmetric["backup"].arn
 }
 
-output "audit_signing_key_arn" {
-  description = "ARN of the asymmetric audit-checkpoint signing key (WARD_AUDIT_SIGNING_KMS_KEY_ID)."
-  value       = aws_kms_key.audit_signing.arn
-}
-
-output "audit_signing_key_spec" {
-  description = "Key spec of the audit signing key, needed by verifiers to pick the signature algorithm."
-  value       = aws_kms_key.audit_signing.customer_master_key_spec
-}
-
 output "key_arns" {
   description = "Map of purpose => key ARN for every key in this module (for alarms and documentation)."
-  value = merge(
-    { for k, v in aws_kms_key.symmetric : k => v.arn },
-    { "audit-signing" = aws_kms_key.audit_signing.arn },
-  )
+  value       = { for k, v in aws_kms_key.symmetric : k => v.arn }
 }

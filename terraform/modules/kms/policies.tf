@@ -7,11 +7,11 @@ data "aws_iam_policy_document" "admin" {
   statement {
     sid    = "KeyAdministrationWithoutUse"
     effect = "Allow"
-    # Deliberately no Encrypt/Decrypt/GenerateDataKey/ReEncrypt/Sign/CreateGrant.
+    # Deliberately no Encrypt/Decrypt/GenerateDataKey/ReEncrypt/CreateGrant.
     actions = [
       "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey",
       "kms:DisableKey", "kms:DisableKeyRotation", "kms:EnableKey", "kms:EnableKeyRotation",
-      "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:GetPublicKey", "kms:ListAliases",
+      "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases",
       "kms:ListGrants", "kms:ListKeyPolicies", "kms:ListKeyRotations", "kms:ListResourceTags",
       "kms:PutKeyPolicy", "kms:RevokeGrant", "kms:RotateKeyOnDemand", "kms:ScheduleKeyDeletion",
       "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",

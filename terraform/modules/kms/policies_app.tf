@@ -1,11 +1,14 @@
-# Key policies for the application keys (field encryption, audit signing) and the
-# logging key, which AWS services use as service principals.
+# Key policies for the application's root key (field encryption; it also wraps
+# Ward's Ed25519 audit-checkpoint signing key, so no signing key lives in KMS)
+# and the logging key, which AWS services use as service principals.
 
 data "aws_iam_policy_document" "field" {
   #checkov:skip=CKV_AWS_111:KMS key policy - Resource * here means this key only, and every statement names its principals.
   #checkov:skip=CKV_AWS_356:KMS key policy - Resource * here means this key only, and every statement names its principals.
   source_policy_documents = [data.aws_iam_policy_document.admin.json]
 
+  # Ward wraps with Encrypt/Decrypt under an encryption context: the field KEKs
+  # and the audit-log signing seed are never stored unwrapped.
   statement {
     sid    = "WardTaskWrapsAndUnwrapsKeks"
     effect = "Allow"
@@ -32,39 +35,6 @@ data "aws_iam_policy_document" "field" {
       principals {
         type        = "AWS"
         identifiers = var.break_glass_arns
-      }
-    }
-  }
-}
-
-data "aws_iam_policy_document" "audit_signing" {
-  #checkov:skip=CKV_AWS_111:KMS key policy - Resource * here means this key only, and every statement names its principals.
-  #checkov:skip=CKV_AWS_356:KMS key policy - Resource * here means this key only, and every statement names its principals.
-  source_policy_documents = [data.aws_iam_policy_document.admin.json]
-
-  statement {
-    sid       = "WardTaskSignsCheckpoints"
-    effect    = "Allow"
-    actions   = ["kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [var.app_task_role_arn]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(var.auditor_arns) > 0 ? [1] : []
-    content {
-      sid       = "AuditorsVerifyOnly"
-      effect    = "Allow"
-      actions   = ["kms:Verify", "kms:GetPublicKey", "kms:DescribeKey"]
-      resources = ["*"]
-
-      principals {
-        type        = "AWS"
-        identifiers = var.auditor_arns
       }
     }
   }

@@ -4,7 +4,7 @@ variable "name" {
 }
 
 variable "key_admin_arns" {
-  description = "IAM principals (roles) that administer the keys: change policies, rotation, tags, schedule deletion. They are deliberately NOT allowed to encrypt, decrypt or sign."
+  description = "IAM principals (roles) that administer the keys: change policies, rotation, tags, schedule deletion. They are deliberately NOT allowed to encrypt or decrypt."
   type        = list(string)
 
   validation {
@@ -14,7 +14,7 @@ variable "key_admin_arns" {
 }
 
 variable "app_task_role_arn" {
-  description = "ARN of the Ward ECS task role: the only principal that may use the field-encryption root key and sign audit checkpoints."
+  description = "ARN of the Ward ECS task role: the only principal that may use the root key (field-encryption KEKs and the wrapped audit-log signing key) for Encrypt/Decrypt."
   type        = string
 }
 
@@ -23,27 +23,10 @@ variable "app_execution_role_arn" {
   type        = string
 }
 
-variable "auditor_arns" {
-  description = "IAM principals of auditors: may fetch the audit signing public key and verify checkpoints, nothing else."
-  type        = list(string)
-  default     = []
-}
-
 variable "break_glass_arns" {
   description = "Emergency-access (break-glass) roles that may decrypt with the field and database keys. Every use is logged by CloudTrail and raises an alarm (monitoring module)."
   type        = list(string)
   default     = []
-}
-
-variable "audit_signing_key_spec" {
-  description = "Key spec of the asymmetric audit-checkpoint signing key (KMS SIGN_VERIFY)."
-  type        = string
-  default     = "ECC_NIST_P256"
-
-  validation {
-    condition     = contains(["ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "RSA_3072", "RSA_4096"], var.audit_signing_key_spec)
-    error_message = "audit_signing_key_spec must be an ECC_NIST_* or RSA_3072/RSA_4096 SIGN_VERIFY key spec."
-  }
 }
 
 variable "deletion_window_in_days" {
