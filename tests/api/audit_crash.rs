@@ -214,6 +214,42 @@ async fn a_killed_server_loses_no_audit_record(db: Db) {
     let report = ward_audit::bundle::verify(&bundle, &verifier, None)
         .expect("the log verifies after the crash");
     assert!(report.count as usize > acked.len());
+
+    // The auditor's own tool, built from the `ward-audit` crate alone, says the same; with a
+    // state file it accepts the same checkpoint again and refuses a tampered bundle.
+    let tool = std::path::Path::new(env!("CARGO_BIN_EXE_ward")).with_file_name("ward-audit");
+    assert!(
+        tool.exists(),
+        "build it first: cargo build -p ward-audit ({})",
+        tool.display()
+    );
+    let state = data_dir.join("auditor.state");
+    let verify = |dir: &std::path::Path| {
+        std::process::Command::new(&tool)
+            .args([
+                "verify",
+                dir.to_str().unwrap(),
+                "--key",
+                vkey.trim(),
+                "--state",
+                state.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let out = verify(&out);
+        let line = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success() && line.starts_with("OK "), "{line}");
+    }
+    let entries = out.join("entries");
+    let mut bytes = std::fs::read(&entries).unwrap();
+    let at = bytes.len() - 3;
+    bytes[at] ^= 0x01;
+    std::fs::write(&entries, bytes).unwrap();
+    let refused = verify(&out);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).starts_with("FAIL "));
     drop(server);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
