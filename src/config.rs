@@ -36,6 +36,21 @@ pub struct Config {
     /// What wraps the KEKs: a local key file (default) or AWS KMS.
     pub key_provider: KeyProvider,
     pub audit: AuditConfig,
+    /// `WARD_PUBLIC_URL`: how browsers and identity providers reach this server (SSO
+    /// redirect URIs, SAML ACS and metadata); default `http://<bind>`.
+    pub public_url: String,
+    pub sessions: SessionConfig,
+}
+
+/// Interactive sessions (SSO and password logins).
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// `WARD_SESSION_IDLE_SECS` (default 1800): a session unused this long ends.
+    pub idle_secs: i64,
+    /// `WARD_SESSION_MAX_SECS` (default 43200): no session lives longer.
+    pub absolute_secs: i64,
+    /// `WARD_COOKIE_SECURE` (default: true when `WARD_PUBLIC_URL` is https).
+    pub secure_cookies: bool,
 }
 
 /// The audit log: its identity and where checkpoints are published outside the database.
@@ -249,6 +264,31 @@ impl Config {
         if let Some(v) = env("WARD_PLAN_PCC") {
             plan.pcc = Some(v.parse().context("WARD_PLAN_PCC must be a number")?);
         }
+        let public_url = env("WARD_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{bind}"))
+            .trim_end_matches('/')
+            .to_string();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            bail!("WARD_PUBLIC_URL must start with http:// or https://");
+        }
+        let secs = |name: &str, default: i64| -> anyhow::Result<i64> {
+            match env(name) {
+                Some(v) => {
+                    let n: i64 = v.parse().with_context(|| format!("{name} must be a number of seconds"))?;
+                    anyhow::ensure!(n > 0, "{name} must be positive");
+                    Ok(n)
+                }
+                None => Ok(default),
+            }
+        };
+        let sessions = SessionConfig {
+            idle_secs: secs("WARD_SESSION_IDLE_SECS", 1800)?,
+            absolute_secs: secs("WARD_SESSION_MAX_SECS", 43200)?,
+            secure_cookies: match env("WARD_COOKIE_SECURE") {
+                Some(v) => parse_bool(&v).context("WARD_COOKIE_SECURE must be true or false")?,
+                None => public_url.starts_with("https://"),
+            },
+        };
         let checkpoint_dir = match env("WARD_AUDIT_CHECKPOINT_DIR").as_deref() {
             Some("off") => None,
             Some(dir) => Some(PathBuf::from(dir)),
@@ -309,6 +349,8 @@ impl Config {
                     }),
                 },
             },
+            public_url,
+            sessions,
         })
     }
 

@@ -1,5 +1,7 @@
 //! Who is calling: Stream-compatible tokens and the resulting caller identity.
 
+pub mod session;
+pub mod sso;
 pub mod token;
 
 /// The authenticated caller of a REST request or WebSocket.

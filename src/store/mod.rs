@@ -489,6 +489,81 @@ pub trait AuditStore: Send + Sync {
     async fn find_seq_bounds(&self, from_ts: i64, to_ts: i64) -> StoreResult<Option<(i64, i64)>>;
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id_hash: String,
+    pub user_id: String,
+    pub method: String,
+    pub provider: Option<String>,
+    pub saml_session_index: Option<String>,
+    pub mfa: bool,
+    pub created_at: Micros,
+    pub last_seen: Micros,
+    pub expires_at: Micros,
+    pub revoked_at: Option<Micros>,
+}
+
+/// An SSO provider; `secret` is sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub enabled: bool,
+    pub config: String,
+    pub secret: Option<Vec<u8>>,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+/// A TOTP enrolment; `secret` is sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRow {
+    pub user_id: String,
+    pub secret: Vec<u8>,
+    pub confirmed: bool,
+    pub last_step: i64,
+    pub failures: i64,
+    pub locked_until: Option<Micros>,
+    pub created_at: Micros,
+}
+
+/// Interactive identity: sessions, passwords, TOTP, recovery codes, SSO providers, the
+/// SAML replay cache and token revocation.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    async fn insert_session(&self, s: &SessionRow, audit: Audit<'_>) -> StoreResult<()>;
+    async fn find_session(&self, id_hash: &str) -> StoreResult<Option<SessionRow>>;
+    async fn find_sessions_of(&self, user_id: &str) -> StoreResult<Vec<SessionRow>>;
+    /// Moves `last_seen` (and sets `mfa` when true).
+    async fn touch_session(&self, id_hash: &str, at: Micros, mfa: bool) -> StoreResult<()>;
+    async fn revoke_session(&self, id_hash: &str, at: Micros, audit: Audit<'_>) -> StoreResult<bool>;
+    /// Revokes every live session of a user; returns how many.
+    async fn revoke_sessions_of(&self, user_id: &str, at: Micros, audit: Audit<'_>) -> StoreResult<u64>;
+    async fn find_password(&self, user_id: &str) -> StoreResult<Option<String>>;
+    async fn upsert_password(&self, user_id: &str, hash: &str, at: Micros, audit: Audit<'_>) -> StoreResult<()>;
+    async fn find_totp(&self, user_id: &str) -> StoreResult<Option<TotpRow>>;
+    async fn upsert_totp(&self, row: &TotpRow, audit: Audit<'_>) -> StoreResult<()>;
+    async fn delete_totp(&self, user_id: &str, audit: Audit<'_>) -> StoreResult<()>;
+    /// Replaces a user's recovery codes.
+    async fn replace_recovery_codes(&self, user_id: &str, hashes: &[(String, String)]) -> StoreResult<()>;
+    /// Unused codes: (id, hash).
+    async fn find_recovery_codes(&self, user_id: &str) -> StoreResult<Vec<(String, String)>>;
+    /// Marks a code used; false when it already was (a race).
+    async fn use_recovery_code(&self, id: &str, at: Micros, audit: Audit<'_>) -> StoreResult<bool>;
+    async fn upsert_provider(&self, p: &ProviderRow, audit: Audit<'_>) -> StoreResult<()>;
+    async fn find_provider(&self, id: &str) -> StoreResult<Option<ProviderRow>>;
+    async fn find_providers(&self) -> StoreResult<Vec<ProviderRow>>;
+    /// Remembers a SAML assertion id until `expires_at`; false when it was seen (a replay).
+    async fn insert_replay(&self, id: &str, expires_at: Micros, now: Micros) -> StoreResult<bool>;
+    /// Stores a login flow in progress (expired ones are dropped on the way).
+    async fn insert_flow(&self, id: &str, data: &str, expires_at: Micros, now: Micros) -> StoreResult<()>;
+    /// Takes a flow (once): its data unless it is unknown, used or expired.
+    async fn take_flow(&self, id: &str, now: Micros) -> StoreResult<Option<String>>;
+    async fn set_tokens_revoked(&self, user_id: &str, before_secs: i64) -> StoreResult<()>;
+    async fn find_tokens_revoked(&self, user_id: &str) -> StoreResult<Option<i64>>;
+}
+
 /// Usage metering (monthly active users, connection peaks).
 #[async_trait]
 pub trait UsageStore: Send + Sync {
@@ -523,6 +598,7 @@ pub struct Store {
     pub usage: Arc<dyn UsageStore>,
     pub keys: Arc<dyn KeyStore>,
     pub audit: Arc<dyn AuditStore>,
+    pub identity: Arc<dyn IdentityStore>,
     pub dialect: &'static str,
 }
 
@@ -571,6 +647,7 @@ impl Store {
             + UsageStore
             + KeyStore
             + AuditStore
+            + IdentityStore
             + 'static,
     {
         Self {
@@ -580,7 +657,8 @@ impl Store {
             settings: s.clone(),
             usage: s.clone(),
             keys: s.clone(),
-            audit: s,
+            audit: s.clone(),
+            identity: s,
             dialect,
         }
     }

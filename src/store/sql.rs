@@ -1383,6 +1383,325 @@ macro_rules! impl_sql_store {
                 Ok(lo.zip(hi))
             }
         }
+
+        const SESSION_COLS: &str = "id_hash, user_id, method, provider, saml_session_index, mfa, created_at, last_seen, expires_at, revoked_at";
+        const PROVIDER_COLS: &str = "id, kind, name, enabled, config, secret, created_at, updated_at";
+        const TOTP_COLS: &str = "user_id, secret, confirmed, last_step, failures, locked_until, created_at";
+
+        fn session_from(r: &$row) -> Result<crate::store::SessionRow, sqlx::Error> {
+            Ok(crate::store::SessionRow {
+                id_hash: r.try_get("id_hash")?,
+                user_id: r.try_get("user_id")?,
+                method: r.try_get("method")?,
+                provider: r.try_get("provider")?,
+                saml_session_index: r.try_get("saml_session_index")?,
+                mfa: r.try_get("mfa")?,
+                created_at: r.try_get("created_at")?,
+                last_seen: r.try_get("last_seen")?,
+                expires_at: r.try_get("expires_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        }
+
+        fn provider_from(r: &$row) -> Result<crate::store::ProviderRow, sqlx::Error> {
+            Ok(crate::store::ProviderRow {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                name: r.try_get("name")?,
+                enabled: r.try_get("enabled")?,
+                config: r.try_get("config")?,
+                secret: r.try_get("secret")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        fn totp_from(r: &$row) -> Result<crate::store::TotpRow, sqlx::Error> {
+            Ok(crate::store::TotpRow {
+                user_id: r.try_get("user_id")?,
+                secret: r.try_get("secret")?,
+                confirmed: r.try_get("confirmed")?,
+                last_step: r.try_get("last_step")?,
+                failures: r.try_get::<i32, _>("failures")? as i64,
+                locked_until: r.try_get("locked_until")?,
+                created_at: r.try_get("created_at")?,
+            })
+        }
+
+        #[async_trait]
+        impl crate::store::IdentityStore for $store {
+            async fn insert_session(&self, s: &crate::store::SessionRow, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                sqlx::query(AssertSqlSafe(format!("INSERT INTO auth_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")))
+                    .bind(&s.id_hash)
+                    .bind(&s.user_id)
+                    .bind(&s.method)
+                    .bind(&s.provider)
+                    .bind(&s.saml_session_index)
+                    .bind(s.mfa)
+                    .bind(s.created_at)
+                    .bind(s.last_seen)
+                    .bind(s.expires_at)
+                    .bind(s.revoked_at)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_session(&self, id_hash: &str) -> StoreResult<Option<crate::store::SessionRow>> {
+                let row = sqlx::query(AssertSqlSafe(format!("SELECT {SESSION_COLS} FROM auth_sessions WHERE id_hash = $1")))
+                    .bind(id_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(session_from).transpose()?)
+            }
+
+            async fn find_sessions_of(&self, user_id: &str) -> StoreResult<Vec<crate::store::SessionRow>> {
+                all(
+                    sqlx::query(AssertSqlSafe(format!(
+                        "SELECT {SESSION_COLS} FROM auth_sessions WHERE user_id = $1 ORDER BY created_at"
+                    )))
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?,
+                    session_from,
+                )
+            }
+
+            async fn touch_session(&self, id_hash: &str, at: Micros, mfa: bool) -> StoreResult<()> {
+                sqlx::query("UPDATE auth_sessions SET last_seen = $2, mfa = (mfa OR $3) WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .bind(at)
+                    .bind(mfa)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn revoke_session(&self, id_hash: &str, at: Micros, audit: Audit<'_>) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                let done = sqlx::query("UPDATE auth_sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL")
+                    .bind(id_hash)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done > 0 {
+                    insert_outbox(&mut tx, audit).await?;
+                }
+                tx.commit().await?;
+                Ok(done > 0)
+            }
+
+            async fn revoke_sessions_of(&self, user_id: &str, at: Micros, audit: Audit<'_>) -> StoreResult<u64> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                let done = sqlx::query("UPDATE auth_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                    .bind(user_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(done)
+            }
+
+            async fn find_password(&self, user_id: &str) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT hash FROM auth_passwords WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn upsert_password(&self, user_id: &str, hash: &str, at: Micros, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                sqlx::query(
+                    "INSERT INTO auth_passwords (user_id, hash, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at",
+                )
+                .bind(user_id)
+                .bind(hash)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_totp(&self, user_id: &str) -> StoreResult<Option<crate::store::TotpRow>> {
+                let row = sqlx::query(AssertSqlSafe(format!("SELECT {TOTP_COLS} FROM auth_totp WHERE user_id = $1")))
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(totp_from).transpose()?)
+            }
+
+            async fn upsert_totp(&self, t: &crate::store::TotpRow, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO auth_totp ({TOTP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, confirmed = excluded.confirmed, \
+                     last_step = excluded.last_step, failures = excluded.failures, locked_until = excluded.locked_until"
+                )))
+                .bind(&t.user_id)
+                .bind(&t.secret)
+                .bind(t.confirmed)
+                .bind(t.last_step)
+                .bind(t.failures as i32)
+                .bind(t.locked_until)
+                .bind(t.created_at)
+                .execute(&mut *tx)
+                .await?;
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_totp(&self, user_id: &str, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                sqlx::query("DELETE FROM auth_totp WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM auth_recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn replace_recovery_codes(&self, user_id: &str, hashes: &[(String, String)]) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                sqlx::query("DELETE FROM auth_recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                for (id, hash) in hashes {
+                    sqlx::query("INSERT INTO auth_recovery_codes (id, user_id, hash) VALUES ($1, $2, $3)")
+                        .bind(id)
+                        .bind(user_id)
+                        .bind(hash)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_recovery_codes(&self, user_id: &str) -> StoreResult<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT id, hash FROM auth_recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("id")?, r.try_get("hash")?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(StoreError::from)
+            }
+
+            async fn use_recovery_code(&self, id: &str, at: Micros, audit: Audit<'_>) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                let done = sqlx::query("UPDATE auth_recovery_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done > 0 {
+                    insert_outbox(&mut tx, audit).await?;
+                }
+                tx.commit().await?;
+                Ok(done > 0)
+            }
+
+            async fn upsert_provider(&self, p: &crate::store::ProviderRow, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO sso_providers ({PROVIDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, enabled = excluded.enabled, \
+                     config = excluded.config, secret = excluded.secret, updated_at = excluded.updated_at"
+                )))
+                .bind(&p.id)
+                .bind(&p.kind)
+                .bind(&p.name)
+                .bind(p.enabled)
+                .bind(&p.config)
+                .bind(&p.secret)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_provider(&self, id: &str) -> StoreResult<Option<crate::store::ProviderRow>> {
+                let row = sqlx::query(AssertSqlSafe(format!("SELECT {PROVIDER_COLS} FROM sso_providers WHERE id = $1")))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(provider_from).transpose()?)
+            }
+
+            async fn find_providers(&self) -> StoreResult<Vec<crate::store::ProviderRow>> {
+                all(
+                    sqlx::query(AssertSqlSafe(format!("SELECT {PROVIDER_COLS} FROM sso_providers ORDER BY id")))
+                        .fetch_all(&self.pool)
+                        .await?,
+                    provider_from,
+                )
+            }
+
+            async fn insert_replay(&self, id: &str, expires_at: Micros, now: Micros) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                sqlx::query("DELETE FROM sso_replay WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+                let done = sqlx::query("INSERT INTO sso_replay (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+                    .bind(id)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(done == 1)
+            }
+
+            async fn insert_flow(&self, id: &str, data: &str, expires_at: Micros, now: Micros) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                sqlx::query("DELETE FROM auth_flows WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO auth_flows (id, data, expires_at) VALUES ($1, $2, $3)")
+                    .bind(id)
+                    .bind(data)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn take_flow(&self, id: &str, now: Micros) -> StoreResult<Option<String>> {
+                let row: Option<(String, i64)> = sqlx::query_as("DELETE FROM auth_flows WHERE id = $1 RETURNING data, expires_at")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.filter(|(_, exp)| *exp >= now).map(|(d, _)| d))
+            }
+
+            async fn set_tokens_revoked(&self, user_id: &str, before_secs: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO auth_token_revocations (user_id, revoked_before) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET revoked_before = excluded.revoked_before",
+                )
+                .bind(user_id)
+                .bind(before_secs)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_tokens_revoked(&self, user_id: &str) -> StoreResult<Option<i64>> {
+                Ok(sqlx::query_scalar("SELECT revoked_before FROM auth_token_revocations WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+        }
     };
 }
 
