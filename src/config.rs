@@ -51,6 +51,8 @@ pub struct SessionConfig {
     pub absolute_secs: i64,
     /// `WARD_COOKIE_SECURE` (default: true when `WARD_PUBLIC_URL` is https).
     pub secure_cookies: bool,
+    /// `WARD_CHAT_TOKEN_SECS` (default 3600): lifetime of tokens from `/auth/chat-token`.
+    pub chat_token_secs: i64,
 }
 
 /// The audit log: its identity and where checkpoints are published outside the database.
@@ -274,7 +276,9 @@ impl Config {
         let secs = |name: &str, default: i64| -> anyhow::Result<i64> {
             match env(name) {
                 Some(v) => {
-                    let n: i64 = v.parse().with_context(|| format!("{name} must be a number of seconds"))?;
+                    let n: i64 = v
+                        .parse()
+                        .with_context(|| format!("{name} must be a number of seconds"))?;
                     anyhow::ensure!(n > 0, "{name} must be positive");
                     Ok(n)
                 }
@@ -284,6 +288,7 @@ impl Config {
         let sessions = SessionConfig {
             idle_secs: secs("WARD_SESSION_IDLE_SECS", 1800)?,
             absolute_secs: secs("WARD_SESSION_MAX_SECS", 43200)?,
+            chat_token_secs: secs("WARD_CHAT_TOKEN_SECS", 3600)?,
             secure_cookies: match env("WARD_COOKIE_SECURE") {
                 Some(v) => parse_bool(&v).context("WARD_COOKIE_SECURE must be true or false")?,
                 None => public_url.starts_with("https://"),

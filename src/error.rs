@@ -23,6 +23,7 @@ pub mod code {
     pub const TOKEN_USED_BEFORE_IAT: i32 = 42;
     pub const TOKEN_SIGNATURE_INVALID: i32 = 43;
     pub const TOO_MANY_CONNECTIONS: i32 = 71;
+    pub const RATE_LIMITED: i32 = 9;
 }
 
 const MORE_INFO: &str = "https://getstream.io/chat/docs/api_errors_response";

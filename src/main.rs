@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: UsageCommand,
     },
+    /// Identity administration from the operator's shell (audited).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// The audit log: auditor bundles and the key auditors pin.
     Audit {
         #[command(subcommand)]
@@ -67,6 +72,26 @@ enum KeysCommand {
     RotateDek {
         #[arg(long)]
         subject: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create the first admin, for deployments whose IdP is not configured yet. The password
+    /// is read from stdin (or WARD_BOOTSTRAP_PASSWORD); TOTP enrolment is mandatory at the
+    /// first login.
+    Bootstrap {
+        #[arg(long)]
+        user_id: String,
+    },
+    /// The recovery path for a locked-out user: remove their TOTP (they enrol again at the
+    /// next login) and revoke their sessions. Recorded in the audit log.
+    Reset2fa {
+        #[arg(long)]
+        user_id: String,
+        /// Why (ticket number, approver): stored in the audit record.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -159,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command } => audit_command(&config, command).await,
+        Command::Admin { command } => admin_command(config, command).await,
         Command::Policy {
             command: PolicyCommand::Check { dir },
         } => {
@@ -204,6 +230,47 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn admin_command(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    // The full application state (keys, audit log), without serving.
+    let app = Application::build(Config {
+        bind: "127.0.0.1:0".parse()?,
+        ..config
+    })
+    .await?;
+    let state = app.state();
+    match command {
+        AdminCommand::Bootstrap { user_id } => {
+            let password = match std::env::var("WARD_BOOTSTRAP_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\n', '\r']).to_string()
+                }
+            };
+            ward::auth::bootstrap_admin(&state, &user_id, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            println!(
+                "ward: admin {user_id} created; log in with POST /auth/login, then enrol TOTP (POST /auth/totp/enroll)"
+            );
+        }
+        AdminCommand::Reset2fa { user_id, reason } => {
+            ward::auth::totp::reset(&state, &user_id, None, &format!("cli:{reason}"))
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let n = ward::auth::session::revoke_all(&state, &user_id, None, "2fa_reset")
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            println!(
+                "ward: TOTP removed for {user_id}; {n} sessions revoked; they enrol again at the next login"
+            );
+        }
+    }
+    state.audit.flush().await?;
+    Ok(())
 }
 
 async fn audit_command(config: &Config, command: AuditCommand) -> anyhow::Result<()> {

@@ -1,8 +1,10 @@
 //! Who is calling: Stream-compatible tokens and the resulting caller identity.
 
+pub mod password;
 pub mod session;
 pub mod sso;
 pub mod token;
+pub mod totp;
 
 /// The authenticated caller of a REST request or WebSocket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,4 +25,132 @@ impl Caller {
             _ => None,
         }
     }
+}
+
+use crate::app::AppState;
+use crate::audit::{AuditEvent, EventType};
+use crate::error::{ApiError, ApiResult, code};
+
+/// Refuses a user token issued before the user's tokens were revoked (deprovisioning,
+/// Stream's `revoke_tokens_issued_before`); a token without `iat` counts as issued before.
+pub async fn check_revocation(state: &AppState, claims: &token::Claims) -> ApiResult<()> {
+    let Some(user_id) = claims.user_id.as_deref().filter(|_| !claims.server) else {
+        return Ok(());
+    };
+    if let Some(before) = state.store.identity.find_tokens_revoked(user_id).await?
+        && claims.iat.is_none_or(|iat| iat < before)
+    {
+        return Err(ApiError::unauthorized(
+            code::TOKEN_SIGNATURE_INVALID,
+            "JWTAuth error: token has been revoked",
+        ));
+    }
+    Ok(())
+}
+
+/// Removes a user's access at once: sessions revoked, tokens issued so far refused, the
+/// account deactivated, and this node's WebSockets of theirs closed. Returns how many
+/// sessions were revoked.
+pub async fn deprovision(
+    state: &AppState,
+    user_id: &str,
+    by: Option<&str>,
+    reason: &str,
+) -> ApiResult<u64> {
+    let Some(mut user) = state.store.users.find_user(user_id).await? else {
+        return Err(ApiError::not_found(format!(
+            "user {user_id} does not exist"
+        )));
+    };
+    let now = crate::time::now_micros();
+    // Tokens are refused first, so nothing authenticates while the rest happens.
+    state
+        .store
+        .identity
+        .set_tokens_revoked(user_id, now / 1_000_000 + 1)
+        .await?;
+    let n = session::revoke_all(state, user_id, by, reason).await?;
+    if user.deactivated_at.is_none() {
+        user.deactivated_at = Some(now);
+        user.updated_at = now;
+        let record = state.audit.stage_now(
+            AuditEvent::new(EventType::UserUpsert)
+                .actor_opt(by)
+                .subject(user_id)
+                .object("user", user_id)
+                .meta("created", false)
+                .meta("via", reason),
+        );
+        state.store.users.upsert_user(&user, &[record]).await?;
+        state.audit.outbox_written();
+    }
+    state.hub.close_user(user_id);
+    Ok(n)
+}
+
+/// OIDC provider settings check (the OIDC module owns the rules).
+pub fn oidc_config_check(config: &serde_json::Value) -> Result<(), String> {
+    for key in ["issuer", "client_id"] {
+        if config
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(format!("{key} is required"));
+        }
+    }
+    Ok(())
+}
+
+/// SAML provider settings check (the SAML module owns the rules).
+pub fn saml_config_check(config: &serde_json::Value) -> Result<(), String> {
+    if config
+        .get("idp_metadata_xml")
+        .and_then(serde_json::Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err("idp_metadata_xml is required".into());
+    }
+    Ok(())
+}
+
+/// Creates the first admin with a password (argon2id), for deployments without an IdP yet.
+/// Refuses weak passwords and existing users. TOTP enrolment is then mandatory (the 2FA
+/// policy covers admins and cannot drop them).
+pub async fn bootstrap_admin(state: &AppState, user_id: &str, password: &str) -> ApiResult<()> {
+    crate::chat::validate_user_id(user_id)?;
+    if password.chars().count() < 12 {
+        return Err(ApiError::input(
+            "the password must have at least 12 characters",
+        ));
+    }
+    if state.store.users.find_user(user_id).await?.is_some() {
+        return Err(ApiError::input(format!("user {user_id} already exists")));
+    }
+    let now = crate::time::now_micros();
+    let mut user = crate::chat::user::new_user(user_id, now);
+    user.role = "admin".into();
+    let created = state.audit.stage_now(
+        AuditEvent::new(EventType::UserUpsert)
+            .subject(user_id)
+            .object("user", user_id)
+            .meta("created", true)
+            .meta("via", "bootstrap"),
+    );
+    state.store.users.upsert_user(&user, &[created]).await?;
+    let hash = password::hash(password).map_err(ApiError::internal)?;
+    let record = state.audit.stage_now(
+        AuditEvent::new(EventType::ConfigChange)
+            .subject(user_id)
+            .object("user", user_id)
+            .meta("setting", "auth.bootstrap_admin")
+            .meta("via", "cli"),
+    );
+    state
+        .store
+        .identity
+        .upsert_password(user_id, &hash, now, &[record])
+        .await?;
+    state.audit.outbox_written();
+    Ok(())
 }

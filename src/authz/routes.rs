@@ -48,6 +48,24 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/audit/proof/inclusion", "ReadAuditLog"),
     ("GET", "/audit/proof/consistency", "ReadAuditLog"),
     ("GET", "/audit/verifier-key", "ReadAuditLog"),
+    // Interactive login: each handler authenticates its session itself; none serves chat
+    // data. `chat-token` asks the policies for `Connect`.
+    ("POST", "/auth/login", PUBLIC),
+    ("POST", "/auth/logout", PUBLIC),
+    ("GET", "/auth/session", PUBLIC),
+    ("GET", "/auth/sessions", PUBLIC),
+    ("DELETE", "/auth/sessions", PUBLIC),
+    ("DELETE", "/auth/sessions/{id}", PUBLIC),
+    ("POST", "/auth/totp/enroll", PUBLIC),
+    ("POST", "/auth/totp/verify", PUBLIC),
+    ("POST", "/auth/recovery", PUBLIC),
+    ("POST", "/auth/chat-token", "Connect"),
+    ("GET", "/admin/sso/providers", "ManageSso"),
+    ("GET", "/admin/sso/providers/{id}", "ManageSso"),
+    ("PUT", "/admin/sso/providers/{id}", "ManageSso"),
+    ("GET", "/admin/auth/2fa-policy", "ManageSso"),
+    ("PUT", "/admin/auth/2fa-policy", "ManageSso"),
+    ("POST", "/admin/users/{id}/deprovision", "ManageRoles"),
 ];
 
 pub fn action_for(method: &str, path: &str) -> Option<&'static str> {

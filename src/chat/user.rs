@@ -37,7 +37,7 @@ const RESERVED: &[&str] = &[
 /// Stream's limit on custom user data.
 const MAX_USER_DATA_BYTES: usize = 5 * 1024;
 
-const ROLES: &[&str] = &[
+pub const ROLES: &[&str] = &[
     "admin",
     "moderator",
     "user",

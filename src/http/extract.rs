@@ -116,6 +116,10 @@ impl FromRequestParts<AppState> for Auth {
                         return Err(e);
                     }
                 };
+                if let Err(e) = crate::auth::check_revocation(state, &claims).await {
+                    record_rejection(state, "rest", &e).await;
+                    return Err(e);
+                }
                 if claims.server {
                     Caller::Server
                 } else {

@@ -2,8 +2,10 @@
 //! passes (timing, body limit, CORS). Handlers stay thin: extract, resolve the actor, call
 //! `chat`, reply.
 
+mod admin_sso;
 mod app_info;
 mod audit;
+mod auth;
 mod channels;
 pub mod extract;
 mod messages;
@@ -36,6 +38,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(app_info::router())
         .merge(audit::router())
+        .merge(auth::router())
+        .merge(admin_sso::router())
         .merge(ops::router())
         .merge(users::router())
         .merge(channels::router())

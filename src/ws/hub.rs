@@ -222,6 +222,23 @@ impl Hub {
         }
     }
 
+    /// Tells every open connection of `user_id` on this node to close (deprovisioning: the
+    /// client's reconnect then fails on its revoked token). Returns how many.
+    pub fn close_user(&self, user_id: &str) -> usize {
+        let inner = self.read();
+        let Some(conns) = inner.by_user.get(user_id) else {
+            return 0;
+        };
+        let mut n = 0;
+        for id in conns.iter() {
+            if let Some(conn) = inner.conns.get(id) {
+                conn.restart.notify_one();
+                n += 1;
+            }
+        }
+        n
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }

@@ -64,6 +64,10 @@ async fn authenticate(state: &AppState, raw_query: Option<&str>) -> Result<UserR
             return Err(e);
         }
     };
+    if let Err(e) = crate::auth::check_revocation(state, &claims).await {
+        ex::record_rejection(state, "ws", &e).await;
+        return Err(e);
+    }
     let token_user = claims.user_id.filter(|_| !claims.server).ok_or_else(|| {
         ApiError::unauthorized(
             code::TOKEN_SIGNATURE_INVALID,

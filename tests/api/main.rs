@@ -14,6 +14,7 @@ mod checkpoint_sink;
 mod classification;
 mod cluster;
 mod encryption;
+mod identity;
 #[cfg(feature = "aws-kms")]
 mod kms;
 mod logging;

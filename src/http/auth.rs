@@ -1,0 +1,240 @@
+//! Interactive login for people (as opposed to apps presenting Stream tokens): bootstrap
+//! password login, TOTP enrolment and verification, recovery codes, the session's own view
+//! and its sessions, logout, and `POST /auth/chat-token`, which mints a short-lived Stream
+//! user token for the logged-in user (the SDK's token provider calls it).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiJson, ApiPath, HandlerResult, Reply};
+use crate::app::AppState;
+use crate::auth::session::{self, Session, Start};
+use crate::auth::{password, totp};
+use crate::chat::Actor;
+use crate::error::{ApiError, ApiResult, code};
+use crate::time::rfc3339;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/session", get(current))
+        .route("/auth/sessions", get(list_sessions).delete(revoke_all))
+        .route("/auth/sessions/{id}", delete(revoke_one))
+        .route("/auth/totp/enroll", post(enroll))
+        .route("/auth/totp/verify", post(verify))
+        .route("/auth/recovery", post(recovery))
+        .route("/auth/chat-token", post(chat_token))
+}
+
+#[derive(Deserialize)]
+struct Login {
+    user_id: String,
+    password: String,
+}
+
+/// Password login, for bootstrap admins (`ward admin bootstrap`) before an IdP exists.
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Login>,
+) -> ApiResult<Response> {
+    let refused = || ApiError::unauthorized(code::ACCESS_KEY, "wrong user id or password");
+    let stored = state.store.identity.find_password(&body.user_id).await?;
+    let user = state.store.users.find_user(&body.user_id).await?;
+    // Hash even when the user is unknown, so timing does not reveal which ids exist.
+    let ok = match &stored {
+        Some(h) => password::verify(&body.password, h),
+        None => {
+            let _ = password::verify(&body.password, DUMMY_HASH);
+            false
+        }
+    };
+    let usable = user
+        .as_ref()
+        .is_some_and(|u| u.deactivated_at.is_none() && u.deleted_at.is_none() && !u.banned);
+    if !(ok && usable) {
+        crate::auth::sso::record_failure(&state, "password", "password", "bad_credentials").await;
+        return Err(refused());
+    }
+    let user = user.ok_or_else(refused)?;
+    let token = session::create(
+        &state,
+        &user,
+        Start {
+            method: "password",
+            provider: None,
+            saml_session_index: None,
+            mfa: false,
+        },
+    )
+    .await?;
+    let mut res = axum::Json(json!({
+        "user": {"id": user.id, "role": user.role},
+        "mfa_required": session::requires_2fa(&state, &user.role).await?,
+        "totp_enrolled": totp_enrolled(&state, &user.id).await?,
+    }))
+    .into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, session::set_cookie(&state, &token));
+    Ok(res)
+}
+
+/// A valid argon2id hash of nothing in particular (for constant-time refusals).
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ";
+
+async fn totp_enrolled(state: &AppState, user_id: &str) -> ApiResult<bool> {
+    Ok(state
+        .store
+        .identity
+        .find_totp(user_id)
+        .await?
+        .is_some_and(|t| t.confirmed))
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(s) = session::from_headers(&state, &headers).await? {
+        session::revoke(&state, &s.id_hash, &s.user.id, Some(&s.user.id), "logout").await?;
+    }
+    let mut res = axum::Json(json!({ "logged_out": true })).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, session::clear_cookie());
+    Ok(res)
+}
+
+async fn session_json(state: &AppState, s: &Session) -> ApiResult<serde_json::Value> {
+    Ok(json!({
+        "user": {"id": s.user.id, "role": s.user.role},
+        "method": s.method,
+        "provider": s.provider,
+        "mfa": s.mfa,
+        "mfa_required": session::requires_2fa(state, &s.user.role).await?,
+        "totp_enrolled": totp_enrolled(state, &s.user.id).await?,
+    }))
+}
+
+async fn current(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
+    let s = session::require(&state, &headers).await?;
+    Ok(Reply(session_json(&state, &s).await?))
+}
+
+/// The first 16 hex digits of a session's hash: enough to name it, useless to log in.
+fn public_id(id_hash: &str) -> &str {
+    &id_hash[..16.min(id_hash.len())]
+}
+
+async fn list_sessions(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
+    let s = session::require(&state, &headers).await?;
+    let rows = state.store.identity.find_sessions_of(&s.user.id).await?;
+    let sessions: Vec<_> = rows
+        .iter()
+        .filter(|r| r.revoked_at.is_none())
+        .map(|r| {
+            json!({
+                "id": public_id(&r.id_hash),
+                "method": r.method,
+                "provider": r.provider,
+                "mfa": r.mfa,
+                "created_at": rfc3339(r.created_at),
+                "last_seen": rfc3339(r.last_seen),
+                "expires_at": rfc3339(r.expires_at),
+                "current": r.id_hash == s.id_hash,
+            })
+        })
+        .collect();
+    Ok(Reply(json!({ "sessions": sessions })))
+}
+
+async fn revoke_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> HandlerResult {
+    let s = session::require(&state, &headers).await?;
+    let rows = state.store.identity.find_sessions_of(&s.user.id).await?;
+    let Some(target) = rows
+        .iter()
+        .find(|r| r.revoked_at.is_none() && public_id(&r.id_hash) == id)
+    else {
+        return Err(ApiError::not_found("no such live session"));
+    };
+    session::revoke(
+        &state,
+        &target.id_hash,
+        &s.user.id,
+        Some(&s.user.id),
+        "user_revoked",
+    )
+    .await?;
+    Ok(Reply(json!({ "revoked": 1 })))
+}
+
+async fn revoke_all(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
+    let s = session::require(&state, &headers).await?;
+    let n = session::revoke_all(&state, &s.user.id, Some(&s.user.id), "user_revoked_all").await?;
+    Ok(Reply(json!({ "revoked": n })))
+}
+
+async fn enroll(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
+    let s = session::require(&state, &headers).await?;
+    Ok(Reply(totp::enroll(&state, &s.user.id).await?))
+}
+
+#[derive(Deserialize)]
+struct Code {
+    code: String,
+}
+
+/// Confirms an enrolment (answers the recovery codes, once) or verifies a code; either
+/// way the session's second factor is then verified.
+async fn verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Code>,
+) -> HandlerResult {
+    let s = session::require(&state, &headers).await?;
+    let codes = match totp::check(&state, &s.user.id, &body.code).await? {
+        totp::Checked::Ok => None,
+        totp::Checked::Enrolled(codes) => Some(codes),
+    };
+    session::mark_mfa(&state, &s).await?;
+    Ok(Reply(json!({ "mfa": true, "recovery_codes": codes })))
+}
+
+async fn recovery(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Code>,
+) -> HandlerResult {
+    let s = session::require(&state, &headers).await?;
+    totp::use_recovery_code(&state, &s.user.id, &body.code).await?;
+    session::mark_mfa(&state, &s).await?;
+    Ok(Reply(json!({ "mfa": true })))
+}
+
+/// A Stream user token for the session's user, valid for `WARD_CHAT_TOKEN_SECS` (default
+/// one hour) and carrying `iat`, so deprovisioning revokes it.
+async fn chat_token(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
+    let s = session::require(&state, &headers).await?;
+    if !s.mfa && session::requires_2fa(&state, &s.user.role).await? {
+        return Err(ApiError::not_allowed(
+            "two-factor authentication is required for this account: verify a TOTP code first",
+        ));
+    }
+    Actor::user(s.user.clone()).authorize_app(&state, "Connect")?;
+    let now = chrono::Utc::now().timestamp();
+    let exp = now + state.config.sessions.chat_token_secs;
+    let token = crate::auth::token::sign(
+        &json!({"user_id": s.user.id, "iat": now, "exp": exp}),
+        state.credentials.secret_bytes(),
+    );
+    Ok(Reply(json!({
+        "token": token,
+        "user_id": s.user.id,
+        "expires_at": rfc3339(exp * 1_000_000),
+    })))
+}
