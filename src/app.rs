@@ -105,6 +105,11 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
+        let mut config = config;
+        // Bound to port 0 (tests, tools) without WARD_PUBLIC_URL: use the real port.
+        if config.public_url == format!("http://{}", config.bind) && config.bind.port() == 0 {
+            config.public_url = format!("http://{}", listener.local_addr()?);
+        }
         let hub = Arc::new(Hub::new(config.limits.ws_queue_len));
         let metrics = Arc::new(Metrics::default());
         let cluster = match &config.redis_url {

@@ -1,6 +1,8 @@
 //! Who is calling: Stream-compatible tokens and the resulting caller identity.
 
+pub mod oidc;
 pub mod password;
+pub mod saml;
 pub mod session;
 pub mod sso;
 pub mod token;
@@ -90,28 +92,12 @@ pub async fn deprovision(
 
 /// OIDC provider settings check (the OIDC module owns the rules).
 pub fn oidc_config_check(config: &serde_json::Value) -> Result<(), String> {
-    for key in ["issuer", "client_id"] {
-        if config
-            .get(key)
-            .and_then(serde_json::Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            return Err(format!("{key} is required"));
-        }
-    }
-    Ok(())
+    oidc::validate_config(config)
 }
 
 /// SAML provider settings check (the SAML module owns the rules).
 pub fn saml_config_check(config: &serde_json::Value) -> Result<(), String> {
-    if config
-        .get("idp_metadata_xml")
-        .and_then(serde_json::Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        return Err("idp_metadata_xml is required".into());
-    }
-    Ok(())
+    saml::validate_config(config)
 }
 
 /// Creates the first admin with a password (argon2id), for deployments without an IdP yet.

@@ -158,9 +158,9 @@ pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> ApiResult<Op
 
 /// The request's live session, or code 5 / 401.
 pub async fn require(state: &AppState, headers: &HeaderMap) -> ApiResult<Session> {
-    from_headers(state, headers).await?.ok_or_else(|| {
-        ApiError::unauthorized(code::ACCESS_KEY, "log in first (no live session)")
-    })
+    from_headers(state, headers)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized(code::ACCESS_KEY, "log in first (no live session)"))
 }
 
 /// Marks the session's second factor verified.

@@ -100,11 +100,7 @@ pub async fn find_provider(state: &AppState, id: &str) -> ApiResult<Option<SsoPr
 }
 
 /// Stores a provider (sealing its secret), recording the change for the audit log.
-pub async fn save_provider(
-    state: &AppState,
-    p: &SsoProvider,
-    by: Option<&str>,
-) -> ApiResult<()> {
+pub async fn save_provider(state: &AppState, p: &SsoProvider, by: Option<&str>) -> ApiResult<()> {
     let secret = match (&p.secret, &state.crypto) {
         (None, _) => None,
         (Some(s), Some(crypto)) => Some(
@@ -187,14 +183,16 @@ pub async fn complete_login(
         && *role != user.role
     {
         if existing.is_some() {
-            records.push(state.audit.stage_now(
-                AuditEvent::new(EventType::UserRole)
-                    .subject(user.id.clone())
-                    .object("user", user.id.clone())
-                    .meta("from_role", &user.role)
-                    .meta("to_role", role)
-                    .meta("via", login.method),
-            ));
+            records.push(
+                state.audit.stage_now(
+                    AuditEvent::new(EventType::UserRole)
+                        .subject(user.id.clone())
+                        .object("user", user.id.clone())
+                        .meta("from_role", &user.role)
+                        .meta("to_role", role)
+                        .meta("via", login.method),
+                ),
+            );
         }
         user.role = role.clone();
     }
@@ -203,13 +201,15 @@ pub async fn complete_login(
     }
     if existing.as_ref() != Some(&user) {
         user.updated_at = now;
-        records.push(state.audit.stage_now(
-            AuditEvent::new(EventType::UserUpsert)
-                .subject(user.id.clone())
-                .object("user", user.id.clone())
-                .meta("created", existing.is_none())
-                .meta("via", login.method),
-        ));
+        records.push(
+            state.audit.stage_now(
+                AuditEvent::new(EventType::UserUpsert)
+                    .subject(user.id.clone())
+                    .object("user", user.id.clone())
+                    .meta("created", existing.is_none())
+                    .meta("via", login.method),
+            ),
+        );
         user = state.store.users.upsert_user(&user, &records).await?;
         state.audit.outbox_written();
     }

@@ -66,6 +66,17 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/admin/auth/2fa-policy", "ManageSso"),
     ("PUT", "/admin/auth/2fa-policy", "ManageSso"),
     ("POST", "/admin/users/{id}/deprovision", "ManageRoles"),
+    // OpenID Connect RP: the login redirect and the IdP's redirect back; the OIDC module
+    // verifies (state bound to the browser, PKCE, nonce, ID token) and serves no chat data.
+    ("GET", "/auth/oidc/{provider}/login", PUBLIC),
+    ("GET", "/auth/oidc/{provider}/callback", PUBLIC),
+    // SAML 2.0 SP: the browser arrives without a session; the SAML module verifies the
+    // messages (signatures, InResponseTo, replay) and serves no chat data.
+    ("GET", "/auth/saml/{provider}/metadata", PUBLIC),
+    ("GET", "/auth/saml/{provider}/login", PUBLIC),
+    ("POST", "/auth/saml/{provider}/acs", PUBLIC),
+    ("GET", "/auth/saml/{provider}/logout", PUBLIC),
+    ("POST", "/auth/saml/{provider}/logout", PUBLIC),
 ];
 
 pub fn action_for(method: &str, path: &str) -> Option<&'static str> {

@@ -10,6 +10,8 @@ mod channels;
 pub mod extract;
 mod messages;
 mod ops;
+mod sso_oidc;
+mod sso_saml;
 pub mod timing;
 mod users;
 
@@ -41,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(admin_sso::router())
         .merge(ops::router())
+        .merge(sso_oidc::router())
+        .merge(sso_saml::router())
         .merge(users::router())
         .merge(channels::router())
         .merge(messages::router())

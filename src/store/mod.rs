@@ -537,16 +537,36 @@ pub trait IdentityStore: Send + Sync {
     async fn find_sessions_of(&self, user_id: &str) -> StoreResult<Vec<SessionRow>>;
     /// Moves `last_seen` (and sets `mfa` when true).
     async fn touch_session(&self, id_hash: &str, at: Micros, mfa: bool) -> StoreResult<()>;
-    async fn revoke_session(&self, id_hash: &str, at: Micros, audit: Audit<'_>) -> StoreResult<bool>;
+    async fn revoke_session(
+        &self,
+        id_hash: &str,
+        at: Micros,
+        audit: Audit<'_>,
+    ) -> StoreResult<bool>;
     /// Revokes every live session of a user; returns how many.
-    async fn revoke_sessions_of(&self, user_id: &str, at: Micros, audit: Audit<'_>) -> StoreResult<u64>;
+    async fn revoke_sessions_of(
+        &self,
+        user_id: &str,
+        at: Micros,
+        audit: Audit<'_>,
+    ) -> StoreResult<u64>;
     async fn find_password(&self, user_id: &str) -> StoreResult<Option<String>>;
-    async fn upsert_password(&self, user_id: &str, hash: &str, at: Micros, audit: Audit<'_>) -> StoreResult<()>;
+    async fn upsert_password(
+        &self,
+        user_id: &str,
+        hash: &str,
+        at: Micros,
+        audit: Audit<'_>,
+    ) -> StoreResult<()>;
     async fn find_totp(&self, user_id: &str) -> StoreResult<Option<TotpRow>>;
     async fn upsert_totp(&self, row: &TotpRow, audit: Audit<'_>) -> StoreResult<()>;
     async fn delete_totp(&self, user_id: &str, audit: Audit<'_>) -> StoreResult<()>;
     /// Replaces a user's recovery codes.
-    async fn replace_recovery_codes(&self, user_id: &str, hashes: &[(String, String)]) -> StoreResult<()>;
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: &[(String, String)],
+    ) -> StoreResult<()>;
     /// Unused codes: (id, hash).
     async fn find_recovery_codes(&self, user_id: &str) -> StoreResult<Vec<(String, String)>>;
     /// Marks a code used; false when it already was (a race).
@@ -557,7 +577,13 @@ pub trait IdentityStore: Send + Sync {
     /// Remembers a SAML assertion id until `expires_at`; false when it was seen (a replay).
     async fn insert_replay(&self, id: &str, expires_at: Micros, now: Micros) -> StoreResult<bool>;
     /// Stores a login flow in progress (expired ones are dropped on the way).
-    async fn insert_flow(&self, id: &str, data: &str, expires_at: Micros, now: Micros) -> StoreResult<()>;
+    async fn insert_flow(
+        &self,
+        id: &str,
+        data: &str,
+        expires_at: Micros,
+        now: Micros,
+    ) -> StoreResult<()>;
     /// Takes a flow (once): its data unless it is unknown, used or expired.
     async fn take_flow(&self, id: &str, now: Micros) -> StoreResult<Option<String>>;
     async fn set_tokens_revoked(&self, user_id: &str, before_secs: i64) -> StoreResult<()>;

@@ -22,6 +22,7 @@ mod messages;
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 mod moto;
 mod reads_and_reactions;
+mod saml;
 mod store_contract;
 mod usage;
 mod websocket;

@@ -1,0 +1,101 @@
+//! SAML 2.0 endpoints (`/auth/saml/{provider}/…`): SP metadata, SP-initiated login, the
+//! assertion consumer service and single logout. Unauthenticated by nature (the browser
+//! arrives without a session), so `PUBLIC` in the route table; the SAML module verifies.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::ApiPath;
+use crate::app::AppState;
+use crate::auth::saml::{self, SamlProvider, logout};
+use crate::error::{ApiError, ApiResult};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/saml/{provider}/metadata", get(get_metadata))
+        .route("/auth/saml/{provider}/login", get(start_login))
+        .route("/auth/saml/{provider}/acs", post(consume_assertion))
+        .route(
+            "/auth/saml/{provider}/logout",
+            get(logout_redirect).post(logout_post),
+        )
+}
+
+/// SP metadata (SAML Metadata §2.4.4), for the IdP administrator.
+async fn get_metadata(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+) -> ApiResult<Response> {
+    let p = SamlProvider::load(&state, &provider).await?;
+    let xml = p.metadata_xml()?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/samlmetadata+xml"),
+        )],
+        xml,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// SP-initiated SSO: a 303 to the IdP with the AuthnRequest (Profiles §4.1.3).
+async fn start_login(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let q: LoginQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|_| ApiError::input("the query string is not valid"))?;
+    let p = SamlProvider::load(&state, &provider).await?;
+    let url = saml::start_login(&state, &p, q.return_to.as_deref()).await?;
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    res.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&url).map_err(ApiError::internal)?,
+    );
+    Ok(res)
+}
+
+/// The assertion consumer service (HTTP-POST binding, Bindings §3.5).
+async fn consume_assertion(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    saml::finish_login(&state, &provider, &body).await
+}
+
+async fn logout_redirect(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let query = query.unwrap_or_default();
+    logout::logout(
+        &state,
+        &provider,
+        &headers,
+        logout::Binding::Redirect(&query),
+    )
+    .await
+}
+
+async fn logout_post(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    logout::logout(&state, &provider, &headers, logout::Binding::Post(&body)).await
+}
