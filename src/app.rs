@@ -71,6 +71,7 @@ impl Deref for AppState {
 
 pub struct Application {
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     state: AppState,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -107,9 +108,19 @@ impl Application {
             .with_context(|| format!("binding {}", config.bind))?;
         let mut config = config;
         // Bound to port 0 (tests, tools) without WARD_PUBLIC_URL: use the real port.
-        if config.public_url == format!("http://{}", config.bind) && config.bind.port() == 0 {
-            config.public_url = format!("http://{}", listener.local_addr()?);
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        if config.public_url == format!("{scheme}://{}", config.bind) && config.bind.port() == 0 {
+            config.public_url = format!("{scheme}://{}", listener.local_addr()?);
         }
+        // Load the certificate now, so a bad one stops the start, not the first client.
+        let tls = match &config.tls {
+            Some(t) => Some(crate::tls::acceptor(&t.cert, &t.key)?),
+            None => None,
+        };
         let hub = Arc::new(Hub::new(config.limits.ws_queue_len));
         let metrics = Arc::new(Metrics::default());
         let cluster = match &config.redis_url {
@@ -146,6 +157,7 @@ impl Application {
         }));
         Ok(Self {
             listener,
+            tls,
             state,
             shutdown_tx,
         })
@@ -177,17 +189,29 @@ impl Application {
                 .run_sampler(move || hub.connection_count())
                 .await;
         });
-        // Events are small frames: send them at once (no Nagle delay behind the REST reply).
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                signal.await;
-                tracing::info!("shutting down: closing WebSockets, finishing requests");
-                let _ = shutdown_tx.send(true);
-            })
-            .await?;
+        let stop = async move {
+            signal.await;
+            tracing::info!("shutting down: closing WebSockets, finishing requests");
+            let _ = shutdown_tx.send(true);
+        };
+        match self.tls {
+            Some(acceptor) => {
+                let listener = crate::tls::TlsListener::new(self.listener, acceptor);
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await?;
+            }
+            None => {
+                // Events are small frames: send them at once (no Nagle delay behind the
+                // REST reply).
+                let listener = self.listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await?;
+            }
+        }
         // WebSocket sessions run outside the HTTP connections graceful shutdown waits for:
         // let them send their 1001 close frames (each send is bounded to 1 s) first.
         let _ = tokio::time::timeout(

@@ -40,6 +40,15 @@ pub struct Config {
     /// redirect URIs, SAML ACS and metadata); default `http://<bind>`.
     pub public_url: String,
     pub sessions: SessionConfig,
+    /// `WARD_TLS_CERT` and `WARD_TLS_KEY` (PEM paths): terminate TLS in `ward serve`, for
+    /// deployments without a load balancer.
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Interactive sessions (SSO and password logins).
@@ -266,8 +275,17 @@ impl Config {
         if let Some(v) = env("WARD_PLAN_PCC") {
             plan.pcc = Some(v.parse().context("WARD_PLAN_PCC must be a number")?);
         }
+        let tls = match (env("WARD_TLS_CERT"), env("WARD_TLS_KEY")) {
+            (Some(cert), Some(key)) => Some(TlsConfig {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(key),
+            }),
+            (None, None) => None,
+            _ => bail!("WARD_TLS_CERT and WARD_TLS_KEY must be set together"),
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = env("WARD_PUBLIC_URL")
-            .unwrap_or_else(|| format!("http://{bind}"))
+            .unwrap_or_else(|| format!("{scheme}://{bind}"))
             .trim_end_matches('/')
             .to_string();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
@@ -356,6 +374,7 @@ impl Config {
             },
             public_url,
             sessions,
+            tls,
         })
     }
 

@@ -30,5 +30,6 @@ pub mod http;
 pub mod metrics;
 pub mod store;
 pub mod time;
+pub mod tls;
 pub mod usage;
 pub mod ws;

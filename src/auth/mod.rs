@@ -47,6 +47,24 @@ pub async fn check_revocation(state: &AppState, claims: &token::Claims) -> ApiRe
             "JWTAuth error: token has been revoked",
         ));
     }
+    if let Some(sid) = &claims.sid {
+        let live = state
+            .store
+            .identity
+            .find_session(sid)
+            .await?
+            .is_some_and(|s| {
+                s.user_id == user_id
+                    && s.revoked_at.is_none()
+                    && s.expires_at > crate::time::now_micros()
+            });
+        if !live {
+            return Err(ApiError::unauthorized(
+                code::TOKEN_SIGNATURE_INVALID,
+                "JWTAuth error: the token's session has ended",
+            ));
+        }
+    }
     Ok(())
 }
 

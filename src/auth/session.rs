@@ -26,6 +26,7 @@ pub struct Session {
     pub provider: Option<String>,
     pub saml_session_index: Option<String>,
     pub mfa: bool,
+    pub expires_at: crate::time::Micros,
 }
 
 fn hash(token: &str) -> String {
@@ -153,6 +154,7 @@ pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> ApiResult<Op
         provider: row.provider,
         saml_session_index: row.saml_session_index,
         mfa: row.mfa,
+        expires_at: row.expires_at,
     }))
 }
 
@@ -200,6 +202,7 @@ pub async fn revoke(
         .revoke_session(id_hash, now_micros(), &[record])
         .await?;
     state.audit.outbox_written();
+    state.hub.close_session(id_hash);
     Ok(done)
 }
 
@@ -223,6 +226,7 @@ pub async fn revoke_all(
         .revoke_sessions_of(user_id, now_micros(), &[record])
         .await?;
     state.audit.outbox_written();
+    state.hub.close_sessions_of(user_id);
     Ok(n)
 }
 

@@ -25,6 +25,9 @@ pub struct Claims {
     pub exp: Option<i64>,
     pub iat: Option<i64>,
     pub nbf: Option<i64>,
+    /// Set on tokens from `POST /auth/chat-token`: the interactive session they belong to
+    /// (the session's row key); such a token dies with its session.
+    pub sid: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -227,9 +227,11 @@ async fn chat_token(State(state): State<AppState>, headers: HeaderMap) -> Handle
     }
     Actor::user(s.user.clone()).authorize_app(&state, "Connect")?;
     let now = chrono::Utc::now().timestamp();
-    let exp = now + state.config.sessions.chat_token_secs;
+    // Never outlives the session; `sid` ties it to the session, so revoking the session
+    // revokes the token (and closes the WebSockets it opened).
+    let exp = (now + state.config.sessions.chat_token_secs).min(s.expires_at / 1_000_000);
     let token = crate::auth::token::sign(
-        &json!({"user_id": s.user.id, "iat": now, "exp": exp}),
+        &json!({"user_id": s.user.id, "iat": now, "exp": exp, "sid": s.id_hash}),
         state.credentials.secret_bytes(),
     );
     Ok(Reply(json!({

@@ -42,6 +42,8 @@ struct Conn {
     restart: Arc<Notify>,
     watching: HashSet<String>,
     presence_of: HashSet<String>,
+    /// The interactive session whose chat token opened this connection, if any.
+    session: Option<String>,
 }
 
 #[derive(Default)]
@@ -239,6 +241,40 @@ impl Hub {
         n
     }
 
+    /// Remembers which session's chat token opened a connection.
+    pub fn set_session(&self, conn_id: &str, session: &str) {
+        if let Some(conn) = self.write().conns.get_mut(conn_id) {
+            conn.session = Some(session.to_string());
+        }
+    }
+
+    /// Tells the connections opened with a chat token of `session` to close (the session
+    /// was revoked or expired). Returns how many.
+    pub fn close_session(&self, session: &str) -> usize {
+        let inner = self.read();
+        let mut n = 0;
+        for conn in inner.conns.values() {
+            if conn.session.as_deref() == Some(session) {
+                conn.restart.notify_one();
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// As [`Hub::close_session`] for every session-bound connection of a user.
+    pub fn close_sessions_of(&self, user_id: &str) -> usize {
+        let inner = self.read();
+        let mut n = 0;
+        for conn in inner.conns.values() {
+            if conn.user_id == user_id && conn.session.is_some() {
+                conn.restart.notify_one();
+                n += 1;
+            }
+        }
+        n
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -275,6 +311,7 @@ impl Hub {
                 restart: restart.clone(),
                 watching: HashSet::new(),
                 presence_of: HashSet::new(),
+                session: None,
             },
         );
         self.report(LocalChange::Connections {

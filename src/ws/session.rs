@@ -37,7 +37,11 @@ struct ConnectPayload {
     user_details: Option<Map<String, Value>>,
 }
 
-async fn authenticate(state: &AppState, raw_query: Option<&str>) -> Result<UserRow, ApiError> {
+/// The connecting user, and the interactive session whose chat token they present, if any.
+async fn authenticate(
+    state: &AppState,
+    raw_query: Option<&str>,
+) -> Result<(UserRow, Option<String>), ApiError> {
     let query: HashMap<String, String> = ex::decode_query(raw_query)?;
     ex::check_api_key(state, &query)?;
     if query.get("stream-auth-type").map(String::as_str) == Some("anonymous") {
@@ -83,7 +87,7 @@ async fn authenticate(state: &AppState, raw_query: Option<&str>) -> Result<UserR
     }
     let user = user::upsert_on_connect(state, &user_id, payload.user_details.as_ref()).await?;
     crate::chat::Actor::user(user.clone()).authorize_app(state, "Connect")?;
-    Ok(user)
+    Ok((user, claims.sid))
 }
 
 async fn reject(mut socket: WebSocket, err: ApiError) {
@@ -107,7 +111,7 @@ pub async fn run(
     raw_query: Option<String>,
     user_agent: Option<String>,
 ) {
-    let user = match authenticate(&state, raw_query.as_deref()).await {
+    let (user, session) = match authenticate(&state, raw_query.as_deref()).await {
         Ok(u) => u,
         Err(err) => return reject(socket, err).await,
     };
@@ -126,6 +130,10 @@ pub async fn run(
         }
     };
     let conn_id = reg.conn_id.clone();
+    if let Some(sid) = &session {
+        state.hub.set_session(&conn_id, sid);
+        close_at_session_expiry(&state, sid, &conn_id).await;
+    }
     if let Err(e) = state
         .usage
         .connection_opened(&user.id, now_micros(), state.hub.connection_count())
@@ -316,4 +324,21 @@ async fn finish(state: &AppState, conn_id: &str) {
             .bus
             .to_presence_subscribers(&user.id, &event::presence(offline));
     }
+}
+
+/// Closes a connection opened with a session's chat token when that session reaches its
+/// absolute expiry (revocation closes it at once, see `auth::session::revoke`).
+async fn close_at_session_expiry(state: &AppState, sid: &str, conn_id: &str) {
+    let Ok(Some(row)) = state.store.identity.find_session(sid).await else {
+        return;
+    };
+    let wait = (row.expires_at - now_micros()).max(0) as u64;
+    let hub = state.hub.clone();
+    let (sid, conn_id) = (sid.to_string(), conn_id.to_string());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_micros(wait)).await;
+        if hub.connection_user(&conn_id).is_some() {
+            hub.close_session(&sid);
+        }
+    });
 }

@@ -15,6 +15,7 @@ on_both_databases!(
     sessions_expire_and_can_be_revoked,
     a_chat_token_from_a_session_connects_and_deprovisioning_cuts_everything,
     the_admin_api_stores_sso_providers_with_sealed_secrets,
+    revoking_a_session_revokes_its_chat_tokens_and_closes_their_websockets,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -570,4 +571,69 @@ async fn the_admin_api_stores_sso_providers_with_sealed_secrets(db: Db) {
             >= 3
     );
     assert!(!serde_json::to_string(&entries).unwrap().contains("s3cr3t"));
+}
+
+async fn revoking_a_session_revokes_its_chat_tokens_and_closes_their_websockets(db: Db) {
+    let app = TestApp::spawn(db).await;
+    app.users(&["nurse"]).await;
+    let hash = ward::auth::password::hash(PASSWORD).unwrap();
+    app.state
+        .store
+        .identity
+        .upsert_password("nurse", &hash, 0, &[])
+        .await
+        .unwrap();
+    let mut phone = Browser::new(&app);
+    phone.login("nurse", PASSWORD).await;
+    let mut laptop = Browser::new(&app);
+    laptop.login("nurse", PASSWORD).await;
+    let (_, a) = phone.post("/auth/chat-token", json!({})).await;
+    let (_, b) = laptop.post("/auth/chat-token", json!({})).await;
+    let (phone_token, laptop_token) = (
+        a["token"].as_str().unwrap().to_string(),
+        b["token"].as_str().unwrap().to_string(),
+    );
+    let (mut phone_ws, first) = app.connect_raw("nurse", &phone_token).await;
+    assert_eq!(first["type"], "health.check");
+    let (_laptop_ws, first) = app.connect_raw("nurse", &laptop_token).await;
+    assert_eq!(first["type"], "health.check");
+
+    // The user signs the phone out from the laptop.
+    let (_, list) = laptop.get("/auth/sessions").await;
+    let phone_id = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["current"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = laptop
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/auth/sessions/{phone_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        use futures_util::StreamExt;
+        loop {
+            match phone_ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
+                | None
+                | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the phone's WebSocket is closed");
+    let (s, _) = app.get("/users", &phone_token).await;
+    assert_eq!(s, 401, "the phone's chat token died with its session");
+    let (_, refused) = app.connect_raw("nurse", &phone_token).await;
+    assert!(refused.get("error").is_some());
+    let (s, _) = app.get("/users", &laptop_token).await;
+    assert_eq!(s, 200, "the laptop's session and token are untouched");
 }

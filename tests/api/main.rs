@@ -24,5 +24,6 @@ mod moto;
 mod reads_and_reactions;
 mod saml;
 mod store_contract;
+mod tls;
 mod usage;
 mod websocket;
