@@ -73,6 +73,18 @@ pub async fn admin_actor(
     Ok(Actor::server(None))
 }
 
+/// [`admin_actor`], permitted `action` by the policies.
+async fn authorized(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    action: &str,
+) -> ApiResult<Actor> {
+    let actor = admin_actor(state, headers, uri.query()).await?;
+    actor.authorize_app(state, action)?;
+    Ok(actor)
+}
+
 #[derive(Deserialize)]
 struct ProviderBody {
     kind: String,
@@ -117,8 +129,7 @@ async fn put_provider(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ProviderBody>,
 ) -> HandlerResult {
-    let actor = admin_actor(&state, &headers, uri.query()).await?;
-    actor.authorize_app(&state, "ManageSso")?;
+    let actor = authorized(&state, &headers, &uri, "ManageSso").await?;
     if id.is_empty()
         || id.len() > 64
         || !id
@@ -155,8 +166,7 @@ async fn get_provider(
     uri: axum::http::Uri,
     ApiPath(id): ApiPath<String>,
 ) -> HandlerResult {
-    let actor = admin_actor(&state, &headers, uri.query()).await?;
-    actor.authorize_app(&state, "ManageSso")?;
+    authorized(&state, &headers, &uri, "ManageSso").await?;
     let p = sso::find_provider(&state, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no SSO provider {id}")))?;
@@ -168,8 +178,7 @@ async fn list_providers(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> HandlerResult {
-    let actor = admin_actor(&state, &headers, uri.query()).await?;
-    actor.authorize_app(&state, "ManageSso")?;
+    authorized(&state, &headers, &uri, "ManageSso").await?;
     let mut out = Vec::new();
     for row in state.store.identity.find_providers().await? {
         if let Some(p) = sso::find_provider(&state, &row.id).await? {
@@ -189,8 +198,7 @@ async fn get_2fa_policy(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> HandlerResult {
-    let actor = admin_actor(&state, &headers, uri.query()).await?;
-    actor.authorize_app(&state, "ManageSso")?;
+    authorized(&state, &headers, &uri, "ManageSso").await?;
     let mut roles = Vec::new();
     for role in crate::chat::user::ROLES {
         if session::requires_2fa(&state, role).await? {
@@ -208,8 +216,7 @@ async fn put_2fa_policy(
     uri: axum::http::Uri,
     ApiJson(body): ApiJson<TwoFactorPolicy>,
 ) -> HandlerResult {
-    let actor = admin_actor(&state, &headers, uri.query()).await?;
-    actor.authorize_app(&state, "ManageSso")?;
+    let actor = authorized(&state, &headers, &uri, "ManageSso").await?;
     for r in &body.roles {
         if !crate::chat::user::ROLES.contains(&r.as_str()) {
             return Err(ApiError::input(format!("unknown role {r:?}")));
@@ -245,8 +252,7 @@ async fn deprovision(
     uri: axum::http::Uri,
     ApiPath(id): ApiPath<String>,
 ) -> HandlerResult {
-    let actor = admin_actor(&state, &headers, uri.query()).await?;
-    actor.authorize_app(&state, "ManageRoles")?;
+    let actor = authorized(&state, &headers, &uri, "ManageRoles").await?;
     let sessions = crate::auth::deprovision(&state, &id, actor.user_id(), "deprovisioned").await?;
     Ok(Reply(
         json!({ "user_id": id, "sessions_revoked": sessions }),

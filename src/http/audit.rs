@@ -69,6 +69,15 @@ async fn record_read(
         .map_err(ApiError::internal)
 }
 
+async fn latest(state: &AppState) -> Result<crate::store::CheckpointRow, ApiError> {
+    state
+        .store
+        .audit
+        .find_latest_checkpoint()
+        .await?
+        .ok_or_else(|| ApiError::not_found("the audit log has no checkpoint yet"))
+}
+
 async fn search_entries(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     auth.actor.authorize_app(&state, "ReadAuditLog")?;
     let q = &auth.query;
@@ -134,12 +143,7 @@ async fn search_entries(State(state): State<AppState>, auth: Auth) -> HandlerRes
 
 async fn latest_checkpoint(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     auth.actor.authorize_app(&state, "ReadAuditLog")?;
-    let c = state
-        .store
-        .audit
-        .find_latest_checkpoint()
-        .await?
-        .ok_or_else(|| ApiError::not_found("the audit log has no checkpoint yet"))?;
+    let c = latest(&state).await?;
     record_read(&state, &auth.actor, "checkpoint", 1).await?;
     Ok(Reply(json!({
         "origin": state.audit.origin,
@@ -153,12 +157,7 @@ async fn latest_checkpoint(State(state): State<AppState>, auth: Auth) -> Handler
 async fn inclusion_proof(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     auth.actor.authorize_app(&state, "ReadAuditLog")?;
     let seq = number(&auth, "seq")?.ok_or_else(|| ApiError::input("seq is required"))?;
-    let latest = state
-        .store
-        .audit
-        .find_latest_checkpoint()
-        .await?
-        .ok_or_else(|| ApiError::not_found("the audit log has no checkpoint yet"))?;
+    let latest = latest(&state).await?;
     let checkpoint = match number(&auth, "tree_size")? {
         None => latest,
         Some(size) => state
@@ -204,12 +203,7 @@ async fn inclusion_proof(State(state): State<AppState>, auth: Auth) -> HandlerRe
 async fn consistency_proof(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     auth.actor.authorize_app(&state, "ReadAuditLog")?;
     let old = number(&auth, "old")?.ok_or_else(|| ApiError::input("old is required"))?;
-    let latest = state
-        .store
-        .audit
-        .find_latest_checkpoint()
-        .await?
-        .ok_or_else(|| ApiError::not_found("the audit log has no checkpoint yet"))?;
+    let latest = latest(&state).await?;
     let new = number(&auth, "new")?.unwrap_or(latest.size as u64);
     if old > new || new > latest.size as u64 {
         return Err(ApiError::input(format!(

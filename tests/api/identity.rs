@@ -453,18 +453,7 @@ async fn a_chat_token_from_a_session_connects_and_deprovisioning_cuts_everything
         .await;
     assert_eq!(s, 201, "{body}");
     assert_eq!(body["sessions_revoked"], 1);
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        use futures_util::StreamExt;
-        loop {
-            match ws.next().await {
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
-                | None
-                | Some(Err(_)) => return,
-                Some(Ok(_)) => continue,
-            }
-        }
-    })
-    .await;
+    let closed = closes(&mut ws).await;
     assert!(closed.is_ok(), "the open WebSocket is closed");
     let (s, _) = app.get("/users", &token).await;
     assert_eq!(s, 401);
@@ -617,18 +606,7 @@ async fn revoking_a_session_revokes_its_chat_tokens_and_closes_their_websockets(
         )
         .await;
     assert_eq!(s, 200);
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        use futures_util::StreamExt;
-        loop {
-            match phone_ws.next().await {
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
-                | None
-                | Some(Err(_)) => return,
-                Some(Ok(_)) => continue,
-            }
-        }
-    })
-    .await;
+    let closed = closes(&mut phone_ws).await;
     assert!(closed.is_ok(), "the phone's WebSocket is closed");
     let (s, _) = app.get("/users", &phone_token).await;
     assert_eq!(s, 401, "the phone's chat token died with its session");
@@ -636,4 +614,20 @@ async fn revoking_a_session_revokes_its_chat_tokens_and_closes_their_websockets(
     assert!(refused.get("error").is_some());
     let (s, _) = app.get("/users", &laptop_token).await;
     assert_eq!(s, 200, "the laptop's session and token are untouched");
+}
+
+/// Waits (at most 5 s) for the server to close a WebSocket; `Err` if it stays open.
+async fn closes(ws: &mut crate::helpers::WsStream) -> Result<(), tokio::time::error::Elapsed> {
+    use futures_util::StreamExt;
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
+                | None
+                | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
 }
