@@ -50,7 +50,7 @@ struct Head {
 
 struct Appender {
     store: Store,
-    signer: Signer,
+    signer: Arc<Signer>,
     origin: String,
     tenant: [u8; 16],
     head: Head,
@@ -82,7 +82,7 @@ pub async fn start(
     let (latest_tx, latest_rx) = watch::channel(None);
     let mut appender = Appender {
         store: store.clone(),
-        signer,
+        signer: Arc::new(signer),
         origin: origin.clone(),
         tenant,
         head,
@@ -95,15 +95,16 @@ pub async fn start(
 
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let notify = Arc::new(Notify::new());
-    let log = Arc::new(AuditLog::new(
-        commands_tx,
-        notify.clone(),
+    let log = Arc::new(AuditLog {
+        commands: commands_tx,
+        outbox_written: notify.clone(),
         crypto,
-        latest_rx.clone(),
-        config.sink.clone(),
+        latest: latest_rx.clone(),
+        sink: config.sink.clone(),
+        signer: appender.signer.clone(),
         origin,
-        verifier_key_of(&appender.signer),
-    ));
+        verifier_key: verifier_key_of(&appender.signer),
+    });
     tokio::spawn(appender.run(commands_rx, notify));
     if let Some(sink) = config.sink {
         tokio::spawn(publish_loop(sink, latest_rx));

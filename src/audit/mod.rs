@@ -175,37 +175,19 @@ pub struct SignedCheckpoint {
 
 /// The audit log handle (in `AppState`).
 pub struct AuditLog {
-    commands: mpsc::UnboundedSender<Command>,
-    outbox_written: Arc<Notify>,
-    crypto: Option<Arc<FieldCrypto>>,
-    latest: watch::Receiver<Option<SignedCheckpoint>>,
-    sink: Option<Arc<dyn publish::CheckpointSink>>,
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) outbox_written: Arc<Notify>,
+    pub(crate) crypto: Option<Arc<FieldCrypto>>,
+    pub(crate) latest: watch::Receiver<Option<SignedCheckpoint>>,
+    pub(crate) sink: Option<Arc<dyn publish::CheckpointSink>>,
+    /// The log key (shared with the appender; never leaves the process).
+    pub(crate) signer: Arc<ward_audit::note::Signer>,
     pub origin: String,
     /// `<origin>+<key id>+<base64 key>`: what auditors pin.
     pub verifier_key: String,
 }
 
 impl AuditLog {
-    pub(crate) fn new(
-        commands: mpsc::UnboundedSender<Command>,
-        outbox_written: Arc<Notify>,
-        crypto: Option<Arc<FieldCrypto>>,
-        latest: watch::Receiver<Option<SignedCheckpoint>>,
-        sink: Option<Arc<dyn publish::CheckpointSink>>,
-        origin: String,
-        verifier_key: String,
-    ) -> Self {
-        Self {
-            commands,
-            outbox_written,
-            crypto,
-            latest,
-            sink,
-            origin,
-            verifier_key,
-        }
-    }
-
     /// The record of an action that writes, for the store to put in the action's
     /// transaction. Seals personal data under the subject's key.
     pub async fn stage(&self, event: AuditEvent) -> anyhow::Result<OutboxRow> {
@@ -294,6 +276,12 @@ impl AuditLog {
         rx.await
             .context("the audit appender stopped")?
             .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Signs `text` (a C2SP note body: UTF-8 ending in a newline) with the log key, so a
+    /// recipient holding the verifier key can check it offline (e.g. an export manifest).
+    pub fn sign_note(&self, text: &str) -> anyhow::Result<String> {
+        Ok(self.signer.sign(text)?)
     }
 
     pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
