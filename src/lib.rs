@@ -16,6 +16,7 @@
 //! - [`bus`]: event fan-out (in-process today; cross-node later).
 //! - [`time`]: timestamps as microseconds since the epoch, rendered as RFC 3339.
 //! - [`usage`]: MAU and peak-concurrent-connection metering; [`metrics`]: `/metrics`.
+//!   its workers, run by `ward serve` and `ward worker`.
 
 pub mod app;
 pub mod audit;
@@ -26,6 +27,7 @@ pub mod chat;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod gdpr;
 pub mod http;
 pub mod metrics;
 pub mod store;
