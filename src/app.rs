@@ -60,6 +60,8 @@ pub struct Inner {
     pub audit: Arc<AuditLog>,
     /// Field encryption (keys and blind index); `None` when switched off.
     pub crypto: Option<Arc<FieldCrypto>>,
+    /// The job kinds this process runs, and how its workers run them.
+    pub jobs: Arc<crate::jobs::Jobs>,
 }
 
 impl Deref for AppState {
@@ -154,6 +156,11 @@ impl Application {
             authz,
             audit,
             crypto,
+            jobs: {
+                let jobs = Arc::new(crate::jobs::Jobs::default());
+                crate::gdpr::register_jobs(&jobs);
+                jobs
+            },
         }));
         Ok(Self {
             listener,
@@ -189,6 +196,8 @@ impl Application {
                 .run_sampler(move || hub.connection_count())
                 .await;
         });
+        let workers = crate::jobs::Workers::spawn(&self.state, crate::jobs::DEFAULT_WORKERS);
+        let retention = crate::gdpr::retention::schedule(self.state.clone());
         let stop = async move {
             signal.await;
             tracing::info!("shutting down: closing WebSockets, finishing requests");
@@ -220,6 +229,11 @@ impl Application {
         )
         .await;
         sampler.abort();
+        if let Some(r) = retention {
+            r.abort();
+        }
+        // Before the audit flush: a job finishing in the grace period may record entries.
+        workers.stop().await;
         if let Err(e) = self.state.audit.flush().await {
             tracing::error!(error = %e, "could not chain and publish the last audit records");
         }

@@ -16,6 +16,7 @@
 //! - [`bus`]: event fan-out (in-process today; cross-node later).
 //! - [`time`]: timestamps as microseconds since the epoch, rendered as RFC 3339.
 //! - [`usage`]: MAU and peak-concurrent-connection metering; [`metrics`]: `/metrics`.
+//! - [`jobs`]: the durable job queue (claims, leases, retries, progress, resumption) and
 //!   its workers, run by `ward serve` and `ward worker`.
 
 pub mod app;
@@ -29,6 +30,7 @@ pub mod crypto;
 pub mod error;
 pub mod gdpr;
 pub mod http;
+pub mod jobs;
 pub mod metrics;
 pub mod store;
 pub mod time;

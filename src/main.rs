@@ -28,6 +28,13 @@ enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Run job workers (GDPR, retention, …) without serving HTTP, until SIGINT/SIGTERM.
+    /// `ward serve` runs workers too; this adds capacity on other machines (PostgreSQL).
+    Worker {
+        /// How many jobs to run at once.
+        #[arg(long, default_value_t = ward::jobs::DEFAULT_WORKERS)]
+        concurrency: usize,
+    },
     /// Field-encryption keys.
     Keys {
         #[command(subcommand)]
@@ -52,6 +59,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// GDPR data-subject rights: exports (Art. 15/20), checked offline.
+    Gdpr {
+        #[command(subcommand)]
+        command: GdprCommand,
     },
     /// Print a user token signed with the configured API secret (for trying the SDK).
     Token {
@@ -118,6 +130,29 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
+enum GdprCommand {
+    /// Export everything held about a user into a ZIP whose manifest is signed with the
+    /// audit log key (README "GDPR export"). Recorded in the audit log.
+    Export {
+        /// The user to export; repeat it for several, and --out is then a directory that
+        /// gets one `<user id>.zip` each.
+        #[arg(long = "user-id", required = true)]
+        user_ids: Vec<String>,
+        /// The ZIP to write (a directory with several users).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check an export offline: the manifest's signature under the pinned key, every file's
+    /// SHA-256, size and record count, and the audit entries' inclusion proofs.
+    VerifyExport {
+        file: PathBuf,
+        /// The audit log's verifier key (`ward audit verifier-key`), or a file holding it.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum PolicyCommand {
     /// Validate policy files against the schema, offline (the built-in set without --dir).
     Check {
@@ -145,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
     init_logging(config.log_format);
     match cli.command {
         Command::Serve => serve(config).await,
+        Command::Worker { concurrency } => worker(config, concurrency).await,
         Command::Migrate => {
             ward::store::Store::connect(&config.database_url)
                 .await
@@ -184,6 +220,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command } => audit_command(&config, command).await,
+        Command::Gdpr { command } => gdpr_command(config, command).await,
         Command::Admin { command } => admin_command(config, command).await,
         Command::Policy {
             command: PolicyCommand::Check { dir },
@@ -341,12 +378,118 @@ async fn audit_command(config: &Config, command: AuditCommand) -> anyhow::Result
     Ok(())
 }
 
+async fn gdpr_command(config: Config, command: GdprCommand) -> anyhow::Result<()> {
+    use ward::gdpr::export;
+    match command {
+        GdprCommand::VerifyExport { file, key } => {
+            let key = match std::fs::read_to_string(&key) {
+                Ok(text) => text.strip_suffix('\n').unwrap_or(&text).to_string(),
+                Err(_) => key,
+            };
+            let m = export::verify_export(&file, &key)
+                .with_context(|| format!("FAIL {}", file.display()))?;
+            let count = |name: &str| m.file(name).map_or(0, |f| f.count);
+            println!(
+                "OK {}: signed manifest, {} files, {} messages, {} audit entries proven in tree size {}",
+                file.display(),
+                m.files.len(),
+                count("messages.ndjson"),
+                count("audit.ndjson"),
+                m.audit_tree_size
+            );
+        }
+        GdprCommand::Export { user_ids, out } => {
+            // The full application state (keys, audit log), without serving.
+            let app = Application::build(Config {
+                bind: "127.0.0.1:0".parse()?,
+                ..config
+            })
+            .await?;
+            let state = app.state();
+            let written = if let [user_id] = user_ids.as_slice() {
+                let mut shown = progress_line(String::new());
+                let m = export::export_user(&state, user_id, &out, &mut shown)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
+                vec![(out, m)]
+            } else {
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
+                let n = user_ids.len();
+                let mut lines: Vec<_> = (1..=n)
+                    .map(|i| progress_line(format!("user {i}/{n}: ")))
+                    .collect();
+                let mut shown = |i: usize, done, total| lines[i](done, total);
+                export::export_users(&state, &user_ids, &out, &mut shown)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?
+            };
+            state.audit.flush().await?;
+            let key = &state.audit.verifier_key;
+            for (path, m) in &written {
+                let count = |name: &str| m.file(name).map_or(0, |f| f.count);
+                println!(
+                    "ward: wrote {}: {} messages, {} reactions, {} audit entries (tree size {})",
+                    path.display(),
+                    count("messages.ndjson"),
+                    count("reactions.ndjson"),
+                    count("audit.ndjson"),
+                    m.audit_tree_size
+                );
+            }
+            println!("ward: verifier key: {key}");
+            println!("ward: check with: ward gdpr verify-export FILE --key '{key}'");
+        }
+    }
+    Ok(())
+}
+
+/// `exported N/M records` on stderr: rewritten in place on a terminal (each percent),
+/// one line per tenth otherwise.
+fn progress_line(label: String) -> impl FnMut(u64, u64) + Send {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let mut shown = None;
+    move |done, total| {
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        let step = if tty { pct } else { pct / 10 * 10 };
+        if shown == Some(step) {
+            return;
+        }
+        shown = Some(step);
+        let end = if tty && pct < 100 { "" } else { "\n" };
+        let start = if tty { "\r" } else { "" };
+        eprint!("{start}ward: {label}exported {done}/{total} records{end}");
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     // Tests and tools read this line to find the port when binding to port 0.
     println!("ward: listening on http://{}", app.local_addr());
     tracing::info!(addr = %app.local_addr(), "ward is ready");
     app.run_until(shutdown_signal()).await
+}
+
+async fn worker(config: Config, concurrency: usize) -> anyhow::Result<()> {
+    if !config.is_postgres() {
+        // One process owns an SQLite file (the audit appender assumes it).
+        tracing::warn!("ward worker on SQLite: stop ward serve first; it runs workers itself");
+    }
+    // The full application state (keys, audit log), without serving.
+    let app = Application::build(Config {
+        bind: "127.0.0.1:0".parse()?,
+        ..config
+    })
+    .await?;
+    let state = app.state();
+    let workers = ward::jobs::Workers::spawn(&state, concurrency.max(1));
+    println!("ward: {} job workers running", concurrency.max(1));
+    shutdown_signal().await;
+    tracing::info!("shutting down: letting running jobs finish or handing them back");
+    workers.stop().await;
+    state.audit.flush().await?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

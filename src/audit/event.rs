@@ -40,12 +40,13 @@ pub enum EventType {
     GdprErase,
     LegalHoldPlace,
     LegalHoldRelease,
+    RetentionRun,
     AuditRead,
     AuditExport,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 31] = [
+    pub const ALL: [EventType; 32] = [
         Self::WsConnect,
         Self::WsDisconnect,
         Self::TokenRejected,
@@ -75,6 +76,7 @@ impl EventType {
         Self::GdprErase,
         Self::LegalHoldPlace,
         Self::LegalHoldRelease,
+        Self::RetentionRun,
         Self::AuditRead,
         Self::AuditExport,
     ];
@@ -111,6 +113,7 @@ impl EventType {
             Self::GdprErase => (71, "gdpr.erase"),
             Self::LegalHoldPlace => (72, "legal_hold.place"),
             Self::LegalHoldRelease => (73, "legal_hold.release"),
+            Self::RetentionRun => (74, "retention.run"),
             Self::AuditRead => (80, "audit.read"),
             Self::AuditExport => (81, "audit.export"),
         }

@@ -66,6 +66,15 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/admin/auth/2fa-policy", "ManageSso"),
     ("PUT", "/admin/auth/2fa-policy", "ManageSso"),
     ("POST", "/admin/users/{id}/deprovision", "ManageRoles"),
+    ("GET", "/compliance/holds", "ManageLegalHold"),
+    ("POST", "/compliance/holds", "ManageLegalHold"),
+    ("POST", "/compliance/holds/{id}/release", "ManageLegalHold"),
+    ("GET", "/compliance/retention", "ManageRetention"),
+    ("POST", "/compliance/retention/run", "ManageRetention"),
+    ("DELETE", "/users/{id}", "RunGdprErase"),
+    ("POST", "/users/delete", "RunGdprErase"),
+    // The action depends on the task's kind; the handler asks for it.
+    ("GET", "/tasks/{id}", "RunGdprErase"),
     // OpenID Connect RP: the login redirect and the IdP's redirect back; the OIDC module
     // verifies (state bound to the browser, PKCE, nonce, ID token) and serves no chat data.
     ("GET", "/auth/oidc/{provider}/login", PUBLIC),

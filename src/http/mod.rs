@@ -7,6 +7,7 @@ mod app_info;
 mod audit;
 mod auth;
 mod channels;
+mod compliance;
 pub mod extract;
 mod messages;
 mod ops;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::router())
         .merge(auth::router())
         .merge(admin_sso::router())
+        .merge(compliance::router())
         .merge(ops::router())
         .merge(sso_oidc::router())
         .merge(sso_saml::router())

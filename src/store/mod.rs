@@ -590,6 +590,89 @@ pub trait IdentityStore: Send + Sync {
     async fn find_tokens_revoked(&self, user_id: &str) -> StoreResult<Option<i64>>;
 }
 
+/// A legal hold; `reason` is sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRow {
+    pub id: String,
+    pub scope: String,
+    pub target: String,
+    pub reason: String,
+    pub placed_by: Option<String>,
+    pub placed_at: Micros,
+    pub released_by: Option<String>,
+    pub released_at: Option<Micros>,
+}
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EraseCounts {
+    pub messages: u64,
+    pub reactions: u64,
+    pub memberships: u64,
+    pub sessions: u64,
+    pub user_rows: u64,
+}
+
+/// Legal holds and the row work of erasure.
+#[async_trait]
+pub trait ComplianceStore: Send + Sync {
+    async fn insert_hold(&self, hold: &HoldRow, audit: Audit<'_>) -> StoreResult<()>;
+    /// Releases an active hold; false when it is unknown or already released.
+    async fn release_hold(
+        &self,
+        id: &str,
+        by: Option<&str>,
+        at: Micros,
+        audit: Audit<'_>,
+    ) -> StoreResult<bool>;
+    async fn find_hold(&self, id: &str) -> StoreResult<Option<HoldRow>>;
+    /// Every hold, newest first (with `active_only`, unreleased ones).
+    async fn find_holds(&self, active_only: bool) -> StoreResult<Vec<HoldRow>>;
+    /// Active holds on the user or on any channel they wrote in.
+    async fn find_holds_covering_user(&self, user_id: &str) -> StoreResult<Vec<HoldRow>>;
+    /// Removes a user's rows in one transaction: reactions, messages (`hard_messages`:
+    /// deleted; else emptied and marked deleted), memberships and read state, interactive
+    /// credentials and sessions, and the user row (`hard_user`: deleted; else emptied and
+    /// marked deleted).
+    async fn erase_user_rows(
+        &self,
+        user_id: &str,
+        hard_messages: bool,
+        hard_user: bool,
+        at: Micros,
+        audit: Audit<'_>,
+    ) -> StoreResult<EraseCounts>;
+    /// Messages in channels of `channel_type` created before `before`: how many there are,
+    /// and how many of them an active legal hold covers (their channel or their author is
+    /// held).
+    async fn count_expired_messages(
+        &self,
+        channel_type: &str,
+        before: Micros,
+    ) -> StoreResult<ExpiredCounts>;
+    /// Ids of up to `limit` of those messages that no active hold covers, oldest first.
+    async fn find_expired_message_ids(
+        &self,
+        channel_type: &str,
+        before: Micros,
+        limit: i64,
+    ) -> StoreResult<Vec<String>>;
+    /// Deletes the messages `ids` with their reactions and search tokens, in one
+    /// transaction with `audit`, if every one of them still exists and no active hold
+    /// covers any; otherwise changes nothing and returns false (the caller finds the
+    /// expired ones again).
+    async fn delete_unheld_messages(&self, ids: &[String], audit: Audit<'_>) -> StoreResult<bool>;
+}
+
+/// What [`ComplianceStore::count_expired_messages`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExpiredCounts {
+    /// Every expired message, held or not.
+    pub expired: i64,
+    /// Of those, the ones a legal hold keeps.
+    pub held: i64,
+}
+
 /// Usage metering (monthly active users, connection peaks).
 #[async_trait]
 pub trait UsageStore: Send + Sync {
@@ -614,6 +697,151 @@ pub trait UsageStore: Send + Sync {
     ) -> StoreResult<Vec<(Micros, i64)>>;
 }
 
+/// Where a job is in its life. Stream's task API shows `pending`, `running`, `completed` and
+/// `failed`; `cancelled` is Ward's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Running,
+            Self::Completed,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Completed, failed or cancelled: nothing will run it again.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// One job of the durable queue (`src/jobs`). Payload, result and checkpoint are JSON
+/// holding ids and counts, never personal data in clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    pub id: String,
+    /// The stable name its runner is registered under (`gdpr.export`).
+    pub kind: String,
+    pub payload: Value,
+    pub status: JobStatus,
+    /// Claims so far (a crashed run counts).
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// Due from this time (retries move it by the backoff).
+    pub run_at: Micros,
+    pub locked_by: Option<String>,
+    /// The lease: past it, another worker may claim the job (its worker crashed).
+    pub locked_until: Option<Micros>,
+    pub progress_done: i64,
+    pub progress_total: Option<i64>,
+    pub result: Option<Value>,
+    /// The last failure, short; never personal data.
+    pub error: Option<String>,
+    /// The job's own resume cursor.
+    pub checkpoint: Option<Value>,
+    pub cancel_requested: bool,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub finished_at: Option<Micros>,
+}
+
+/// One claim of a job: every write a worker makes while running it names the claim, and
+/// changes nothing once the claim is superseded (its lease expired and another worker
+/// claimed the job, counting one more attempt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    pub id: String,
+    pub worker: String,
+    pub attempt: i64,
+}
+
+/// How a claim ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    Completed(Value),
+    /// Due again at `run_at`; cancelled instead when cancellation was requested meanwhile.
+    Retry {
+        error: String,
+        run_at: Micros,
+    },
+    Failed(String),
+    Cancelled,
+    /// Handed back unfinished (the worker is stopping): due at once, the attempt not counted.
+    Released,
+}
+
+/// The durable job queue.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn insert_job(&self, job: &JobRow) -> StoreResult<()>;
+    async fn find_job(&self, id: &str) -> StoreResult<Option<JobRow>>;
+    /// Claims the job due first: pending, or running under a lease that expired before
+    /// `now`. It becomes running, leased to `worker` until `until`, with one more attempt.
+    /// Safe with any number of workers on any number of nodes.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Micros,
+        until: Micros,
+    ) -> StoreResult<Option<JobRow>>;
+    /// Extends the lease; false when the claim was superseded.
+    async fn update_job_lease(
+        &self,
+        lease: &JobLease,
+        until: Micros,
+        now: Micros,
+    ) -> StoreResult<bool>;
+    /// False when the claim was superseded.
+    async fn update_job_progress(
+        &self,
+        lease: &JobLease,
+        done: i64,
+        total: i64,
+        now: Micros,
+    ) -> StoreResult<bool>;
+    /// False when the claim was superseded.
+    async fn update_job_checkpoint(
+        &self,
+        lease: &JobLease,
+        checkpoint: &Value,
+        now: Micros,
+    ) -> StoreResult<bool>;
+    /// Ends the claim; false (and nothing written) when it was superseded.
+    async fn finish_job(
+        &self,
+        lease: &JobLease,
+        outcome: &JobOutcome,
+        now: Micros,
+    ) -> StoreResult<bool>;
+    /// Cancels a pending job at once, and asks a running one to stop (its worker ends it as
+    /// cancelled). Returns the status after, `None` for an unknown id; a finished job stays
+    /// as it is.
+    async fn cancel_job(&self, id: &str, now: Micros) -> StoreResult<Option<JobStatus>>;
+}
+
 /// The storage handle: one implementation behind every aggregate trait.
 #[derive(Clone)]
 pub struct Store {
@@ -625,6 +853,8 @@ pub struct Store {
     pub keys: Arc<dyn KeyStore>,
     pub audit: Arc<dyn AuditStore>,
     pub identity: Arc<dyn IdentityStore>,
+    pub jobs: Arc<dyn JobStore>,
+    pub compliance: Arc<dyn ComplianceStore>,
     pub dialect: &'static str,
 }
 
@@ -674,6 +904,8 @@ impl Store {
             + KeyStore
             + AuditStore
             + IdentityStore
+            + JobStore
+            + ComplianceStore
             + 'static,
     {
         Self {
@@ -684,7 +916,9 @@ impl Store {
             usage: s.clone(),
             keys: s.clone(),
             audit: s.clone(),
-            identity: s,
+            identity: s.clone(),
+            jobs: s.clone(),
+            compliance: s,
             dialect,
         }
     }

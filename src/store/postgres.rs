@@ -12,6 +12,10 @@ pub struct PgStore {
 
 const BEGIN_WRITE: &str = "BEGIN";
 
+/// Claiming a job locks the row it picks; concurrent claims skip it and take the next due
+/// job rather than wait (the queue pattern PostgreSQL documents for `SKIP LOCKED`).
+const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
+
 /// The advisory lock key of the audit appender (any fixed number; ASCII "wardaudt").
 const AUDIT_LEASE_KEY: i64 = 0x7761_7264_6175_6474;
 

@@ -1702,6 +1702,451 @@ macro_rules! impl_sql_store {
                     .await?)
             }
         }
+
+        const JOB_COLS: &str = "id, kind, payload, status, attempts, max_attempts, run_at, locked_by, locked_until, \
+            progress_done, progress_total, result, error, checkpoint, cancel_requested, created_at, updated_at, finished_at";
+        /// The claim a worker's write must still hold (see [`crate::store::JobLease`]).
+        const JOB_FENCE: &str = "WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND status = 'running'";
+
+        fn job_json(r: &$row, col: &str) -> Result<Option<serde_json::Value>, sqlx::Error> {
+            r.try_get::<Option<String>, _>(col)?
+                .map(|text| {
+                    serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode { index: col.into(), source: Box::new(e) })
+                })
+                .transpose()
+        }
+
+        fn job_from(r: &$row) -> Result<crate::store::JobRow, sqlx::Error> {
+            let status: String = r.try_get("status")?;
+            Ok(crate::store::JobRow {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                payload: job_json(r, "payload")?.unwrap_or_default(),
+                status: crate::store::JobStatus::parse(&status).ok_or_else(|| sqlx::Error::ColumnDecode {
+                    index: "status".into(),
+                    source: format!("unknown job status {status:?}").into(),
+                })?,
+                attempts: r.try_get("attempts")?,
+                max_attempts: r.try_get("max_attempts")?,
+                run_at: r.try_get("run_at")?,
+                locked_by: r.try_get("locked_by")?,
+                locked_until: r.try_get("locked_until")?,
+                progress_done: r.try_get("progress_done")?,
+                progress_total: r.try_get("progress_total")?,
+                result: job_json(r, "result")?,
+                error: r.try_get("error")?,
+                checkpoint: job_json(r, "checkpoint")?,
+                cancel_requested: r.try_get("cancel_requested")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+                finished_at: r.try_get("finished_at")?,
+            })
+        }
+
+        #[async_trait]
+        impl crate::store::JobStore for $store {
+            async fn insert_job(&self, j: &crate::store::JobRow) -> StoreResult<()> {
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO jobs ({JOB_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                )))
+                .bind(&j.id)
+                .bind(&j.kind)
+                .bind(j.payload.to_string())
+                .bind(j.status.as_str())
+                .bind(j.attempts)
+                .bind(j.max_attempts)
+                .bind(j.run_at)
+                .bind(&j.locked_by)
+                .bind(j.locked_until)
+                .bind(j.progress_done)
+                .bind(j.progress_total)
+                .bind(j.result.as_ref().map(|v| v.to_string()))
+                .bind(&j.error)
+                .bind(j.checkpoint.as_ref().map(|v| v.to_string()))
+                .bind(j.cancel_requested)
+                .bind(j.created_at)
+                .bind(j.updated_at)
+                .bind(j.finished_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_job(&self, id: &str) -> StoreResult<Option<crate::store::JobRow>> {
+                let row = sqlx::query(AssertSqlSafe(format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1")))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(job_from).transpose()?)
+            }
+
+            async fn claim_job(&self, worker: &str, now: Micros, until: Micros) -> StoreResult<Option<crate::store::JobRow>> {
+                // SQLite: the IMMEDIATE transaction makes this the only writer, so nobody
+                // claims between the pick and the update. PostgreSQL: the row lock taken by
+                // the pick (CLAIM_LOCK) does that, and SKIP LOCKED lets concurrent claims
+                // pass over it to the next due job instead of waiting.
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                let sql = format!(
+                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = $2, locked_until = $3, \
+                     updated_at = $1 \
+                     WHERE id = (SELECT id FROM jobs WHERE status IN ('pending', 'running') AND run_at <= $1 \
+                     AND (locked_until IS NULL OR locked_until < $1) ORDER BY run_at, id LIMIT 1{CLAIM_LOCK}) \
+                     RETURNING {JOB_COLS}"
+                );
+                let row = sqlx::query(AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(worker)
+                    .bind(until)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(row.as_ref().map(job_from).transpose()?)
+            }
+
+            async fn update_job_lease(&self, l: &crate::store::JobLease, until: Micros, now: Micros) -> StoreResult<bool> {
+                let done = sqlx::query(AssertSqlSafe(format!("UPDATE jobs SET locked_until = $4, updated_at = $5 {JOB_FENCE}")))
+                    .bind(&l.id)
+                    .bind(&l.worker)
+                    .bind(l.attempt)
+                    .bind(until)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(done == 1)
+            }
+
+            async fn update_job_progress(
+                &self,
+                l: &crate::store::JobLease,
+                done: i64,
+                total: i64,
+                now: Micros,
+            ) -> StoreResult<bool> {
+                let n = sqlx::query(AssertSqlSafe(format!(
+                    "UPDATE jobs SET progress_done = $4, progress_total = $5, updated_at = $6 {JOB_FENCE}"
+                )))
+                .bind(&l.id)
+                .bind(&l.worker)
+                .bind(l.attempt)
+                .bind(done)
+                .bind(total)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn update_job_checkpoint(
+                &self,
+                l: &crate::store::JobLease,
+                checkpoint: &serde_json::Value,
+                now: Micros,
+            ) -> StoreResult<bool> {
+                let n = sqlx::query(AssertSqlSafe(format!("UPDATE jobs SET checkpoint = $4, updated_at = $5 {JOB_FENCE}")))
+                    .bind(&l.id)
+                    .bind(&l.worker)
+                    .bind(l.attempt)
+                    .bind(checkpoint.to_string())
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn finish_job(
+                &self,
+                l: &crate::store::JobLease,
+                outcome: &crate::store::JobOutcome,
+                now: Micros,
+            ) -> StoreResult<bool> {
+                use crate::store::JobOutcome;
+                const UNLOCK: &str = "locked_by = NULL, locked_until = NULL, updated_at = $4";
+                let fenced = |set: &str| AssertSqlSafe(format!("UPDATE jobs SET {set}, {UNLOCK} {JOB_FENCE}"));
+                let query = match outcome {
+                    JobOutcome::Completed(result) => {
+                        sqlx::query(fenced("status = 'completed', result = $5, error = NULL, finished_at = $4"))
+                            .bind(&l.id)
+                            .bind(&l.worker)
+                            .bind(l.attempt)
+                            .bind(now)
+                            .bind(result.to_string())
+                    }
+                    // A cancellation requested while the attempt ran wins over the retry.
+                    JobOutcome::Retry { error, run_at } => sqlx::query(fenced(
+                        "status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END, \
+                         finished_at = CASE WHEN cancel_requested THEN $4 ELSE NULL END, error = $5, run_at = $6",
+                    ))
+                    .bind(&l.id)
+                    .bind(&l.worker)
+                    .bind(l.attempt)
+                    .bind(now)
+                    .bind(error.clone())
+                    .bind(*run_at),
+                    JobOutcome::Failed(error) => sqlx::query(fenced("status = 'failed', error = $5, finished_at = $4"))
+                        .bind(&l.id)
+                        .bind(&l.worker)
+                        .bind(l.attempt)
+                        .bind(now)
+                        .bind(error.clone()),
+                    JobOutcome::Cancelled => sqlx::query(fenced("status = 'cancelled', finished_at = $4"))
+                        .bind(&l.id)
+                        .bind(&l.worker)
+                        .bind(l.attempt)
+                        .bind(now),
+                    JobOutcome::Released => {
+                        sqlx::query(fenced("status = 'pending', attempts = attempts - 1, run_at = $4"))
+                            .bind(&l.id)
+                            .bind(&l.worker)
+                            .bind(l.attempt)
+                            .bind(now)
+                    }
+                };
+                Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+            }
+
+            async fn cancel_job(&self, id: &str, now: Micros) -> StoreResult<Option<crate::store::JobStatus>> {
+                // A pending job, or a running one whose worker is gone (lease expired), ends
+                // here; a live run is asked to stop and its worker ends it.
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                let stop_now = "status = 'pending' OR locked_until < $2";
+                let changed: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "UPDATE jobs SET cancel_requested = TRUE, \
+                     status = CASE WHEN {stop_now} THEN 'cancelled' ELSE status END, \
+                     finished_at = CASE WHEN {stop_now} THEN $2 ELSE finished_at END, \
+                     locked_by = CASE WHEN {stop_now} THEN NULL ELSE locked_by END, \
+                     locked_until = CASE WHEN {stop_now} THEN NULL ELSE locked_until END, \
+                     updated_at = $2 \
+                     WHERE id = $1 AND status IN ('pending', 'running') RETURNING status"
+                )))
+                .bind(id)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let status = match changed {
+                    Some(s) => Some(s),
+                    None => sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?,
+                };
+                tx.commit().await?;
+                Ok(status.as_deref().and_then(crate::store::JobStatus::parse))
+            }
+        }
+
+        /// A condition on a message `m`: an active legal hold covers its channel or its author.
+        const HELD_MESSAGE: &str = "(m.cid IN (SELECT target FROM legal_holds WHERE scope = 'channel' AND released_at IS NULL) \
+             OR m.user_id IN (SELECT target FROM legal_holds WHERE scope = 'user' AND released_at IS NULL))";
+        const HOLD_COLS: &str = "id, scope, target, reason, placed_by, placed_at, released_by, released_at";
+
+        fn hold_from(r: &$row) -> Result<crate::store::HoldRow, sqlx::Error> {
+            Ok(crate::store::HoldRow {
+                id: r.try_get("id")?,
+                scope: r.try_get("scope")?,
+                target: r.try_get("target")?,
+                reason: r.try_get("reason")?,
+                placed_by: r.try_get("placed_by")?,
+                placed_at: r.try_get("placed_at")?,
+                released_by: r.try_get("released_by")?,
+                released_at: r.try_get("released_at")?,
+            })
+        }
+
+        #[async_trait]
+        impl crate::store::ComplianceStore for $store {
+            async fn insert_hold(&self, h: &crate::store::HoldRow, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                sqlx::query(AssertSqlSafe(format!("INSERT INTO legal_holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")))
+                    .bind(&h.id)
+                    .bind(&h.scope)
+                    .bind(&h.target)
+                    .bind(&h.reason)
+                    .bind(&h.placed_by)
+                    .bind(h.placed_at)
+                    .bind(&h.released_by)
+                    .bind(h.released_at)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn release_hold(&self, id: &str, by: Option<&str>, at: Micros, audit: Audit<'_>) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                let done = sqlx::query("UPDATE legal_holds SET released_by = $2, released_at = $3 WHERE id = $1 AND released_at IS NULL")
+                    .bind(id)
+                    .bind(by)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done > 0 {
+                    insert_outbox(&mut tx, audit).await?;
+                }
+                tx.commit().await?;
+                Ok(done > 0)
+            }
+
+            async fn find_hold(&self, id: &str) -> StoreResult<Option<crate::store::HoldRow>> {
+                let row = sqlx::query(AssertSqlSafe(format!("SELECT {HOLD_COLS} FROM legal_holds WHERE id = $1")))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(hold_from).transpose()?)
+            }
+
+            async fn find_holds(&self, active_only: bool) -> StoreResult<Vec<crate::store::HoldRow>> {
+                let filter = if active_only { "WHERE released_at IS NULL" } else { "" };
+                all(
+                    sqlx::query(AssertSqlSafe(format!("SELECT {HOLD_COLS} FROM legal_holds {filter} ORDER BY placed_at DESC")))
+                        .fetch_all(&self.pool)
+                        .await?,
+                    hold_from,
+                )
+            }
+
+            async fn find_holds_covering_user(&self, user_id: &str) -> StoreResult<Vec<crate::store::HoldRow>> {
+                all(
+                    sqlx::query(AssertSqlSafe(format!(
+                        "SELECT {HOLD_COLS} FROM legal_holds WHERE released_at IS NULL AND \
+                         ((scope = 'user' AND target = $1) OR (scope = 'channel' AND target IN \
+                         (SELECT DISTINCT cid FROM messages WHERE user_id = $1) ) OR \
+                         (scope = 'channel' AND target IN (SELECT cid FROM channel_members WHERE user_id = $1)))"
+                    )))
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?,
+                    hold_from,
+                )
+            }
+
+            async fn erase_user_rows(
+                &self,
+                user_id: &str,
+                hard_messages: bool,
+                hard_user: bool,
+                at: Micros,
+                audit: Audit<'_>,
+            ) -> StoreResult<crate::store::EraseCounts> {
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                let mut counts = crate::store::EraseCounts::default();
+                let exec = |sql: &'static str| sqlx::query(sql).bind(user_id);
+                counts.reactions = exec("DELETE FROM reactions WHERE user_id = $1").execute(&mut *tx).await?.rows_affected();
+                exec("DELETE FROM message_search_tokens WHERE message_id IN (SELECT id FROM messages WHERE user_id = $1)")
+                    .execute(&mut *tx)
+                    .await?;
+                counts.messages = if hard_messages {
+                    exec("DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages WHERE user_id = $1)")
+                        .execute(&mut *tx)
+                        .await?;
+                    exec("DELETE FROM messages WHERE user_id = $1").execute(&mut *tx).await?.rows_affected()
+                } else {
+                    sqlx::query(
+                        "UPDATE messages SET text = '', data = '{}', type = 'deleted', \
+                         deleted_at = COALESCE(deleted_at, $2), updated_at = $2 WHERE user_id = $1",
+                    )
+                    .bind(user_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                };
+                counts.memberships = exec("DELETE FROM channel_members WHERE user_id = $1").execute(&mut *tx).await?.rows_affected();
+                exec("DELETE FROM channel_reads WHERE user_id = $1").execute(&mut *tx).await?;
+                counts.sessions = exec("DELETE FROM auth_sessions WHERE user_id = $1").execute(&mut *tx).await?.rows_affected();
+                for sql in [
+                    "DELETE FROM auth_passwords WHERE user_id = $1",
+                    "DELETE FROM auth_totp WHERE user_id = $1",
+                    "DELETE FROM auth_recovery_codes WHERE user_id = $1",
+                ] {
+                    sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+                }
+                counts.user_rows = if hard_user {
+                    exec("DELETE FROM users WHERE id = $1").execute(&mut *tx).await?.rows_affected()
+                } else {
+                    sqlx::query(
+                        "UPDATE users SET data = '{}', role = 'user', deleted_at = COALESCE(deleted_at, $2), \
+                         deactivated_at = COALESCE(deactivated_at, $2), updated_at = $2 WHERE id = $1",
+                    )
+                    .bind(user_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                };
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(counts)
+            }
+
+            async fn count_expired_messages(
+                &self,
+                channel_type: &str,
+                before: Micros,
+            ) -> StoreResult<crate::store::ExpiredCounts> {
+                let row = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT COUNT(*) AS expired, COALESCE(SUM(CASE WHEN {HELD_MESSAGE} THEN 1 ELSE 0 END), 0) AS held \
+                     FROM messages m JOIN channels c ON c.cid = m.cid WHERE c.type = $1 AND m.created_at < $2"
+                )))
+                .bind(channel_type)
+                .bind(before)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(crate::store::ExpiredCounts {
+                    expired: row.try_get("expired")?,
+                    held: row.try_get("held")?,
+                })
+            }
+
+            async fn find_expired_message_ids(
+                &self,
+                channel_type: &str,
+                before: Micros,
+                limit: i64,
+            ) -> StoreResult<Vec<String>> {
+                Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT m.id FROM messages m JOIN channels c ON c.cid = m.cid \
+                     WHERE c.type = $1 AND m.created_at < $2 AND NOT {HELD_MESSAGE} \
+                     ORDER BY m.created_at, m.id LIMIT $3"
+                )))
+                .bind(channel_type)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn delete_unheld_messages(&self, ids: &[String], audit: Audit<'_>) -> StoreResult<bool> {
+                if ids.is_empty() {
+                    return Ok(true);
+                }
+                let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+                // Checked inside the transaction: a hold placed since the ids were found wins.
+                let mut qb = QueryBuilder::new(format!("SELECT COUNT(*) FROM messages m WHERE NOT {HELD_MESSAGE} AND m.id IN "));
+                push_list(&mut qb, ids);
+                let unheld: i64 = qb.build_query_scalar().fetch_one(&mut *tx).await?;
+                if unheld != ids.len() as i64 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                for sql in [
+                    "DELETE FROM reactions WHERE message_id IN ",
+                    "DELETE FROM message_search_tokens WHERE message_id IN ",
+                    "DELETE FROM messages WHERE id IN ",
+                ] {
+                    let mut qb = QueryBuilder::new(sql);
+                    push_list(&mut qb, ids);
+                    qb.build().execute(&mut *tx).await?;
+                }
+                insert_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
     };
 }
 

@@ -31,6 +31,10 @@ impl SqliteStore {
 /// audit appender, say) committed in between.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+/// Claiming a job needs no row lock here: the claim's IMMEDIATE transaction is the only
+/// writer.
+const CLAIM_LOCK: &str = "";
+
 impl SqliteStore {
     /// One process owns an SQLite file: it is always the appender. (Two processes on one
     /// file would collide on `audit_log.seq`, the primary key, rather than fork the chain.)

@@ -14,7 +14,10 @@ mod checkpoint_sink;
 mod classification;
 mod cluster;
 mod encryption;
+mod gdpr_erase;
+mod gdpr_export;
 mod identity;
+mod jobs;
 #[cfg(feature = "aws-kms")]
 mod kms;
 mod logging;
@@ -22,6 +25,7 @@ mod messages;
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 mod moto;
 mod reads_and_reactions;
+mod retention;
 mod saml;
 mod store_contract;
 mod tls;

@@ -1,0 +1,236 @@
+//! Erasure of a data subject (GDPR Art. 17): refused while a legal hold covers the user or
+//! a channel they wrote in; otherwise the subject's keys are crypto-shredded (their
+//! content becomes unreadable everywhere, backups and exports included), their rows are
+//! deleted or emptied as the request says, their sessions and tokens end, and a
+//! certificate of erasure is appended to the audit log — which still verifies, because
+//! entries only ever held pseudonyms and ciphertext. Last, the pseudonyms are unlinked, so
+//! the log no longer names them. Every step is idempotent: a retried erasure finishes the
+//! same way.
+
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::audit::{AuditEvent, EventType, Outcome};
+use crate::error::{ApiError, ApiResult, code};
+use crate::time::{now_micros, rfc3339};
+
+/// Stream's delete modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Soft,
+    Hard,
+}
+
+impl Mode {
+    /// Stream's `soft`, `pruning` (soft, with personal fields gone: the same here, since
+    /// the data is shredded) and `hard`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "soft" | "pruning" => Some(Self::Soft),
+            "hard" => Some(Self::Hard),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub user: Mode,
+    pub messages: Mode,
+}
+
+/// Erases `user_id`; returns the certificate (also recorded in the audit log).
+pub async fn erase_user(
+    state: &AppState,
+    user_id: &str,
+    options: Options,
+    by: Option<&str>,
+    task_id: Option<&str>,
+) -> ApiResult<Value> {
+    let user = state.store.users.find_user(user_id).await?;
+    let already = state
+        .store
+        .identity
+        .find_tokens_revoked(user_id)
+        .await?
+        .is_some()
+        && user.as_ref().is_none_or(|u| u.deleted_at.is_some());
+    if user.is_none() && !already {
+        return Err(ApiError::not_found(format!(
+            "user {user_id} does not exist"
+        )));
+    }
+    let holds = state
+        .store
+        .compliance
+        .find_holds_covering_user(user_id)
+        .await?;
+    if !holds.is_empty() {
+        let ids: Vec<&str> = holds.iter().map(|h| h.id.as_str()).collect();
+        let mut refused = AuditEvent::new(EventType::GdprErase)
+            .actor_opt(by)
+            .subject(user_id)
+            .object("user", user_id)
+            .outcome(Outcome::Denied)
+            .meta("step", "blocked_by_legal_hold");
+        if let Some(t) = task_id {
+            refused = refused.meta("task_id", t);
+        }
+        state
+            .audit
+            .record(refused)
+            .await
+            .map_err(ApiError::internal)?;
+        return Err(ApiError::new(
+            code::NOT_ALLOWED,
+            axum::http::StatusCode::CONFLICT,
+            format!("a legal hold covers this user: {}", ids.join(", ")),
+        ));
+    }
+    let now = now_micros();
+    // Tokens first, so nothing authenticates as the user while the rest happens.
+    state
+        .store
+        .identity
+        .set_tokens_revoked(user_id, now / 1_000_000 + 1)
+        .await?;
+    state.hub.close_user(user_id);
+    // Chain what is queued while the directory still links the user (the certificate and
+    // the earlier entries then carry the same pseudonym).
+    state.audit.sync().await.map_err(ApiError::internal)?;
+    let keys_destroyed = match &state.crypto {
+        Some(_) => crate::crypto::shred_user(state, user_id)
+            .await
+            .map_err(ApiError::internal)?,
+        None => 0,
+    };
+    let message_ids = message_ids(state, user_id).await?;
+    let mut certificate = AuditEvent::new(EventType::GdprErase)
+        .actor_opt(by)
+        .subject(user_id)
+        .object("user", user_id)
+        .meta("step", "completed")
+        .meta("keys_destroyed", keys_destroyed);
+    if let Some(t) = task_id {
+        certificate = certificate.meta("task_id", t);
+    }
+    let record = state.audit.stage_now(certificate);
+    let counts = state
+        .store
+        .compliance
+        .erase_user_rows(
+            user_id,
+            options.messages == Mode::Hard,
+            options.user == Mode::Hard,
+            now,
+            &[record],
+        )
+        .await?;
+    state.audit.outbox_written();
+    let size = state.audit.sync().await.map_err(ApiError::internal)?;
+    let unlinked = state
+        .audit
+        .unlink("user", &[user_id.to_string()])
+        .await
+        .map_err(ApiError::internal)?
+        + state
+            .audit
+            .unlink("message", &message_ids)
+            .await
+            .map_err(ApiError::internal)?;
+    Ok(json!({
+        "user_id": user_id,
+        "erased_at": rfc3339(now),
+        "keys_destroyed": keys_destroyed,
+        "removed": counts,
+        "pseudonyms_unlinked": unlinked,
+        "audit_tree_size": size,
+        "user": if options.user == Mode::Hard { "hard" } else { "soft" },
+        "messages": if options.messages == Mode::Hard { "hard" } else { "soft" },
+    }))
+}
+
+/// Ids of every message the user wrote (for unlinking their pseudonyms).
+async fn message_ids(state: &AppState, user_id: &str) -> ApiResult<Vec<String>> {
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = state
+            .store
+            .messages
+            .find_message_ids_by_author(user_id, &after, 1000)
+            .await?;
+        let Some(last) = page.last().cloned() else {
+            return Ok(out);
+        };
+        after = last;
+        out.extend(page);
+    }
+}
+
+/// `gdpr.erase`: erases users one by one (Stream's `POST /users/delete` runs it as a task).
+/// The checkpoint is the number of users done; each erasure is idempotent, so a worker
+/// that dies mid-way is replaced by one that finishes with the same result.
+pub struct EraseJob;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ErasePayload {
+    pub user_ids: Vec<String>,
+    pub hard_user: bool,
+    pub hard_messages: bool,
+    pub requested_by: Option<String>,
+}
+
+impl crate::jobs::Job for EraseJob {
+    const KIND: &'static str = "gdpr.erase";
+    type Payload = ErasePayload;
+
+    async fn run(
+        &self,
+        ctx: &mut crate::jobs::JobContext<ErasePayload>,
+    ) -> Result<Value, crate::jobs::JobError> {
+        use crate::jobs::JobError;
+        let p = ctx.payload().clone();
+        let total = p.user_ids.len() as i64;
+        let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);
+        let options = Options {
+            user: if p.hard_user { Mode::Hard } else { Mode::Soft },
+            messages: if p.hard_messages {
+                Mode::Hard
+            } else {
+                Mode::Soft
+            },
+        };
+        let task_id = ctx.id().to_string();
+        for (i, user_id) in p.user_ids.iter().enumerate().skip(start) {
+            if ctx.cancelled().await? {
+                return Err(JobError::Cancelled);
+            }
+            let state = ctx.state().clone();
+            match erase_user(
+                &state,
+                user_id,
+                options,
+                p.requested_by.as_deref(),
+                Some(&task_id),
+            )
+            .await
+            {
+                Ok(_) => {}
+                // A hold or an unknown user will not change by retrying.
+                Err(e) if e.status.is_client_error() => {
+                    // The message can name the user: keep only the position and the code.
+                    return Err(JobError::Fatal(format!(
+                        "user {} of the task could not be erased (code {})",
+                        i + 1,
+                        e.code
+                    )));
+                }
+                Err(e) => return Err(JobError::Retryable(e.message)),
+            }
+            ctx.save_checkpoint(&(i + 1)).await?;
+            ctx.progress(i as i64 + 1, total).await?;
+        }
+        Ok(json!({ "deleted_users": p.user_ids.len() }))
+    }
+}

@@ -1,0 +1,245 @@
+//! Compliance endpoints: legal holds (`ManageLegalHold`), Stream's user deletion
+//! (`DELETE /users/{id}`, `RunGdprErase`), which here is an erasure by crypto-shredding, and
+//! retention (`ManageRetention`).
+//! Callers are compliance officers with a live 2FA session or the API secret.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::admin_sso::admin_actor;
+use super::{ApiJson, ApiPath, HandlerResult, Reply};
+use crate::app::AppState;
+use crate::chat::Actor;
+use crate::error::{ApiError, ApiResult};
+use crate::gdpr::erase::{self, Mode, Options};
+use crate::gdpr::hold;
+use crate::gdpr::retention;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/compliance/holds", get(list_holds).post(place_hold))
+        .route("/compliance/holds/{id}/release", post(release_hold))
+        .route("/users/{id}", delete(delete_user))
+        .route("/users/delete", post(delete_users))
+        .route("/tasks/{id}", get(get_task))
+        .route("/compliance/retention", get(get_retention))
+        .route("/compliance/retention/run", post(run_retention))
+}
+
+async fn authorized(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    action: &str,
+) -> ApiResult<Actor> {
+    let actor = admin_actor(state, headers, uri.query()).await?;
+    actor.authorize_app(state, action)?;
+    Ok(actor)
+}
+
+#[derive(Deserialize)]
+struct PlaceHold {
+    scope: String,
+    target: String,
+    reason: String,
+}
+
+async fn place_hold(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    ApiJson(body): ApiJson<PlaceHold>,
+) -> HandlerResult {
+    let actor = authorized(&state, &headers, &uri, "ManageLegalHold").await?;
+    let h = hold::place(
+        &state,
+        &body.scope,
+        &body.target,
+        &body.reason,
+        actor.user_id(),
+    )
+    .await?;
+    Ok(Reply(json!({ "hold": h })))
+}
+
+async fn list_holds(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> HandlerResult {
+    authorized(&state, &headers, &uri, "ManageLegalHold").await?;
+    let active = uri.query().is_some_and(|q| q.contains("active=true"));
+    Ok(Reply(json!({ "holds": hold::list(&state, active).await? })))
+}
+
+async fn release_hold(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    ApiPath(id): ApiPath<String>,
+) -> HandlerResult {
+    let actor = authorized(&state, &headers, &uri, "ManageLegalHold").await?;
+    Ok(Reply(
+        json!({ "hold": hold::release(&state, &id, actor.user_id()).await? }),
+    ))
+}
+
+/// Stream's `DELETE /users/{id}`: `hard_delete=true` removes the user row,
+/// `mark_messages_deleted=true` keeps messages as deleted tombstones (the default removes
+/// them with a hard delete, else keeps tombstones); either way their keys are shredded.
+async fn delete_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    ApiPath(id): ApiPath<String>,
+) -> HandlerResult {
+    let actor = authorized(&state, &headers, &uri, "RunGdprErase").await?;
+    let query = super::extract::decode_query(uri.query())?;
+    let flag = |k: &str| query.get(k).is_some_and(|v| v == "true" || v == "1");
+    let hard = flag("hard_delete");
+    let options = Options {
+        user: if hard { Mode::Hard } else { Mode::Soft },
+        messages: if hard && !flag("mark_messages_deleted") {
+            Mode::Hard
+        } else {
+            Mode::Soft
+        },
+    };
+    let certificate = erase::erase_user(&state, &id, options, actor.user_id(), None).await?;
+    let user = match state.store.users.find_user(&id).await? {
+        Some(u) => crate::chat::view::user_json(&state, &u),
+        None => json!({"id": id, "deleted_at": certificate["erased_at"]}),
+    };
+    if certificate.is_null() {
+        return Err(ApiError::internal("erasure returned no certificate"));
+    }
+    Ok(Reply(json!({ "user": user, "erasure": certificate })))
+}
+
+#[derive(Deserialize)]
+struct DeleteUsers {
+    user_ids: Vec<String>,
+    /// `soft` (default), `pruning` or `hard`.
+    user: Option<String>,
+    messages: Option<String>,
+    /// Stream's channel deletion option: conversations are kept (their other members'
+    /// messages are not the subject's to erase); only validated.
+    conversations: Option<String>,
+}
+
+/// Stream's `POST /users/delete`: erasure as a task (`gdpr.erase` on the job queue).
+async fn delete_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    ApiJson(body): ApiJson<DeleteUsers>,
+) -> HandlerResult {
+    let actor = authorized(&state, &headers, &uri, "RunGdprErase").await?;
+    if body.user_ids.is_empty() || body.user_ids.len() > 100 {
+        return Err(ApiError::input("user_ids must list 1 to 100 users"));
+    }
+    let mode = |name: &str, v: &Option<String>| -> ApiResult<Mode> {
+        match v.as_deref() {
+            None => Ok(Mode::Soft),
+            Some(s) => Mode::parse(s)
+                .ok_or_else(|| ApiError::input(format!("{name} must be soft, pruning or hard"))),
+        }
+    };
+    let (user, messages) = (mode("user", &body.user)?, mode("messages", &body.messages)?);
+    if let Some(c) = &body.conversations
+        && !matches!(c.as_str(), "soft" | "hard")
+    {
+        return Err(ApiError::input("conversations must be soft or hard"));
+    }
+    for id in &body.user_ids {
+        crate::chat::validate_user_id(id)?;
+    }
+    let payload = erase::ErasePayload {
+        user_ids: body.user_ids,
+        hard_user: user == Mode::Hard,
+        hard_messages: messages == Mode::Hard,
+        requested_by: actor.user_id().map(str::to_string),
+    };
+    let task_id = crate::jobs::enqueue::<erase::EraseJob>(&state, &payload, 5).await?;
+    Ok(Reply(json!({ "task_id": task_id })))
+}
+
+/// Stream's `GET /tasks/{id}`: `pending`, `running`, `completed` or `failed` (a cancelled
+/// task reads as failed), with the job's result or error.
+async fn get_task(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    ApiPath(id): ApiPath<String>,
+) -> HandlerResult {
+    let actor = admin_actor(&state, &headers, uri.query()).await?;
+    let job = crate::jobs::find(&state, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no task {id}")))?;
+    let action = match job.kind.as_str() {
+        "gdpr.erase" => "RunGdprErase",
+        "gdpr.export" => "RunGdprExport",
+        _ => "ManageRetention",
+    };
+    actor.authorize_app(&state, action)?;
+    use crate::jobs::JobStatus;
+    let status = match job.status {
+        JobStatus::Pending => "pending",
+        JobStatus::Running => "running",
+        JobStatus::Completed => "completed",
+        JobStatus::Failed | JobStatus::Cancelled => "failed",
+    };
+    let mut out = json!({
+        "task_id": job.id,
+        "status": status,
+        "created_at": crate::time::rfc3339(job.created_at),
+        "updated_at": crate::time::rfc3339(job.updated_at),
+        "progress": {"done": job.progress_done, "total": job.progress_total},
+    });
+    if let Some(r) = job.result {
+        out["result"] = r;
+    }
+    if let Some(e) = job.error {
+        out["error"] = json!({"type": job.status.as_str(), "description": e});
+    }
+    Ok(Reply(out))
+}
+
+/// The retention policy in force (`policies/retention.toml` or `WARD_RETENTION_FILE`).
+async fn get_retention(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> HandlerResult {
+    authorized(&state, &headers, &uri, "ManageRetention").await?;
+    let policy = retention::Policy::load().map_err(ApiError::internal)?;
+    Ok(Reply(json!({ "policy": policy.to_json() })))
+}
+
+#[derive(Deserialize)]
+struct RunRetention {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Starts a retention run (`gdpr.retention`) now; its report is the task's result.
+async fn run_retention(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    ApiJson(body): ApiJson<RunRetention>,
+) -> HandlerResult {
+    let actor = authorized(&state, &headers, &uri, "ManageRetention").await?;
+    // A broken policy file fails here, where someone sees it, not only in the task.
+    retention::Policy::load().map_err(ApiError::internal)?;
+    let payload = retention::RetentionPayload {
+        dry_run: body.dry_run,
+        requested_by: actor.user_id().map(str::to_string),
+    };
+    let task_id = crate::jobs::enqueue::<retention::RetentionJob>(&state, &payload, 5).await?;
+    Ok(Reply(json!({ "task_id": task_id })))
+}
