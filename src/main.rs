@@ -131,6 +131,15 @@ enum AuditCommand {
 
 #[derive(Subcommand)]
 enum GdprCommand {
+    /// Erase a user (GDPR Art. 17): tokens and sessions revoked, keys crypto-shredded, rows
+    /// removed, a certificate in the audit log. Refused while a legal hold covers them.
+    Erase {
+        #[arg(long)]
+        user_id: String,
+        /// Delete the user row and their messages (default: keep empty, marked deleted).
+        #[arg(long)]
+        hard: bool,
+    },
     /// Export everything held about a user into a ZIP whose manifest is signed with the
     /// audit log key (README "GDPR export"). Recorded in the audit log.
     Export {
@@ -381,6 +390,28 @@ async fn audit_command(config: &Config, command: AuditCommand) -> anyhow::Result
 async fn gdpr_command(config: Config, command: GdprCommand) -> anyhow::Result<()> {
     use ward::gdpr::export;
     match command {
+        GdprCommand::Erase { user_id, hard } => {
+            let app = Application::build(Config {
+                bind: "127.0.0.1:0".parse()?,
+                ..config
+            })
+            .await?;
+            let state = app.state();
+            let mode = if hard {
+                ward::gdpr::erase::Mode::Hard
+            } else {
+                ward::gdpr::erase::Mode::Soft
+            };
+            let options = ward::gdpr::erase::Options {
+                user: mode,
+                messages: mode,
+            };
+            let certificate = ward::gdpr::erase::erase_user(&state, &user_id, options, None, None)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            state.audit.flush().await?;
+            println!("{}", serde_json::to_string_pretty(&certificate)?);
+        }
         GdprCommand::VerifyExport { file, key } => {
             let key = match std::fs::read_to_string(&key) {
                 Ok(text) => text.strip_suffix('\n').unwrap_or(&text).to_string(),

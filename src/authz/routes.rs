@@ -75,6 +75,10 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("POST", "/users/delete", "RunGdprErase"),
     // The action depends on the task's kind; the handler asks for it.
     ("GET", "/tasks/{id}", "RunGdprErase"),
+    ("POST", "/export/users", "RunGdprExport"),
+    // Authenticated by the URL's HMAC and expiry (a presigned link), audited.
+    ("GET", "/exports/{task}/{file}", PUBLIC),
+    ("GET", "/users/{id}/export", "RunGdprExport"),
     // OpenID Connect RP: the login redirect and the IdP's redirect back; the OIDC module
     // verifies (state bound to the browser, PKCE, nonce, ID token) and serves no chat data.
     ("GET", "/auth/oidc/{provider}/login", PUBLIC),

@@ -594,3 +594,113 @@ mod tests {
         );
     }
 }
+
+/// `gdpr.export`: Stream's `POST /export/users` as a task. Each user's archive is written
+/// to `<data dir>/exports/<task id>/<user id>.zip` (checkpoint: users done, so a resumed
+/// run skips finished archives); the result lists signed, expiring download URLs.
+pub struct ExportJob;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExportPayload {
+    pub user_ids: Vec<String>,
+    pub requested_by: Option<String>,
+}
+
+/// How long a download URL works.
+pub const DOWNLOAD_SECS: i64 = 3600;
+
+/// The signature of a download URL: HMAC-SHA256 under the API secret of the task, file and
+/// expiry.
+pub fn download_signature(state: &AppState, task: &str, file: &str, expires: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(state.credentials.secret_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(format!("ward-export-download/v1\n{task}\n{file}\n{expires}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn download_url(state: &AppState, task: &str, file: &str) -> String {
+    let expires = chrono::Utc::now().timestamp() + DOWNLOAD_SECS;
+    format!(
+        "{}/exports/{task}/{file}?expires={expires}&signature={}",
+        state.config.public_url,
+        download_signature(state, task, file, expires)
+    )
+}
+
+/// Where a task's archives live.
+pub fn task_dir(state: &AppState, task: &str) -> PathBuf {
+    state.config.data_dir.join("exports").join(task)
+}
+
+impl crate::jobs::Job for ExportJob {
+    const KIND: &'static str = "gdpr.export";
+    type Payload = ExportPayload;
+
+    async fn run(
+        &self,
+        ctx: &mut crate::jobs::JobContext<ExportPayload>,
+    ) -> Result<serde_json::Value, crate::jobs::JobError> {
+        use crate::jobs::JobError;
+        let p = ctx.payload().clone();
+        let task = ctx.id().to_string();
+        let state = ctx.state().clone();
+        let dir = task_dir(&state, &task);
+        std::fs::create_dir_all(&dir).map_err(|e| JobError::Retryable(e.to_string()))?;
+        let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);
+        let total = p.user_ids.len() as i64;
+        for (i, user_id) in p.user_ids.iter().enumerate().skip(start) {
+            if ctx.cancelled().await? {
+                return Err(JobError::Cancelled);
+            }
+            let request = ExportRequest {
+                user_id: user_id.clone(),
+                actor: p.requested_by.clone(),
+                task_id: Some(task.clone()),
+            };
+            let mut quiet = |_: u64, _: u64| {};
+            match export(
+                &state,
+                &request,
+                &dir.join(format!("{user_id}.zip")),
+                &mut quiet,
+            )
+            .await
+            {
+                Ok(_) => {}
+                Err(e) if e.status.is_client_error() => {
+                    return Err(JobError::Fatal(format!(
+                        "user {} of the task could not be exported (code {})",
+                        i + 1,
+                        e.code
+                    )));
+                }
+                Err(e) => return Err(JobError::Retryable(e.message)),
+            }
+            ctx.save_checkpoint(&(i + 1)).await?;
+            ctx.progress(i as i64 + 1, total).await?;
+        }
+        let files: Vec<serde_json::Value> = p
+            .user_ids
+            .iter()
+            .map(|id| {
+                let file = format!("{id}.zip");
+                serde_json::json!({"user_id": id, "url": download_url(&state, &task, &file)})
+            })
+            .collect();
+        let url = files
+            .first()
+            .and_then(|f| f["url"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        Ok(serde_json::json!({
+            "url": url,
+            "files": files,
+            "verifier_key": state.audit.verifier_key,
+        }))
+    }
+}

@@ -10,5 +10,6 @@ pub mod retention;
 /// Registers the GDPR job kinds with this process's workers.
 pub fn register_jobs(jobs: &crate::jobs::Jobs) {
     jobs.register(erase::EraseJob);
+    jobs.register(export::ExportJob);
     jobs.register(retention::RetentionJob);
 }

@@ -26,6 +26,9 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}", delete(delete_user))
         .route("/users/delete", post(delete_users))
         .route("/tasks/{id}", get(get_task))
+        .route("/export/users", post(export_users))
+        .route("/exports/{task}/{file}", get(download_export))
+        .route("/users/{id}/export", get(export_user_json))
         .route("/compliance/retention", get(get_retention))
         .route("/compliance/retention/run", post(run_retention))
 }
@@ -242,4 +245,153 @@ async fn run_retention(
     };
     let task_id = crate::jobs::enqueue::<retention::RetentionJob>(&state, &payload, 5).await?;
     Ok(Reply(json!({ "task_id": task_id })))
+}
+
+#[derive(Deserialize)]
+struct ExportUsers {
+    user_ids: Vec<String>,
+}
+
+/// Stream's `POST /export/users`: one signed ZIP per user (`gdpr.export` on the job queue);
+/// `GET /tasks/{id}` then gives `result.url`, a signed download that expires in an hour.
+async fn export_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    ApiJson(body): ApiJson<ExportUsers>,
+) -> HandlerResult {
+    let actor = authorized(&state, &headers, &uri, "RunGdprExport").await?;
+    if body.user_ids.is_empty() || body.user_ids.len() > 25 {
+        return Err(ApiError::input("user_ids must list 1 to 25 users"));
+    }
+    for id in &body.user_ids {
+        crate::chat::validate_user_id(id)?;
+        if state.store.users.find_user(id).await?.is_none() {
+            return Err(ApiError::not_found(format!("user {id} does not exist")));
+        }
+    }
+    let payload = crate::gdpr::export::ExportPayload {
+        user_ids: body.user_ids,
+        requested_by: actor.user_id().map(str::to_string),
+    };
+    let task_id =
+        crate::jobs::enqueue::<crate::gdpr::export::ExportJob>(&state, &payload, 5).await?;
+    Ok(Reply(json!({ "task_id": task_id })))
+}
+
+/// A download from an export task: the URL's HMAC (API secret) and expiry are the
+/// credential, as with a presigned object URL. Each download is audited.
+async fn download_export(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    axum::extract::Path((task, file)): axum::extract::Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let query = super::extract::decode_query(uri.query())?;
+    let refused = || ApiError::not_allowed("this download link is not valid or has expired");
+    let expires: i64 = query
+        .get("expires")
+        .and_then(|e| e.parse().ok())
+        .ok_or_else(refused)?;
+    let given = query.get("signature").ok_or_else(refused)?;
+    let expected = crate::gdpr::export::download_signature(&state, &task, &file, expires);
+    let same = given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same || expires < chrono::Utc::now().timestamp() {
+        return Err(refused());
+    }
+    // The signature covers task and file, but never trust a path from a URL.
+    let safe = |s: &str| !s.is_empty() && !s.contains(['/', '\\']) && !s.starts_with('.');
+    if !(safe(&task) && safe(&file)) {
+        return Err(refused());
+    }
+    let path = crate::gdpr::export::task_dir(&state, &task).join(&file);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::not_found("the export file is gone"))?;
+    state
+        .audit
+        .record(
+            crate::audit::AuditEvent::new(crate::audit::EventType::GdprExport)
+                .object("task", task.clone())
+                .meta("task_id", &task)
+                .meta("step", "downloaded"),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/zip"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Stream's `GET /users/{id}/export`: the profile, messages and reactions as JSON (at most
+/// 10,000 messages, as in Stream; larger exports go through `POST /export/users`).
+async fn export_user_json(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    ApiPath(id): ApiPath<String>,
+) -> HandlerResult {
+    let actor = authorized(&state, &headers, &uri, "RunGdprExport").await?;
+    let user = state
+        .store
+        .users
+        .find_user(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {id} does not exist")))?;
+    let mut ids = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = state
+            .store
+            .messages
+            .find_message_ids_by_author(&id, &after, 1000)
+            .await?;
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        after = last;
+        ids.extend(page);
+        if ids.len() > 10_000 {
+            return Err(ApiError::input(
+                "this user has more than 10,000 messages: use POST /export/users",
+            ));
+        }
+    }
+    let messages = state.store.messages.find_messages(&ids).await?;
+    let rendered = crate::chat::view::render_messages(&state, &messages, None).await?;
+    let reactions: Vec<_> = state
+        .store
+        .messages
+        .find_reactions(&ids)
+        .await?
+        .into_iter()
+        .filter(|r| r.user_id == id)
+        .map(|r| json!({"message_id": r.message_id, "type": r.kind, "score": r.score, "created_at": crate::time::rfc3339(r.created_at)}))
+        .collect();
+    state
+        .audit
+        .record(
+            crate::audit::AuditEvent::new(crate::audit::EventType::GdprExport)
+                .actor_opt(actor.user_id())
+                .subject(id.clone())
+                .object("user", id.clone())
+                .meta("step", "api"),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Reply(json!({
+        "user": crate::chat::view::user_json(&state, &user),
+        "messages": rendered,
+        "reactions": reactions,
+    })))
 }

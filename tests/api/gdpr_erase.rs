@@ -13,6 +13,7 @@ on_both_databases!(
     erasure_shreds_the_subject_keeps_others_and_the_log_verifies,
     a_legal_hold_blocks_erasure_until_it_is_released,
     deleting_users_runs_as_a_task,
+    the_cli_erases_a_user,
 );
 
 const MARKER: &str = "zebra-quartz-7431";
@@ -410,4 +411,41 @@ async fn finished(app: &TestApp, task: &str) -> Value {
     })
     .await;
     last
+}
+
+async fn the_cli_erases_a_user(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    app.users(&["cli-subject", "other"]).await;
+    app.channel("c", "other", &["cli-subject", "other"]).await;
+    app.send("messaging:c", "cli-subject", json!({"text": "note"}))
+        .await;
+    let config = app.state.config.clone();
+    app.shutdown().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["gdpr", "erase", "--user-id", "cli-subject", "--hard"])
+        .env("WARD_DATABASE_URL", &config.database_url)
+        .env("WARD_DATA_DIR", &config.data_dir)
+        .env("WARD_API_KEY", crate::helpers::KEY)
+        .env("WARD_API_SECRET", crate::helpers::SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let certificate: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(certificate["removed"]["messages"], 1);
+    let store = ward::store::Store::connect(&config.database_url)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .users
+            .find_user("cli-subject")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.users.find_user("other").await.unwrap().is_some());
 }

@@ -54,4 +54,28 @@ describe('gdpr tasks', () => {
     const { users } = await server.queryUsers({ id: held });
     assert.equal(users.length, 1);
   });
+
+  test('exportUsers runs as a task whose signed URL downloads the ZIP', async () => {
+    const [a, b] = [uid('subject'), uid('other')];
+    await upsertUsers(srv, [{ id: a, name: 'Subject' }, { id: b }]);
+    const server = serverClient(srv);
+    const channel = server.channel('messaging', uid('room'), { members: [a, b], created_by_id: a });
+    await channel.create();
+    await channel.sendMessage({ text: 'mine', user_id: a });
+    await channel.sendMessage({ text: 'theirs', user_id: b });
+
+    const res = await server.exportUsers({ user_ids: [a] });
+    const task = await finished(server, res.task_id);
+    assert.equal(task.status, 'completed', JSON.stringify(task));
+    const zip = await fetch(task.result.url);
+    assert.equal(zip.status, 200);
+    const bytes = Buffer.from(await zip.arrayBuffer());
+    assert.equal(bytes.subarray(0, 2).toString(), 'PK', 'a ZIP archive');
+    // A tampered or foreign link does not work.
+    const tampered = await fetch(task.result.url.replace(/signature=([0-9a-f])/, (_, c) => `signature=${c === '0' ? '1' : '0'}`));
+    assert.equal(tampered.status, 403);
+
+    const json = await server.exportUser(a);
+    assert.deepEqual(json.messages.map((m) => m.text), ['mine']);
+  });
 });
