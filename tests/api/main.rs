@@ -16,6 +16,7 @@ mod cluster;
 mod encryption;
 mod gdpr_erase;
 mod gdpr_export;
+mod gdpr_resume;
 mod identity;
 mod jobs;
 #[cfg(feature = "aws-kms")]
