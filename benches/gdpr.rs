@@ -287,6 +287,23 @@ async fn main() -> anyhow::Result<()> {
             "RESULT {db} verify-export: {:.2} s",
             started.elapsed().as_secs_f64()
         );
+        // Erasure of the same user: shred, remove rows, certificate, unlink pseudonyms.
+        let started = Instant::now();
+        let options = ward::gdpr::erase::Options {
+            user: ward::gdpr::erase::Mode::Hard,
+            messages: ward::gdpr::erase::Mode::Hard,
+        };
+        let certificate = ward::gdpr::erase::erase_user(&state, "subject", options, None, None)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        println!(
+            "RESULT {db} erase: {} messages, {} reactions removed, {} keys destroyed, {} pseudonyms unlinked in {:.2} s",
+            certificate["removed"]["messages"],
+            certificate["removed"]["reactions"],
+            certificate["keys_destroyed"],
+            certificate["pseudonyms_unlinked"],
+            started.elapsed().as_secs_f64()
+        );
         drop(app);
         let _ = std::fs::remove_dir_all(&dir);
         if db == "postgres" {
