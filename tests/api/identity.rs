@@ -96,6 +96,12 @@ fn now_secs() -> u64 {
 
 /// A bootstrap admin logged in and enrolled; returns the browser and the TOTP secret.
 async fn enrolled_admin<'a>(app: &'a TestApp, id: &str) -> (Browser<'a>, String) {
+    let (b, secret, _) = enrolled_admin_at(app, id).await;
+    (b, secret)
+}
+
+/// As [`enrolled_admin`], also returning the time whose code enrolled it.
+async fn enrolled_admin_at<'a>(app: &'a TestApp, id: &str) -> (Browser<'a>, String, u64) {
     ward::auth::bootstrap_admin(&app.state, id, PASSWORD)
         .await
         .unwrap();
@@ -105,14 +111,15 @@ async fn enrolled_admin<'a>(app: &'a TestApp, id: &str) -> (Browser<'a>, String)
     let (s, enrol) = b.post("/auth/totp/enroll", json!({})).await;
     assert_eq!(s, 201, "{enrol}");
     let secret = enrol["secret"].as_str().unwrap().to_string();
+    let enrolled_at = now_secs();
     let (s, ok) = b
         .post(
             "/auth/totp/verify",
-            json!({"code": code_at(&secret, now_secs())}),
+            json!({"code": code_at(&secret, enrolled_at)}),
         )
         .await;
     assert_eq!(s, 201, "{ok}");
-    (b, secret)
+    (b, secret, enrolled_at)
 }
 
 async fn a_bootstrap_admin_must_enrol_totp_before_administering(db: Db) {
@@ -207,12 +214,13 @@ async fn a_bootstrap_admin_must_enrol_totp_before_administering(db: Db) {
 
 async fn totp_codes_are_single_use_and_wrong_codes_lock_the_account(db: Db) {
     let app = TestApp::spawn(db).await;
-    let (_, secret) = enrolled_admin(&app, "root").await;
+    let (_, secret, enrolled_at) = enrolled_admin_at(&app, "root").await;
     let mut b = Browser::new(&app);
     b.login("root", PASSWORD).await;
     // The code of the step just used for enrolment cannot be used again; neither can an
-    // earlier step's (within the skew window).
-    let now = now_secs();
+    // earlier step's (within the skew window). The step is the enrolment's own, whatever
+    // time it is now.
+    let now = enrolled_at;
     let (s, body) = b
         .post("/auth/totp/verify", json!({"code": code_at(&secret, now)}))
         .await;
