@@ -343,8 +343,9 @@ impl Appender {
             // Records queued before an unlink were chained above with the old pseudonyms;
             // later ones get fresh pseudonyms.
             for (kind, ids, ack) in unlinks {
+                let gone: std::collections::HashSet<&String> = ids.iter().collect();
                 self.pseudonyms
-                    .retain(|(k, id), _| !(k == &kind && ids.contains(id)));
+                    .retain(|(k, id), _| !(k == &kind && gone.contains(id)));
                 let result = self
                     .store
                     .audit

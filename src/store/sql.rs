@@ -1236,13 +1236,16 @@ macro_rules! impl_sql_store {
             }
 
             async fn delete_pseudonyms(&self, kind: &str, natural_ids: &[String]) -> StoreResult<u64> {
-                if natural_ids.is_empty() {
-                    return Ok(0);
+                // Chunks keep each statement under SQLite's bound-parameter limit (a user
+                // can have written 100,000 messages).
+                let mut n = 0;
+                for chunk in natural_ids.chunks(500) {
+                    let mut qb = QueryBuilder::new("DELETE FROM audit_pseudonyms WHERE kind = ");
+                    qb.push_bind(kind.to_string()).push(" AND natural_id IN ");
+                    push_list(&mut qb, chunk);
+                    n += qb.build().execute(&self.pool).await?.rows_affected();
                 }
-                let mut qb = QueryBuilder::new("DELETE FROM audit_pseudonyms WHERE kind = ");
-                qb.push_bind(kind.to_string()).push(" AND natural_id IN ");
-                push_list(&mut qb, natural_ids);
-                Ok(qb.build().execute(&self.pool).await?.rows_affected())
+                Ok(n)
             }
 
             async fn append_audit(&self, batch: &crate::store::AuditBatch) -> StoreResult<()> {
