@@ -216,6 +216,14 @@ async fn seed(state: &AppState, o: &Options) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
+    // Failures inside the export are logged (the error it returns is neutral).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
+                .unwrap_or_else(|_| "warn,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     for db in &o.dbs {
         let name = format!("ward_bench_gdpr_{}", uuid::Uuid::new_v4().simple());
         let dir = std::env::temp_dir().join(&name);
@@ -241,6 +249,12 @@ async fn main() -> anyhow::Result<()> {
         let app = Application::build(config).await?;
         let state = app.state();
         seed(&state, &o).await?;
+        if db == "postgres" {
+            // Planner statistics as after autovacuum, not as right after a bulk load.
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&state.config.database_url).await?;
+            sqlx::raw_sql("ANALYZE").execute(&mut c).await?;
+        }
 
         let out = dir.join("subject.zip");
         let (rss_before, _) = memory();

@@ -167,14 +167,21 @@ impl AuditPages {
     }
 }
 
-/// Inclusion proofs of many entries in one tree. Neighbouring entries share most of their
-/// audit path: subtrees wider than a leaf block are kept once computed, and the leaf hashes
-/// of the current block are fetched once, so a page of entries costs a few queries rather
+/// Inclusion proofs of many entries of one tree, in seq order. Neighbouring entries share
+/// most of their audit path, so every range hash is kept once computed: those of a block or
+/// more for the whole export (about two per block), those inside a leaf block until the next
+/// block, whose leaf hashes are fetched once. A page of entries costs a few queries rather
 /// than one per proof node.
 struct Proofs {
     tree_size: u64,
     wide: HashMap<(u64, u64), Hash>,
-    block: Option<(u64, Vec<Hash>)>,
+    block: Option<Block>,
+}
+
+struct Block {
+    start: u64,
+    leaves: Vec<Hash>,
+    ranges: HashMap<(u64, u64), Hash>,
 }
 
 /// Leaves per block (the stored tree keeps whole subtrees from this size up).
@@ -199,8 +206,8 @@ impl Proofs {
 
     async fn range(&mut self, store: &dyn AuditStore, lo: u64, hi: u64) -> anyhow::Result<Hash> {
         let start = lo - lo % BLOCK;
-        if hi <= start + BLOCK {
-            if self.block.as_ref().map(|(s, _)| *s) != Some(start) {
+        if hi - lo < BLOCK && hi <= start + BLOCK {
+            if self.block.as_ref().map(|b| b.start) != Some(start) {
                 let end = (start + BLOCK).min(self.tree_size);
                 let leaves: Vec<Hash> = store
                     .find_leaf_hashes(start as i64, end as i64)
@@ -213,12 +220,17 @@ impl Proofs {
                     leaves.len() as u64 == end - start,
                     "the audit log is missing leaves"
                 );
-                self.block = Some((start, leaves));
+                self.block = Some(Block {
+                    start,
+                    leaves,
+                    ranges: HashMap::new(),
+                });
             }
-            let (_, leaves) = self.block.as_ref().context("the leaf block")?;
-            return Ok(tree_hash(
-                &leaves[(lo - start) as usize..(hi - start) as usize],
-            ));
+            let Block { leaves, ranges, .. } = self.block.as_mut().context("the leaf block")?;
+            let slice = (lo - start) as usize..(hi - start) as usize;
+            return Ok(*ranges
+                .entry((lo, hi))
+                .or_insert_with(|| tree_hash(&leaves[slice])));
         }
         if let Some(h) = self.wide.get(&(lo, hi)) {
             return Ok(*h);
