@@ -74,7 +74,7 @@ pub async fn admin_actor(
 }
 
 /// [`admin_actor`], permitted `action` by the policies.
-async fn authorized(
+pub(super) async fn authorized(
     state: &AppState,
     headers: &HeaderMap,
     uri: &axum::http::Uri,

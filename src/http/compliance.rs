@@ -10,10 +10,9 @@ use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::admin_sso::admin_actor;
+use super::admin_sso::{admin_actor, authorized};
 use super::{ApiJson, ApiPath, HandlerResult, Reply};
 use crate::app::AppState;
-use crate::chat::Actor;
 use crate::error::{ApiError, ApiResult};
 use crate::gdpr::erase::{self, Mode, Options};
 use crate::gdpr::hold;
@@ -31,17 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/export", get(export_user_json))
         .route("/compliance/retention", get(get_retention))
         .route("/compliance/retention/run", post(run_retention))
-}
-
-async fn authorized(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &axum::http::Uri,
-    action: &str,
-) -> ApiResult<Actor> {
-    let actor = admin_actor(state, headers, uri.query()).await?;
-    actor.authorize_app(state, action)?;
-    Ok(actor)
 }
 
 #[derive(Deserialize)]
