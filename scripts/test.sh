@@ -15,9 +15,18 @@ step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --locked --no-default-features -- -D warnings
 
+step "build the next version for the rolling-upgrade drill (this tree + one expand migration)"
+tests/upgrade/build-next.sh
+export WARD_BIN_NEXT="$PWD/target/ward-next"
+
 step "build the server binary for the SDK suite"
+# After build-next.sh: both write target/debug/ward, and this puts this tree's back.
 cargo build --locked -p ward -p ward-audit --bins
 export WARD_BIN="$PWD/target/debug/ward"
+if cmp -s "$WARD_BIN" "$WARD_BIN_NEXT"; then
+  echo "target/debug/ward is still the next version's binary" >&2
+  exit 1
+fi
 
 step "Terraform: fmt, structure, checkov"
 scripts/check-terraform.sh

@@ -21,6 +21,7 @@ use crate::crypto::fields::FieldCrypto;
 use crate::crypto::keyring::Keyring;
 use crate::crypto::root::LocalRootKey;
 use crate::metrics::Metrics;
+use crate::startup::StartupError;
 use crate::store::Store;
 use crate::usage::Meter;
 use crate::ws::hub::Hub;
@@ -86,9 +87,13 @@ impl Application {
         }
         let store = Store::connect(&config.database_url)
             .await
-            .context("opening the database")?;
+            .map_err(|e| StartupError::database(&config.database_url, &e))?;
         let credentials = settle_credentials(&config, &store).await?;
+        if let KeyProvider::Local = config.key_provider {
+            crate::crypto::root::refuse_missing_local_key(&store, &config.data_dir).await?;
+        }
         let root = open_root(&config)?;
+        crate::crypto::root::check_against_database(&store, root.as_ref()).await?;
         // The keyring records key operations, and the log seals personal data with the
         // keyring: the keyring's sink forwards to the log once it runs.
         let late = Arc::new(LateSink::default());
@@ -107,7 +112,7 @@ impl Application {
         late.attach(audit.clone());
         let listener = TcpListener::bind(config.bind)
             .await
-            .with_context(|| format!("binding {}", config.bind))?;
+            .map_err(|e| StartupError::bind(config.bind, &e))?;
         let mut config = config;
         // Bound to port 0 (tests, tools) without WARD_PUBLIC_URL: use the real port.
         let scheme = if config.tls.is_some() {
@@ -354,6 +359,23 @@ fn credential_source(c: &crate::config::KmsCredentials) -> crate::crypto::aws::C
             token: token.clone(),
         },
     }
+}
+
+/// As [`open_root`], without creating a local root key (for checks that change nothing).
+pub fn open_root_existing(
+    config: &Config,
+) -> anyhow::Result<Arc<dyn crate::crypto::root::RootKey>> {
+    if let KeyProvider::Local = config.key_provider {
+        let path = config.data_dir.join("root.key");
+        if !path.exists() {
+            return Err(StartupError::new(
+                format!("there is no root key at {}", path.display()),
+                "the first ward serve creates it; a further node needs a copy of the first node's root.key (or WARD_KEY_PROVIDER=aws-kms)",
+            )
+            .into());
+        }
+    }
+    open_root(config)
 }
 
 /// The root key: what wraps the KEKs and the audit log's signing key.

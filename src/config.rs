@@ -194,16 +194,22 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("parsing config file {}", path.display()))?
+                parse_file(path, &text)?
             }
             None => FileConfig::default(),
+        };
+        let bind_source = if env("WARD_BIND").is_some() {
+            "WARD_BIND".to_string()
+        } else if let (Some(path), Some(_)) = (file, &file_cfg.bind) {
+            format!("config file {}, key `bind`", path.display())
+        } else {
+            "WARD_BIND".to_string()
         };
         let bind_text = env("WARD_BIND")
             .or(file_cfg.bind)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
         let bind: SocketAddr = bind_text.parse().with_context(|| {
-            format!("WARD_BIND {bind_text:?} is not an address like 127.0.0.1:8080")
+            format!("{bind_source}: {bind_text:?} is not an address like 127.0.0.1:8080")
         })?;
         if bind.port() == 3030 {
             bail!("port 3030 cannot be used: the Stream SDK rewrites :3030 in its WebSocket URL");
@@ -421,6 +427,37 @@ fn kms_credentials(env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<KmsC
     }
 }
 
+/// Parses the TOML file; an error names the file, the line and the key, on one line.
+fn parse_file(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let key = e.span().and_then(|s| {
+            let start = text[..s.start.min(text.len())]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
+            let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            text[start..end]
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"').to_string())
+                .filter(|k| !k.is_empty() && !k.starts_with('['))
+        });
+        let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut at = format!("config file {}", path.display());
+        if let Some(line) = line {
+            at.push_str(&format!(", line {line}"));
+        }
+        if let Some(key) = key {
+            at.push_str(&format!(", key `{key}`"));
+        }
+        anyhow::Error::new(crate::startup::StartupError::new(
+            format!("{at}: {message}"),
+            "correct that line (every key is optional; README \"Configuration\" lists them)",
+        ))
+    })
+}
+
 fn parse_bool(v: &str) -> anyhow::Result<bool> {
     match v {
         "1" | "true" | "yes" => Ok(true),
@@ -504,6 +541,37 @@ mod tests {
             },
             KeyProvider::Local => panic!("aws-kms expected"),
         }
+    }
+
+    #[test]
+    fn a_malformed_file_names_the_file_line_and_key() {
+        let dir = std::env::temp_dir().join(format!("ward-cfg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ward.toml");
+        for (text, line, key, what) in [
+            (
+                "bind = \"127.0.0.1:8081\"\nbnid = 1\n",
+                2,
+                "bnid",
+                "unknown field",
+            ),
+            (
+                "data_dir = \"x\"\nencryption = \"yes\"\n",
+                2,
+                "encryption",
+                "bool",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = Config::from_sources(Some(&path), env(&[])).err().unwrap();
+            let shown = crate::startup::render(&err);
+            assert!(!shown.contains('\n'), "{shown}");
+            assert!(shown.contains(&format!("line {line}")), "{shown}");
+            assert!(shown.contains(&format!("key `{key}`")), "{shown}");
+            assert!(shown.contains(what), "{shown}");
+            assert!(shown.contains("ward.toml"), "{shown}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

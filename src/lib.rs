@@ -32,6 +32,8 @@ pub mod gdpr;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod ops;
+pub mod startup;
 pub mod store;
 pub mod time;
 pub mod tls;

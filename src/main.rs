@@ -27,7 +27,34 @@ enum Command {
     /// Run the server (migrates the database first).
     Serve,
     /// Create or upgrade the database schema, then exit.
-    Migrate,
+    Migrate {
+        /// List the pending migrations and whether they are safe while the previous version
+        /// still runs (a rolling upgrade); change nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Check the configuration and reach every dependency it names (database, root key,
+    /// Redis, checkpoint sink, listen address, TLS files, OIDC discovery); exit 1 on any
+    /// failure.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Take a consistent online backup of the embedded SQLite database (PostgreSQL: pg_dump).
+    Backup {
+        /// The file to write (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup in place of the data dir's database; refused while a server runs on it.
+    Restore {
+        file: PathBuf,
+        /// Restore over an existing database (it is kept beside, renamed).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Exit 0 when this node's /healthz answers 200 (the container's HEALTHCHECK).
+    Healthcheck,
     /// Run job workers (GDPR, retention, …) without serving HTTP, until SIGINT/SIGTERM.
     /// `ward serve` runs workers too; this adds capacity on other machines (PostgreSQL).
     Worker {
@@ -76,7 +103,22 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and reach every configured dependency.
+    Check,
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
+    /// Write the local root key sealed under a passphrase read from stdin (argon2id and
+    /// AES-256-GCM, parameters in the file). Keep the file and the passphrase apart.
+    ExportRoot {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore the local root key from an escrow file (passphrase from stdin); refused when
+    /// it does not open this database's keys or another root key is in place.
+    ImportRoot { file: PathBuf },
     /// Re-wrap every data key under a new key-encryption key (data untouched).
     RotateKek,
     /// Give a subject (user:<id> or channel:<cid>) a new data key and re-encrypt its values;
@@ -183,18 +225,117 @@ enum UsageCommand {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            // One line naming the cause and the fix; the chain and backtrace only on request.
+            eprintln!("{}", ward::startup::render(&e));
+            if ward::startup::backtrace_wanted() {
+                eprintln!("{e:?}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     init_logging(config.log_format);
     match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            let checks = ward::ops::check::run(&config).await;
+            print!("{}", ward::ops::check::render(&checks));
+            Ok(if checks.iter().all(|c| c.ok) {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            })
+        }
+        Command::Healthcheck => healthcheck(&config).await,
+        command => run_command(config, command)
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS),
+    }
+}
+
+async fn run_command(config: Config, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Config { .. } | Command::Healthcheck => unreachable!("handled by run"),
+        Command::Backup { out } => {
+            let s = ward::ops::backup::backup(&config, &out).await?;
+            println!(
+                "ward: backed up to {} ({} bytes, {} messages, audit log of {} entries, last signed checkpoint at size {})",
+                out.display(),
+                s.bytes,
+                s.messages,
+                s.audit_size,
+                s.checkpoint_size.map_or("none".into(), |n| n.to_string())
+            );
+            println!(
+                "ward: the backup does not hold the root key: keep an escrow of it (ward keys export-root) apart from the backups"
+            );
+            Ok(())
+        }
+        Command::Restore { file, replace } => {
+            let r = ward::ops::backup::restore(&config, &file, replace).await?;
+            if let Some(previous) = &r.previous {
+                println!(
+                    "ward: the database it replaced is kept at {}",
+                    previous.display()
+                );
+            }
+            println!(
+                "ward: restored {} ({} messages, audit log of {} entries); start ward serve: it checks the log against the published checkpoints",
+                file.display(),
+                r.summary.messages,
+                r.summary.audit_size
+            );
+            Ok(())
+        }
         Command::Serve => serve(config).await,
         Command::Worker { concurrency } => worker(config, concurrency).await,
-        Command::Migrate => {
+        Command::Migrate { check: true } => {
+            let plan = ward::ops::migrate::plan(&config.database_url)
+                .await
+                .map_err(|e| ward::startup::StartupError::database(&config.database_url, &e))?;
+            print!("{}", ward::ops::migrate::render(&plan));
+            Ok(())
+        }
+        Command::Migrate { check: false } => {
             ward::store::Store::connect(&config.database_url)
                 .await
-                .context("migrating")?;
+                .map_err(|e| ward::startup::StartupError::database(&config.database_url, &e))?;
             println!("ward: database is up to date");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::ExportRoot { out },
+        } => {
+            let passphrase = read_secret_line("escrow passphrase (12 characters or more)")?;
+            let id = ward::ops::keys::export_root(&config, &out, &passphrase).await?;
+            println!(
+                "ward: root key {id} sealed into {}; keep it and the passphrase apart (ward keys import-root restores it)",
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::ImportRoot { file },
+        } => {
+            let passphrase = read_secret_line("escrow passphrase")?;
+            let (id, written) = ward::ops::keys::import_root(&config, &file, &passphrase).await?;
+            if written {
+                println!(
+                    "ward: root key {id} restored to {}",
+                    config.data_dir.join("root.key").display()
+                );
+            } else {
+                println!("ward: root key {id} was already in place; nothing changed");
+            }
             Ok(())
         }
         Command::Keys { command } => {
@@ -210,6 +351,9 @@ async fn main() -> anyhow::Result<()> {
                 KeysCommand::RotateKek => {
                     let (old, new, n) = ward::crypto::rotation::rotate_kek(&crypto, audit).await?;
                     println!("ward: KEK {old} → {new}; {n} data keys re-wrapped");
+                }
+                KeysCommand::ExportRoot { .. } | KeysCommand::ImportRoot { .. } => {
+                    unreachable!("handled above")
                 }
                 KeysCommand::RotateDek { subject } => {
                     let n = ward::crypto::rotation::rotate_dek(
@@ -495,11 +639,74 @@ fn progress_line(label: String) -> impl FnMut(u64, u64) + Send {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // One process serves an SQLite file; `ward restore` waits for this lock too.
+    let _lock = if config.is_postgres() {
+        None
+    } else {
+        Some(ward::ops::backup::DataDirLock::acquire(&config.data_dir)?)
+    };
     let app = Application::build(config).await?;
+    let state = app.state();
+    if let Some(reminder) = ward::ops::keys::escrow_reminder(
+        &state.config,
+        &state.store,
+        ward::app::open_root(&state.config)?.as_ref(),
+    )
+    .await?
+    {
+        tracing::warn!("{reminder}");
+    }
     // Tests and tools read this line to find the port when binding to port 0.
     println!("ward: listening on http://{}", app.local_addr());
     tracing::info!(addr = %app.local_addr(), "ward is ready");
     app.run_until(shutdown_signal()).await
+}
+
+/// GET /healthz on this node's own address (0.0.0.0 is asked on loopback).
+async fn healthcheck(config: &Config) -> anyhow::Result<std::process::ExitCode> {
+    let mut addr = config.bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        // The certificate names the public host, not loopback.
+        .danger_accept_invalid_certs(config.tls.is_some())
+        .build()?;
+    let url = format!("{scheme}://{addr}/healthz");
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(std::process::ExitCode::SUCCESS),
+        Ok(r) => {
+            eprintln!("ward: {url} answered {}", r.status());
+            Ok(std::process::ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("ward: {url}: {e}");
+            Ok(std::process::ExitCode::FAILURE)
+        }
+    }
+}
+
+/// One line from stdin (a prompt on stderr when stdin is a terminal; it echoes).
+fn read_secret_line(prompt: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprint!("{prompt}: ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the passphrase from stdin")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
 async fn worker(config: Config, concurrency: usize) -> anyhow::Result<()> {

@@ -283,11 +283,15 @@ impl Appender {
                         )
                     })?;
                     if published.size > size {
-                        bail!(
-                            "rollback: {} holds a checkpoint of size {} but the database log has {size} entries",
-                            sink.describe(),
-                            published.size
-                        );
+                        return Err(crate::startup::StartupError::new(
+                            format!(
+                                "the audit log is behind its published checkpoint: {} holds size {} but the database has {size} entries (a rollback, or a restore from an older backup)",
+                                sink.describe(),
+                                published.size
+                            ),
+                            "restore the newest backup (README \"Backup and restore\"); never serve a rolled-back database",
+                        )
+                        .into());
                     }
                     let then = tree::root_at(self.store.audit.as_ref(), published.size).await?;
                     if then != published.root {

@@ -43,10 +43,12 @@ pub enum EventType {
     RetentionRun,
     AuditRead,
     AuditExport,
+    OpsBackup,
+    OpsRestore,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 32] = [
+    pub const ALL: [EventType; 34] = [
         Self::WsConnect,
         Self::WsDisconnect,
         Self::TokenRejected,
@@ -79,6 +81,8 @@ impl EventType {
         Self::RetentionRun,
         Self::AuditRead,
         Self::AuditExport,
+        Self::OpsBackup,
+        Self::OpsRestore,
     ];
 
     /// (code, name) as in `audit/events.toml`.
@@ -116,6 +120,8 @@ impl EventType {
             Self::RetentionRun => (74, "retention.run"),
             Self::AuditRead => (80, "audit.read"),
             Self::AuditExport => (81, "audit.export"),
+            Self::OpsBackup => (90, "ops.backup"),
+            Self::OpsRestore => (91, "ops.restore"),
         }
     }
 

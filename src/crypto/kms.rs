@@ -115,6 +115,10 @@ impl RootKey for KmsRootKey {
     fn describe(&self) -> String {
         format!("aws-kms:{}", self.key_id)
     }
+
+    fn key_id(&self) -> String {
+        self.key_id.clone()
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 pub mod aws;
+pub mod escrow;
 pub mod fields;
 pub mod frame;
 pub mod keyring;

@@ -18,6 +18,10 @@ pub trait RootKey: Send + Sync {
     async fn unwrap(&self, wrapped: &[u8], context: &str) -> anyhow::Result<Zeroizing<Vec<u8>>>;
     /// A name for logs and audit records (never key material).
     fn describe(&self) -> String;
+    /// A stable, non-secret identifier of the key itself (not of where it is kept), so an
+    /// operator can tell two root keys apart: a fingerprint for a local key, the key id for
+    /// KMS.
+    fn key_id(&self) -> String;
 }
 
 /// A root key in a local file.
@@ -29,19 +33,20 @@ pub struct LocalRootKey {
 const DOMAIN: &[u8] = b"ward-kek/v1";
 
 impl LocalRootKey {
+    /// A key held in memory that would live at `dir/root.key` (escrow import checks it
+    /// against the database before writing it).
+    pub fn from_key(key: Zeroizing<[u8; 32]>, dir: &Path) -> Self {
+        Self {
+            key,
+            path: dir.join("root.key").display().to_string(),
+        }
+    }
+
     /// Opens `dir/root.key`, creating it (mode 0600) with a warning when missing.
     pub fn open_or_create(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join("root.key");
         let key = if path.exists() {
-            let bytes = Zeroizing::new(
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
-            );
-            let key: [u8; 32] = bytes
-                .as_slice()
-                .try_into()
-                .ok()
-                .context("the root key file must hold exactly 32 bytes")?;
-            Zeroizing::new(key)
+            read_key_file(&path)?
         } else {
             let mut key = Zeroizing::new([0u8; 32]);
             rand::rngs::OsRng.fill_bytes(key.as_mut());
@@ -56,8 +61,21 @@ impl LocalRootKey {
     }
 }
 
+/// Reads a local root key file (32 bytes).
+pub fn read_key_file(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+    let bytes =
+        Zeroizing::new(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
+    let key: [u8; 32] = bytes.as_slice().try_into().ok().with_context(|| {
+        format!(
+            "{} must hold exactly 32 bytes (the root key)",
+            path.display()
+        )
+    })?;
+    Ok(Zeroizing::new(key))
+}
+
 #[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
@@ -72,7 +90,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("creating {}", path.display()))
 }
 
@@ -124,6 +142,114 @@ impl RootKey for LocalRootKey {
     fn describe(&self) -> String {
         format!("local:{}", self.path)
     }
+
+    fn key_id(&self) -> String {
+        fingerprint(&self.key)
+    }
+}
+
+/// The first 8 bytes (hex) of SHA-256 over a domain and the key: enough to tell keys apart,
+/// nothing about the key.
+pub fn fingerprint(key: &[u8; 32]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"ward-root-key-id/v1\0")
+        .chain_update(key)
+        .finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Refuses to create a fresh local root key for a database whose keys another root key
+/// wrapped (a second node without the first node's `root.key`, or a lost key file): the new
+/// key could open nothing, and every encrypted row would read as lost.
+pub async fn refuse_missing_local_key(
+    store: &crate::store::Store,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let path = dir.join("root.key");
+    if path.exists() {
+        return Ok(());
+    }
+    let wrapped = store
+        .settings
+        .find_setting("audit_signing_key")
+        .await?
+        .is_some()
+        || store.keys.find_active_kek().await?.is_some();
+    if wrapped {
+        let theirs = store
+            .settings
+            .find_setting("root_key_id")
+            .await?
+            .unwrap_or_else(|| "not recorded".into());
+        return Err(crate::startup::StartupError::new(
+            format!(
+                "there is no root key at {} but this database's keys are wrapped by root key id {theirs}",
+                path.display()
+            ),
+            "copy root.key from the first node (or import its escrow: ward keys import-root), or use WARD_KEY_PROVIDER=aws-kms",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Refuses to start with a root key that does not open this database's keys, naming both
+/// key ids and the fix; remembers the key id of a root key that does. The probe is the
+/// audit signing key (every database that has served once has one), else the active KEK.
+pub async fn check_against_database(
+    store: &crate::store::Store,
+    root: &dyn RootKey,
+) -> anyhow::Result<()> {
+    let current = root.key_id();
+    let stored = store.settings.find_setting("root_key_id").await?;
+    let probe = match (
+        store.settings.find_setting("audit_signing_key").await?,
+        store.settings.find_setting("audit_origin").await?,
+    ) {
+        (Some(wrapped), Some(origin)) => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(wrapped)
+                .ok()
+                .map(|w| (w, format!("audit-signing-key:{origin}")))
+        }
+        _ => store
+            .keys
+            .find_active_kek()
+            .await?
+            .map(|k| (k.wrapped, format!("kek:{}", k.id))),
+    };
+    if let Some((wrapped, context)) = probe
+        && let Err(e) = root.unwrap(&wrapped, &context).await
+    {
+        let theirs = stored.as_deref().unwrap_or("not recorded");
+        let err = if root.describe().starts_with("local:") {
+            crate::startup::StartupError::new(
+                format!(
+                    "this database's keys are wrapped by another root key (key id {theirs}; {} has key id {current})",
+                    root.describe().trim_start_matches("local:")
+                ),
+                "copy root.key from the first node (or import its escrow: ward keys import-root), or use WARD_KEY_PROVIDER=aws-kms",
+            )
+        } else {
+            crate::startup::StartupError::new(
+                format!(
+                    "the root key {} does not open this database's keys (it was created with key id {theirs}): {e}",
+                    root.describe()
+                ),
+                "check WARD_KMS_KEY_ID, the region and the credentials (the task role needs kms:Decrypt on that key)",
+            )
+        };
+        return Err(err.into());
+    }
+    if stored.as_deref() != Some(current.as_str()) {
+        store
+            .settings
+            .upsert_setting("root_key_id", &current)
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

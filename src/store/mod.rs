@@ -862,16 +862,34 @@ impl Store {
     /// Opens the database named by `url` (`sqlite:` or `postgres://`), creating it when
     /// missing, and runs the migrations of its dialect.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::open(url, true).await
+    }
+
+    /// As [`Store::connect`], without migrating (for checks that must change nothing).
+    pub async fn connect_without_migrating(url: &str) -> anyhow::Result<Self> {
+        Self::open(url, false).await
+    }
+
+    async fn open(url: &str, migrate: bool) -> anyhow::Result<Self> {
         if url.starts_with("sqlite:") {
             Ok(Self::from_impl(
-                Arc::new(SqliteStore::connect(url).await?),
+                Arc::new(SqliteStore::connect(url, migrate).await?),
                 "sqlite",
             ))
         } else {
             Ok(Self::from_impl(
-                Arc::new(PgStore::connect(url).await?),
+                Arc::new(PgStore::connect(url, migrate).await?),
                 "postgres",
             ))
+        }
+    }
+
+    /// The embedded migrations of the dialect `url` names.
+    pub fn migrator(url: &str) -> sqlx::migrate::Migrator {
+        if url.starts_with("sqlite:") {
+            sqlite::migrator()
+        } else {
+            postgres::migrator()
         }
     }
 

@@ -10,7 +10,7 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, migrate: bool) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -21,7 +21,9 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        if migrate {
+            migrator().run(&pool).await?;
+        }
         Ok(Self { pool })
     }
 }
@@ -44,3 +46,12 @@ impl SqliteStore {
 }
 
 super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+
+/// This dialect's migrations, embedded. Migrations applied by a newer Ward are ignored, not
+/// refused: during a rolling upgrade the previous version restarts against a database the
+/// next one has expanded (README "Upgrades").
+pub fn migrator() -> sqlx::migrate::Migrator {
+    let mut m = sqlx::migrate!("./migrations/sqlite");
+    m.set_ignore_missing(true);
+    m
+}

@@ -25,6 +25,7 @@ mod logging;
 mod messages;
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 mod moto;
+mod ops;
 mod reads_and_reactions;
 mod retention;
 mod saml;

@@ -28,7 +28,7 @@ export const DB_KIND = (process.env.WARD_JS_DB || 'sqlite').toLowerCase();
 if (!['sqlite', 'postgres'].includes(DB_KIND)) {
   throw new Error(`WARD_JS_DB must be sqlite or postgres, got ${JSON.stringify(DB_KIND)}`);
 }
-const WARD_BIN = path.resolve(HERE, process.env.WARD_BIN || '../../target/debug/ward');
+export const WARD_BIN = path.resolve(HERE, process.env.WARD_BIN || '../../target/debug/ward');
 const PG_URL = (process.env.WARD_JS_PG || 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
 export const REDIS_URL = process.env.WARD_JS_REDIS || process.env.WARD_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 
@@ -64,8 +64,9 @@ function tail(file, lines = 40) {
  * Several nodes of one deployment (see `startCluster`) pass the shared `databaseUrl`,
  * `apiKey` and `secret`: the node then owns only its data dir (and log), not the database.
  * `files` ({name: Buffer}) are written into the data dir (mode 0600) before the start.
+ * `bin` runs another ward binary (the rolling-upgrade drill's next version).
  */
-export async function startServer({ env = {}, databaseUrl, apiKey: key, secret: sec, label = 'ward', files = {} } = {}) {
+export async function startServer({ env = {}, databaseUrl, apiKey: key, secret: sec, label = 'ward', files = {}, bin = WARD_BIN } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'ward-js-'));
   for (const [name, content] of Object.entries(files)) {
     writeFileSync(path.join(dataDir, name), content, { mode: 0o600 });
@@ -92,7 +93,7 @@ export async function startServer({ env = {}, databaseUrl, apiKey: key, secret: 
   if (databaseUrl) childEnv.WARD_DATABASE_URL = databaseUrl;
 
   const logFd = openSync(logFile, 'a');
-  const child = spawn(WARD_BIN, ['serve'], { env: childEnv, stdio: ['ignore', 'pipe', logFd] });
+  const child = spawn(bin, ['serve'], { env: childEnv, stdio: ['ignore', 'pipe', logFd] });
   closeSync(logFd);
   running.add(child);
   child.once('exit', () => running.delete(child));
@@ -288,7 +289,7 @@ export async function startCluster({ size = 2, env = {}, nodeEnv = () => ({}) } 
     await stop();
     throw err;
   }
-  return { nodes, apiKey, secret, db: DB_KIND, databaseUrl, redisChannel, stop };
+  return { nodes, apiKey, secret, db: DB_KIND, databaseUrl, redisChannel, rootKey, stop };
 }
 
 /**
