@@ -145,7 +145,7 @@ pub fn render(err: &anyhow::Error) -> String {
 pub fn backtrace_wanted() -> bool {
     ["RUST_LIB_BACKTRACE", "RUST_BACKTRACE"]
         .iter()
-        .any(|v| std::env::var(v).is_ok_and(|v| v != "0"))
+        .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty() && v != "0"))
 }
 
 #[cfg(test)]

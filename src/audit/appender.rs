@@ -58,6 +58,8 @@ struct Appender {
     /// Recently used pseudonyms. Unlinking (erasure) goes through the appender and purges
     /// them; the TTL bounds how long another node's unlinking can go unnoticed here.
     pseudonyms: HashMap<(String, String), ([u8; 16], tokio::time::Instant)>,
+    /// Whether this appender held the lease for its last batch.
+    leader: bool,
 }
 
 /// How long a cached pseudonym is trusted (see [`Appender::pseudonyms`]).
@@ -88,6 +90,7 @@ pub async fn start(
         head,
         latest: latest_tx,
         pseudonyms: HashMap::new(),
+        leader: false,
     };
     appender
         .check_against_checkpoints(config.sink.as_deref(), &verifier)
@@ -247,22 +250,34 @@ impl Appender {
         sink: Option<&dyn CheckpointSink>,
         verifier: &ward_audit::note::Verifier,
     ) -> anyhow::Result<()> {
+        // The checkpoint first, then the head: on PostgreSQL another node's appender may
+        // commit a batch (entries and checkpoint together) between the two reads, so the
+        // head may be ahead of the checkpoint read, never behind it.
+        let latest = self.store.audit.find_latest_checkpoint().await?;
+        self.head = load_head(&self.store).await?;
         let size = self.head.frontier.size();
         let root = self.head.frontier.root();
-        match self.store.audit.find_latest_checkpoint().await? {
+        match latest {
             Some(c) => {
                 let signed = Checkpoint::open(&c.note, verifier).context(
                     "the latest stored audit checkpoint does not verify under the log key",
                 )?;
-                if signed.size != size || signed.root != root {
+                let consistent = match signed.size.cmp(&size) {
+                    std::cmp::Ordering::Greater => false,
+                    std::cmp::Ordering::Equal => signed.root == root,
+                    std::cmp::Ordering::Less => {
+                        tree::root_at(self.store.audit.as_ref(), signed.size).await? == signed.root
+                    }
+                };
+                if !consistent {
                     bail!(
                         "the audit log (size {size}) does not match its latest signed checkpoint (size {}): refusing to append",
                         signed.size
                     );
                 }
                 self.latest.send_replace(Some(SignedCheckpoint {
-                    size,
-                    root,
+                    size: signed.size,
+                    root: signed.root,
                     note: c.note,
                 }));
             }
@@ -405,9 +420,16 @@ impl Appender {
     /// Appends one batch; returns whether the outbox may hold more.
     async fn append_once(&mut self, direct: &mut Vec<(OutboxRow, Ack)>) -> anyhow::Result<bool> {
         if !self.store.audit.hold_audit_lease().await? {
+            self.leader = false;
             let parked = std::mem::take(direct);
             self.park(parked).await;
             return Ok(false);
+        }
+        if !self.leader {
+            // Just took the lease over (another node appended meanwhile): continue from the
+            // database's head, not from the one read at start.
+            self.head = load_head(&self.store).await?;
+            self.leader = true;
         }
         let room = MAX_BATCH.saturating_sub(direct.len());
         let outbox = if room > 0 {

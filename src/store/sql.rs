@@ -561,27 +561,26 @@ macro_rules! impl_sql_store {
                 }
                 let in_channel = m.parent_id.is_none() || m.show_in_channel;
                 if in_channel {
-                    // Writing a message marks the channel read for its author, as in Stream.
-                    sqlx::query(
-                        "UPDATE channel_reads SET unread_messages = 0, last_read = $3, last_read_message_id = $4 \
-                         WHERE cid = $1 AND user_id = $2",
-                    )
-                    .bind(&m.cid)
-                    .bind(&m.user_id)
-                    .bind(m.created_at)
-                    .bind(&m.id)
-                    .execute(&mut *tx)
-                    .await?;
-                    if count_unread {
-                        sqlx::query(
-                            "UPDATE channel_reads SET unread_messages = unread_messages + 1 \
-                             WHERE cid = $1 AND user_id <> $2",
-                        )
+                    // Writing a message marks the channel read for its author, as in Stream,
+                    // and counts it unread for the others. One statement: two (the author's
+                    // row, then the others') lock the rows of concurrent senders in opposite
+                    // orders and deadlock on PostgreSQL.
+                    let others = if count_unread { "unread_messages + 1" } else { "unread_messages" };
+                    let filter = if count_unread { "" } else { " AND user_id = $2" };
+                    let sql = format!(
+                        "UPDATE channel_reads SET \
+                         unread_messages = CASE WHEN user_id = $2 THEN 0 ELSE {others} END, \
+                         last_read = CASE WHEN user_id = $2 THEN $3 ELSE last_read END, \
+                         last_read_message_id = CASE WHEN user_id = $2 THEN $4 ELSE last_read_message_id END \
+                         WHERE cid = $1{filter}"
+                    );
+                    sqlx::query(AssertSqlSafe(sql))
                         .bind(&m.cid)
                         .bind(&m.user_id)
+                        .bind(m.created_at)
+                        .bind(&m.id)
                         .execute(&mut *tx)
                         .await?;
-                    }
                     sqlx::query(
                         "UPDATE channels SET last_message_at = $2, message_count = message_count + 1 WHERE cid = $1",
                     )

@@ -300,7 +300,10 @@ export async function startCluster({ size = 2, env = {}, nodeEnv = () => ({}) } 
  * real load balancer. `hold()` makes it refuse (reset) every new connection until
  * `release()`, like a balancer that has not yet failed over.
  *
- * Returns `{ baseURL, accepted: {label: count}, hold(), release(), close() }`.
+ * `prefer(label)` puts that backend first, as a balancer takes a node out of rotation before
+ * it is drained (new connections go to the preferred one while it accepts).
+ *
+ * Returns `{ baseURL, accepted: {label: count}, hold(), release(), prefer(label), close() }`.
  */
 export async function startProxy(backends) {
   const targets = backends.map((b) => {
@@ -363,6 +366,11 @@ export async function startProxy(backends) {
     },
     release() {
       held = false;
+    },
+    prefer(label) {
+      const i = targets.findIndex((t) => t.label === label);
+      if (i < 0) throw new Error(`no backend ${label}`);
+      targets.unshift(...targets.splice(i, 1));
     },
     async close() {
       const closed = new Promise((resolve) => server.close(resolve));
