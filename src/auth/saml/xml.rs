@@ -10,6 +10,9 @@
 /// Bounds that keep a hostile message cheap to refuse.
 const MAX_ELEMENTS: usize = 20_000;
 const MAX_DEPTH: usize = 64;
+/// Namespace declarations in the whole message (an IdP uses a handful; canonicalisation
+/// works per element over the namespaces in scope).
+const MAX_NAMESPACE_DECLS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XmlError {
@@ -23,6 +26,128 @@ pub enum XmlError {
     /// message (SAML Core §1.3, Bindings §3.5.4 send bare documents), an XXE and
     /// entity-expansion vector.
     Declaration,
+    /// Not UTF-8: a byte order mark other than UTF-8's, bytes that are not UTF-8, control
+    /// characters, or an XML declaration naming another encoding. libxml2 honours the
+    /// declared encoding (UTF-7, UTF-16, EBCDIC…) while this reader reads UTF-8, so the two
+    /// would see different documents: markup hidden from this reader would reach xmlsec.
+    Encoding,
+}
+
+/// The UTF-8 byte order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A received message as text, refused unless it is UTF-8 and nothing but UTF-8: without a
+/// byte order mark other than UTF-8's (dropped), starting with `<` or white space (so no
+/// UTF-16, UTF-32, UTF-7 or EBCDIC signature), valid UTF-8, without control characters.
+/// The declared encoding is checked by [`read`].
+pub fn text(bytes: Vec<u8>) -> Result<String, XmlError> {
+    let mut bytes = bytes;
+    if bytes.starts_with(UTF8_BOM) {
+        bytes.drain(..UTF8_BOM.len());
+    }
+    if !matches!(bytes.first(), Some(b'<' | b' ' | b'\t' | b'\n' | b'\r')) {
+        return Err(XmlError::Encoding);
+    }
+    let text = String::from_utf8(bytes).map_err(|_| XmlError::Encoding)?;
+    check_chars(&text)?;
+    Ok(text)
+}
+
+/// Characters XML 1.0 does not allow (§2.2): C0 controls other than tab, LF and CR (a NUL
+/// is also the mark of UTF-16 and UTF-32 text read as UTF-8), U+FFFE and U+FFFF.
+fn check_chars(xml: &str) -> Result<(), XmlError> {
+    if xml.chars().any(|c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    }) {
+        return Err(XmlError::Encoding);
+    }
+    Ok(())
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The XML declaration at the start of `xml`, if any (XML 1.0 §2.8):
+/// `<?xml` S `version` Eq "1.0" (S `encoding` Eq "UTF-8")? (S `standalone` Eq "yes"|"no")? S? `?>`,
+/// either quote, the encoding name in any case. Anything else is refused: another
+/// encoding (`Encoding`), another version or pseudo-attribute (`Declaration`). Returns the
+/// index after the declaration (0 without one).
+fn declaration(xml: &str) -> Result<usize, XmlError> {
+    let b = xml.as_bytes();
+    if !b.starts_with(b"<?xml") || !b.get(5).copied().is_some_and(is_space) {
+        // `<?xml-stylesheet …?>` and the like are processing instructions (refused by
+        // `read`); a declaration after leading white space is not a declaration either.
+        return Ok(0);
+    }
+    let end = find(b, 5, b"?>").ok_or(XmlError::Malformed)?;
+    let inner = &b[5..end];
+    let mut j = 0;
+    let mut seen: Vec<&[u8]> = Vec::new();
+    loop {
+        let spaces = inner[j..].iter().take_while(|c| is_space(**c)).count();
+        j += spaces;
+        if j == inner.len() {
+            break;
+        }
+        if spaces == 0 {
+            return Err(XmlError::Declaration);
+        }
+        let name_end = j + inner[j..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
+        let name = &inner[j..name_end];
+        j = name_end
+            + inner[name_end..]
+                .iter()
+                .take_while(|c| is_space(**c))
+                .count();
+        if inner.get(j) != Some(&b'=') {
+            return Err(XmlError::Declaration);
+        }
+        j += 1;
+        j += inner[j..].iter().take_while(|c| is_space(**c)).count();
+        let quote = *inner.get(j).ok_or(XmlError::Declaration)?;
+        if quote != b'"' && quote != b'\'' {
+            return Err(XmlError::Declaration);
+        }
+        let close = find(inner, j + 1, &[quote]).ok_or(XmlError::Declaration)?;
+        let value = &inner[j + 1..close];
+        j = close + 1;
+        let expected: &[&[u8]] = match seen.len() {
+            0 => &[b"version"],
+            1 => &[b"encoding", b"standalone"],
+            2 if seen[1] == b"encoding" => &[b"standalone"],
+            _ => &[],
+        };
+        if !expected.contains(&name) {
+            // An encoding given out of order is still an encoding Ward does not read.
+            return Err(if name.eq_ignore_ascii_case(b"encoding") {
+                XmlError::Encoding
+            } else {
+                XmlError::Declaration
+            });
+        }
+        let ok = match name {
+            b"version" => value == b"1.0",
+            b"standalone" => value == b"yes" || value == b"no",
+            _ => {
+                if !value.eq_ignore_ascii_case(b"UTF-8") {
+                    return Err(XmlError::Encoding);
+                }
+                true
+            }
+        };
+        if !ok {
+            return Err(XmlError::Declaration);
+        }
+        seen.push(name);
+    }
+    if seen.is_empty() {
+        return Err(XmlError::Declaration);
+    }
+    Ok(end + 2)
 }
 
 /// One element: its local name, its parent's local name, depth (root = 0), attributes
@@ -50,18 +175,24 @@ fn local_name(qname: &str) -> &str {
     qname.rsplit_once(':').map_or(qname, |(_, l)| l)
 }
 
-/// Reads every element of `xml` in document order.
+/// Reads every element of `xml` in document order. The text must be what [`text`] returns
+/// (it is checked again here: any declared encoding but UTF-8 is refused).
 pub fn read(xml: &str) -> Result<Vec<Element>, XmlError> {
+    check_chars(xml)?;
     let b = xml.as_bytes();
     let mut out: Vec<Element> = Vec::new();
     // Open elements: (qualified name, index in `out`).
     let mut open: Vec<(String, usize)> = Vec::new();
     let mut root_closed = false;
-    let mut i = 0;
+    let mut namespace_decls = 0;
+    let mut i = declaration(xml)?;
     while i < b.len() {
         if b[i] != b'<' {
             let end = find(b, i, b"<").unwrap_or(b.len());
             let text = &xml[i..end];
+            if text.contains("]]>") {
+                return Err(XmlError::Malformed);
+            }
             match open.last() {
                 Some((_, idx)) => out[*idx].text.push_str(&unescape(text)?),
                 None if text.trim().is_empty() => {}
@@ -85,12 +216,9 @@ pub fn read(xml: &str) -> Result<Vec<Element>, XmlError> {
             return Err(XmlError::Declaration);
         }
         if rest.starts_with(b"<?") {
-            // Only the XML declaration, only before the root.
-            if !out.is_empty() || !rest.starts_with(b"<?xml") {
-                return Err(XmlError::Declaration);
-            }
-            i = find(b, i, b"?>").ok_or(XmlError::Malformed)? + 2;
-            continue;
+            // The XML declaration was read above; anything else is a processing
+            // instruction (or a declaration out of place).
+            return Err(XmlError::Declaration);
         }
         if rest.starts_with(b"</") {
             let end = find(b, i, b">").ok_or(XmlError::Malformed)?;
@@ -107,7 +235,11 @@ pub fn read(xml: &str) -> Result<Vec<Element>, XmlError> {
             return Err(XmlError::Malformed);
         }
         let (tag, next) = start_tag(xml, i)?;
-        if out.len() >= MAX_ELEMENTS || open.len() >= MAX_DEPTH {
+        namespace_decls += tag.namespace_decls;
+        if out.len() >= MAX_ELEMENTS
+            || open.len() >= MAX_DEPTH
+            || namespace_decls > MAX_NAMESPACE_DECLS
+        {
             return Err(XmlError::Malformed);
         }
         let parent = open.last().map(|(q, _)| local_name(q).to_string());
@@ -134,6 +266,7 @@ pub fn read(xml: &str) -> Result<Vec<Element>, XmlError> {
 struct StartTag {
     name: String,
     attrs: Vec<(String, String)>,
+    namespace_decls: usize,
     empty: bool,
 }
 
@@ -147,7 +280,8 @@ fn start_tag(xml: &str, i: usize) -> Result<(StartTag, usize), XmlError> {
     }
     let name = xml[j..name_end].to_string();
     j = name_end;
-    let mut attrs = Vec::new();
+    let mut attrs: Vec<(String, String)> = Vec::new();
+    let mut namespace_decls = 0;
     loop {
         while j < b.len() && b[j].is_ascii_whitespace() {
             j += 1;
@@ -158,6 +292,7 @@ fn start_tag(xml: &str, i: usize) -> Result<(StartTag, usize), XmlError> {
                     StartTag {
                         name,
                         attrs,
+                        namespace_decls,
                         empty: false,
                     },
                     j + 1,
@@ -168,6 +303,7 @@ fn start_tag(xml: &str, i: usize) -> Result<(StartTag, usize), XmlError> {
                     StartTag {
                         name,
                         attrs,
+                        namespace_decls,
                         empty: true,
                     },
                     j + 2,
@@ -201,8 +337,12 @@ fn start_tag(xml: &str, i: usize) -> Result<(StartTag, usize), XmlError> {
         if raw.contains('<') {
             return Err(XmlError::Malformed);
         }
-        if key != "xmlns" && !key.starts_with("xmlns:") {
-            if attrs.iter().any(|(k, _)| k == key) {
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            namespace_decls += 1;
+        } else {
+            // Two attributes with one local name (`Algorithm` and `x:Algorithm`) would let
+            // this reader, which goes by local name, check another one than xmlsec uses.
+            if attrs.iter().any(|(k, _)| local_name(k) == local_name(key)) {
                 return Err(XmlError::Malformed);
             }
             attrs.push((key.to_string(), unescape(raw)?));
@@ -254,6 +394,7 @@ fn unescape(s: &str) -> Result<String, XmlError> {
                 };
                 code.ok()
                     .and_then(char::from_u32)
+                    .filter(|c| check_chars(c.encode_utf8(&mut [0; 4])).is_ok())
                     .ok_or(XmlError::Malformed)?
             }
         };
@@ -292,5 +433,97 @@ mod tests {
         assert_eq!(read("<a>&ext;</a>").unwrap_err(), XmlError::Malformed);
         assert_eq!(read("<a x='1' x='2'/>").unwrap_err(), XmlError::Malformed);
         assert_eq!(read("<a>").unwrap_err(), XmlError::Malformed);
+        assert_eq!(
+            read("<a x:Algorithm='1' Algorithm='2'/>").unwrap_err(),
+            XmlError::Malformed,
+            "two attributes of one local name"
+        );
+        assert_eq!(read("<a>&#0;</a>").unwrap_err(), XmlError::Malformed);
+        assert_eq!(read("<a>]]></a>").unwrap_err(), XmlError::Malformed);
+        assert_eq!(
+            read("<?xml-stylesheet href='x'?><a/>").unwrap_err(),
+            XmlError::Declaration
+        );
+        assert_eq!(
+            read(" <?xml version='1.0'?><a/>").unwrap_err(),
+            XmlError::Declaration,
+            "a declaration only at the very start"
+        );
+    }
+
+    #[test]
+    fn only_utf8_is_read() {
+        for ok in [
+            "<?xml version=\"1.0\"?><a/>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><a/>",
+            "<?xml version='1.0' encoding='utf-8' standalone='yes' ?><a/>",
+            "<?xml\tversion = \"1.0\"\nencoding=\"Utf-8\"?>\n<a/>",
+        ] {
+            assert!(read(ok).is_ok(), "{ok}");
+        }
+        for declared in [
+            "UTF-7",
+            "utf-7",
+            "UTF-16",
+            "UTF-16LE",
+            "ISO-8859-1",
+            "EBCDIC-US",
+            "UTF8",
+            " UTF-8",
+            "UTF-8 ",
+        ] {
+            for quote in ['"', '\''] {
+                for (before, eq) in [(" ", "="), ("\n\t", " = "), ("  ", "\r\n=\r\n")] {
+                    let doc = format!(
+                        "<?xml version={quote}1.0{quote}{before}encoding{eq}{quote}{declared}{quote}?><a/>"
+                    );
+                    assert_eq!(read(&doc).unwrap_err(), XmlError::Encoding, "{doc}");
+                }
+            }
+        }
+        for bad in [
+            // Out of order, or without the space XML requires.
+            "<?xml encoding='UTF-7' version='1.0'?><a/>",
+            "<?xml version='1.0' standalone='no' encoding='UTF-7'?><a/>",
+        ] {
+            assert_eq!(read(bad).unwrap_err(), XmlError::Encoding, "{bad}");
+        }
+        for bad in [
+            "<?xml version='1.1'?><a/>",
+            "<?xml?><a/>",
+            "<?xml version='1.0' foo='x'?><a/>",
+            "<?xml version='1.0' standalone='maybe'?><a/>",
+            "<?xml version='1.0'encoding='UTF-7'?><a/>",
+        ] {
+            assert_eq!(read(bad).unwrap_err(), XmlError::Declaration, "{bad}");
+        }
+        // Byte order marks and first bytes of other encodings.
+        let utf16le: Vec<u8> = "<a/>".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let utf16be: Vec<u8> = "<a/>".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        for bytes in [
+            [&b"\xFF\xFE"[..], &utf16le].concat(),
+            [&b"\xFE\xFF"[..], &utf16be].concat(),
+            utf16le.clone(),
+            utf16be.clone(),
+            b"\x00\x00\xFE\xFF\x00\x00\x00<".to_vec(),
+            b"\xFF\xFE\x00\x00<\x00\x00\x00".to_vec(),
+            b"+/v8-+ADw-a/+AD4-".to_vec(),
+            b"\x4C\x6F\xA7\x94".to_vec(),
+            b"<a>\xC3</a>".to_vec(),
+            b"<a>\x01</a>".to_vec(),
+            b"<a>\x00</a>".to_vec(),
+            b"".to_vec(),
+        ] {
+            assert_eq!(
+                text(bytes.clone()).unwrap_err(),
+                XmlError::Encoding,
+                "{bytes:?}"
+            );
+        }
+        assert_eq!(text(b"\xEF\xBB\xBF<a/>".to_vec()).unwrap(), "<a/>");
+        assert_eq!(
+            text(b"\n<a>\xC3\xA9</a>".to_vec()).unwrap(),
+            "\n<a>\u{e9}</a>"
+        );
     }
 }
