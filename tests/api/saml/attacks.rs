@@ -197,6 +197,100 @@ async fn malformed_messages_are_refused(db: Db) {
     assert_rejected(&app, &r, "malformed").await;
 }
 
+/// The most work a message Ward passes to xmlsec can ask for, within the body limit: two
+/// signatures whose references cover the whole document through the three transforms
+/// allowed (xmlsec stops at the first that fails: without the IdP's key a sender gets one
+/// signature's worth per IdP certificate), the most elements, nesting and namespaces in
+/// scope the pre-read allows, attributes in many namespaces (canonicalisation sorts and
+/// renders them). It reaches xmlsec (the reason is `bad_signature`) and the time is
+/// printed; the bound is loose so a loaded machine does not fail it, while the XSLT above
+/// would take hours.
+async fn the_costliest_message_ward_lets_through_is_cheap(db: Db) {
+    let app = setup(db, false).await;
+    let request_id = start_login(&app, "/").await;
+    let a = Assertion::new(&app, "mallory@example.com", Some(&request_id));
+    // Each signature template has enveloped-signature and exclusive C14N; one more.
+    let c14n = r#"<ds:Transform Algorithm="http://www.w3.org/2006/12/xml-c14n11"/>"#;
+    let whole = |xml: String| {
+        xml.replace(&format!(r##"URI="#{}""##, a.id), r#"URI="""#)
+            .replace(&format!(r##"URI="#_r{}""##, a.id), r#"URI="""#)
+            .replace(ENVELOPED, &format!("{ENVELOPED}{c14n}"))
+    };
+    // 27 namespaces (the Response and Assertion declare the other 5 of the 32 allowed in
+    // scope).
+    let ns: String = (0..27)
+        .map(|i| format!(r#" xmlns:n{i}="urn:n{i}""#))
+        .collect();
+    // Eight attributes per element, each in its own namespace: the costliest mix of
+    // elements and bytes measured (more attributes means fewer elements in the body limit).
+    let attrs: String = (0..8).map(|i| format!(r#" n{i}:a{i}="{i}""#)).collect();
+    let mut chunk = String::from("<x/>");
+    // Response, Assertion, Advice, then 20 levels and a leaf: the 24 levels allowed.
+    for i in 0..20 {
+        chunk = format!("<n{}:e{attrs}>{chunk}</n{}:e>", i % 27, i % 27);
+    }
+    let limit = app.state.config.limits.max_body_bytes;
+    let mut filler = String::new();
+    let mut elements = 0;
+    loop {
+        let assertion = a.xml(Some(idp_key())).replacen(
+            "<saml:Subject>",
+            &format!("<saml:Advice{ns}>{filler}{chunk}</saml:Advice><saml:Subject>"),
+            1,
+        );
+        let response = a.response(&assertion).replacen(
+            "</saml:Issuer>",
+            &format!(
+                "</saml:Issuer>{}",
+                signature_template(
+                    &format!("_r{}", a.id),
+                    RSA_SHA256,
+                    SHA256,
+                    &idp_key().cert_b64
+                )
+            ),
+            1,
+        );
+        let body = serde_urlencoded::to_string([(
+            "SAMLResponse",
+            STANDARD.encode(whole(response.clone())),
+        )])
+        .unwrap();
+        if body.len() > limit || elements + 21 > 4_900 {
+            break;
+        }
+        filler.push_str(&chunk);
+        elements += 21;
+    }
+    let assertion = a.xml(Some(idp_key())).replacen(
+        "<saml:Subject>",
+        &format!("<saml:Advice{ns}>{filler}</saml:Advice><saml:Subject>"),
+        1,
+    );
+    let xml = whole(a.response(&assertion).replacen(
+        "</saml:Issuer>",
+        &format!(
+            "</saml:Issuer>{}",
+            signature_template(
+                &format!("_r{}", a.id),
+                RSA_SHA256,
+                SHA256,
+                &idp_key().cert_b64
+            )
+        ),
+        1,
+    ));
+    let started = std::time::Instant::now();
+    let r = post_response(&app, &xml, None).await;
+    let took = started.elapsed();
+    eprintln!(
+        "costliest accepted shape: {} bytes, {elements} filler elements: refused by xmlsec in {took:?}",
+        xml.len()
+    );
+    assert_rejected(&app, &r, "bad_signature").await;
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+}
+
 on_both_databases!(
     an_unsigned_response_is_rejected,
     a_response_signed_by_another_key_is_rejected_even_with_its_cert_in_key_info,
@@ -211,6 +305,7 @@ on_both_databases!(
     a_response_in_another_encoding_is_refused_before_xmlsec,
     xslt_xpath_and_other_transforms_are_refused_unevaluated,
     every_refusal_answers_the_same,
+    the_costliest_message_ward_lets_through_is_cheap,
 );
 
 /// `s` in UTF-7 (RFC 2152) as an encoder hiding markup writes it: letters, digits and
