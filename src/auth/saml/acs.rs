@@ -358,10 +358,13 @@ mod tests {
 
     #[test]
     fn shape_refuses_wrapping_and_weak_algorithms() {
-        let ok = r##"<p:Response xmlns:p="p" Destination="d"><a:Assertion xmlns:a="a"><ds:Signature xmlns:ds="ds"><ds:SignedInfo><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#x"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference></ds:SignedInfo></ds:Signature></a:Assertion></p:Response>"##;
+        let ok = r##"<p:Response xmlns:p="urn:p" Destination="d"><a:Assertion xmlns:a="urn:a"><ds:Signature xmlns:ds="urn:ds"><ds:SignedInfo><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#x"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference></ds:SignedInfo></ds:Signature></a:Assertion></p:Response>"##;
         let shape = check_shape(&xml::read(ok).unwrap()).unwrap();
         assert_eq!(shape.destination.as_deref(), Some("d"));
-        let two = ok.replace("</p:Response>", "<a:Assertion/></p:Response>");
+        let two = ok.replace(
+            "</p:Response>",
+            r#"<a:Assertion xmlns:a="urn:a"/></p:Response>"#,
+        );
         assert_eq!(
             check_shape(&xml::read(&two).unwrap()).err(),
             Some(reject("wrapping"))
@@ -371,7 +374,7 @@ mod tests {
             check_shape(&xml::read(&sha1).unwrap()).err(),
             Some(reject("algorithm"))
         );
-        let unsigned = r#"<p:Response xmlns:p="p"><a:Assertion xmlns:a="a"/></p:Response>"#;
+        let unsigned = r#"<p:Response xmlns:p="urn:p"><a:Assertion xmlns:a="urn:a"/></p:Response>"#;
         assert_eq!(
             check_shape(&xml::read(unsigned).unwrap()).err(),
             Some(reject("unsigned"))

@@ -186,6 +186,9 @@ pub fn read(xml: &str) -> Result<Vec<Element>, XmlError> {
     let mut out: Vec<Element> = Vec::new();
     // Open elements: (qualified name, index in `out`, namespace declarations in scope).
     let mut open: Vec<(String, usize, usize)> = Vec::new();
+    // Namespace prefixes declared by the open elements, innermost last.
+    let mut prefixes: Vec<String> = Vec::new();
+    let mut prefixes_at: Vec<usize> = Vec::new();
     let mut root_closed = false;
     let mut i = declaration(xml)?;
     while i < b.len() {
@@ -229,6 +232,7 @@ pub fn read(xml: &str) -> Result<Vec<Element>, XmlError> {
             if open_name != name {
                 return Err(XmlError::Malformed);
             }
+            prefixes.truncate(prefixes_at.pop().unwrap_or(0));
             root_closed = open.is_empty();
             i = end + 1;
             continue;
@@ -244,6 +248,17 @@ pub fn read(xml: &str) -> Result<Vec<Element>, XmlError> {
         {
             return Err(XmlError::Malformed);
         }
+        // Every prefix used is declared (libxml2 would report an undeclared one, with the
+        // line of the message, on standard error).
+        let before = prefixes.len();
+        prefixes.extend(tag.prefixes.iter().cloned());
+        let declared = |q: &str| {
+            q.split_once(':')
+                .is_none_or(|(p, _)| p == "xml" || prefixes.iter().any(|d| d == p))
+        };
+        if !declared(&tag.name) || !tag.attrs.iter().all(|(k, _)| declared(k)) {
+            return Err(XmlError::Malformed);
+        }
         let parent = open.last().map(|(q, _, _)| local_name(q).to_string());
         out.push(Element {
             depth: open.len(),
@@ -254,8 +269,10 @@ pub fn read(xml: &str) -> Result<Vec<Element>, XmlError> {
         });
         if tag.empty {
             root_closed = open.is_empty();
+            prefixes.truncate(before);
         } else {
             open.push((tag.name, out.len() - 1, in_scope));
+            prefixes_at.push(before);
         }
         i = next;
     }
@@ -269,7 +286,47 @@ struct StartTag {
     name: String,
     attrs: Vec<(String, String)>,
     namespace_decls: usize,
+    /// The prefixes this tag declares.
+    prefixes: Vec<String>,
     empty: bool,
+}
+
+/// A qualified name as SAML writes them: ASCII NCNames, at most one prefix. (XML allows
+/// more; what libxml2 would refuse or warn about on standard error must not get past here.)
+fn qname_ok(q: &str) -> bool {
+    let ncname = |n: &str| {
+        n.as_bytes()
+            .first()
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+            && n.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+    };
+    match q.split_once(':') {
+        Some((p, l)) => ncname(p) && ncname(l),
+        None => ncname(q),
+    }
+}
+
+/// A namespace name libxml2 takes without a warning: an absolute URI (a scheme, then
+/// characters URIs allow).
+fn namespace_ok(uri: &str) -> bool {
+    uri.split_once(':').is_some_and(|(scheme, rest)| {
+        scheme
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphabetic)
+            && scheme
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+            && !rest.is_empty()
+            && rest.bytes().all(|c| {
+                c.is_ascii_graphic()
+                    && !matches!(
+                        c,
+                        b'<' | b'>' | b'"' | b'{' | b'}' | b'|' | b'\\' | b'^' | b'`'
+                    )
+            })
+    })
 }
 
 /// Parses `<name a="v" …>` or `<name …/>` at `i`; returns the tag and the index after it.
@@ -281,9 +338,14 @@ fn start_tag(xml: &str, i: usize) -> Result<(StartTag, usize), XmlError> {
         return Err(XmlError::Malformed);
     }
     let name = xml[j..name_end].to_string();
+    if !qname_ok(&name) {
+        return Err(XmlError::Malformed);
+    }
     j = name_end;
     let mut attrs: Vec<(String, String)> = Vec::new();
     let mut namespace_decls = 0;
+    let mut prefixes: Vec<String> = Vec::new();
+    let mut default_declared = false;
     loop {
         while j < b.len() && b[j].is_ascii_whitespace() {
             j += 1;
@@ -295,6 +357,7 @@ fn start_tag(xml: &str, i: usize) -> Result<(StartTag, usize), XmlError> {
                         name,
                         attrs,
                         namespace_decls,
+                        prefixes,
                         empty: false,
                     },
                     j + 1,
@@ -306,6 +369,7 @@ fn start_tag(xml: &str, i: usize) -> Result<(StartTag, usize), XmlError> {
                         name,
                         attrs,
                         namespace_decls,
+                        prefixes,
                         empty: true,
                     },
                     j + 2,
@@ -319,6 +383,9 @@ fn start_tag(xml: &str, i: usize) -> Result<(StartTag, usize), XmlError> {
             return Err(XmlError::Malformed);
         }
         let key = &xml[j..key_end];
+        if !qname_ok(key) {
+            return Err(XmlError::Malformed);
+        }
         j = key_end;
         while j < b.len() && b[j].is_ascii_whitespace() {
             j += 1;
@@ -341,6 +408,26 @@ fn start_tag(xml: &str, i: usize) -> Result<(StartTag, usize), XmlError> {
         }
         if key == "xmlns" || key.starts_with("xmlns:") {
             namespace_decls += 1;
+            let uri = unescape(raw)?;
+            match key.strip_prefix("xmlns:") {
+                // `xmlns=""` undeclares the default namespace; a prefix cannot be undeclared
+                // (Namespaces in XML 1.0 §3), nor `xml`/`xmlns` redeclared.
+                None => {
+                    if default_declared || !(uri.is_empty() || namespace_ok(&uri)) {
+                        return Err(XmlError::Malformed);
+                    }
+                    default_declared = true;
+                }
+                Some(prefix) => {
+                    if prefixes.iter().any(|p| p == prefix)
+                        || matches!(prefix, "xml" | "xmlns")
+                        || !namespace_ok(&uri)
+                    {
+                        return Err(XmlError::Malformed);
+                    }
+                    prefixes.push(prefix.to_string());
+                }
+            }
         } else {
             // Two attributes with one local name (`Algorithm` and `x:Algorithm`) would let
             // this reader, which goes by local name, check another one than xmlsec uses.
@@ -441,6 +528,25 @@ mod tests {
             "two attributes of one local name"
         );
         assert_eq!(read("<a>&#0;</a>").unwrap_err(), XmlError::Malformed);
+        // What libxml2 would complain about on standard error, quoting the message.
+        for bad in [
+            "<p:a/>",
+            "<a p:x='1'/>",
+            "<a xmlns:p='urn:p'/><p:b/>",
+            "<r><a xmlns:p='urn:p'/><p:b/></r>",
+            "<a xmlns:p='urn:p' xmlns:p='urn:q'/>",
+            "<a xmlns:p=''/>",
+            "<a xmlns:p='not absolute'/>",
+            "<a xmlns='relative'/>",
+            "<a xmlns:xmlns='urn:x'/>",
+            "<a$b/>",
+            "<a:b:c xmlns:a='urn:a'/>",
+            "<1a/>",
+            "<a b$='1'/>",
+        ] {
+            assert_eq!(read(bad).unwrap_err(), XmlError::Malformed, "{bad}");
+        }
+        assert!(read("<p:a xmlns:p='urn:p' xml:lang='en'><p:b xmlns=''/></p:a>").is_ok());
         assert_eq!(read("<a>]]></a>").unwrap_err(), XmlError::Malformed);
         assert_eq!(
             read("<?xml-stylesheet href='x'?><a/>").unwrap_err(),

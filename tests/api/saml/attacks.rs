@@ -291,6 +291,37 @@ async fn the_costliest_message_ward_lets_through_is_cheap(db: Db) {
     assert!(took < std::time::Duration::from_secs(10), "{took:?}");
 }
 
+/// The IdP's LogoutRequest (POST binding) goes through the same checks before xmlsec.
+async fn logout_requests_in_another_encoding_or_with_xslt_are_refused(db: Db) {
+    let app = setup(db, false).await;
+    let cookie = login(&app).await;
+    let genuine = logout_request(&app, "alice@example.com", Some(idp_key()));
+    let hidden =
+        undeclared(&genuine.replacen(ENVELOPED, &format!("{ENVELOPED}{}", slow_xslt()), 1));
+    for forged in [
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-7\"?>{}",
+            utf7(&hidden)
+        ),
+        hidden.clone(),
+    ] {
+        let started = std::time::Instant::now();
+        let encoded = STANDARD.encode(&forged);
+        let r = post_form(&app, "logout", &[("SAMLRequest", &encoded)], Some(&cookie)).await;
+        assert_eq!(r.status, 401, "{}", r.body);
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["message"], REFUSED_BODY);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "refused before the XSLT could run"
+        );
+        assert!(
+            live_session(&app, &cookie).await.is_some(),
+            "the session survives"
+        );
+    }
+}
+
 on_both_databases!(
     an_unsigned_response_is_rejected,
     a_response_signed_by_another_key_is_rejected_even_with_its_cert_in_key_info,
@@ -306,6 +337,7 @@ on_both_databases!(
     xslt_xpath_and_other_transforms_are_refused_unevaluated,
     every_refusal_answers_the_same,
     the_costliest_message_ward_lets_through_is_cheap,
+    logout_requests_in_another_encoding_or_with_xslt_are_refused,
 );
 
 /// `s` in UTF-7 (RFC 2152) as an encoder hiding markup writes it: letters, digits and
