@@ -16,8 +16,13 @@
 //!   unsolicited responses are refused unless the provider allows IdP-initiated login;
 //! - assertion ids are remembered until they expire (Profiles §4.1.4.5, replay).
 //!
+//! - one encoding: the message must be UTF-8 (`xml::text`, `xml::read`), so the pre-read
+//!   and libxml2 read the same document (a UTF-7 declaration once hid markup from it);
+//! - the transforms xmlsec may run are vetted before it sees the message
+//!   (`check_algorithms`): no XSLT or XPath, and bounded work.
+//!
 //! Every rejection is recorded as `auth.login_failed` with a short reason code, never the
-//! message content.
+//! message content; the sender gets the same answer ([`REFUSED`]) whatever failed.
 
 mod acs;
 pub mod deflate;
