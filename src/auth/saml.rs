@@ -16,8 +16,13 @@
 //!   unsolicited responses are refused unless the provider allows IdP-initiated login;
 //! - assertion ids are remembered until they expire (Profiles §4.1.4.5, replay).
 //!
+//! - one encoding: the message must be UTF-8 (`xml::text`, `xml::read`), so the pre-read
+//!   and libxml2 read the same document (a UTF-7 declaration once hid markup from it);
+//! - the transforms xmlsec may run are vetted before it sees the message
+//!   (`check_algorithms`): no XSLT or XPath, and bounded work.
+//!
 //! Every rejection is recorded as `auth.login_failed` with a short reason code, never the
-//! message content.
+//! message content; the sender gets the same answer ([`REFUSED`]) whatever failed.
 
 mod acs;
 pub mod deflate;
@@ -30,7 +35,6 @@ pub use acs::finish_login;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Duration;
@@ -75,6 +79,23 @@ const ALLOWED_TRANSFORMS: &[&str] = &[
     "http://www.w3.org/2001/10/xml-exc-c14n#",
     "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
     "http://www.w3.org/2006/12/xml-c14n11",
+];
+/// Canonicalisation methods of SignedInfo (the C14N family of [`ALLOWED_TRANSFORMS`]).
+const ALLOWED_C14N: &[&str] = &[
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    "http://www.w3.org/2006/12/xml-c14n11",
+];
+/// Signatures in one message: the Response's and the Assertion's (Core §5.3).
+const MAX_SIGNATURES: usize = 2;
+/// Transforms in one Reference: enveloped-signature and a canonicalisation (Core §5.4.4),
+/// with room for one more.
+const MAX_TRANSFORMS: usize = 3;
+/// Digests of RSA-OAEP's mask generation (XML Encryption §5.4.2; SHA-1 is its default and
+/// is not used for a signature there).
+const ALLOWED_OAEP_DIGESTS: &[&str] = &[
+    "http://www.w3.org/2000/09/xmldsig#sha1",
+    "http://www.w3.org/2001/04/xmlenc#sha256",
 ];
 /// Encryption of assertions (XML Encryption): RSA-OAEP key transport only (no PKCS#1 v1.5),
 /// AES content encryption. The ciphertext is covered by the Response signature, which is
@@ -340,6 +361,11 @@ pub async fn start_login(
     p: &SamlProvider,
     return_to: Option<&str>,
 ) -> ApiResult<String> {
+    // As for OIDC: a return_to that is not a local path is refused here, before the user
+    // signs in, rather than dropped after (a link carrying one is not Ward's own).
+    if return_to.is_some_and(|r| !is_local_path(r)) {
+        return Err(ApiError::input("return_to must be a path on this server"));
+    }
     let sso_url =
         p.sp.sso_binding_location(HTTP_REDIRECT_BINDING)
             .ok_or_else(|| ApiError::not_found("this IdP has no HTTP-Redirect sign-on endpoint"))?;
@@ -349,7 +375,7 @@ pub async fn start_login(
     req.id = new_id();
     let flow = Flow {
         provider: p.id.clone(),
-        return_to: return_to.filter(|r| is_local_path(r)).map(str::to_string),
+        return_to: return_to.map(str::to_string),
     };
     let now = now_micros();
     state
@@ -372,24 +398,23 @@ pub async fn start_login(
     Ok(url.to_string())
 }
 
-/// A refused message: the reason code (audited) and the HTTP status.
+/// A refused message: the reason code, which goes to the audit log only. Every refusal
+/// answers the same status and text ([`REFUSED`]): naming the check that failed (`wrapping`,
+/// `audience`…) would guide an attacker through them one by one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reject {
     pub reason: &'static str,
-    pub status: StatusCode,
+    /// Not the sender's fault (a store failure): a 500.
+    internal: bool,
 }
+
+/// The one answer to every refused SAML message.
+pub const REFUSED: &str = "SAML message refused";
 
 const fn reject(reason: &'static str) -> Reject {
     Reject {
         reason,
-        status: StatusCode::UNAUTHORIZED,
-    }
-}
-
-const fn malformed(reason: &'static str) -> Reject {
-    Reject {
-        reason,
-        status: StatusCode::BAD_REQUEST,
+        internal: false,
     }
 }
 
@@ -398,63 +423,158 @@ fn store_failure(e: impl std::fmt::Display) -> Reject {
     tracing::error!(error = %e, "the SAML replay, flow or session store failed");
     Reject {
         reason: "store",
-        status: StatusCode::INTERNAL_SERVER_ERROR,
+        internal: true,
     }
 }
 
 impl Reject {
     fn into_error(self) -> ApiError {
-        let message = format!("the SAML message was rejected ({})", self.reason);
-        match self.status {
-            StatusCode::BAD_REQUEST => ApiError::input(message),
-            StatusCode::INTERNAL_SERVER_ERROR => ApiError::internal("the SAML store failed"),
-            _ => ApiError::unauthorized(code::ACCESS_KEY, message),
+        if self.internal {
+            ApiError::internal("the SAML store failed")
+        } else {
+            ApiError::unauthorized(code::ACCESS_KEY, REFUSED)
         }
     }
 }
 
-/// Decodes a base64 message of the POST binding (line breaks allowed) to UTF-8.
+/// Decodes a base64 message of the POST binding (line breaks allowed) to UTF-8 text.
 fn decode_post(b64: &str) -> Result<String, Reject> {
     let clean: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     if clean.len() > MAX_MESSAGE_BYTES * 4 / 3 + 4 {
-        return Err(malformed("too_large"));
+        return Err(reject("too_large"));
     }
-    let bytes = STANDARD.decode(clean).map_err(|_| malformed("malformed"))?;
-    String::from_utf8(bytes).map_err(|_| malformed("malformed"))
+    let bytes = STANDARD.decode(clean).map_err(|_| reject("malformed"))?;
+    xml_text(bytes)
+}
+
+/// A received message as UTF-8 text, or `encoding` (see [`xml::text`]).
+fn xml_text(bytes: Vec<u8>) -> Result<String, Reject> {
+    xml::text(bytes).map_err(xml_reject)
+}
+
+fn xml_reject(e: xml::XmlError) -> Reject {
+    match e {
+        xml::XmlError::Comment => reject("comment"),
+        xml::XmlError::Declaration => reject("declaration"),
+        xml::XmlError::Encoding => reject("encoding"),
+        xml::XmlError::Malformed => reject("malformed"),
+    }
 }
 
 fn read_xml(xml: &str) -> Result<Vec<xml::Element>, Reject> {
-    xml::read(xml).map_err(|e| match e {
-        xml::XmlError::Comment => reject("comment"),
-        xml::XmlError::Declaration => malformed("declaration"),
-        xml::XmlError::Malformed => malformed("malformed"),
-    })
+    xml::read(xml).map_err(xml_reject)
 }
 
-/// Checks every algorithm named in the message against the allow-lists.
+/// The elements that are children of `els[i]`.
+fn children(els: &[xml::Element], i: usize) -> impl Iterator<Item = &xml::Element> {
+    let depth = els[i].depth;
+    els[i + 1..]
+        .iter()
+        .take_while(move |e| e.depth > depth)
+        .filter(move |e| e.depth == depth + 1)
+}
+
+/// A same-document reference as SAML uses it (Core §5.4.2): the whole document (`""`) or
+/// `#` and an ID (an NCName). No XPointer expressions, no external URIs (which xmlsec would
+/// fetch).
+fn local_reference(uri: &str) -> bool {
+    uri.is_empty()
+        || uri.strip_prefix('#').is_some_and(|id| {
+            id.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && id
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        })
+}
+
+/// What xmlsec may be asked to do with a message, checked before it sees it: every
+/// algorithm named anywhere is in an allow-list, and the work is bounded.
+///
+/// xmlsec runs a reference's transforms before it checks the signature value, so a
+/// transform is work an unauthenticated sender chooses. samael 0.0.22 keeps xmlsec's
+/// signature context private (no `xmlSecDSigCtxEnableReferenceTransform`), and `unsafe` is
+/// forbidden here, so the allow-list is enforced on the message instead: every `Transform`
+/// wherever it is (in a Reference, a RetrievalMethod, a CipherReference) names
+/// enveloped-signature or a C14N algorithm, so XSLT, XPath, XPath Filter 2.0 and base64
+/// never run. Also: at most [`MAX_SIGNATURES`] signatures, each with one SignedInfo holding
+/// one Reference to this document with at most [`MAX_TRANSFORMS`] transforms; no
+/// `Object`, `Manifest` or `RetrievalMethod` (never in SAML, each more references).
 fn check_algorithms(els: &[xml::Element]) -> Result<(), Reject> {
-    for e in els {
+    let mut signatures = 0;
+    let mut transforms = 0;
+    for (i, e) in els.iter().enumerate() {
         let parent = e.parent.as_deref().unwrap_or_default();
+        let alg = e.attr("Algorithm");
+        let named = alg.unwrap_or_default();
         let allowed = match (e.local.as_str(), parent) {
-            ("SignatureMethod", "SignedInfo") => {
-                let alg = e.attr("Algorithm").unwrap_or_default();
-                ALLOWED_SIGNATURES.iter().any(|a| a.signature_uri() == alg)
+            ("Transform", _) => {
+                transforms += 1;
+                if !ALLOWED_TRANSFORMS.contains(&named) {
+                    return Err(reject("transform"));
+                }
+                true
             }
+            ("CanonicalizationMethod", _) => {
+                if !ALLOWED_C14N.contains(&named) {
+                    return Err(reject("transform"));
+                }
+                true
+            }
+            ("RetrievalMethod" | "Manifest" | "XPath" | "XSLT", _) | ("Object", "Signature") => {
+                return Err(reject("transform"));
+            }
+            ("Signature", _) => {
+                signatures += 1;
+                let signed_info: Vec<usize> = (i + 1..els.len())
+                    .take_while(|&k| els[k].depth > e.depth)
+                    .filter(|&k| els[k].depth == e.depth + 1 && els[k].local == "SignedInfo")
+                    .collect();
+                let [si] = signed_info.as_slice() else {
+                    return Err(reject("malformed"));
+                };
+                let refs: Vec<usize> = (si + 1..els.len())
+                    .take_while(|&k| els[k].depth > els[*si].depth)
+                    .filter(|&k| els[k].depth == els[*si].depth + 1 && els[k].local == "Reference")
+                    .collect();
+                let [r] = refs.as_slice() else {
+                    return Err(reject("references"));
+                };
+                if !els[*r].attr("URI").is_some_and(local_reference) {
+                    return Err(reject("references"));
+                }
+                let count = children(els, *r)
+                    .filter(|c| c.local == "Transforms")
+                    .count();
+                if count > 1 {
+                    return Err(reject("references"));
+                }
+                true
+            }
+            ("SignatureMethod", "SignedInfo") => ALLOWED_SIGNATURES
+                .iter()
+                .any(|a| a.signature_uri() == named),
             ("DigestMethod", "Reference") => {
-                let alg = e.attr("Algorithm").unwrap_or_default();
-                ALLOWED_SIGNATURES.iter().any(|a| a.digest_uri() == alg)
+                ALLOWED_SIGNATURES.iter().any(|a| a.digest_uri() == named)
             }
-            ("CanonicalizationMethod", "SignedInfo") | ("Transform", "Transforms") => {
-                ALLOWED_TRANSFORMS.contains(&e.attr("Algorithm").unwrap_or_default())
-            }
+            // The digest of RSA-OAEP's mask (XML Encryption §5.4.2), not a signature digest.
+            ("DigestMethod", "EncryptionMethod") => ALLOWED_OAEP_DIGESTS.contains(&named),
             ("EncryptionMethod", "EncryptedData" | "EncryptedKey") => {
-                ALLOWED_ENCRYPTION.contains(&e.attr("Algorithm").unwrap_or_default())
+                ALLOWED_ENCRYPTION.contains(&named)
             }
-            _ => true,
+            // Any other element naming an algorithm is one Ward has not vetted.
+            _ => alg.is_none(),
         };
         if !allowed {
             return Err(reject("algorithm"));
         }
+        if e.local == "Transforms" && children(els, i).count() > MAX_TRANSFORMS {
+            return Err(reject("references"));
+        }
+    }
+    if signatures > MAX_SIGNATURES || transforms > MAX_SIGNATURES * MAX_TRANSFORMS {
+        return Err(reject("references"));
     }
     Ok(())
 }

@@ -245,10 +245,42 @@ pub async fn complete_login(
     Ok(res)
 }
 
-/// A path on this server (no scheme, no host, no `//`): the only place a login may return
-/// to, so Ward is never an open redirect.
+/// A path on this server: the only place a login may return to, so Ward is never an open
+/// redirect. It starts with a single `/` (not `//` nor `/\\`, which browsers read as another
+/// host), holds no backslash and no control character (browsers drop tabs and line breaks,
+/// so `/\t/evil.example` becomes `//evil.example`, and CR/LF cannot go in a header), nor any
+/// of these once percent-decoded (`/%09/evil.example`, `/%5Cevil.example`). Only ASCII:
+/// other characters arrive percent-encoded from any browser.
 pub fn is_local_path(p: &str) -> bool {
-    p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.contains("://")
+    fn local(p: &[u8]) -> bool {
+        p.first() == Some(&b'/')
+            && !matches!(p.get(1), Some(b'/' | b'\\'))
+            && !p.iter().any(|b| *b == b'\\' || b.is_ascii_control())
+    }
+    p.is_ascii() && local(p.as_bytes()) && local(&percent_decode(p))
+}
+
+/// `%XX` sequences decoded to bytes (others left as they are).
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| char::from(c).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(0));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Records a failed SSO login (the reason is a short code, never the assertion or token).

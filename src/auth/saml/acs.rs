@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::{
     CLOCK_SKEW_SECS, Flow, Reject, STATUS_SUCCESS, SamlProvider, check_algorithms, decode_post,
-    flow_key, malformed, read_xml, reject, store_failure, with_xmlsec, xml,
+    flow_key, read_xml, reject, store_failure, with_xmlsec, xml,
 };
 use crate::app::AppState;
 use crate::auth::sso::{self, ExternalLogin, is_local_path};
@@ -47,7 +47,8 @@ pub async fn finish_login(state: &AppState, provider_id: &str, body: &[u8]) -> A
     match accept(state, &p, body).await {
         Ok((login, return_to)) => sso::complete_login(state, login, return_to.as_deref()).await,
         Err(r) => {
-            tracing::warn!(provider = %p.id, reason = r.reason, "SAML login for {} rejected: {}", p.id, r.reason);
+            // The reason goes to the audit log; the answer is the same for every refusal.
+            tracing::debug!(provider = %p.id, reason = r.reason, "SAML login rejected");
             sso::record_failure(state, &p.id, "saml", r.reason).await;
             Err(r.into_error())
         }
@@ -79,7 +80,7 @@ struct Shape {
 fn check_shape(els: &[xml::Element]) -> Result<Shape, Reject> {
     let root = &els[0];
     if root.local != "Response" {
-        return Err(malformed("malformed"));
+        return Err(reject("malformed"));
     }
     if let Some(status) = els
         .iter()
@@ -153,7 +154,7 @@ fn reason_of(e: &SamlError) -> Reject {
         | SamlError::EncryptedAssertionKeyMethodUnsupported { .. }
         | SamlError::EncryptedAssertionValueMethodUnsupported { .. }
         | SamlError::EncryptedAssertionsNotYetSupported => reject("decryption"),
-        _ => malformed("malformed"),
+        _ => reject("malformed"),
     }
 }
 
@@ -220,7 +221,7 @@ async fn accept(
     p: &SamlProvider,
     body: &[u8],
 ) -> Result<(ExternalLogin, Option<String>), Reject> {
-    let form: AcsForm = serde_urlencoded::from_bytes(body).map_err(|_| malformed("malformed"))?;
+    let form: AcsForm = serde_urlencoded::from_bytes(body).map_err(|_| reject("malformed"))?;
     let xml = decode_post(&form.saml_response)?;
     let els = read_xml(&xml)?;
     let shape = check_shape(&els)?;
@@ -229,7 +230,7 @@ async fn accept(
         with_xmlsec(|| sp.parse_xml_response(&xml, None)).map_err(|e| reason_of(&e))
     })
     .await
-    .map_err(|_| malformed("malformed"))??;
+    .map_err(|_| reject("malformed"))??;
     let now = Utc::now();
     let (in_response_to, until) = check_assertion(p, &assertion, &shape, now)?;
     let now_us = now_micros();
@@ -357,10 +358,13 @@ mod tests {
 
     #[test]
     fn shape_refuses_wrapping_and_weak_algorithms() {
-        let ok = r#"<p:Response xmlns:p="p" Destination="d"><a:Assertion xmlns:a="a"><ds:Signature xmlns:ds="ds"><ds:SignedInfo><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference></ds:SignedInfo></ds:Signature></a:Assertion></p:Response>"#;
+        let ok = r##"<p:Response xmlns:p="urn:p" Destination="d"><a:Assertion xmlns:a="urn:a"><ds:Signature xmlns:ds="urn:ds"><ds:SignedInfo><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#x"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference></ds:SignedInfo></ds:Signature></a:Assertion></p:Response>"##;
         let shape = check_shape(&xml::read(ok).unwrap()).unwrap();
         assert_eq!(shape.destination.as_deref(), Some("d"));
-        let two = ok.replace("</p:Response>", "<a:Assertion/></p:Response>");
+        let two = ok.replace(
+            "</p:Response>",
+            r#"<a:Assertion xmlns:a="urn:a"/></p:Response>"#,
+        );
         assert_eq!(
             check_shape(&xml::read(&two).unwrap()).err(),
             Some(reject("wrapping"))
@@ -370,7 +374,7 @@ mod tests {
             check_shape(&xml::read(&sha1).unwrap()).err(),
             Some(reject("algorithm"))
         );
-        let unsigned = r#"<p:Response xmlns:p="p"><a:Assertion xmlns:a="a"/></p:Response>"#;
+        let unsigned = r#"<p:Response xmlns:p="urn:p"><a:Assertion xmlns:a="urn:a"/></p:Response>"#;
         assert_eq!(
             check_shape(&xml::read(unsigned).unwrap()).err(),
             Some(reject("unsigned"))

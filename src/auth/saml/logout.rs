@@ -24,8 +24,7 @@ use serde_json::json;
 use super::{
     ALLOWED_SIGNATURES, CLOCK_SKEW_SECS, FLOW_TTL_SECS, Flow, MAX_ISSUE_DELAY_SECS,
     MAX_MESSAGE_BYTES, Reject, STATUS_SUCCESS, SamlProvider, SloInfo, check_algorithms,
-    decode_post, deflate, flow_key, malformed, new_id, read_xml, reject, store_failure,
-    with_xmlsec,
+    decode_post, deflate, flow_key, new_id, read_xml, reject, store_failure, with_xmlsec, xml_text,
 };
 use crate::app::AppState;
 use crate::auth::session;
@@ -75,10 +74,11 @@ pub async fn logout(
         )
         .await;
     } else {
-        Err(malformed("malformed"))
+        Err(reject("malformed"))
     };
     result.map_err(|r| {
-        tracing::warn!(provider = %p.id, reason = r.reason, "SAML logout message for {} rejected: {}", p.id, r.reason);
+        // The reason is one of Ward's codes, never message content.
+        tracing::debug!(provider = %p.id, reason = r.reason, "SAML logout message rejected");
         r.into_error()
     })
 }
@@ -301,8 +301,8 @@ async fn idp_request(
                 &xml,
                 relay_state.map(String::as_str),
             )
-            .map_err(|_| malformed("malformed"))?;
-            see_other(&url).map_err(|_| malformed("malformed"))?
+            .map_err(|_| reject("malformed"))?;
+            see_other(&url).map_err(|_| reject("malformed"))?
         }
         None => axum::Json(json!({ "logged_out": true })).into_response(),
     };
@@ -319,7 +319,7 @@ fn verified_redirect_request(
     message: &str,
 ) -> Result<String, Reject> {
     let params: HashMap<String, String> =
-        serde_urlencoded::from_str(raw_query).map_err(|_| malformed("malformed"))?;
+        serde_urlencoded::from_str(raw_query).map_err(|_| reject("malformed"))?;
     let (Some(sig_alg), Some(_)) = (params.get("SigAlg"), params.get("Signature")) else {
         return Err(reject("unsigned"));
     };
@@ -341,11 +341,9 @@ fn verified_redirect_request(
     if !verified {
         return Err(reject("bad_signature"));
     }
-    let raw = STANDARD
-        .decode(message)
-        .map_err(|_| malformed("malformed"))?;
-    let xml = deflate::inflate(&raw, MAX_MESSAGE_BYTES).map_err(|_| malformed("malformed"))?;
-    String::from_utf8(xml).map_err(|_| malformed("malformed"))
+    let raw = STANDARD.decode(message).map_err(|_| reject("malformed"))?;
+    let xml = deflate::inflate(&raw, MAX_MESSAGE_BYTES).map_err(|_| reject("malformed"))?;
+    xml_text(xml)
 }
 
 /// The POST binding: the XML signature with an IdP metadata certificate; returns only the
@@ -353,8 +351,12 @@ fn verified_redirect_request(
 async fn verified_post_request(p: &SamlProvider, message: &str) -> Result<String, Reject> {
     let xml = decode_post(message)?;
     let els = read_xml(&xml)?;
-    if !els.iter().any(|e| e.local == "Signature") {
-        return Err(reject("unsigned"));
+    let signatures: Vec<&super::xml::Element> =
+        els.iter().filter(|e| e.local == "Signature").collect();
+    match signatures.as_slice() {
+        [] => return Err(reject("unsigned")),
+        [one] if one.depth == 1 => {}
+        _ => return Err(reject("wrapping")),
     }
     check_algorithms(&els)?;
     let certs = p.idp_certs.clone();
@@ -369,7 +371,7 @@ async fn verified_post_request(p: &SamlProvider, message: &str) -> Result<String
         })
     })
     .await
-    .map_err(|_| malformed("malformed"))?
+    .map_err(|_| reject("malformed"))?
     .map_err(|_| reject("bad_signature"))
 }
 
@@ -383,7 +385,7 @@ fn read_logout_request(
     let els = read_xml(xml)?;
     let root = &els[0];
     if root.local != "LogoutRequest" {
-        return Err(malformed("malformed"));
+        return Err(reject("malformed"));
     }
     let child = |local: &str| els.iter().find(|e| e.depth == 1 && e.local == local);
     if child("Issuer").is_none_or(|i| i.text.trim() != p.idp_entity_id()) {
@@ -396,10 +398,10 @@ fn read_logout_request(
         root.attr(name)
             .map(|t| DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)))
             .transpose()
-            .map_err(|_| malformed("malformed"))
+            .map_err(|_| reject("malformed"))
     };
     let skew = Duration::seconds(CLOCK_SKEW_SECS);
-    let issued = time("IssueInstant")?.ok_or(malformed("malformed"))?;
+    let issued = time("IssueInstant")?.ok_or(reject("malformed"))?;
     if issued > now + skew {
         return Err(reject("not_yet_valid"));
     }
@@ -411,7 +413,7 @@ fn read_logout_request(
     let id = root
         .attr("ID")
         .filter(|id| !id.is_empty())
-        .ok_or(malformed("malformed"))?
+        .ok_or(reject("malformed"))?
         .to_string();
     let name_id = child("NameID")
         .map(|n| n.text.clone())
@@ -438,18 +440,15 @@ async fn idp_response(
 ) -> Result<Response, Reject> {
     let xml = match binding {
         Binding::Redirect(_) => {
-            let raw = STANDARD
-                .decode(message)
-                .map_err(|_| malformed("malformed"))?;
-            let xml =
-                deflate::inflate(&raw, MAX_MESSAGE_BYTES).map_err(|_| malformed("malformed"))?;
-            String::from_utf8(xml).map_err(|_| malformed("malformed"))?
+            let raw = STANDARD.decode(message).map_err(|_| reject("malformed"))?;
+            let xml = deflate::inflate(&raw, MAX_MESSAGE_BYTES).map_err(|_| reject("malformed"))?;
+            xml_text(xml)?
         }
         Binding::Post(_) => decode_post(message)?,
     };
     let els = read_xml(&xml)?;
     if els[0].local != "LogoutResponse" {
-        return Err(malformed("malformed"));
+        return Err(reject("malformed"));
     }
     let in_response_to = els[0]
         .attr("InResponseTo")
@@ -468,11 +467,12 @@ async fn idp_response(
         .find(|e| e.local == "StatusCode" && e.depth == 2)
         .and_then(|e| e.attr("Value"));
     if status != Some(STATUS_SUCCESS) {
-        // The Ward session ended regardless; the IdP may keep its own (partial logout).
-        tracing::warn!(provider = %p.id, status = status.unwrap_or("none"), "SAML logout at IdP {} did not fully succeed", p.id);
+        // The Ward session ended regardless; the IdP may keep its own (partial logout). The
+        // status is not logged: this message is unsigned, its text the sender's choice.
+        tracing::warn!(provider = %p.id, "SAML logout at the IdP did not fully succeed");
     }
     match flow.return_to {
-        Some(path) => see_other(&path).map_err(|_| malformed("malformed")),
+        Some(path) => see_other(&path).map_err(|_| reject("malformed")),
         None => Ok(axum::Json(json!({ "logged_out": true })).into_response()),
     }
 }

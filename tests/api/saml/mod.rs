@@ -1,9 +1,10 @@
 //! SAML 2.0 service provider: a test IdP ([`idp`]: keys generated here, responses built and
 //! signed with samael/xmlsec) logs users in (SP- and IdP-initiated) and out (both ways);
-//! [`attacks`] holds the refusals.
+//! [`attacks`] holds the refusals, [`return_to`] where a login may return to (OIDC too).
 
 mod attacks;
 mod idp;
+mod return_to;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
