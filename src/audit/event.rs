@@ -32,6 +32,7 @@ pub enum EventType {
     MemberRole,
     UserUpsert,
     UserRole,
+    UserState,
     AuthzDenied,
     AuthzServerCall,
     ConfigChange,
@@ -46,7 +47,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 32] = [
+    pub const ALL: [EventType; 33] = [
         Self::WsConnect,
         Self::WsDisconnect,
         Self::TokenRejected,
@@ -68,6 +69,7 @@ impl EventType {
         Self::MemberRole,
         Self::UserUpsert,
         Self::UserRole,
+        Self::UserState,
         Self::AuthzDenied,
         Self::AuthzServerCall,
         Self::ConfigChange,
@@ -105,6 +107,7 @@ impl EventType {
             Self::MemberRole => (36, "member.role"),
             Self::UserUpsert => (37, "user.upsert"),
             Self::UserRole => (38, "user.role"),
+            Self::UserState => (39, "user.state"),
             Self::AuthzDenied => (40, "authz.denied"),
             Self::AuthzServerCall => (41, "authz.server_call"),
             Self::ConfigChange => (50, "config.change"),

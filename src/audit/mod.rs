@@ -139,6 +139,8 @@ pub(crate) enum Command {
     Sync(oneshot::Sender<Result<u64, String>>),
     /// Delete the directory rows of these ids (erasure) after chaining what is queued.
     Unlink(String, Vec<String>, oneshot::Sender<Result<u64, String>>),
+    /// Drop every cached pseudonym (another node unlinked some).
+    Forget,
 }
 
 tokio::task_local! {
@@ -276,6 +278,12 @@ impl AuditLog {
         rx.await
             .context("the audit appender stopped")?
             .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Drops this node's cached pseudonyms (another node unlinked some): records chained
+    /// from now on resolve their pseudonyms from the database.
+    pub fn forget_pseudonyms(&self) {
+        let _ = self.commands.send(Command::Forget);
     }
 
     /// Signs `text` (a C2SP note body: UTF-8 ending in a newline) with the log key, so a
