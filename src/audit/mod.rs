@@ -257,15 +257,22 @@ impl AuditLog {
         Ok(())
     }
 
-    /// Chains everything committed or handed over so far; returns the tree size.
+    /// Chains everything committed or handed over so far; returns the tree size. A failed
+    /// append is retried (the appender reloads the head: another node sharing the database
+    /// may have appended meanwhile) before the error is returned.
     pub async fn sync(&self) -> anyhow::Result<u64> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Sync(tx))
-            .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
-        rx.await
-            .context("the audit appender stopped")?
-            .map_err(|e| anyhow::anyhow!(e))
+        let mut attempt = 0;
+        loop {
+            let (tx, rx) = oneshot::channel();
+            self.commands
+                .send(Command::Sync(tx))
+                .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
+            match rx.await.context("the audit appender stopped")? {
+                Ok(size) => return Ok(size),
+                Err(e) if attempt >= 3 => return Err(anyhow::anyhow!(e)),
+                Err(_) => attempt += 1,
+            }
+        }
     }
 
     /// Unlinks ids from their pseudonyms (erasure): entries about them stay, verifiable,

@@ -686,6 +686,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_revoked_connection_gets_nothing_more_and_is_told_to_close() {
+        let hub = Hub::new(8);
+        let mut old = hub.register("a", 5).unwrap();
+        hub.set_credentials(&old.conn_id, Some(100), None);
+        let mut fresh = hub.register("a", 5).unwrap();
+        hub.set_credentials(&fresh.conn_id, Some(200), Some("s1"));
+        let mut other = hub.register("c", 5).unwrap();
+        for r in [&old, &fresh, &other] {
+            hub.watch(&r.conn_id, "m:x");
+        }
+        let before = |user: &str, before| Revocation::UserTokensBefore {
+            user_id: user.into(),
+            before,
+        };
+        assert_eq!(hub.revoke(&before("a", 150)), 1);
+        assert!(old.revoked.load(Ordering::SeqCst));
+        assert!(!fresh.revoked.load(Ordering::SeqCst));
+        hub.send_to_channel("m:x", &Utf8Bytes::from("{}"));
+        hub.send_to_user("a", &Utf8Bytes::from("{}"));
+        assert!(
+            old.rx.try_recv().is_err(),
+            "nothing reaches a revoked connection"
+        );
+        assert!(fresh.rx.try_recv().is_ok() && fresh.rx.try_recv().is_ok());
+        assert!(other.rx.try_recv().is_ok());
+        // The stored permit makes this return at once.
+        old.restart.notified().await;
+        assert_eq!(
+            hub.local_credentials().len(),
+            2,
+            "a revoked connection is not re-checked"
+        );
+
+        assert_eq!(
+            hub.revoke(&Revocation::Session {
+                sid: "other".into()
+            }),
+            0
+        );
+        assert_eq!(
+            hub.revoke(&Revocation::SessionsOf {
+                user_id: "a".into()
+            }),
+            1
+        );
+        assert!(fresh.revoked.load(Ordering::SeqCst));
+        // A token without `iat` counts as issued before any cut-off.
+        assert_eq!(hub.revoke(&Revocation::AllTokensBefore { before: 1 }), 1);
+        assert!(other.revoked.load(Ordering::SeqCst));
+        assert!(hub.local_credentials().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_full_queue_signals_the_slow_connection_without_blocking() {
         let hub = Hub::new(2);
         let reg = hub.register("slow", 5).unwrap();

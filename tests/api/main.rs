@@ -27,6 +27,7 @@ mod messages;
 mod moto;
 mod reads_and_reactions;
 mod retention;
+mod revocation;
 mod saml;
 mod store_contract;
 mod tls;
