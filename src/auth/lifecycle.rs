@@ -262,23 +262,34 @@ pub async fn revoke_app_tokens(
 /// time).
 pub async fn recheck_connections(state: &AppState) -> usize {
     let mut revoked = 0;
+    // Connections opened with the same credentials (tabs of one user) are checked once.
+    let mut verdicts: std::collections::HashMap<(String, Option<i64>, Option<String>), bool> =
+        std::collections::HashMap::new();
     for c in state.hub.local_credentials() {
-        let claims = super::token::Claims {
-            user_id: Some(c.user_id),
-            iat: c.iat,
-            sid: c.session,
-            ..Default::default()
+        let key = (c.user_id, c.iat, c.session);
+        let still_valid = match verdicts.get(&key) {
+            Some(v) => *v,
+            None => {
+                let claims = super::token::Claims {
+                    user_id: Some(key.0.clone()),
+                    iat: key.1,
+                    sid: key.2.clone(),
+                    ..Default::default()
+                };
+                let v = match super::check_revocation(state, &claims).await {
+                    Ok(()) => true,
+                    Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => false,
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "could not re-check a connection's token");
+                        true
+                    }
+                };
+                verdicts.insert(key, v);
+                v
+            }
         };
-        match super::check_revocation(state, &claims).await {
-            Ok(()) => {}
-            Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => {
-                if state.hub.revoke_connection(&c.conn_id) {
-                    revoked += 1;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e.message, "could not re-check a connection's token");
-            }
+        if !still_valid && state.hub.revoke_connection(&c.conn_id) {
+            revoked += 1;
         }
     }
     revoked

@@ -129,19 +129,22 @@ impl RedisBus {
         }
         let id = rand::random::<u64>();
         let waiting = self.live_peers();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if !waiting.is_empty() {
-            self.pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(
-                    id,
-                    Pending {
-                        waiting,
-                        done: Some(tx),
-                    },
-                );
+        if waiting.is_empty() {
+            // No other node to wait for (one that joins later checks the database).
+            self.send(&Body::Control { id, control });
+            return true;
         }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                id,
+                Pending {
+                    waiting,
+                    done: Some(tx),
+                },
+            );
         self.send(&Body::Control { id, control });
         let acked = tokio::time::timeout(ACK_TIMEOUT, rx).await;
         let missing = self
@@ -149,11 +152,9 @@ impl RedisBus {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
-        match (acked, missing) {
-            (Ok(Ok(())), _) => true,
-            // No other node to wait for.
-            (Ok(Err(_)), None) => true,
-            (_, missing) => {
+        match acked {
+            Ok(Ok(())) => true,
+            _ => {
                 let n = missing.map_or(0, |p| p.waiting.len());
                 tracing::warn!(
                     nodes = n,

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
-    Db, SECRET, TestApp, WsStream, eventually, on_both_databases, redis_url, url_encode,
+    Db, RedisServer, SECRET, TestApp, WsStream, eventually, on_both_databases, redis_url,
+    url_encode,
 };
 use ward::auth::token;
 
@@ -32,6 +33,7 @@ on_both_databases!(
     revoke_session_one_node,
     shredding_on_one_node_evicts_the_key_on_the_other,
     deactivation_endpoints_are_server_side_only_and_audited,
+    with_the_bus_down_nodes_refuse_from_the_database_and_recheck_open_sockets,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -540,6 +542,100 @@ async fn deactivation_endpoints_are_server_side_only_and_audited(db: Db) {
                 .iter()
                 .any(|e| e["event"] == "user.state" && e["meta"]["state"] == state),
             "a user.state entry for {state}"
+        );
+    }
+}
+
+async fn with_the_bus_down_nodes_refuse_from_the_database_and_recheck_open_sockets(db: Db) {
+    let mut redis = RedisServer::start().await;
+    let cluster = TestApp::spawn_cluster(db, 2, &redis.url(), |_| {}).await;
+    let (a, b) = (&cluster[0], &cluster[1]);
+    for node in [a, b] {
+        eventually(10, "every node joined the bus", async || bus_is_up(node).await).await;
+    }
+    a.users(&["alice", "bob"]).await;
+    a.channel("ward", "bob", &["alice", "bob"]).await;
+    let far = connect_watching(b, "alice", &a.token("alice")).await;
+
+    redis.stop();
+    for node in [a, b] {
+        eventually(10, "every node sees the bus down", async || {
+            node.get("/healthz", "").await.1["status"] == "degraded"
+        })
+        .await;
+    }
+    let far = tokio::spawn(until_closed(far));
+    let (status, body) = a
+        .post("/users/alice/deactivate", &a.server_token(), json!({}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let returned = Instant::now();
+    // Node b never heard of it, but reads the database: refused at once.
+    let (status, _) = b.get("/users", &a.token("alice")).await;
+    assert_eq!(status, 401, "node b refuses a deactivated user from the database");
+    assert!(connect_refused(b, "alice", &a.token("alice")).await);
+    // ... and its periodic re-check closes the open socket within 5 s.
+    let (closed_at, code, _) = far.await.unwrap();
+    let took = closed_at.saturating_duration_since(returned);
+    assert!(
+        took < Duration::from_secs(5),
+        "closed {took:?} after the call returned"
+    );
+    assert_eq!(code, 1008);
+}
+
+/// The time from a revocation call returning on node A to the socket closing on node B,
+/// over 100 runs (deactivate, then reactivate for the next run). Run by hand:
+/// `cargo test --release --test api revocation::close_latency -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by hand"]
+async fn close_latency() {
+    let cluster = nodes(Db::Postgres, 2).await;
+    let (a, b) = (&cluster[0], &cluster[1]);
+    a.users(&["alice", "bob"]).await;
+    a.channel("ward", "bob", &["alice", "bob"]).await;
+    let server = a.server_token();
+    let mut took = Vec::with_capacity(100);
+    let mut from_start = Vec::with_capacity(100);
+    for _ in 0..100 {
+        let ws = connect_watching(b, "alice", &a.token("alice")).await;
+        eventually(5, "node a knows alice's socket on node b", async || {
+            a.state.hub.remote_connection_count() >= 1
+        })
+        .await;
+        let closed = tokio::spawn(until_closed(ws));
+        let started = Instant::now();
+        let (status, _) = a
+            .post("/users/alice/deactivate", &server, json!({}))
+            .await;
+        assert_eq!(status, 201);
+        let returned = Instant::now();
+        let (closed_at, code, _) = closed.await.unwrap();
+        assert_eq!(code, 1008);
+        // Zero when the close arrived before the reply (node a waits for node b's ack).
+        took.push(closed_at.saturating_duration_since(returned));
+        from_start.push(closed_at.duration_since(started));
+        let (status, _) = a
+            .post("/users/alice/reactivate", &server, json!({}))
+            .await;
+        assert_eq!(status, 201);
+        eventually(5, "node a saw the socket go", async || {
+            a.state.hub.remote_connection_count() == 0
+        })
+        .await;
+    }
+    for (what, mut v) in [
+        ("call returned → socket closed on the other node", took),
+        ("call sent → socket closed on the other node", from_start),
+    ] {
+        v.sort();
+        let pct = |p: usize| v[(v.len() * p / 100).min(v.len() - 1)];
+        println!(
+            "revocation: {what}, {} runs: p50 {:?}, p99 {:?}, max {:?}",
+            v.len(),
+            pct(50),
+            pct(99),
+            v[v.len() - 1]
         );
     }
 }
