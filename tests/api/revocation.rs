@@ -551,7 +551,10 @@ async fn with_the_bus_down_nodes_refuse_from_the_database_and_recheck_open_socke
     let cluster = TestApp::spawn_cluster(db, 2, &redis.url(), |_| {}).await;
     let (a, b) = (&cluster[0], &cluster[1]);
     for node in [a, b] {
-        eventually(10, "every node joined the bus", async || bus_is_up(node).await).await;
+        eventually(10, "every node joined the bus", async || {
+            bus_is_up(node).await
+        })
+        .await;
     }
     a.users(&["alice", "bob"]).await;
     a.channel("ward", "bob", &["alice", "bob"]).await;
@@ -572,7 +575,10 @@ async fn with_the_bus_down_nodes_refuse_from_the_database_and_recheck_open_socke
     let returned = Instant::now();
     // Node b never heard of it, but reads the database: refused at once.
     let (status, _) = b.get("/users", &a.token("alice")).await;
-    assert_eq!(status, 401, "node b refuses a deactivated user from the database");
+    assert_eq!(
+        status, 401,
+        "node b refuses a deactivated user from the database"
+    );
     assert!(connect_refused(b, "alice", &a.token("alice")).await);
     // ... and its periodic re-check closes the open socket within 5 s.
     let (closed_at, code, _) = far.await.unwrap();
@@ -605,9 +611,7 @@ async fn close_latency() {
         .await;
         let closed = tokio::spawn(until_closed(ws));
         let started = Instant::now();
-        let (status, _) = a
-            .post("/users/alice/deactivate", &server, json!({}))
-            .await;
+        let (status, _) = a.post("/users/alice/deactivate", &server, json!({})).await;
         assert_eq!(status, 201);
         let returned = Instant::now();
         let (closed_at, code, _) = closed.await.unwrap();
@@ -615,9 +619,7 @@ async fn close_latency() {
         // Zero when the close arrived before the reply (node a waits for node b's ack).
         took.push(closed_at.saturating_duration_since(returned));
         from_start.push(closed_at.duration_since(started));
-        let (status, _) = a
-            .post("/users/alice/reactivate", &server, json!({}))
-            .await;
+        let (status, _) = a.post("/users/alice/reactivate", &server, json!({})).await;
         assert_eq!(status, 201);
         eventually(5, "node a saw the socket go", async || {
             a.state.hub.remote_connection_count() == 0
