@@ -148,6 +148,12 @@ impl Application {
             None => Authz::embedded(late.clone())
                 .context("loading the built-in authorization policies")?,
         });
+        if let Some(cluster) = &cluster {
+            cluster.attach_caches(crate::bus::Caches {
+                keyring: crypto.as_ref().map(|c| c.keyring.clone()),
+                audit: Some(audit.clone()),
+            });
+        }
         let (shutdown_tx, shutdown) = watch::channel(false);
         let state = AppState(Arc::new(Inner {
             bus: Bus::new(hub.clone(), cluster),
@@ -164,6 +170,7 @@ impl Application {
             jobs: {
                 let jobs = Arc::new(crate::jobs::Jobs::default());
                 crate::gdpr::register_jobs(&jobs);
+                crate::auth::lifecycle::register_jobs(&jobs);
                 jobs
             },
         }));
@@ -203,6 +210,7 @@ impl Application {
         });
         let workers = crate::jobs::Workers::spawn(&self.state, crate::jobs::DEFAULT_WORKERS);
         let retention = crate::gdpr::retention::schedule(self.state.clone());
+        let sweep = crate::auth::lifecycle::spawn_sweep(self.state.clone());
         let stop = async move {
             signal.await;
             tracing::info!("shutting down: closing WebSockets, finishing requests");
@@ -234,6 +242,7 @@ impl Application {
         )
         .await;
         sampler.abort();
+        sweep.abort();
         if let Some(r) = retention {
             r.abort();
         }

@@ -347,7 +347,7 @@ async fn run_command(config: Config, command: Command) -> anyhow::Result<()> {
             let (store, crypto) = ward::app::open_crypto(&config, store, sink.clone(), root)?;
             let crypto = crypto.context("field encryption is off (WARD_ENCRYPTION=false)")?;
             let audit = sink.as_ref();
-            match command {
+            match &command {
                 KeysCommand::RotateKek => {
                     let (old, new, n) = ward::crypto::rotation::rotate_kek(&crypto, audit).await?;
                     println!("ward: KEK {old} → {new}; {n} data keys re-wrapped");
@@ -360,7 +360,7 @@ async fn run_command(config: Config, command: Command) -> anyhow::Result<()> {
                         &store,
                         &crypto,
                         audit,
-                        &subject,
+                        subject,
                         |done| {
                             eprintln!("ward: re-encrypted {done} values of {subject}");
                         },
@@ -370,6 +370,27 @@ async fn run_command(config: Config, command: Command) -> anyhow::Result<()> {
                 }
             }
             sink.flush().await.context("recording the key operation")?;
+            // Serving nodes cache keys: tell them to drop what the rotation changed.
+            if let Some(url) = &config.redis_url {
+                let subject = match &command {
+                    KeysCommand::RotateDek { subject } => Some(subject.clone()),
+                    _ => None,
+                };
+                // Its own node id: nodes ignore frames that carry theirs.
+                let node = format!("{}-cli-{}", config.node_id, std::process::id());
+                if let Err(e) = ward::bus::redis::publish_control_once(
+                    url,
+                    &config.redis_channel,
+                    &node,
+                    ward::bus::wire::Control::EvictKeys { subject },
+                )
+                .await
+                {
+                    eprintln!(
+                        "ward: could not tell the serving nodes to drop their cached keys ({e}); they do within 5 minutes"
+                    );
+                }
+            }
             Ok(())
         }
         Command::Audit { command } => audit_command(&config, command).await,

@@ -56,7 +56,8 @@ struct Appender {
     head: Head,
     latest: watch::Sender<Option<SignedCheckpoint>>,
     /// Recently used pseudonyms. Unlinking (erasure) goes through the appender and purges
-    /// them; the TTL bounds how long another node's unlinking can go unnoticed here.
+    /// them; another node's unlinking purges them through the bus (`Command::Forget`), and
+    /// the TTL bounds how long it can go unnoticed while the bus is down.
     pseudonyms: HashMap<(String, String), ([u8; 16], tokio::time::Instant)>,
     /// Whether this appender held the lease for its last batch.
     leader: bool,
@@ -334,9 +335,10 @@ impl Appender {
             let mut direct: Vec<(OutboxRow, Ack)> = Vec::new();
             let mut syncs = Vec::new();
             let mut unlinks = Vec::new();
+            let mut forget = false;
             tokio::select! {
                 cmd = commands.recv() => match cmd {
-                    Some(c) => take(c, &mut direct, &mut syncs, &mut unlinks),
+                    Some(c) => take(c, &mut direct, &mut syncs, &mut unlinks, &mut forget),
                     None => return,
                 },
                 _ = notify.notified() => {}
@@ -346,9 +348,12 @@ impl Appender {
             loop {
                 while direct.len() < MAX_BATCH {
                     match commands.try_recv() {
-                        Ok(c) => take(c, &mut direct, &mut syncs, &mut unlinks),
+                        Ok(c) => take(c, &mut direct, &mut syncs, &mut unlinks, &mut forget),
                         Err(_) => break,
                     }
+                }
+                if std::mem::take(&mut forget) {
+                    self.pseudonyms.clear();
                 }
                 match self.append_once(&mut direct).await {
                     Ok(true) => continue,
@@ -609,11 +614,13 @@ fn take(
     direct: &mut Vec<(OutboxRow, Ack)>,
     syncs: &mut Vec<oneshot::Sender<Result<u64, String>>>,
     unlinks: &mut Vec<Unlink>,
+    forget: &mut bool,
 ) {
     match c {
         Command::Record(row, ack) => direct.push((row, ack)),
         Command::Sync(s) => syncs.push(s),
         Command::Unlink(kind, ids, ack) => unlinks.push((kind, ids, ack)),
+        Command::Forget => *forget = true,
     }
 }
 

@@ -32,6 +32,7 @@ pub enum EventType {
     MemberRole,
     UserUpsert,
     UserRole,
+    UserState,
     AuthzDenied,
     AuthzServerCall,
     ConfigChange,
@@ -48,7 +49,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 34] = [
+    pub const ALL: [EventType; 35] = [
         Self::WsConnect,
         Self::WsDisconnect,
         Self::TokenRejected,
@@ -70,6 +71,7 @@ impl EventType {
         Self::MemberRole,
         Self::UserUpsert,
         Self::UserRole,
+        Self::UserState,
         Self::AuthzDenied,
         Self::AuthzServerCall,
         Self::ConfigChange,
@@ -109,6 +111,7 @@ impl EventType {
             Self::MemberRole => (36, "member.role"),
             Self::UserUpsert => (37, "user.upsert"),
             Self::UserRole => (38, "user.role"),
+            Self::UserState => (39, "user.state"),
             Self::AuthzDenied => (40, "authz.denied"),
             Self::AuthzServerCall => (41, "authz.server_call"),
             Self::ConfigChange => (50, "config.change"),

@@ -139,6 +139,8 @@ pub(crate) enum Command {
     Sync(oneshot::Sender<Result<u64, String>>),
     /// Delete the directory rows of these ids (erasure) after chaining what is queued.
     Unlink(String, Vec<String>, oneshot::Sender<Result<u64, String>>),
+    /// Drop every cached pseudonym (another node unlinked some).
+    Forget,
 }
 
 tokio::task_local! {
@@ -255,15 +257,22 @@ impl AuditLog {
         Ok(())
     }
 
-    /// Chains everything committed or handed over so far; returns the tree size.
+    /// Chains everything committed or handed over so far; returns the tree size. A failed
+    /// append is retried (the appender reloads the head: another node sharing the database
+    /// may have appended meanwhile) before the error is returned.
     pub async fn sync(&self) -> anyhow::Result<u64> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Sync(tx))
-            .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
-        rx.await
-            .context("the audit appender stopped")?
-            .map_err(|e| anyhow::anyhow!(e))
+        let mut attempt = 0;
+        loop {
+            let (tx, rx) = oneshot::channel();
+            self.commands
+                .send(Command::Sync(tx))
+                .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
+            match rx.await.context("the audit appender stopped")? {
+                Ok(size) => return Ok(size),
+                Err(e) if attempt >= 3 => return Err(anyhow::anyhow!(e)),
+                Err(_) => attempt += 1,
+            }
+        }
     }
 
     /// Unlinks ids from their pseudonyms (erasure): entries about them stay, verifiable,
@@ -276,6 +285,12 @@ impl AuditLog {
         rx.await
             .context("the audit appender stopped")?
             .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Drops this node's cached pseudonyms (another node unlinked some): records chained
+    /// from now on resolve their pseudonyms from the database.
+    pub fn forget_pseudonyms(&self) {
+        let _ = self.commands.send(Command::Forget);
     }
 
     /// Signs `text` (a C2SP note body: UTF-8 ending in a newline) with the log key, so a

@@ -1,5 +1,6 @@
 //! Who is calling: Stream-compatible tokens and the resulting caller identity.
 
+pub mod lifecycle;
 pub mod oidc;
 pub mod password;
 pub mod saml;
@@ -33,18 +34,55 @@ use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
 use crate::error::{ApiError, ApiResult, code};
 
-/// Refuses a user token issued before the user's tokens were revoked (deprovisioning,
-/// Stream's `revoke_tokens_issued_before`); a token without `iat` counts as issued before.
+/// The setting holding the app-wide `revoke_tokens_issued_before` (Unix seconds).
+pub const APP_TOKENS_REVOKED: &str = "revoke_tokens_issued_before";
+
+/// Whether a token issued at `iat` falls before the revocation cut-off `before` (a token
+/// without `iat` counts as issued before; a cut-off of 0 or less is no revocation).
+pub fn issued_before(iat: Option<i64>, before: i64) -> bool {
+    before > 0 && iat.is_none_or(|iat| iat < before)
+}
+
+/// The app-wide revocation cut-off, if one is set.
+pub async fn app_tokens_revoked(state: &AppState) -> ApiResult<Option<i64>> {
+    Ok(state
+        .store
+        .settings
+        .find_setting(APP_TOKENS_REVOKED)
+        .await?
+        .and_then(|v| v.parse().ok()))
+}
+
+/// Refuses a user token that was revoked, from the database (so it holds on every node,
+/// with or without the bus): issued before the user's tokens were revoked (deprovisioning,
+/// erasure, Stream's `revoke_tokens_issued_before` per user or app-wide), belonging to an
+/// ended session, or held by a deactivated or deleted user.
 pub async fn check_revocation(state: &AppState, claims: &token::Claims) -> ApiResult<()> {
     let Some(user_id) = claims.user_id.as_deref().filter(|_| !claims.server) else {
         return Ok(());
     };
+    let revoked = || {
+        ApiError::unauthorized(
+            code::TOKEN_SIGNATURE_INVALID,
+            "JWTAuth error: token has been revoked",
+        )
+    };
     if let Some(before) = state.store.identity.find_tokens_revoked(user_id).await?
-        && claims.iat.is_none_or(|iat| iat < before)
+        && issued_before(claims.iat, before)
+    {
+        return Err(revoked());
+    }
+    if let Some(before) = app_tokens_revoked(state).await?
+        && issued_before(claims.iat, before)
+    {
+        return Err(revoked());
+    }
+    if let Some(user) = state.store.users.find_user(user_id).await?
+        && (user.deactivated_at.is_some() || user.deleted_at.is_some())
     {
         return Err(ApiError::unauthorized(
             code::TOKEN_SIGNATURE_INVALID,
-            "JWTAuth error: token has been revoked",
+            "JWTAuth error: the user is deactivated",
         ));
     }
     if let Some(sid) = &claims.sid {
@@ -69,7 +107,7 @@ pub async fn check_revocation(state: &AppState, claims: &token::Claims) -> ApiRe
 }
 
 /// Removes a user's access at once: sessions revoked, tokens issued so far refused, the
-/// account deactivated, and this node's WebSockets of theirs closed. Returns how many
+/// account deactivated, and their WebSockets closed on every node. Returns how many
 /// sessions were revoked.
 pub async fn deprovision(
     state: &AppState,
@@ -104,7 +142,12 @@ pub async fn deprovision(
         state.store.users.upsert_user(&user, &[record]).await?;
         state.audit.outbox_written();
     }
-    state.hub.close_user(user_id);
+    state
+        .bus
+        .revoke(crate::bus::wire::Revocation::User {
+            user_id: user_id.to_string(),
+        })
+        .await;
     Ok(n)
 }
 

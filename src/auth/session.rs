@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
+use crate::bus::wire::Revocation;
 use crate::error::{ApiError, ApiResult, code};
 use crate::store::{SessionRow, UserRow};
 use crate::time::now_micros;
@@ -202,7 +203,12 @@ pub async fn revoke(
         .revoke_session(id_hash, now_micros(), &[record])
         .await?;
     state.audit.outbox_written();
-    state.hub.close_session(id_hash);
+    state
+        .bus
+        .revoke(Revocation::Session {
+            sid: id_hash.to_string(),
+        })
+        .await;
     Ok(done)
 }
 
@@ -226,7 +232,12 @@ pub async fn revoke_all(
         .revoke_sessions_of(user_id, now_micros(), &[record])
         .await?;
     state.audit.outbox_written();
-    state.hub.close_sessions_of(user_id);
+    state
+        .bus
+        .revoke(Revocation::SessionsOf {
+            user_id: user_id.to_string(),
+        })
+        .await;
     Ok(n)
 }
 

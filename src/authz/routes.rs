@@ -13,10 +13,19 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/metrics", PUBLIC),
     ("GET", "/usage", "ReadUsage"),
     ("GET", "/app", "ReadAppSettings"),
+    // Only `revoke_tokens_issued_before` is updatable (app-wide token revocation).
+    ("PATCH", "/app", "ManageRoles"),
     ("GET", "/connect", "Connect"),
     ("GET", "/users", "QueryUsers"),
     ("POST", "/users", "UpsertUsers"),
+    // Setting `revoke_tokens_issued_before` also asks for `ManageRoles`.
     ("PATCH", "/users", "UpdateUser"),
+    // Server-side only (the API secret), like Stream's.
+    ("POST", "/users/{id}/deactivate", "ManageRoles"),
+    ("POST", "/users/{id}/reactivate", "ManageRoles"),
+    ("POST", "/users/deactivate", "ManageRoles"),
+    ("POST", "/users/reactivate", "ManageRoles"),
+    ("POST", "/users/restore", "ManageRoles"),
     ("GET", "/unread", "ReadUnreadCounts"),
     ("POST", "/channels", "QueryChannels"),
     ("POST", "/channels/{type}/query", "ReadChannel"),

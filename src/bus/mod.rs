@@ -3,6 +3,10 @@
 //! `WARD_REDIS_URL` set, the same bytes are also published once to Redis pub/sub and every
 //! other node delivers them to its own watchers ([`redis`]). Node-to-node state (who is
 //! connected and watching where) travels the same way.
+//!
+//! Revocations and cache evictions are cluster-wide too ([`Bus::revoke`],
+//! [`Bus::evict_keys`], [`Bus::forget_pseudonyms`]): applied on this node at once, then on
+//! every other node, and the call returns once every live node has acknowledged.
 
 pub mod redis;
 pub mod wire;
@@ -12,8 +16,39 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use serde_json::Value;
 
+use crate::audit::AuditLog;
+use crate::crypto::keyring::Keyring;
 use crate::ws::hub::Hub;
-use wire::TargetKind;
+use wire::{Control, Revocation, TargetKind};
+
+/// The node-local caches that control frames evict.
+#[derive(Clone, Default)]
+pub struct Caches {
+    pub keyring: Option<Arc<Keyring>>,
+    pub audit: Option<Arc<AuditLog>>,
+}
+
+/// Applies a control frame to this node.
+pub fn apply_control(hub: &Hub, caches: Option<&Caches>, control: &Control) {
+    match control {
+        Control::Revoke(r) => {
+            let n = hub.revoke(r);
+            if n > 0 {
+                tracing::info!(connections = n, "revoked connections closing");
+            }
+        }
+        Control::EvictKeys { subject } => {
+            if let Some(keyring) = caches.and_then(|c| c.keyring.as_ref()) {
+                keyring.evict(subject.as_deref());
+            }
+        }
+        Control::ForgetPseudonyms => {
+            if let Some(audit) = caches.and_then(|c| c.audit.as_ref()) {
+                audit.forget_pseudonyms();
+            }
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Bus {
@@ -76,6 +111,42 @@ impl Bus {
     /// To the connections subscribed to a user's presence.
     pub fn to_presence_subscribers(&self, user_id: &str, event: &Value) {
         self.publish(TargetKind::Presence, user_id, event);
+    }
+
+    /// The cross-node bus, if any.
+    pub fn cluster(&self) -> Option<&Arc<redis::RedisBus>> {
+        self.cluster.as_ref()
+    }
+
+    /// Revokes connections on every node: this node's are marked at once (nothing more is
+    /// delivered to them) and closed; the call returns once every other live node has done
+    /// the same (at most [`redis::ACK_TIMEOUT`]). Callers first make the revocation durable
+    /// in the database, which every node checks at connect and, while the bus is down,
+    /// periodically.
+    pub async fn revoke(&self, r: Revocation) {
+        self.hub.revoke(&r);
+        if let Some(cluster) = &self.cluster {
+            cluster.control(Control::Revoke(r)).await;
+        }
+    }
+
+    /// Makes every other node drop its cached keys of `subject` (all keys and the KEK for
+    /// `None`); this node's keyring evicted its own already.
+    pub async fn evict_keys(&self, subject: Option<&str>) {
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .control(Control::EvictKeys {
+                    subject: subject.map(str::to_string),
+                })
+                .await;
+        }
+    }
+
+    /// Makes every other node drop its cached pseudonyms (some were unlinked here).
+    pub async fn forget_pseudonyms(&self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.control(Control::ForgetPseudonyms).await;
+        }
     }
 
     /// To one connection of this node (health checks): never crosses nodes.

@@ -10,17 +10,23 @@
 //! `degraded`. Nothing blocks: publishing is a `try_send`. When Redis returns, the node
 //! announces its state, asks the others for theirs, and closes its WebSockets with 1012 so
 //! every client resyncs the events it may have missed through `POST /channels`.
+//!
+//! Control frames (revocations, cache evictions) are applied by every node as they arrive,
+//! in order with the events, and acknowledged; [`RedisBus::control`] waits (at most
+//! [`ACK_TIMEOUT`]) until every live node has acknowledged, so a revocation that returns
+//! has taken effect cluster-wide.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::wire::{self, Body, TargetKind};
+use super::Caches;
+use super::wire::{self, Body, Control, TargetKind};
 use crate::metrics::Metrics;
 use crate::time::now_micros;
 use crate::ws::hub::Hub;
@@ -30,12 +36,25 @@ const NODE_TIMEOUT: Duration = Duration::from_secs(8);
 const QUEUE: usize = 65_536;
 const BATCH: usize = 256;
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a control frame waits for the other nodes' acknowledgements.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(1);
+
+struct Pending {
+    waiting: HashSet<String>,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
 
 pub struct RedisBus {
     node: String,
     out: mpsc::Sender<Vec<u8>>,
     up: AtomicBool,
     metrics: Arc<Metrics>,
+    /// Other nodes heard from recently (heartbeats), with when.
+    peers: Mutex<HashMap<String, Instant>>,
+    /// Control frames sent by this node that some node has not acknowledged yet.
+    pending: Mutex<HashMap<u64, Pending>>,
+    /// What control frames act on besides the hub (attached once the app is built).
+    caches: OnceLock<Caches>,
 }
 
 impl RedisBus {
@@ -55,6 +74,9 @@ impl RedisBus {
             out,
             up: AtomicBool::new(false),
             metrics,
+            peers: Mutex::default(),
+            pending: Mutex::default(),
+            caches: OnceLock::new(),
         });
         let (changes_tx, mut changes_rx) = mpsc::unbounded_channel();
         hub.report_changes(changes_tx);
@@ -80,6 +102,79 @@ impl RedisBus {
 
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// Attaches the caches that control frames evict (set once).
+    pub fn attach_caches(&self, caches: Caches) {
+        let _ = self.caches.set(caches);
+    }
+
+    fn live_peers(&self) -> HashSet<String> {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers
+            .iter()
+            .filter(|(_, seen)| seen.elapsed() < NODE_TIMEOUT)
+            .map(|(node, _)| node.clone())
+            .collect()
+    }
+
+    /// Sends a control frame to every other node and waits until each live node has applied
+    /// it (or [`ACK_TIMEOUT`] passes). Returns whether every live node acknowledged. With
+    /// the bus down nothing is sent: the other nodes re-check their connections against
+    /// the database meanwhile.
+    pub async fn control(&self, control: Control) -> bool {
+        if !self.is_up() {
+            self.metrics.bus_dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let id = rand::random::<u64>();
+        let waiting = self.live_peers();
+        if waiting.is_empty() {
+            // No other node to wait for (one that joins later checks the database).
+            self.send(&Body::Control { id, control });
+            return true;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                id,
+                Pending {
+                    waiting,
+                    done: Some(tx),
+                },
+            );
+        self.send(&Body::Control { id, control });
+        let acked = tokio::time::timeout(ACK_TIMEOUT, rx).await;
+        let missing = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        match acked {
+            Ok(Ok(())) => true,
+            _ => {
+                let n = missing.map_or(0, |p| p.waiting.len());
+                tracing::warn!(
+                    nodes = n,
+                    "a control frame was not acknowledged by every node in time"
+                );
+                false
+            }
+        }
+    }
+
+    fn acknowledged(&self, id: u64, by: &str) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = pending.get_mut(&id) {
+            p.waiting.remove(by);
+            if p.waiting.is_empty()
+                && let Some(done) = p.done.take()
+            {
+                let _ = done.send(());
+            }
+        }
     }
 
     fn send(&self, body: &Body) {
@@ -170,18 +265,17 @@ async fn subscriber(client: ::redis::Client, channel: String, hub: Arc<Hub>, bus
         announce_state(&hub, &bus);
 
         let mut stream = pubsub.into_on_message();
-        let mut last_seen: HashMap<String, Instant> = HashMap::new();
         let mut tick = tokio::time::interval(HEARTBEAT);
         loop {
             tokio::select! {
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
-                    handle(&hub, &bus, &mut last_seen, msg.get_payload_bytes());
+                    handle(&hub, &bus, msg.get_payload_bytes());
                 }
                 _ = tick.tick() => {
                     bus.send(&Body::Heartbeat);
                     let now = Instant::now();
-                    last_seen.retain(|node, seen| {
+                    bus.peers.lock().unwrap_or_else(|e| e.into_inner()).retain(|node, seen| {
                         let alive = now.duration_since(*seen) < NODE_TIMEOUT;
                         if !alive {
                             tracing::warn!(node = %node, "node went silent; forgetting its connections");
@@ -193,6 +287,7 @@ async fn subscriber(client: ::redis::Client, channel: String, hub: Arc<Hub>, bus
             }
         }
         bus.up.store(false, Ordering::Relaxed);
+        bus.peers.lock().unwrap_or_else(|e| e.into_inner()).clear();
         hub.forget_remote();
         tracing::warn!(node = %bus.node, "cross-node bus lost; serving local connections only");
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -205,7 +300,7 @@ fn announce_state(hub: &Hub, bus: &RedisBus) {
     }
 }
 
-fn handle(hub: &Hub, bus: &RedisBus, last_seen: &mut HashMap<String, Instant>, payload: &[u8]) {
+fn handle(hub: &Hub, bus: &RedisBus, payload: &[u8]) {
     let Some(frame) = wire::decode(payload) else {
         tracing::warn!("ignoring a malformed bus frame");
         return;
@@ -214,7 +309,10 @@ fn handle(hub: &Hub, bus: &RedisBus, last_seen: &mut HashMap<String, Instant>, p
         return;
     }
     bus.metrics.bus_received.fetch_add(1, Ordering::Relaxed);
-    last_seen.insert(frame.node.clone(), Instant::now());
+    bus.peers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(frame.node.clone(), Instant::now());
     match frame.body {
         Body::Event {
             target,
@@ -232,5 +330,51 @@ fn handle(hub: &Hub, bus: &RedisBus, last_seen: &mut HashMap<String, Instant>, p
         Body::State(change) => hub.apply_remote(&frame.node, &change),
         Body::Hello => announce_state(hub, bus),
         Body::Heartbeat => {}
+        Body::Control { id, control } => {
+            // Applied here, before any later frame is handled: a revoked connection gets
+            // none of the events that follow.
+            super::apply_control(hub, bus.caches.get(), &control);
+            bus.send(&Body::Ack {
+                id,
+                to: frame.node.clone(),
+            });
+        }
+        Body::Ack { id, to } => {
+            if to == bus.node {
+                bus.acknowledged(id, &frame.node);
+            }
+        }
     }
+}
+
+/// Publishes one control frame from a process that does not serve (the `ward keys` CLI):
+/// the serving nodes apply it; nobody waits for acknowledgements.
+pub async fn publish_control_once(
+    url: &str,
+    channel: &str,
+    node: &str,
+    control: Control,
+) -> anyhow::Result<()> {
+    let client = ::redis::Client::open(url)?;
+    let mut conn = tokio::time::timeout(IO_TIMEOUT, client.get_multiplexed_async_connection())
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis did not answer in time"))??;
+    let frame = wire::encode(
+        node,
+        now_micros(),
+        &Body::Control {
+            id: rand::random::<u64>(),
+            control,
+        },
+    );
+    tokio::time::timeout(
+        IO_TIMEOUT,
+        ::redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(frame)
+            .query_async::<()>(&mut conn),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("Redis did not answer in time"))??;
+    Ok(())
 }

@@ -9,7 +9,15 @@
 //! body, kind 1 (conns):    user_len(u16) user | count(u32)
 //! body, kind 2 (watching): cid_len(u16) cid | user_len(u16) user | count(u32)
 //! body, kind 3 (heartbeat), kind 4 (hello: "send me your state"): empty
+//! body, kind 5 (control):  id(u64 BE) | control (below)
+//! body, kind 6 (ack):      id(u64 BE) | to_len(1) to
+//! control: 0 revoke   | scope(1) | [str16 user or sid] | [before_secs(i64 BE)]
+//!          1 evict keys | has_subject(1) | [str16 subject]
+//!          2 forget pseudonyms
 //! ```
+//!
+//! Control frames (revocations, cache evictions) are acknowledged by every node that applied
+//! them, so the sender can wait until the whole cluster has acted.
 
 use crate::ws::hub::LocalChange;
 
@@ -22,6 +30,35 @@ pub enum TargetKind {
     Presence = 2,
 }
 
+/// Whose WebSockets a revocation closes (each node closes those it holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// Every connection of the user (deleted, deactivated, deprovisioned, erased).
+    User { user_id: String },
+    /// The user's connections opened with a token issued before `before` (Unix seconds;
+    /// a token without `iat` counts as issued before).
+    UserTokensBefore { user_id: String, before: i64 },
+    /// Every connection opened with a token issued before `before` (app-wide).
+    AllTokensBefore { before: i64 },
+    /// The connections opened with a chat token of this session (its row key).
+    Session { sid: String },
+    /// The connections opened with a chat token of any session of the user.
+    SessionsOf { user_id: String },
+}
+
+/// A cluster-wide instruction every node applies and acknowledges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    Revoke(Revocation),
+    /// Drop cached keys: of one subject (shredded or rotated), or all of them, the cached
+    /// KEK included (`None`: the KEK was rotated).
+    EvictKeys {
+        subject: Option<String>,
+    },
+    /// Drop every cached pseudonym (some were unlinked).
+    ForgetPseudonyms,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     Event {
@@ -32,6 +69,15 @@ pub enum Body {
     State(LocalChange),
     Heartbeat,
     Hello,
+    Control {
+        id: u64,
+        control: Control,
+    },
+    /// `node` applied control frame `id` sent by `to`.
+    Ack {
+        id: u64,
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +102,8 @@ pub fn encode(node: &str, sent_at: i64, body: &Body) -> Vec<u8> {
         Body::State(LocalChange::Watching { .. }) => 2,
         Body::Heartbeat => 3,
         Body::Hello => 4,
+        Body::Control { .. } => 5,
+        Body::Ack { .. } => 6,
     });
     let node = &node.as_bytes()[..node.len().min(255)];
     out.push(node.len() as u8);
@@ -85,8 +133,89 @@ pub fn encode(node: &str, sent_at: i64, body: &Body) -> Vec<u8> {
             out.extend_from_slice(&(*count as u32).to_be_bytes());
         }
         Body::Heartbeat | Body::Hello => {}
+        Body::Control { id, control } => {
+            out.extend_from_slice(&id.to_be_bytes());
+            encode_control(&mut out, control);
+        }
+        Body::Ack { id, to } => {
+            out.extend_from_slice(&id.to_be_bytes());
+            let to = &to.as_bytes()[..to.len().min(255)];
+            out.push(to.len() as u8);
+            out.extend_from_slice(to);
+        }
     }
     out
+}
+
+fn encode_control(out: &mut Vec<u8>, control: &Control) {
+    match control {
+        Control::Revoke(r) => {
+            out.push(0);
+            match r {
+                Revocation::User { user_id } => {
+                    out.push(0);
+                    put_str16(out, user_id);
+                }
+                Revocation::UserTokensBefore { user_id, before } => {
+                    out.push(1);
+                    put_str16(out, user_id);
+                    out.extend_from_slice(&before.to_be_bytes());
+                }
+                Revocation::AllTokensBefore { before } => {
+                    out.push(2);
+                    out.extend_from_slice(&before.to_be_bytes());
+                }
+                Revocation::Session { sid } => {
+                    out.push(3);
+                    put_str16(out, sid);
+                }
+                Revocation::SessionsOf { user_id } => {
+                    out.push(4);
+                    put_str16(out, user_id);
+                }
+            }
+        }
+        Control::EvictKeys { subject } => {
+            out.push(1);
+            match subject {
+                Some(s) => {
+                    out.push(1);
+                    put_str16(out, s);
+                }
+                None => out.push(0),
+            }
+        }
+        Control::ForgetPseudonyms => out.push(2),
+    }
+}
+
+fn decode_control(r: &mut Reader<'_>) -> Option<Control> {
+    Some(match r.u8()? {
+        0 => Control::Revoke(match r.u8()? {
+            0 => Revocation::User {
+                user_id: r.str16()?,
+            },
+            1 => Revocation::UserTokensBefore {
+                user_id: r.str16()?,
+                before: r.i64()?,
+            },
+            2 => Revocation::AllTokensBefore { before: r.i64()? },
+            3 => Revocation::Session { sid: r.str16()? },
+            4 => Revocation::SessionsOf {
+                user_id: r.str16()?,
+            },
+            _ => return None,
+        }),
+        1 => Control::EvictKeys {
+            subject: match r.u8()? {
+                0 => None,
+                1 => Some(r.str16()?),
+                _ => return None,
+            },
+        },
+        2 => Control::ForgetPseudonyms,
+        _ => return None,
+    })
 }
 
 struct Reader<'a> {
@@ -117,6 +246,9 @@ impl<'a> Reader<'a> {
     }
     fn i64(&mut self) -> Option<i64> {
         Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
     }
 }
 
@@ -156,6 +288,22 @@ pub fn decode(buf: &[u8]) -> Option<Frame> {
         }),
         3 => Body::Heartbeat,
         4 => Body::Hello,
+        5 => {
+            let id = r.u64()?;
+            let control = decode_control(&mut r)?;
+            if !r.buf.is_empty() {
+                return None;
+            }
+            Body::Control { id, control }
+        }
+        6 => {
+            let id = r.u64()?;
+            let n = r.u8()? as usize;
+            Body::Ack {
+                id,
+                to: r.str_n(n)?,
+            }
+        }
         _ => return None,
     };
     Some(Frame {
@@ -188,7 +336,35 @@ mod tests {
             }),
             Body::Heartbeat,
             Body::Hello,
+            Body::Ack {
+                id: 7,
+                to: "node-2".into(),
+            },
         ];
+        let controls = [
+            Control::Revoke(Revocation::User {
+                user_id: "u".into(),
+            }),
+            Control::Revoke(Revocation::UserTokensBefore {
+                user_id: "u".into(),
+                before: 1_800_000_000,
+            }),
+            Control::Revoke(Revocation::AllTokensBefore { before: -1 }),
+            Control::Revoke(Revocation::Session { sid: "abc".into() }),
+            Control::Revoke(Revocation::SessionsOf {
+                user_id: "u".into(),
+            }),
+            Control::EvictKeys {
+                subject: Some("user:u".into()),
+            },
+            Control::EvictKeys { subject: None },
+            Control::ForgetPseudonyms,
+        ];
+        let bodies = bodies.into_iter().chain(
+            controls
+                .into_iter()
+                .map(|control| Body::Control { id: 9, control }),
+        );
         for body in bodies {
             let frame = decode(&encode("node-1", 42, &body)).unwrap();
             assert_eq!(
@@ -215,5 +391,20 @@ mod tests {
             }),
         );
         assert_eq!(decode(&full[..full.len() - 1]), None);
+        let control = encode(
+            "n",
+            1,
+            &Body::Control {
+                id: 1,
+                control: Control::Revoke(Revocation::UserTokensBefore {
+                    user_id: "u".into(),
+                    before: 5,
+                }),
+            },
+        );
+        assert_eq!(decode(&control[..control.len() - 1]), None);
+        let mut unknown = control.clone();
+        unknown[1 + 1 + 1 + 1 + 8 + 8] = 9;
+        assert_eq!(decode(&unknown), None, "an unknown control kind is ignored");
     }
 }

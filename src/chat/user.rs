@@ -32,6 +32,7 @@ const RESERVED: &[&str] = &[
     "unread_channels",
     "unread_threads",
     "devices",
+    "revoke_tokens_issued_before",
 ];
 
 /// Stream's limit on custom user data.
@@ -165,6 +166,7 @@ pub async fn partial_update_users(
     let mut out = Map::new();
     for update in updates {
         validate_user_id(&update.id)?;
+        let revocation = revocation_of(update)?;
         let sets_role = role_of(&update.set)?.is_some();
         state.authz.authorize(
             actor.principal(),
@@ -192,6 +194,9 @@ pub async fn partial_update_users(
             user.data.remove(k);
         }
         check_size(&user.data)?;
+        if let Some(before) = revocation {
+            crate::auth::lifecycle::revoke_user_tokens(state, actor, &user.id, before).await?;
+        }
         user.updated_at = now_micros();
         user.last_active = None;
         let record = state.audit.stage_now(
@@ -208,6 +213,16 @@ pub async fn partial_update_users(
         out.insert(stored.id.clone(), rendered);
     }
     Ok(json!({ "users": out }))
+}
+
+/// Stream's `revokeUserToken`: `revoke_tokens_issued_before` set (a time, or `null` to
+/// lift it) or unset. `None` when the update does not touch it.
+fn revocation_of(update: &PartialUpdate) -> ApiResult<Option<Option<i64>>> {
+    const KEY: &str = crate::auth::APP_TOKENS_REVOKED;
+    if let Some(v) = update.set.get(KEY) {
+        return crate::auth::lifecycle::parse_cutoff(v).map(Some);
+    }
+    Ok(update.unset.iter().any(|k| k == KEY).then_some(None))
 }
 
 fn announce_update(state: &AppState, user_id: &str, user: &Value) {

@@ -4,6 +4,7 @@
 //! `None`, which callers render as a tombstone.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,8 @@ pub struct Keyring {
     deks: Mutex<DekCache>,
     /// subject → its active DEK id.
     active: Mutex<HashMap<String, ([u8; 16], Instant)>>,
+    /// Set when another node rotated the KEK: the cached one is reloaded on next use.
+    kek_stale: AtomicBool,
 }
 
 fn dek_aad(subject: &str, dek_id: &str, kek_id: &str) -> Vec<u8> {
@@ -107,6 +110,7 @@ impl Keyring {
             kek: Default::default(),
             deks: Default::default(),
             active: Default::default(),
+            kek_stale: AtomicBool::new(false),
         }
     }
 
@@ -135,6 +139,9 @@ impl Keyring {
     /// The active KEK, created (and wrapped by the root key) on first use.
     async fn active_kek(&self) -> anyhow::Result<Arc<Kek>> {
         let mut slot = self.kek.lock().await;
+        if self.kek_stale.swap(false, Ordering::SeqCst) {
+            *slot = None;
+        }
         if let Some(k) = slot.as_ref() {
             return Ok(k.clone());
         }
@@ -314,8 +321,27 @@ impl Keyring {
         Ok(retired)
     }
 
+    /// Drops cached keys, so the next use reads the database: those of `subject` (shredded
+    /// or rotated elsewhere), or with `None` every key and the KEK (rotated elsewhere).
+    /// Cached DEKs do not record their subject, so all of them go either way.
+    pub fn evict(&self, subject: Option<&str>) {
+        {
+            let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            match subject {
+                Some(s) => {
+                    active.remove(s);
+                }
+                None => active.clear(),
+            }
+        }
+        if subject.is_none() {
+            self.kek_stale.store(true, Ordering::SeqCst);
+        }
+        self.deks.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Crypto-shreds a subject: destroys every DEK it has, here and in the cache. Other nodes
-    /// drop their cached copies within the cache TTL.
+    /// drop their cached copies when told over the bus (`gdpr::erase`).
     pub async fn shred(&self, subject: &str) -> anyhow::Result<u64> {
         let rows = self.keys.destroy_deks(subject, now_micros()).await?;
         self.active

@@ -88,20 +88,43 @@ pub async fn erase_user(
         ));
     }
     let now = now_micros();
-    // Tokens first, so nothing authenticates as the user while the rest happens.
+    // Tokens first, so nothing authenticates as the user while the rest happens, and their
+    // sockets closed on every node.
     state
         .store
         .identity
         .set_tokens_revoked(user_id, now / 1_000_000 + 1)
         .await?;
-    state.hub.close_user(user_id);
+    state
+        .bus
+        .revoke(crate::bus::wire::Revocation::User {
+            user_id: user_id.to_string(),
+        })
+        .await;
+    // The channels to tell (memberships go with the erasure).
+    let channels: Vec<String> = state
+        .store
+        .channels
+        .find_channels_for_member(user_id)
+        .await?
+        .into_iter()
+        .map(|c| c.cid)
+        .collect();
     // Chain what is queued while the directory still links the user (the certificate and
     // the earlier entries then carry the same pseudonym).
     state.audit.sync().await.map_err(ApiError::internal)?;
     let keys_destroyed = match &state.crypto {
-        Some(_) => crate::crypto::shred_user(state, user_id)
-            .await
-            .map_err(ApiError::internal)?,
+        Some(_) => {
+            let n = crate::crypto::shred_user(state, user_id)
+                .await
+                .map_err(ApiError::internal)?;
+            // No node may keep serving the subject's plaintext from its key cache.
+            state
+                .bus
+                .evict_keys(Some(&crate::store::encrypted::user_subject(user_id)))
+                .await;
+            n
+        }
         None => 0,
     };
     let message_ids = message_ids(state, user_id).await?;
@@ -138,6 +161,9 @@ pub async fn erase_user(
             .unlink("message", &message_ids)
             .await
             .map_err(ApiError::internal)?;
+    // Every node resolves pseudonyms afresh: none links new entries to the erased subject.
+    state.bus.forget_pseudonyms().await;
+    announce_deletion(state, user_id, options, now, &channels);
     Ok(json!({
         "user_id": user_id,
         "erased_at": rfc3339(now),
@@ -148,6 +174,45 @@ pub async fn erase_user(
         "user": if options.user == Mode::Hard { "hard" } else { "soft" },
         "messages": if options.messages == Mode::Hard { "hard" } else { "soft" },
     }))
+}
+
+/// Stream's `user.deleted` (to the channels the user was in and their presence
+/// subscribers) and `user.messages.deleted` (to each of those channels).
+fn announce_deletion(state: &AppState, user_id: &str, options: Options, now: i64, cids: &[String]) {
+    let user = json!({"id": user_id, "deleted_at": rfc3339(now)});
+    let hard_user = options.user == Mode::Hard;
+    let hard_messages = options.messages == Mode::Hard;
+    let mode = |m: Mode| if m == Mode::Hard { "hard" } else { "soft" };
+    let deleted = json!({
+        "type": "user.deleted",
+        "user": user,
+        "hard_delete": hard_user,
+        "mark_messages_deleted": !hard_messages,
+        "delete_user": mode(options.user),
+        "delete_messages": mode(options.messages),
+        "delete_conversation": "",
+        "delete_conversation_channels": false,
+        "created_at": rfc3339(now),
+    });
+    state.bus.to_presence_subscribers(user_id, &deleted);
+    for cid in cids {
+        let (channel_type, channel_id) = cid.split_once(':').unwrap_or(("", cid));
+        let mut in_channel = deleted.clone();
+        in_channel["cid"] = cid.as_str().into();
+        state.bus.to_channel(cid, &in_channel);
+        state.bus.to_channel(
+            cid,
+            &json!({
+                "type": "user.messages.deleted",
+                "user": user,
+                "hard_delete": hard_messages,
+                "cid": cid,
+                "channel_type": channel_type,
+                "channel_id": channel_id,
+                "created_at": rfc3339(now),
+            }),
+        );
+    }
 }
 
 /// Ids of every message the user wrote (for unlinking their pseudonyms).

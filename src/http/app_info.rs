@@ -1,16 +1,44 @@
-//! `GET /app`: the app settings the SDK reads.
+//! `GET /app`: the app settings the SDK reads; `PATCH /app`: app-wide token revocation.
 
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::{Auth, HandlerResult, Reply};
+use super::{ApiJson, Auth, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::chat::channel_type;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/app", get(get_app))
+    Router::new().route("/app", get(get_app).patch(update_app))
+}
+
+/// Stream's `updateAppSettings` / `revokeTokens`: only `revoke_tokens_issued_before` is
+/// supported (every user token issued before it is refused and its sockets closed, on every
+/// node; `null` lifts it). Server-side only.
+async fn update_app(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> HandlerResult {
+    if auth.caller != crate::auth::Caller::Server {
+        return Err(crate::error::ApiError::not_allowed(
+            "app settings are updated server-side only: use the API secret",
+        ));
+    }
+    if let Some(other) = body
+        .keys()
+        .find(|k| k.as_str() != crate::auth::APP_TOKENS_REVOKED)
+    {
+        return Err(crate::error::ApiError::input(format!(
+            "app setting {other} cannot be updated on this server"
+        )));
+    }
+    if let Some(value) = body.get(crate::auth::APP_TOKENS_REVOKED) {
+        let before = crate::auth::lifecycle::parse_cutoff(value)?;
+        crate::auth::lifecycle::revoke_app_tokens(&state, &auth.actor, before).await?;
+    }
+    Ok(Reply(json!({})))
 }
 
 async fn get_app(State(state): State<AppState>, auth: Auth) -> HandlerResult {

@@ -174,6 +174,7 @@ async fn get_task(
     let action = match job.kind.as_str() {
         "gdpr.erase" => "RunGdprErase",
         "gdpr.export" => "RunGdprExport",
+        "users.state" => "ManageRoles",
         _ => "ManageRetention",
     };
     actor.authorize_app(&state, action)?;

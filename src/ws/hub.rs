@@ -9,13 +9,14 @@
 //! operations with no `.await` inside, and delivery takes only the read lock.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc};
 
 use super::remote::RemoteView;
+use crate::bus::wire::Revocation;
 
 /// A change in this node's own state, reported to the other nodes (absolute counts).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,42 @@ struct Conn {
     presence_of: HashSet<String>,
     /// The interactive session whose chat token opened this connection, if any.
     session: Option<String>,
+    /// The `iat` of the token that opened the connection (`None`: no `iat` claim).
+    iat: Option<i64>,
+    /// Set (before the close is signalled) when the connection's user, token or session is
+    /// revoked: nothing is delivered to it any more, and its writer sends nothing more.
+    revoked: Arc<AtomicBool>,
+}
+
+impl Conn {
+    fn revoked_by(&self, r: &Revocation) -> bool {
+        let before = |before: i64| self.iat.is_none_or(|iat| iat < before);
+        match r {
+            Revocation::User { user_id } => self.user_id == *user_id,
+            Revocation::UserTokensBefore { user_id, before: b } => {
+                self.user_id == *user_id && before(*b)
+            }
+            Revocation::AllTokensBefore { before: b } => before(*b),
+            Revocation::Session { sid } => self.session.as_deref() == Some(sid.as_str()),
+            Revocation::SessionsOf { user_id } => {
+                self.user_id == *user_id && self.session.is_some()
+            }
+        }
+    }
+
+    fn revoke(&self) {
+        self.revoked.store(true, Ordering::SeqCst);
+        self.restart.notify_one();
+    }
+}
+
+/// What a periodic re-check needs to know about an open connection.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub conn_id: ConnId,
+    pub user_id: String,
+    pub iat: Option<i64>,
+    pub session: Option<String>,
 }
 
 #[derive(Default)]
@@ -95,6 +132,8 @@ pub struct Registration {
     pub rx: mpsc::Receiver<Utf8Bytes>,
     pub slow: Arc<Notify>,
     pub restart: Arc<Notify>,
+    /// Set when the connection was revoked: the writer stops sending and closes (1008).
+    pub revoked: Arc<AtomicBool>,
     /// This is the user's first open connection (they just came online).
     pub came_online: bool,
 }
@@ -224,55 +263,52 @@ impl Hub {
         }
     }
 
-    /// Tells every open connection of `user_id` on this node to close (deprovisioning: the
-    /// client's reconnect then fails on its revoked token). Returns how many.
-    pub fn close_user(&self, user_id: &str) -> usize {
-        let inner = self.read();
-        let Some(conns) = inner.by_user.get(user_id) else {
-            return 0;
-        };
-        let mut n = 0;
-        for id in conns.iter() {
-            if let Some(conn) = inner.conns.get(id) {
-                conn.restart.notify_one();
-                n += 1;
-            }
-        }
-        n
-    }
-
-    /// Remembers which session's chat token opened a connection.
-    pub fn set_session(&self, conn_id: &str, session: &str) {
+    /// Records the token a connection was opened with: its `iat`, and the interactive session
+    /// whose chat token it is, if any (revocations match on them).
+    pub fn set_credentials(&self, conn_id: &str, iat: Option<i64>, session: Option<&str>) {
         if let Some(conn) = self.write().conns.get_mut(conn_id) {
-            conn.session = Some(session.to_string());
+            conn.iat = iat;
+            conn.session = session.map(str::to_string);
         }
     }
 
-    /// Tells the connections opened with a chat token of `session` to close (the session
-    /// was revoked or expired). Returns how many.
-    pub fn close_session(&self, session: &str) -> usize {
+    /// Revokes this node's connections that `r` covers: each is marked revoked at once (no
+    /// later delivery reaches it, and its writer sends nothing more) and told to close.
+    /// Returns how many.
+    pub fn revoke(&self, r: &Revocation) -> usize {
         let inner = self.read();
         let mut n = 0;
-        for conn in inner.conns.values() {
-            if conn.session.as_deref() == Some(session) {
-                conn.restart.notify_one();
-                n += 1;
-            }
+        for conn in inner.conns.values().filter(|c| c.revoked_by(r)) {
+            conn.revoke();
+            n += 1;
         }
         n
     }
 
-    /// As [`Hub::close_session`] for every session-bound connection of a user.
-    pub fn close_sessions_of(&self, user_id: &str) -> usize {
-        let inner = self.read();
-        let mut n = 0;
-        for conn in inner.conns.values() {
-            if conn.user_id == user_id && conn.session.is_some() {
-                conn.restart.notify_one();
-                n += 1;
+    /// Revokes one connection of this node (a re-check found its token no longer valid).
+    pub fn revoke_connection(&self, conn_id: &str) -> bool {
+        match self.read().conns.get(conn_id) {
+            Some(conn) => {
+                conn.revoke();
+                true
             }
+            None => false,
         }
-        n
+    }
+
+    /// Every open, not yet revoked connection of this node, with what its token said.
+    pub fn local_credentials(&self) -> Vec<Credentials> {
+        self.read()
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.revoked.load(Ordering::SeqCst))
+            .map(|(id, c)| Credentials {
+                conn_id: id.clone(),
+                user_id: c.user_id.clone(),
+                iat: c.iat,
+                session: c.session.clone(),
+            })
+            .collect()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -302,6 +338,7 @@ impl Hub {
         let local = conns.len();
         let came_online = local == 1 && remote == 0;
         let restart = Arc::new(Notify::new());
+        let revoked = Arc::new(AtomicBool::new(false));
         inner.conns.insert(
             conn_id.clone(),
             Conn {
@@ -312,6 +349,8 @@ impl Hub {
                 watching: HashSet::new(),
                 presence_of: HashSet::new(),
                 session: None,
+                iat: None,
+                revoked: revoked.clone(),
             },
         );
         self.report(LocalChange::Connections {
@@ -323,6 +362,7 @@ impl Hub {
             rx,
             slow,
             restart,
+            revoked,
             came_online,
         })
     }
@@ -571,6 +611,9 @@ impl Hub {
             let Some(conn) = inner.conns.get(conn_id) else {
                 continue;
             };
+            if conn.revoked.load(Ordering::SeqCst) {
+                continue;
+            }
             match conn.tx.try_send(event.clone()) {
                 Ok(()) => delivered += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -640,6 +683,59 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_revoked_connection_gets_nothing_more_and_is_told_to_close() {
+        let hub = Hub::new(8);
+        let mut old = hub.register("a", 5).unwrap();
+        hub.set_credentials(&old.conn_id, Some(100), None);
+        let mut fresh = hub.register("a", 5).unwrap();
+        hub.set_credentials(&fresh.conn_id, Some(200), Some("s1"));
+        let mut other = hub.register("c", 5).unwrap();
+        for r in [&old, &fresh, &other] {
+            hub.watch(&r.conn_id, "m:x");
+        }
+        let before = |user: &str, before| Revocation::UserTokensBefore {
+            user_id: user.into(),
+            before,
+        };
+        assert_eq!(hub.revoke(&before("a", 150)), 1);
+        assert!(old.revoked.load(Ordering::SeqCst));
+        assert!(!fresh.revoked.load(Ordering::SeqCst));
+        hub.send_to_channel("m:x", &Utf8Bytes::from("{}"));
+        hub.send_to_user("a", &Utf8Bytes::from("{}"));
+        assert!(
+            old.rx.try_recv().is_err(),
+            "nothing reaches a revoked connection"
+        );
+        assert!(fresh.rx.try_recv().is_ok() && fresh.rx.try_recv().is_ok());
+        assert!(other.rx.try_recv().is_ok());
+        // The stored permit makes this return at once.
+        old.restart.notified().await;
+        assert_eq!(
+            hub.local_credentials().len(),
+            2,
+            "a revoked connection is not re-checked"
+        );
+
+        assert_eq!(
+            hub.revoke(&Revocation::Session {
+                sid: "other".into()
+            }),
+            0
+        );
+        assert_eq!(
+            hub.revoke(&Revocation::SessionsOf {
+                user_id: "a".into()
+            }),
+            1
+        );
+        assert!(fresh.revoked.load(Ordering::SeqCst));
+        // A token without `iat` counts as issued before any cut-off.
+        assert_eq!(hub.revoke(&Revocation::AllTokensBefore { before: 1 }), 1);
+        assert!(other.revoked.load(Ordering::SeqCst));
+        assert!(hub.local_credentials().is_empty());
     }
 
     #[tokio::test]

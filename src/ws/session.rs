@@ -28,6 +28,10 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_TRY_AGAIN: u16 = 1013;
 /// 1012 "service restart": events may have been missed while the cross-node bus was down.
 const CLOSE_SERVICE_RESTART: u16 = 1012;
+/// 1008 "policy violation": the user, token or session was revoked (deleted, deactivated,
+/// deprovisioned, tokens revoked, session ended). The SDK reconnects, and the reconnect is
+/// refused unless it brings a token that is still valid.
+const CLOSE_REVOKED: u16 = 1008;
 /// 1009 "message too big" (RFC 6455 §7.4.1) also covers frames that fail to parse.
 const CLOSE_TOO_BIG_OR_INVALID: u16 = 1009;
 
@@ -37,11 +41,12 @@ struct ConnectPayload {
     user_details: Option<Map<String, Value>>,
 }
 
-/// The connecting user, and the interactive session whose chat token they present, if any.
+/// The connecting user, and the token's `iat` and interactive session (whose chat token
+/// they present), if any.
 async fn authenticate(
     state: &AppState,
     raw_query: Option<&str>,
-) -> Result<(UserRow, Option<String>), ApiError> {
+) -> Result<(UserRow, Option<i64>, Option<String>), ApiError> {
     let query: HashMap<String, String> = ex::decode_query(raw_query)?;
     ex::check_api_key(state, &query)?;
     if query.get("stream-auth-type").map(String::as_str) == Some("anonymous") {
@@ -87,7 +92,7 @@ async fn authenticate(
     }
     let user = user::upsert_on_connect(state, &user_id, payload.user_details.as_ref()).await?;
     crate::chat::Actor::user(user.clone()).authorize_app(state, "Connect")?;
-    Ok((user, claims.sid))
+    Ok((user, claims.iat, claims.sid))
 }
 
 async fn reject(mut socket: WebSocket, err: ApiError) {
@@ -111,7 +116,7 @@ pub async fn run(
     raw_query: Option<String>,
     user_agent: Option<String>,
 ) {
-    let (user, session) = match authenticate(&state, raw_query.as_deref()).await {
+    let (user, iat, session) = match authenticate(&state, raw_query.as_deref()).await {
         Ok(u) => u,
         Err(err) => return reject(socket, err).await,
     };
@@ -130,8 +135,20 @@ pub async fn run(
         }
     };
     let conn_id = reg.conn_id.clone();
+    state.hub.set_credentials(&conn_id, iat, session.as_deref());
+    // A revocation committed after the token check but before the registration found no
+    // connection to close: check again, now that any later one will find this connection.
+    let recheck = crate::auth::token::Claims {
+        user_id: Some(user.id.clone()),
+        iat,
+        sid: session.clone(),
+        ..Default::default()
+    };
+    if let Err(e) = crate::auth::check_revocation(&state, &recheck).await {
+        state.hub.unregister(&conn_id);
+        return reject(socket, e).await;
+    }
     if let Some(sid) = &session {
-        state.hub.set_session(&conn_id, sid);
         close_at_session_expiry(&state, sid, &conn_id).await;
     }
     if let Err(e) = state
@@ -182,6 +199,7 @@ pub async fn run(
     let mut rx = reg.rx;
     let slow = reg.slow;
     let restart = reg.restart;
+    let revoked = reg.revoked;
     let mut shutdown = state.shutdown.clone();
     // The reader's reason to close (client close, idle, oversized frame), sent as a frame.
     let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<(u16, &'static str)>();
@@ -198,7 +216,12 @@ pub async fn run(
             tokio::select! {
                 biased;
                 _ = restart.notified() => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_SERVICE_RESTART, "event bus recovered: reconnect and resync"))).await;
+                    let frame = if revoked.load(std::sync::atomic::Ordering::SeqCst) {
+                        close(CLOSE_REVOKED, "access revoked")
+                    } else {
+                        close(CLOSE_SERVICE_RESTART, "event bus recovered: reconnect and resync")
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
                     break;
                 }
                 _ = slow.notified() => {
@@ -222,6 +245,10 @@ pub async fn run(
                     }
                     let mut failed = false;
                     for frame in batch.drain(..) {
+                        // Revoked meanwhile: send nothing more (the close follows).
+                        if revoked.load(std::sync::atomic::Ordering::SeqCst) {
+                            break;
+                        }
                         if sink.feed(Message::Text(frame)).await.is_err() {
                             failed = true;
                             break;
@@ -338,7 +365,7 @@ async fn close_at_session_expiry(state: &AppState, sid: &str, conn_id: &str) {
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_micros(wait)).await;
         if hub.connection_user(&conn_id).is_some() {
-            hub.close_session(&sid);
+            hub.revoke(&crate::bus::wire::Revocation::Session { sid });
         }
     });
 }

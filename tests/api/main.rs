@@ -28,6 +28,7 @@ mod moto;
 mod ops;
 mod reads_and_reactions;
 mod retention;
+mod revocation;
 mod saml;
 mod store_contract;
 mod tls;

@@ -1,0 +1,404 @@
+//! Who may still use the service: deactivation and reactivation (Stream's
+//! `POST /users/{id}/deactivate`, `/reactivate`, and the batch forms as tasks), restoring
+//! soft-deleted users, token revocation per user and app-wide
+//! (`revoke_tokens_issued_before`), and the re-check of open connections while the bus is
+//! down.
+//!
+//! Every change is made durable in the database first (the token check reads it on every
+//! node, bus or not), then revoked on every node through the bus (the call returns once
+//! every live node has closed the sockets concerned), then announced and audited.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::audit::{AuditEvent, EventType};
+use crate::bus::wire::Revocation;
+use crate::chat::{Actor, view};
+use crate::error::{ApiError, ApiResult};
+use crate::store::UserRow;
+use crate::time::{now_micros, rfc3339};
+
+/// How often open connections are re-checked against the database while the bus is down
+/// (revocations made on other nodes cannot reach this one meanwhile).
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+
+async fn existing_user(state: &AppState, user_id: &str) -> ApiResult<UserRow> {
+    crate::chat::validate_user_id(user_id)?;
+    state
+        .store
+        .users
+        .find_user(user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {user_id} does not exist")))
+}
+
+fn state_event(actor: &Actor, user_id: &str, change: &str, task_id: Option<&str>) -> AuditEvent {
+    let mut event = actor
+        .audit(EventType::UserState)
+        .subject(user_id)
+        .object("user", user_id)
+        .meta("state", change);
+    if let Some(t) = task_id {
+        event = event.meta("task_id", t);
+    }
+    event
+}
+
+fn announce(state: &AppState, kind: &str, actor: &Actor, user: &UserRow) {
+    let mut event = json!({
+        "type": kind,
+        "user": view::user_json(state, user),
+        "created_at": rfc3339(now_micros()),
+    });
+    if let Some(by) = &actor.user {
+        event["created_by"] = view::user_json(state, by);
+    }
+    state.bus.to_presence_subscribers(&user.id, &event);
+}
+
+/// Deactivates a user: refused on REST and WebSocket whatever their token, their sockets
+/// closed on every node, `user.deactivated` sent to their presence subscribers.
+pub async fn deactivate_user(
+    state: &AppState,
+    actor: &Actor,
+    user_id: &str,
+    task_id: Option<&str>,
+) -> ApiResult<UserRow> {
+    let mut user = existing_user(state, user_id).await?;
+    if user.deactivated_at.is_none() {
+        let now = now_micros();
+        user.deactivated_at = Some(now);
+        user.updated_at = now;
+        let record = state
+            .audit
+            .stage_now(state_event(actor, user_id, "deactivated", task_id));
+        user = state.store.users.upsert_user(&user, &[record]).await?;
+        state.audit.outbox_written();
+    }
+    state
+        .bus
+        .revoke(Revocation::User {
+            user_id: user_id.to_string(),
+        })
+        .await;
+    announce(state, "user.deactivated", actor, &user);
+    Ok(user)
+}
+
+/// Reactivates a deactivated user (a deleted one must be restored first); `name`, if
+/// given, replaces their name. Tokens revoked meanwhile stay revoked.
+pub async fn reactivate_user(
+    state: &AppState,
+    actor: &Actor,
+    user_id: &str,
+    name: Option<&str>,
+    task_id: Option<&str>,
+) -> ApiResult<UserRow> {
+    let mut user = existing_user(state, user_id).await?;
+    if user.deleted_at.is_some() {
+        return Err(ApiError::input(format!(
+            "user {user_id} is deleted: restore them first"
+        )));
+    }
+    if user.deactivated_at.is_none() && name.is_none() {
+        return Ok(user);
+    }
+    user.deactivated_at = None;
+    user.updated_at = now_micros();
+    if let Some(name) = name {
+        user.data.insert("name".into(), name.into());
+    }
+    let record = state
+        .audit
+        .stage_now(state_event(actor, user_id, "reactivated", task_id));
+    let user = state.store.users.upsert_user(&user, &[record]).await?;
+    state.audit.outbox_written();
+    announce(state, "user.reactivated", actor, &user);
+    Ok(user)
+}
+
+/// Restores soft-deleted users (Stream's `POST /users/restore`): they may connect again
+/// with tokens issued from now on. What erasure shredded stays unreadable.
+pub async fn restore_users(state: &AppState, actor: &Actor, user_ids: &[String]) -> ApiResult<()> {
+    let mut users = Vec::with_capacity(user_ids.len());
+    for id in user_ids {
+        let user = existing_user(state, id).await?;
+        if user.deleted_at.is_none() {
+            return Err(ApiError::input(format!("user {id} is not deleted")));
+        }
+        users.push(user);
+    }
+    for mut user in users {
+        user.deleted_at = None;
+        user.deactivated_at = None;
+        user.updated_at = now_micros();
+        let record = state
+            .audit
+            .stage_now(state_event(actor, &user.id, "restored", None));
+        state.store.users.upsert_user(&user, &[record]).await?;
+        state.audit.outbox_written();
+    }
+    Ok(())
+}
+
+/// Reads Stream's `revoke_tokens_issued_before`: an RFC 3339 time, rounded up to the
+/// second (token `iat`s are whole seconds, and a token issued in the same second as a
+/// fractional cut-off was issued before it), or `null` to lift the revocation (`None`).
+pub fn parse_cutoff(value: &Value) -> ApiResult<Option<i64>> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => {
+            let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+                ApiError::input("revoke_tokens_issued_before must be an RFC 3339 time or null")
+            })?;
+            let secs = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
+            if secs <= 0 {
+                return Err(ApiError::input(
+                    "revoke_tokens_issued_before must be after 1970",
+                ));
+            }
+            Ok(Some(secs))
+        }
+        _ => Err(ApiError::input(
+            "revoke_tokens_issued_before must be an RFC 3339 time or null",
+        )),
+    }
+}
+
+/// Revokes a user's tokens issued before `before` (Unix seconds; `None` lifts the
+/// revocation): refused from now on on every node, and their sockets opened with such a
+/// token closed on every node.
+pub async fn revoke_user_tokens(
+    state: &AppState,
+    actor: &Actor,
+    user_id: &str,
+    before: Option<i64>,
+) -> ApiResult<()> {
+    actor.authorize_app(state, "ManageRoles")?;
+    let cutoff = before.unwrap_or(0);
+    state
+        .store
+        .identity
+        .set_tokens_revoked(user_id, cutoff)
+        .await?;
+    let record = AuditEvent::new(EventType::SessionRevoked)
+        .actor_opt(actor.user_id())
+        .subject(user_id)
+        .meta("scope", "tokens")
+        .meta(
+            "reason",
+            if before.is_some() {
+                "revoke_tokens_issued_before"
+            } else {
+                "revocation_lifted"
+            },
+        );
+    state
+        .audit
+        .record(record)
+        .await
+        .map_err(ApiError::internal)?;
+    if let Some(before) = before {
+        state
+            .bus
+            .revoke(Revocation::UserTokensBefore {
+                user_id: user_id.to_string(),
+                before,
+            })
+            .await;
+    }
+    Ok(())
+}
+
+/// App-wide `revoke_tokens_issued_before` (Stream's `revokeTokens`, through
+/// `PATCH /app`): every user token issued before the cut-off is refused, and the sockets
+/// opened with one are closed, on every node. `None` lifts it.
+pub async fn revoke_app_tokens(
+    state: &AppState,
+    actor: &Actor,
+    before: Option<i64>,
+) -> ApiResult<()> {
+    actor.authorize_app(state, "ManageRoles")?;
+    match before {
+        Some(secs) => {
+            state
+                .store
+                .settings
+                .upsert_setting(super::APP_TOKENS_REVOKED, &secs.to_string())
+                .await?
+        }
+        None => {
+            state
+                .store
+                .settings
+                .delete_setting(super::APP_TOKENS_REVOKED)
+                .await?
+        }
+    }
+    let record = actor
+        .audit(EventType::ConfigChange)
+        .object("setting", super::APP_TOKENS_REVOKED)
+        .meta("setting", super::APP_TOKENS_REVOKED);
+    state
+        .audit
+        .record(record)
+        .await
+        .map_err(ApiError::internal)?;
+    if let Some(before) = before {
+        state
+            .bus
+            .revoke(Revocation::AllTokensBefore { before })
+            .await;
+    }
+    Ok(())
+}
+
+/// Re-checks every open connection of this node against the database (token revoked,
+/// session ended, user deactivated or deleted) and revokes those that fail. Returns how
+/// many were revoked. A database error leaves the connection alone (checked again next
+/// time).
+pub async fn recheck_connections(state: &AppState) -> usize {
+    let mut revoked = 0;
+    // Connections opened with the same credentials (tabs of one user) are checked once.
+    let mut verdicts: std::collections::HashMap<(String, Option<i64>, Option<String>), bool> =
+        std::collections::HashMap::new();
+    for c in state.hub.local_credentials() {
+        let key = (c.user_id, c.iat, c.session);
+        let still_valid = match verdicts.get(&key) {
+            Some(v) => *v,
+            None => {
+                let claims = super::token::Claims {
+                    user_id: Some(key.0.clone()),
+                    iat: key.1,
+                    sid: key.2.clone(),
+                    ..Default::default()
+                };
+                let v = match super::check_revocation(state, &claims).await {
+                    Ok(()) => true,
+                    Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => false,
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "could not re-check a connection's token");
+                        true
+                    }
+                };
+                verdicts.insert(key, v);
+                v
+            }
+        };
+        if !still_valid && state.hub.revoke_connection(&c.conn_id) {
+            revoked += 1;
+        }
+    }
+    revoked
+}
+
+/// While the cross-node bus is down, re-checks this node's open connections every
+/// [`SWEEP_INTERVAL`]: revocations made on other nodes then still close them within a few
+/// seconds. Stops with the shutdown signal.
+pub fn spawn_sweep(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut shutdown = state.shutdown.clone();
+        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            if state.bus.health() == crate::bus::BusHealth::Down {
+                let n = recheck_connections(&state).await;
+                if n > 0 {
+                    tracing::info!(connections = n, "bus down: re-check revoked connections");
+                }
+            }
+        }
+    })
+}
+
+/// Which way a batch task changes its users.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Deactivate,
+    Reactivate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsersPayload {
+    pub user_ids: Vec<String>,
+    pub change: Change,
+    /// The acting user named by `created_by_id`, if any (the API secret acts).
+    pub requested_by: Option<String>,
+}
+
+/// `users.state`: Stream's `POST /users/deactivate` and `/users/reactivate` as a task.
+/// The checkpoint is the number of users done; each step is idempotent.
+pub struct UsersStateJob;
+
+impl crate::jobs::Job for UsersStateJob {
+    const KIND: &'static str = "users.state";
+    type Payload = UsersPayload;
+
+    async fn run(
+        &self,
+        ctx: &mut crate::jobs::JobContext<UsersPayload>,
+    ) -> Result<Value, crate::jobs::JobError> {
+        use crate::jobs::JobError;
+        let p = ctx.payload().clone();
+        let total = p.user_ids.len() as i64;
+        let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);
+        let task_id = ctx.id().to_string();
+        let state = ctx.state().clone();
+        let by = match &p.requested_by {
+            Some(id) => state
+                .store
+                .users
+                .find_user(id)
+                .await
+                .map_err(|e| JobError::Retryable(e.to_string()))?,
+            None => None,
+        };
+        let actor = Actor::server(by);
+        for (i, user_id) in p.user_ids.iter().enumerate().skip(start) {
+            if ctx.cancelled().await? {
+                return Err(JobError::Cancelled);
+            }
+            let done = match p.change {
+                Change::Deactivate => deactivate_user(&state, &actor, user_id, Some(&task_id))
+                    .await
+                    .map(|_| ()),
+                Change::Reactivate => {
+                    reactivate_user(&state, &actor, user_id, None, Some(&task_id))
+                        .await
+                        .map(|_| ())
+                }
+            };
+            match done {
+                Ok(()) => {}
+                Err(e) if e.status.is_client_error() => {
+                    return Err(JobError::Fatal(format!(
+                        "user {} of the task could not be changed (code {})",
+                        i + 1,
+                        e.code
+                    )));
+                }
+                Err(e) => return Err(JobError::Retryable(e.message)),
+            }
+            ctx.save_checkpoint(&(i + 1)).await?;
+            ctx.progress(i as i64 + 1, total).await?;
+        }
+        let key = match p.change {
+            Change::Deactivate => "deactivated_users",
+            Change::Reactivate => "reactivated_users",
+        };
+        Ok(json!({ key: p.user_ids.len() }))
+    }
+}
+
+/// Registers the identity job kinds with this process's workers.
+pub fn register_jobs(jobs: &crate::jobs::Jobs) {
+    jobs.register(UsersStateJob);
+}
