@@ -253,7 +253,11 @@ async fn a_backup_taken_while_messages_are_sent_restores_readable_searchable_and
     let file = dir.0.join("ward.backup");
     let backup = tokio::task::spawn_blocking({
         let (d, u, f) = (dir.0.clone(), url.clone(), file.clone());
-        move || ward(&d, &u, &["backup", "--out", f.to_str().unwrap()], "")
+        move || match db {
+            Db::Sqlite => ward(&d, &u, &["backup", "--out", f.to_str().unwrap()], ""),
+            // PostgreSQL deployments back up with pg_dump (README "Backup and restore").
+            Db::Postgres => pg("pg_dump", &["-Fc", "-d", &u, "-f", f.to_str().unwrap()]),
+        }
     })
     .await
     .unwrap();
@@ -268,21 +272,22 @@ async fn a_backup_taken_while_messages_are_sent_restores_readable_searchable_and
     }
     drop(server);
 
-    if db == Db::Postgres {
-        // PostgreSQL is backed up with its own tools.
-        assert!(!backup.status.success());
-        let err = String::from_utf8_lossy(&backup.stderr);
-        assert!(err.contains("pg_dump"), "{err}");
-        return;
-    }
     assert!(
         backup.status.success(),
         "{}",
         String::from_utf8_lossy(&backup.stderr)
     );
-    assert!(String::from_utf8_lossy(&backup.stdout).contains("backed up to"));
+    if db == Db::Postgres {
+        // ward backup says what to use instead.
+        let refused = ward(&dir.0, &url, &["backup", "--out", "/nonexistent/x"], "");
+        assert!(!refused.status.success());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("pg_dump"), "{err}");
+    } else {
+        assert!(String::from_utf8_lossy(&backup.stdout).contains("backed up to"));
+    }
     #[cfg(unix)]
-    {
+    if db == Db::Sqlite {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "the backup is private: {mode:o}");
@@ -296,39 +301,66 @@ async fn a_backup_taken_while_messages_are_sent_restores_readable_searchable_and
     std::fs::remove_dir_all(&dir.0).unwrap();
     std::fs::create_dir_all(&dir.0).unwrap();
     std::fs::copy(keep.0.join("root.key"), dir.0.join("root.key")).unwrap();
-    let restore = ward(
-        &dir.0,
-        &url,
-        &["restore", keep.0.join("ward.backup").to_str().unwrap()],
-        "",
-    );
-    assert!(
-        restore.status.success(),
-        "{}",
-        String::from_utf8_lossy(&restore.stderr)
-    );
-    // A second restore over it needs --replace, and never while a server runs.
-    let again = ward(
-        &dir.0,
-        &url,
-        &["restore", keep.0.join("ward.backup").to_str().unwrap()],
-        "",
-    );
-    assert!(String::from_utf8_lossy(&again.stderr).contains("--replace"));
+    let backup_file = keep.0.join("ward.backup");
+    if db == Db::Postgres {
+        // Wipe the database too, then restore it with pg_restore.
+        let (base_url, name) = url.rsplit_once('/').unwrap();
+        let admin = format!("{base_url}/postgres");
+        for sql in [
+            format!("DROP DATABASE {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            let out = pg("psql", &["-d", &admin, "-v", "ON_ERROR_STOP=1", "-c", &sql]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out = pg(
+            "pg_restore",
+            &["--exit-on-error", "-d", &url, backup_file.to_str().unwrap()],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        let restore = ward(
+            &dir.0,
+            &url,
+            &["restore", backup_file.to_str().unwrap()],
+            "",
+        );
+        assert!(
+            restore.status.success(),
+            "{}",
+            String::from_utf8_lossy(&restore.stderr)
+        );
+        // A second restore over it needs --replace, and never while a server runs.
+        let again = ward(
+            &dir.0,
+            &url,
+            &["restore", backup_file.to_str().unwrap()],
+            "",
+        );
+        assert!(String::from_utf8_lossy(&again.stderr).contains("--replace"));
+    }
 
     let server = Server::start(&url, &dir.0).await;
     let base = server.base.clone();
-    let running = ward(
-        &dir.0,
-        &url,
-        &[
-            "restore",
-            "--replace",
-            keep.0.join("ward.backup").to_str().unwrap(),
-        ],
-        "",
-    );
-    assert!(String::from_utf8_lossy(&running.stderr).contains("in use by a running ward process"));
+    if db == Db::Sqlite {
+        let running = ward(
+            &dir.0,
+            &url,
+            &["restore", "--replace", backup_file.to_str().unwrap()],
+            "",
+        );
+        assert!(
+            String::from_utf8_lossy(&running.stderr).contains("in use by a running ward process")
+        );
+    }
     // Every message acknowledged before the backup started reads back decrypted.
     for id in acked_before.iter().chain(["m-first".to_string()].iter()) {
         let (s, body) = call(
@@ -380,7 +412,9 @@ async fn a_backup_taken_while_messages_are_sent_restores_readable_searchable_and
     })
     .await;
     let after = after.unwrap();
-    assert!(after.restore_entry, "the restore is in the audit log");
+    if db == Db::Sqlite {
+        assert!(after.restore_entry, "the restore is in the audit log");
+    }
     drop(server);
 }
 
@@ -493,6 +527,14 @@ async fn the_root_key_escrow_round_trip_restores_access_and_a_wrong_passphrase_c
     // The start-up reminder is gone once the key was exported.
     assert!(!server.stderr().contains("has never been exported"));
     drop(server);
+}
+
+/// A PostgreSQL client tool (pg_dump, pg_restore, psql).
+fn pg(tool: &str, args: &[&str]) -> Output {
+    std::process::Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} runs (postgresql-client): {e}"))
 }
 
 fn ward_b64(bytes: &[u8]) -> String {
