@@ -16,6 +16,9 @@
 //! - [`bus`]: event fan-out (in-process today; cross-node later).
 //! - [`time`]: timestamps as microseconds since the epoch, rendered as RFC 3339.
 //! - [`usage`]: MAU and peak-concurrent-connection metering; [`metrics`]: `/metrics`.
+//! - [`ops`]: operating from the shell: backup/restore of the embedded database, root-key
+//!   escrow, `ward config check`, the migration plan of a rolling upgrade.
+//! - [`startup`]: start-up refusals as one line naming the cause and the fix (a leaf).
 //! - [`jobs`]: the durable job queue (claims, leases, retries, progress, resumption) and
 //!   its workers, run by `ward serve` and `ward worker`.
 
