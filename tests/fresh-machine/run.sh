@@ -87,6 +87,7 @@ finish() {
   echo "$PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
 }
+trap 'rc=$?; fail "unexpected error (status $rc) at line $LINENO of $0"; finish; exit 1' ERR
 
 MIRROR="${WARD_FRESH_MIRROR:-$(host_mirror main)}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
@@ -153,7 +154,7 @@ else
   fail "cargo does not run in the chroot"
 fi
 # Nothing of Ward's list may be there yet, or the test would prove nothing.
-already="$(in_chroot sh -c 'for p in pkg-config libssl-dev libxmlsec1-dev libclang-dev; do dpkg-query -W -f="\${db:Status-Status} \${Package}\n" $p 2>/dev/null; done' | awk '$1 == "installed" { print $2 }')"
+already="$(in_chroot sh -c 'for p in pkg-config libssl-dev libxmlsec1-dev libclang-dev; do dpkg-query -W -f="\${db:Status-Status} \${Package}\n" $p 2>/dev/null; done; true' | awk '$1 == "installed" { print $2 }')"
 if [ -z "$already" ]; then
   pass "the chroot lacks pkg-config, libssl-dev, libxmlsec1-dev and libclang-dev"
 else
