@@ -148,6 +148,14 @@ else
   finish
   exit 1
 fi
+# The network's trust anchors are the machine's, like /etc/resolv.conf: local CA
+# certificates of the host (e.g. a TLS-inspecting egress proxy's) go into the chroot's store.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+  mkdir -p "$ROOTFS/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
+  in_chroot update-ca-certificates >>"$WORK/newcomer-tools.log" 2>&1
+  log "added the host's local CA certificates: $(cd /usr/local/share/ca-certificates && echo *.crt)"
+fi
 if in_chroot cargo --version >/dev/null 2>&1; then
   pass "host toolchain usable in the chroot: $(in_chroot cargo --version)"
 else
@@ -234,4 +242,5 @@ if kill -0 "$SERVER" 2>/dev/null; then
 fi
 
 log "times: debootstrap $((t1 - t0)) s, newcomer's tools $((t2 - t1)) s, run command to /healthz ${elapsed} s"
+trap - ERR
 finish
