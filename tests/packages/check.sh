@@ -7,6 +7,7 @@
 #   - .ci/run must install exactly the build + runtime + test sections (same trick);
 #   - the Dockerfile's build stage must install the build section, its runtime stage the
 #     runtime section;
+#   - README's run section names the build and runtime sections' packages as they are;
 #   - every shared library the ward binary links (ldd) must come from the runtime section
 #     or the packages those depend on, and every runtime package but ca-certificates must
 #     provide one of them (skipped without a built binary: WARD_BIN or target/debug/ward).
@@ -176,6 +177,15 @@ if grep -q '^FROM debian:bookworm-slim' Dockerfile && [ "$(grep '^FROM ' Dockerf
   pass "the runtime stage is debian:bookworm-slim (the suite deploy/packages.txt names)"
 else
   fail "the runtime stage is not debian:bookworm-slim"
+fi
+
+# --- README ---------------------------------------------------------------------------------
+# The run section names the two sections' packages; they must be the file's, in its order.
+readme="$(awk '/^## The two commands/ { s = 1; next } s && /^## / { exit } s' README.md | tr '\n' ' ' | tr -s ' ')"
+if [[ "$readme" == *"section build (\`$BUILD\`)"* ]] && [[ "$readme" == *"section runtime (\`$RUNTIME\`)"* ]]; then
+  pass "README's run section lists the build and runtime sections as they are"
+else
+  fail "README's run section must say: section build (\`$BUILD\`) ... section runtime (\`$RUNTIME\`)"
 fi
 
 # --- the binary's shared libraries ---------------------------------------------------------
