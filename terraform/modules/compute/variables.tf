@@ -35,13 +35,13 @@ variable "container_port" {
 }
 
 variable "container_image" {
-  description = "Full image reference to run. Null means this module's ECR repository with image_tag."
+  description = "Full image reference to run, built from the repository's Dockerfile (`docker build -t ward .`: entrypoint `ward`, uid 10001, port 8080). Null means this module's ECR repository with image_tag."
   type        = string
   default     = null
 }
 
 variable "image_tag" {
-  description = "Tag (immutable) of the Ward image in this module's ECR repository."
+  description = "Tag (immutable) of the Ward image in this module's ECR repository; the image is built from the repository's Dockerfile."
   type        = string
   default     = "latest-release"
 }
@@ -53,7 +53,7 @@ variable "command" {
 }
 
 variable "run_as_user" {
-  description = "Numeric uid:gid the container runs as (never root)."
+  description = "Numeric uid:gid the container runs as (never root); the Dockerfile's user `ward` is 10001:10001."
   type        = string
   default     = "10001:10001"
 
