@@ -9,8 +9,10 @@
 //! body, kind 1 (conns):    user_len(u16) user | count(u32)
 //! body, kind 2 (watching): cid_len(u16) cid | user_len(u16) user | count(u32)
 //! body, kind 3 (heartbeat), kind 4 (hello: "send me your state"): empty
+//! body, kind 9 (forget read decisions): cid_len(u16) cid | user_len(u16) user (empty: all)
 //! ```
 
+use crate::ws::gate::Scope;
 use crate::ws::hub::LocalChange;
 
 const VERSION: u8 = 1;
@@ -32,6 +34,8 @@ pub enum Body {
     State(LocalChange),
     Heartbeat,
     Hello,
+    /// Cached read decisions to forget (`ws::gate`).
+    Invalidate(Scope),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +60,7 @@ pub fn encode(node: &str, sent_at: i64, body: &Body) -> Vec<u8> {
         Body::State(LocalChange::Watching { .. }) => 2,
         Body::Heartbeat => 3,
         Body::Hello => 4,
+        Body::Invalidate(_) => 9,
     });
     let node = &node.as_bytes()[..node.len().min(255)];
     out.push(node.len() as u8);
@@ -83,6 +88,10 @@ pub fn encode(node: &str, sent_at: i64, body: &Body) -> Vec<u8> {
             put_str16(&mut out, cid);
             put_str16(&mut out, user_id);
             out.extend_from_slice(&(*count as u32).to_be_bytes());
+        }
+        Body::Invalidate(scope) => {
+            put_str16(&mut out, scope.cid.as_deref().unwrap_or(""));
+            put_str16(&mut out, scope.user_id.as_deref().unwrap_or(""));
         }
         Body::Heartbeat | Body::Hello => {}
     }
@@ -156,6 +165,13 @@ pub fn decode(buf: &[u8]) -> Option<Frame> {
         }),
         3 => Body::Heartbeat,
         4 => Body::Hello,
+        9 => {
+            let some = |s: String| (!s.is_empty()).then_some(s);
+            Body::Invalidate(Scope {
+                cid: some(r.str16()?),
+                user_id: some(r.str16()?),
+            })
+        }
         _ => return None,
     };
     Some(Frame {
@@ -188,6 +204,14 @@ mod tests {
             }),
             Body::Heartbeat,
             Body::Hello,
+            Body::Invalidate(Scope {
+                cid: Some("phi:x".into()),
+                user_id: None,
+            }),
+            Body::Invalidate(Scope {
+                cid: None,
+                user_id: Some("u".into()),
+            }),
         ];
         for body in bodies {
             let frame = decode(&encode("node-1", 42, &body)).unwrap();

@@ -127,6 +127,7 @@ pub async fn erase_user(
         )
         .await?;
     state.audit.outbox_written();
+    state.bus.invalidate_reads(None, Some(user_id));
     let size = state.audit.sync().await.map_err(ApiError::internal)?;
     let unlinked = state
         .audit
