@@ -128,7 +128,20 @@ impl Application {
             Some(t) => Some(crate::tls::acceptor(&t.cert, &t.key)?),
             None => None,
         };
+        let authz = Arc::new(match &config.policy_dir {
+            Some(dir) => Authz::from_dir(dir, late.clone()).with_context(|| {
+                format!("loading the authorization policies from {}", dir.display())
+            })?,
+            None => Authz::embedded(late.clone())
+                .context("loading the built-in authorization policies")?,
+        });
         let hub = Arc::new(Hub::new(config.limits.ws_queue_len));
+        // Every event naming a channel passes the read decision on the node that delivers it.
+        hub.set_gate(Arc::new(crate::ws::gate::Gate::new(
+            store.users.clone(),
+            store.channels.clone(),
+            authz.clone(),
+        )));
         let metrics = Arc::new(Metrics::default());
         let cluster = match &config.redis_url {
             Some(url) => Some(RedisBus::start(
@@ -141,13 +154,6 @@ impl Application {
             None => None,
         };
         let usage = Arc::new(Meter::new(store.clone(), config.node_id.clone()));
-        let authz = Arc::new(match &config.policy_dir {
-            Some(dir) => Authz::from_dir(dir, late.clone()).with_context(|| {
-                format!("loading the authorization policies from {}", dir.display())
-            })?,
-            None => Authz::embedded(late.clone())
-                .context("loading the built-in authorization policies")?,
-        });
         if let Some(cluster) = &cluster {
             cluster.attach_caches(crate::bus::Caches {
                 keyring: crypto.as_ref().map(|c| c.keyring.clone()),

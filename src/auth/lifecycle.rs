@@ -47,7 +47,7 @@ fn state_event(actor: &Actor, user_id: &str, change: &str, task_id: Option<&str>
     event
 }
 
-fn announce(state: &AppState, kind: &str, actor: &Actor, user: &UserRow) {
+async fn announce(state: &AppState, kind: &str, actor: &Actor, user: &UserRow) {
     let mut event = json!({
         "type": kind,
         "user": view::user_json(state, user),
@@ -56,7 +56,7 @@ fn announce(state: &AppState, kind: &str, actor: &Actor, user: &UserRow) {
     if let Some(by) = &actor.user {
         event["created_by"] = view::user_json(state, by);
     }
-    state.bus.to_presence_subscribers(&user.id, &event);
+    state.bus.to_presence_subscribers(&user.id, &event).await;
 }
 
 /// Deactivates a user: refused on REST and WebSocket whatever their token, their sockets
@@ -84,7 +84,7 @@ pub async fn deactivate_user(
             user_id: user_id.to_string(),
         })
         .await;
-    announce(state, "user.deactivated", actor, &user);
+    announce(state, "user.deactivated", actor, &user).await;
     Ok(user)
 }
 
@@ -116,7 +116,7 @@ pub async fn reactivate_user(
         .stage_now(state_event(actor, user_id, "reactivated", task_id));
     let user = state.store.users.upsert_user(&user, &[record]).await?;
     state.audit.outbox_written();
-    announce(state, "user.reactivated", actor, &user);
+    announce(state, "user.reactivated", actor, &user).await;
     Ok(user)
 }
 

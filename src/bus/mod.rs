@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::audit::AuditLog;
 use crate::crypto::keyring::Keyring;
+use crate::ws::gate::{self, Scope};
 use crate::ws::hub::Hub;
 use wire::{Control, Revocation, TargetKind};
 
@@ -79,38 +80,49 @@ impl Bus {
         }
     }
 
-    fn publish(&self, target: TargetKind, key: &str, event: &Value) {
-        self.publish_bytes(target, key, &Utf8Bytes::from(event.to_string()));
+    async fn publish(&self, target: TargetKind, key: &str, event: &Value) {
+        let gate = gated_channel(target, key, event);
+        self.publish_bytes(target, key, gate, &Utf8Bytes::from(event.to_string()))
+            .await;
     }
 
-    fn publish_bytes(&self, target: TargetKind, key: &str, bytes: &Utf8Bytes) {
-        deliver_local(&self.hub, target, key, bytes);
+    async fn publish_bytes(
+        &self,
+        target: TargetKind,
+        key: &str,
+        gate: Option<&str>,
+        bytes: &Utf8Bytes,
+    ) {
+        deliver_local(&self.hub, target, key, gate, bytes).await;
         if let Some(cluster) = &self.cluster {
             cluster.publish_event(target, key, bytes.as_bytes());
         }
     }
 
-    /// To every connection watching the channel, the actor's own included.
-    pub fn to_channel(&self, cid: &str, event: &Value) {
-        self.publish(TargetKind::Channel, cid, event);
+    /// To every connection watching the channel, the actor's own included (each passes the
+    /// read decision, as every event naming a channel does).
+    pub async fn to_channel(&self, cid: &str, event: &Value) {
+        self.publish(TargetKind::Channel, cid, event).await;
     }
 
     /// To every connection of one user (`notification.*` events).
-    pub fn to_user(&self, user_id: &str, event: &Value) {
-        self.publish(TargetKind::User, user_id, event);
+    pub async fn to_user(&self, user_id: &str, event: &Value) {
+        self.publish(TargetKind::User, user_id, event).await;
     }
 
     /// To every connection of each user, serialised once for all of them.
-    pub fn to_users<'a>(&self, user_ids: impl IntoIterator<Item = &'a str>, event: &Value) {
+    pub async fn to_users<'a>(&self, user_ids: impl IntoIterator<Item = &'a str>, event: &Value) {
         let bytes = Utf8Bytes::from(event.to_string());
         for user_id in user_ids {
-            self.publish_bytes(TargetKind::User, user_id, &bytes);
+            let gate = gated_channel(TargetKind::User, user_id, event);
+            self.publish_bytes(TargetKind::User, user_id, gate, &bytes)
+                .await;
         }
     }
 
     /// To the connections subscribed to a user's presence.
-    pub fn to_presence_subscribers(&self, user_id: &str, event: &Value) {
-        self.publish(TargetKind::Presence, user_id, event);
+    pub async fn to_presence_subscribers(&self, user_id: &str, event: &Value) {
+        self.publish(TargetKind::Presence, user_id, event).await;
     }
 
     /// The cross-node bus, if any.
@@ -154,13 +166,63 @@ impl Bus {
         self.hub
             .send_to_connection(conn_id, &Utf8Bytes::from(event.to_string()));
     }
+
+    /// Forgets cached read decisions on every node, after a change to what they depend on
+    /// (membership, channel role, the channel, a user's role) is stored.
+    pub fn invalidate_reads(&self, cid: Option<&str>, user_id: Option<&str>) {
+        let scope = Scope {
+            cid: cid.map(str::to_string),
+            user_id: user_id.map(str::to_string),
+        };
+        if let Some(gate) = self.hub.gate() {
+            gate.invalidate(&scope);
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.publish_invalidation(scope);
+        }
+    }
 }
 
-/// Delivers already-serialised event bytes to this node's connections.
-pub fn deliver_local(hub: &Hub, target: TargetKind, key: &str, bytes: &Utf8Bytes) {
+/// The channel whose read decision an event needs: the channel itself for its watchers, and
+/// the channel an event names for anyone else.
+fn gated_channel<'a>(target: TargetKind, key: &'a str, event: &'a Value) -> Option<&'a str> {
     match target {
-        TargetKind::Channel => hub.send_to_channel(key, bytes),
-        TargetKind::User => hub.send_to_user(key, bytes),
-        TargetKind::Presence => hub.send_to_presence_subscribers(key, bytes),
+        TargetKind::Channel => Some(key),
+        TargetKind::User | TargetKind::Presence => gate::channel_of(
+            event.get("type").and_then(Value::as_str),
+            event.get("cid").and_then(Value::as_str),
+        ),
     }
+}
+
+/// Delivers already-serialised event bytes to this node's connections. An event that names
+/// a channel (`gate`) reaches only the connections whose user may read it: cached decisions
+/// first, then one load for the users not decided yet (see [`gate`]).
+pub async fn deliver_local(
+    hub: &Hub,
+    target: TargetKind,
+    key: &str,
+    gate: Option<&str>,
+    bytes: &Utf8Bytes,
+) {
+    let Some(cid) = gate else {
+        match target {
+            TargetKind::Channel => hub.send_to_channel(key, bytes),
+            TargetKind::User => hub.send_to_user(key, bytes),
+            TargetKind::Presence => hub.send_to_presence_subscribers(key, bytes),
+        }
+        return;
+    };
+    let Some(decision) = hub.gate() else {
+        // No read decision configured: content goes nowhere.
+        return;
+    };
+    let undecided = decision.with_cached(cid, |cached| {
+        hub.send_gated(target, key, bytes, |user| cached.get(user))
+    });
+    if undecided.is_empty() {
+        return;
+    }
+    let decided = decision.load(cid, &undecided).await;
+    hub.send_gated(target, key, bytes, |user| decided.get(user).copied());
 }

@@ -184,6 +184,13 @@ impl RedisBus {
         }
     }
 
+    /// Tells every other node to forget cached read decisions. Sent even while the bus
+    /// looks down (the queue drops it then; the other nodes clear their caches when the bus
+    /// comes back).
+    pub fn publish_invalidation(&self, scope: crate::ws::gate::Scope) {
+        self.send(&Body::Invalidate(scope));
+    }
+
     pub fn publish_event(&self, target: TargetKind, key: &str, payload: &[u8]) {
         if !self.is_up() {
             self.metrics.bus_dropped.fetch_add(1, Ordering::Relaxed);
@@ -256,6 +263,10 @@ async fn subscriber(client: ::redis::Client, channel: String, hub: Arc<Hub>, bus
         };
         bus.up.store(true, Ordering::Relaxed);
         tracing::info!(node = %bus.node, "cross-node bus connected");
+        // Invalidations from other nodes may have been missed while disconnected.
+        if let Some(gate) = hub.gate() {
+            gate.clear();
+        }
         if ever_connected {
             // Events from other nodes may have been missed: make every client resync.
             hub.close_all();
@@ -270,7 +281,7 @@ async fn subscriber(client: ::redis::Client, channel: String, hub: Arc<Hub>, bus
             tokio::select! {
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
-                    handle(&hub, &bus, msg.get_payload_bytes());
+                    handle(&hub, &bus, msg.get_payload_bytes()).await;
                 }
                 _ = tick.tick() => {
                     bus.send(&Body::Heartbeat);
@@ -289,6 +300,9 @@ async fn subscriber(client: ::redis::Client, channel: String, hub: Arc<Hub>, bus
         bus.up.store(false, Ordering::Relaxed);
         bus.peers.lock().unwrap_or_else(|e| e.into_inner()).clear();
         hub.forget_remote();
+        if let Some(gate) = hub.gate() {
+            gate.clear();
+        }
         tracing::warn!(node = %bus.node, "cross-node bus lost; serving local connections only");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -300,7 +314,7 @@ fn announce_state(hub: &Hub, bus: &RedisBus) {
     }
 }
 
-fn handle(hub: &Hub, bus: &RedisBus, payload: &[u8]) {
+async fn handle(hub: &Hub, bus: &RedisBus, payload: &[u8]) {
     let Some(frame) = wire::decode(payload) else {
         tracing::warn!("ignoring a malformed bus frame");
         return;
@@ -322,13 +336,28 @@ fn handle(hub: &Hub, bus: &RedisBus, payload: &[u8]) {
             bus.metrics
                 .bus_lag
                 .observe((now_micros() - frame.sent_at) as f64 / 1e6);
-            match String::from_utf8(payload) {
-                Ok(text) => super::deliver_local(hub, target, &key, &Utf8Bytes::from(text)),
-                Err(_) => tracing::warn!("ignoring a bus event that is not UTF-8"),
+            // The read decision is this node's: the channel comes from the event itself.
+            let gate = match target {
+                TargetKind::Channel => Ok(Some(key.clone())),
+                TargetKind::User | TargetKind::Presence => {
+                    crate::ws::gate::channel_of_bytes(&payload)
+                }
+            };
+            match (gate, String::from_utf8(payload)) {
+                (Ok(gate), Ok(text)) => {
+                    super::deliver_local(hub, target, &key, gate.as_deref(), &Utf8Bytes::from(text))
+                        .await
+                }
+                _ => tracing::warn!("ignoring a bus event that is not JSON"),
             }
         }
         Body::State(change) => hub.apply_remote(&frame.node, &change),
         Body::Hello => announce_state(hub, bus),
+        Body::Invalidate(scope) => {
+            if let Some(gate) = hub.gate() {
+                gate.invalidate(&scope);
+            }
+        }
         Body::Heartbeat => {}
         Body::Control { id, control } => {
             // Applied here, before any later frame is handled: a revoked connection gets

@@ -14,11 +14,13 @@
 //! control: 0 revoke   | scope(1) | [str16 user or sid] | [before_secs(i64 BE)]
 //!          1 evict keys | has_subject(1) | [str16 subject]
 //!          2 forget pseudonyms
+//! body, kind 9 (forget read decisions): cid_len(u16) cid | user_len(u16) user (empty: all)
 //! ```
 //!
 //! Control frames (revocations, cache evictions) are acknowledged by every node that applied
 //! them, so the sender can wait until the whole cluster has acted.
 
+use crate::ws::gate::Scope;
 use crate::ws::hub::LocalChange;
 
 const VERSION: u8 = 1;
@@ -78,6 +80,8 @@ pub enum Body {
         id: u64,
         to: String,
     },
+    /// Cached read decisions to forget (`ws::gate`).
+    Invalidate(Scope),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +108,7 @@ pub fn encode(node: &str, sent_at: i64, body: &Body) -> Vec<u8> {
         Body::Hello => 4,
         Body::Control { .. } => 5,
         Body::Ack { .. } => 6,
+        Body::Invalidate(_) => 9,
     });
     let node = &node.as_bytes()[..node.len().min(255)];
     out.push(node.len() as u8);
@@ -131,6 +136,10 @@ pub fn encode(node: &str, sent_at: i64, body: &Body) -> Vec<u8> {
             put_str16(&mut out, cid);
             put_str16(&mut out, user_id);
             out.extend_from_slice(&(*count as u32).to_be_bytes());
+        }
+        Body::Invalidate(scope) => {
+            put_str16(&mut out, scope.cid.as_deref().unwrap_or(""));
+            put_str16(&mut out, scope.user_id.as_deref().unwrap_or(""));
         }
         Body::Heartbeat | Body::Hello => {}
         Body::Control { id, control } => {
@@ -304,6 +313,13 @@ pub fn decode(buf: &[u8]) -> Option<Frame> {
                 to: r.str_n(n)?,
             }
         }
+        9 => {
+            let some = |s: String| (!s.is_empty()).then_some(s);
+            Body::Invalidate(Scope {
+                cid: some(r.str16()?),
+                user_id: some(r.str16()?),
+            })
+        }
         _ => return None,
     };
     Some(Frame {
@@ -340,6 +356,14 @@ mod tests {
                 id: 7,
                 to: "node-2".into(),
             },
+            Body::Invalidate(Scope {
+                cid: Some("phi:x".into()),
+                user_id: None,
+            }),
+            Body::Invalidate(Scope {
+                cid: None,
+                user_id: Some("u".into()),
+            }),
         ];
         let controls = [
             Control::Revoke(Revocation::User {

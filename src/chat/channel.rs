@@ -282,7 +282,7 @@ pub async fn query_channel(
     loaded.require_read()?;
     let _ = config;
     if req.watch {
-        watch(state, actor, conn_id, &cid)?;
+        watch(state, actor, conn_id, &cid).await?;
     }
     let states = channel_states(
         state,
@@ -319,6 +319,14 @@ async fn create_channel(
     let mut involved: Vec<String> = members.iter().map(|(m, _)| m.clone()).collect();
     involved.push(creator.clone());
     user::require_existing(state, &involved).await?;
+    require_member_roles(
+        state,
+        actor,
+        &config_for(kind)?,
+        &format!("{kind}:{id}"),
+        &involved,
+    )
+    .await?;
     let now = now_micros();
     let cid = format!("{kind}:{id}");
     let row = ChannelRow {
@@ -381,6 +389,7 @@ async fn create_channel(
         .await?
     {
         state.audit.outbox_written();
+        state.bus.invalidate_reads(Some(&cid), None);
         tracing::info!(cid = %cid, "channel created");
         let stored = state
             .store
@@ -395,6 +404,54 @@ async fn create_channel(
         notify_added_to_channel(state, &stored, &config_for(kind)?, &others).await?;
     }
     Ok(())
+}
+
+/// Refuses members whose app role the channel type does not accept (`phi`: guests and
+/// anonymous users), naming them; the refusal is audited.
+pub async fn require_member_roles(
+    state: &AppState,
+    actor: &Actor,
+    config: &ChannelConfig,
+    cid: &str,
+    user_ids: &[String],
+) -> ApiResult<()> {
+    if config.refused_member_roles.is_empty() || user_ids.is_empty() {
+        return Ok(());
+    }
+    let mut refused: Vec<String> = state
+        .store
+        .users
+        .find_users(user_ids)
+        .await?
+        .into_iter()
+        .filter(|u| config.refused_member_roles.contains(&u.role.as_str()))
+        .map(|u| u.id)
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    refused.sort();
+    for id in &refused {
+        let denied = actor
+            .audit(crate::audit::EventType::AuthzDenied)
+            .outcome(crate::audit::Outcome::Denied)
+            .subject(id.clone())
+            .object("channel", cid)
+            .meta("action", "UpdateChannelMembers")
+            .meta("resource_kind", "channel")
+            .meta("channel_type", config.name);
+        state
+            .audit
+            .record(denied)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Err(ApiError::not_allowed(format!(
+        "channels of type {} do not accept {} as members: {}",
+        config.name,
+        config.refused_member_roles.join(" or "),
+        refused.join(", ")
+    )))
 }
 
 /// `notification.added_to_channel` to each added member, with the channel as that member
@@ -431,20 +488,49 @@ pub async fn notify_added_to_channel(
             None,
         );
         ev["member"] = view::member_json(m, view::user_json(state, u));
-        state.bus.to_user(&m.user_id, &ev);
+        state.bus.to_user(&m.user_id, &ev).await;
     }
     Ok(())
 }
 
 /// Subscribes the actor's connection to a channel and tells the watchers when the user
-/// starts watching.
-pub fn watch(state: &AppState, actor: &Actor, conn_id: Option<&str>, cid: &str) -> ApiResult<()> {
+/// starts watching. Watching is reading: a user who may not read the channel (by the
+/// decision deliveries use, whoever asks for them) never becomes a watcher.
+pub async fn watch(
+    state: &AppState,
+    actor: &Actor,
+    conn_id: Option<&str>,
+    cid: &str,
+) -> ApiResult<()> {
     let (Some(conn), Some(user)) = (conn_id, actor.user.as_ref()) else {
         return Ok(());
     };
     if state.hub.connection_user(conn).as_deref() != Some(user.id.as_str()) {
         return Err(ApiError::input(format!(
             "connection_id {conn} is not an open connection of this user"
+        )));
+    }
+    let may_read = match state.hub.gate() {
+        Some(gate) => gate.may_read(cid, &user.id).await,
+        None => false,
+    };
+    if !may_read {
+        use crate::audit::{AuditEvent, EventType, Outcome};
+        let denied = AuditEvent::new(EventType::AuthzDenied)
+            .outcome(Outcome::Denied)
+            .actor(user.id.clone())
+            .object("channel", cid)
+            .meta("action", "ReadChannel")
+            .meta("resource_kind", "channel")
+            .meta("channel_type", cid.split_once(':').map_or("", |(t, _)| t))
+            .meta("via", if actor.server { "server" } else { "client" });
+        state
+            .audit
+            .record(denied)
+            .await
+            .map_err(ApiError::internal)?;
+        return Err(ApiError::not_allowed(format!(
+            "ReadChannel is not allowed for this user in channel {cid}"
         )));
     }
     // Channel types without connect events (livestream) announce no watchers: with N
@@ -459,7 +545,7 @@ pub fn watch(state: &AppState, actor: &Actor, conn_id: Option<&str>, cid: &str) 
             view::user_json(state, user),
             change.watcher_count,
         );
-        state.bus.to_channel(cid, &ev);
+        state.bus.to_channel(cid, &ev).await;
     }
     Ok(())
 }
@@ -864,7 +950,7 @@ pub async fn query_channels(
 
     if q.watch {
         for ch in &page {
-            watch(state, actor, conn_id, &ch.cid)?;
+            watch(state, actor, conn_id, &ch.cid).await?;
         }
     }
     let messages = MessagePagination {

@@ -22,6 +22,9 @@ pub struct ChannelConfig {
     pub mutes: bool,
     /// Anyone may read and write without being a member (Stream's livestream semantics).
     pub public: bool,
+    /// App roles this type refuses as members, at creation and later (the policies would
+    /// never let them read it anyway).
+    pub refused_member_roles: &'static [&'static str],
 }
 
 const MESSAGING: ChannelConfig = ChannelConfig {
@@ -34,6 +37,7 @@ const MESSAGING: ChannelConfig = ChannelConfig {
     replies: true,
     mutes: true,
     public: false,
+    refused_member_roles: &[],
 };
 
 const TEAM: ChannelConfig = ChannelConfig {
@@ -52,11 +56,13 @@ const LIVESTREAM: ChannelConfig = ChannelConfig {
     replies: true,
     mutes: false,
     public: true,
+    refused_member_roles: &[],
 };
 
 /// Clinical conversations: members only, no guests or anonymous users (`policies/phi.cedar`).
 const PHI: ChannelConfig = ChannelConfig {
     name: "phi",
+    refused_member_roles: &["guest", "anonymous"],
     ..MESSAGING
 };
 

@@ -61,7 +61,7 @@ async fn channel_json(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<V
     ))
 }
 
-fn announce_channel_updated(state: &AppState, actor: &Actor, cid: &str, channel: &Value) {
+async fn announce_channel_updated(state: &AppState, actor: &Actor, cid: &str, channel: &Value) {
     let mut ev = event::channel_event("channel.updated", cid);
     let mut ch = channel.clone();
     // own_capabilities are per viewer; the SDK keeps its own when the field is absent.
@@ -72,7 +72,7 @@ fn announce_channel_updated(state: &AppState, actor: &Actor, cid: &str, channel:
     if let Some(u) = &actor.user {
         ev["user"] = view::user_json(state, u);
     }
-    state.bus.to_channel(cid, &ev);
+    state.bus.to_channel(cid, &ev).await;
 }
 
 /// Posts the message that accompanies a channel change (update, truncate), if any, into
@@ -117,8 +117,9 @@ pub async fn update_channel(
         let record = channel_record(state, actor, &ch, EventType::ChannelUpdate);
         state.store.channels.update_channel(&ch, &[record]).await?;
         state.audit.outbox_written();
+        state.bus.invalidate_reads(Some(cid), None);
         let rendered = channel_json(state, actor, cid).await?;
-        announce_channel_updated(state, actor, cid, &rendered);
+        announce_channel_updated(state, actor, cid, &rendered).await;
     }
     if body.add_members.is_some() {
         loaded.require("UpdateChannelMembers")?;
@@ -161,6 +162,7 @@ pub async fn update_channel(
                 .await?
             {
                 state.audit.outbox_written();
+                state.bus.invalidate_reads(Some(cid), Some(&uid));
                 let m = MemberRow {
                     cid: cid.to_string(),
                     user_id: uid.clone(),
@@ -175,7 +177,7 @@ pub async fn update_channel(
                     u.map(|u| view::user_json(state, &u))
                         .unwrap_or(json!({"id": uid})),
                 );
-                state.bus.to_channel(cid, &ev);
+                state.bus.to_channel(cid, &ev).await;
             } else {
                 return Err(ApiError::input(format!(
                     "user {uid} is not a member of {cid}"
@@ -199,6 +201,7 @@ async fn add_members(
     let cid = &loaded.channel.cid;
     let ids: Vec<String> = members.iter().map(|(id, _)| id.clone()).collect();
     user::require_existing(state, &ids).await?;
+    channel::require_member_roles(state, loaded.actor(), &loaded.config, cid, &ids).await?;
     let now = now_micros();
     let rows: Vec<MemberRow> = members
         .iter()
@@ -225,6 +228,7 @@ async fn add_members(
     };
     let added = state.store.channels.add_members(cid, &rows, &audit).await?;
     state.audit.outbox_written();
+    state.bus.invalidate_reads(Some(cid), None);
     if added.is_empty() {
         return Ok(());
     }
@@ -247,7 +251,7 @@ async fn add_members(
         ev["member"] = view::member_json(m, users[&m.user_id].clone());
         ev["user"] = users[&m.user_id].clone();
         ev["channel_member_count"] = channel.member_count.into();
-        state.bus.to_channel(cid, &ev);
+        state.bus.to_channel(cid, &ev).await;
     }
     channel::notify_added_to_channel(state, &channel, &loaded.config, &added).await?;
     Ok(())
@@ -278,20 +282,21 @@ async fn remove_members(state: &AppState, loaded: &Loaded, ids: &[String]) -> Ap
         .remove_members(cid, ids, &audit)
         .await?;
     state.audit.outbox_written();
+    state.bus.invalidate_reads(Some(cid), None);
     let users = view::users_by_id(state, removed.iter().cloned().collect()).await?;
     for id in &removed {
         // member.removed is keyed by the top-level user (protocol brief §0.11).
         let mut ev = event::channel_event("member.removed", cid);
         ev["user"] = users[id].clone();
         ev["member"] = json!({"user_id": id, "user": users[id]});
-        state.bus.to_channel(cid, &ev);
+        state.bus.to_channel(cid, &ev).await;
         if !loaded.config.public {
             state.hub.unwatch_user(cid, id);
         }
         let mut note = event::channel_event("notification.removed_from_channel", cid);
         note["user"] = users[id].clone();
         note["channel"] = json!({"cid": cid, "id": loaded.channel.id, "type": loaded.channel.kind});
-        state.bus.to_user(id, &note);
+        state.bus.to_user(id, &note).await;
     }
     Ok(())
 }
@@ -328,8 +333,9 @@ pub async fn partial_update_channel(
     let record = channel_record(state, actor, &ch, EventType::ChannelUpdate);
     state.store.channels.update_channel(&ch, &[record]).await?;
     state.audit.outbox_written();
+    state.bus.invalidate_reads(Some(cid), None);
     let rendered = channel_json(state, actor, cid).await?;
-    announce_channel_updated(state, actor, cid, &rendered);
+    announce_channel_updated(state, actor, cid, &rendered).await;
     Ok(json!({ "channel": rendered, "members": members_json(state, cid).await? }))
 }
 
@@ -375,13 +381,13 @@ pub async fn delete_channel(
     state.audit.outbox_written();
     let mut ev = event::channel_event("channel.deleted", cid);
     ev["channel"] = rendered.clone();
-    state.bus.to_channel(cid, &ev);
+    state.bus.to_channel(cid, &ev).await;
     let mut note = event::channel_event("notification.channel_deleted", cid);
     note["channel"] = rendered.clone();
-    state
-        .bus
-        .to_users(members.iter().map(|m| m.user_id.as_str()), &note);
+    let member_ids: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
+    state.bus.to_users(member_ids, &note).await;
     state.hub.forget_channel(cid);
+    state.bus.invalidate_reads(Some(cid), None);
     Ok(json!({ "channel": rendered }))
 }
 
@@ -426,7 +432,7 @@ pub async fn truncate_channel(
     let rendered = channel_json(state, actor, cid).await?;
     let mut ev = event::channel_event("channel.truncated", cid);
     ev["channel"] = rendered.clone();
-    state.bus.to_channel(cid, &ev);
+    state.bus.to_channel(cid, &ev).await;
     let mut reply = json!({ "channel": rendered });
     post_accompanying_message(state, actor, cid, body.message.as_ref(), &mut reply).await?;
     Ok(reply)
@@ -461,7 +467,7 @@ pub async fn stop_watching(
             view::user_json(state, user),
             change.watcher_count,
         );
-        state.bus.to_channel(cid, &ev);
+        state.bus.to_channel(cid, &ev).await;
     }
     Ok(json!({}))
 }

@@ -110,6 +110,6 @@ pub async fn send_event(
         }
     }
     event["user"] = view::user_json(state, user);
-    state.bus.to_channel(cid, &event);
+    state.bus.to_channel(cid, &event).await;
     Ok(json!({ "event": event }))
 }

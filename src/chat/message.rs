@@ -256,7 +256,7 @@ pub async fn send_message(
     ev["user"] = user_json;
     ev["watcher_count"] = state.hub.watcher_count(cid).into();
     ev["channel_member_count"] = loaded.channel.member_count.into();
-    state.bus.to_channel(cid, &ev);
+    state.bus.to_channel(cid, &ev).await;
 
     if row.parent_id.is_none() || row.show_in_channel {
         notify_members_not_watching(state, &loaded, &row, &rendered).await?;
@@ -303,7 +303,7 @@ async fn notify_members_not_watching(
         ev["total_unread_count"] = unread.total.into();
         ev["unread_channels"] = unread.channels.into();
         ev["unread_count"] = unread.total.into();
-        state.bus.to_user(&m.user_id, &ev);
+        state.bus.to_user(&m.user_id, &ev).await;
     }
     Ok(())
 }
@@ -402,7 +402,7 @@ async fn store_and_announce(
     if kind == "message.deleted" {
         ev["hard_delete"] = false.into();
     }
-    state.bus.to_channel(&m.cid, &ev);
+    state.bus.to_channel(&m.cid, &ev).await;
     Ok(json!({ "message": rendered }))
 }
 
@@ -575,7 +575,7 @@ pub async fn delete_message(
         ev["message"] = rendered.clone();
         ev["message_id"] = m.id.clone().into();
         ev["hard_delete"] = true.into();
-        state.bus.to_channel(&m.cid, &ev);
+        state.bus.to_channel(&m.cid, &ev).await;
         return Ok(json!({ "message": rendered }));
     }
     if m.deleted_at.is_none() {

@@ -91,7 +91,7 @@ async fn announce(
     ev["message"] = shared;
     ev["reaction"] = reaction_json.clone();
     ev["user"] = author.clone();
-    state.bus.to_channel(cid, &ev);
+    state.bus.to_channel(cid, &ev).await;
     let own = view::render_messages(state, &[m], Some(viewer))
         .await?
         .remove(0);

@@ -102,25 +102,28 @@ pub async fn mark_read(
         "created_at": rfc3339(now),
         "last_read_message_id": last_message_id,
     });
-    state.bus.to_channel(cid, &event);
+    state.bus.to_channel(cid, &event).await;
     let unread = unread_for(state, &user.id).await?;
-    state.bus.to_user(
-        &user.id,
-        &json!({
-            "type": "notification.mark_read",
-            "cid": cid,
-            "channel_id": loaded.channel.id,
-            "channel_type": loaded.channel.kind,
-            "user": user_json,
-            "created_at": rfc3339(now),
-            "unread_count": 0,
-            "unread_messages": 0,
-            "total_unread_count": unread.total,
-            "unread_channels": unread.channels,
-            "unread_threads": 0,
-            "last_read_message_id": last_message_id,
-        }),
-    );
+    state
+        .bus
+        .to_user(
+            &user.id,
+            &json!({
+                "type": "notification.mark_read",
+                "cid": cid,
+                "channel_id": loaded.channel.id,
+                "channel_type": loaded.channel.kind,
+                "user": user_json,
+                "created_at": rfc3339(now),
+                "unread_count": 0,
+                "unread_messages": 0,
+                "total_unread_count": unread.total,
+                "unread_channels": unread.channels,
+                "unread_threads": 0,
+                "last_read_message_id": last_message_id,
+            }),
+        )
+        .await;
     Ok(json!({ "event": event }))
 }
 
@@ -195,24 +198,27 @@ pub async fn mark_unread(
         })
         .await?;
     let totals = unread_for(state, &user.id).await?;
-    state.bus.to_user(
-        &user.id,
-        &json!({
-            "type": "notification.mark_unread",
-            "cid": cid,
-            "channel_id": loaded.channel.id,
-            "channel_type": loaded.channel.kind,
-            "user": view::user_json(state, user),
-            "created_at": rfc3339(now_micros()),
-            "first_unread_message_id": body.message_id,
-            "last_read_at": rfc3339(last_read),
-            "last_read_message_id": previous.map(|m| m.id),
-            "unread_messages": unread,
-            "unread_count": unread,
-            "total_unread_count": totals.total,
-            "unread_channels": totals.channels,
-        }),
-    );
+    state
+        .bus
+        .to_user(
+            &user.id,
+            &json!({
+                "type": "notification.mark_unread",
+                "cid": cid,
+                "channel_id": loaded.channel.id,
+                "channel_type": loaded.channel.kind,
+                "user": view::user_json(state, user),
+                "created_at": rfc3339(now_micros()),
+                "first_unread_message_id": body.message_id,
+                "last_read_at": rfc3339(last_read),
+                "last_read_message_id": previous.map(|m| m.id),
+                "unread_messages": unread,
+                "unread_count": unread,
+                "total_unread_count": totals.total,
+                "unread_channels": totals.channels,
+            }),
+        )
+        .await;
     Ok(json!({}))
 }
 

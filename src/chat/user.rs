@@ -137,8 +137,14 @@ pub async fn upsert_users(
         }
         let stored = state.store.users.upsert_user(&row, &records).await?;
         state.audit.outbox_written();
+        if existing
+            .as_ref()
+            .is_some_and(|before| before.role != stored.role)
+        {
+            state.bus.invalidate_reads(None, Some(&stored.id));
+        }
         let rendered = view::user_json(state, &stored);
-        announce_update(state, &stored.id, &rendered);
+        announce_update(state, &stored.id, &rendered).await;
         out.insert(stored.id.clone(), rendered);
     }
     Ok(json!({ "users": out }))
@@ -208,8 +214,11 @@ pub async fn partial_update_users(
         );
         let stored = state.store.users.upsert_user(&user, &[record]).await?;
         state.audit.outbox_written();
+        if sets_role {
+            state.bus.invalidate_reads(None, Some(&stored.id));
+        }
         let rendered = view::user_json(state, &stored);
-        announce_update(state, &stored.id, &rendered);
+        announce_update(state, &stored.id, &rendered).await;
         out.insert(stored.id.clone(), rendered);
     }
     Ok(json!({ "users": out }))
@@ -225,10 +234,10 @@ fn revocation_of(update: &PartialUpdate) -> ApiResult<Option<Option<i64>>> {
     Ok(update.unset.iter().any(|k| k == KEY).then_some(None))
 }
 
-fn announce_update(state: &AppState, user_id: &str, user: &Value) {
+async fn announce_update(state: &AppState, user_id: &str, user: &Value) {
     let event = json!({"type": "user.updated", "user": user, "created_at": crate::time::rfc3339(now_micros())});
-    state.bus.to_presence_subscribers(user_id, &event);
-    state.bus.to_user(user_id, &event);
+    state.bus.to_presence_subscribers(user_id, &event).await;
+    state.bus.to_user(user_id, &event).await;
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -150,6 +150,7 @@ pub async fn erase_user(
         )
         .await?;
     state.audit.outbox_written();
+    state.bus.invalidate_reads(None, Some(user_id));
     let size = state.audit.sync().await.map_err(ApiError::internal)?;
     let unlinked = state
         .audit
@@ -163,7 +164,7 @@ pub async fn erase_user(
             .map_err(ApiError::internal)?;
     // Every node resolves pseudonyms afresh: none links new entries to the erased subject.
     state.bus.forget_pseudonyms().await;
-    announce_deletion(state, user_id, options, now, &channels);
+    announce_deletion(state, user_id, options, now, &channels).await;
     Ok(json!({
         "user_id": user_id,
         "erased_at": rfc3339(now),
@@ -178,7 +179,13 @@ pub async fn erase_user(
 
 /// Stream's `user.deleted` (to the channels the user was in and their presence
 /// subscribers) and `user.messages.deleted` (to each of those channels).
-fn announce_deletion(state: &AppState, user_id: &str, options: Options, now: i64, cids: &[String]) {
+async fn announce_deletion(
+    state: &AppState,
+    user_id: &str,
+    options: Options,
+    now: i64,
+    cids: &[String],
+) {
     let user = json!({"id": user_id, "deleted_at": rfc3339(now)});
     let hard_user = options.user == Mode::Hard;
     let hard_messages = options.messages == Mode::Hard;
@@ -194,24 +201,27 @@ fn announce_deletion(state: &AppState, user_id: &str, options: Options, now: i64
         "delete_conversation_channels": false,
         "created_at": rfc3339(now),
     });
-    state.bus.to_presence_subscribers(user_id, &deleted);
+    state.bus.to_presence_subscribers(user_id, &deleted).await;
     for cid in cids {
         let (channel_type, channel_id) = cid.split_once(':').unwrap_or(("", cid));
         let mut in_channel = deleted.clone();
         in_channel["cid"] = cid.as_str().into();
-        state.bus.to_channel(cid, &in_channel);
-        state.bus.to_channel(
-            cid,
-            &json!({
-                "type": "user.messages.deleted",
-                "user": user,
-                "hard_delete": hard_messages,
-                "cid": cid,
-                "channel_type": channel_type,
-                "channel_id": channel_id,
-                "created_at": rfc3339(now),
-            }),
-        );
+        state.bus.to_channel(cid, &in_channel).await;
+        state
+            .bus
+            .to_channel(
+                cid,
+                &json!({
+                    "type": "user.messages.deleted",
+                    "user": user,
+                    "hard_delete": hard_messages,
+                    "cid": cid,
+                    "channel_type": channel_type,
+                    "channel_id": channel_id,
+                    "created_at": rfc3339(now),
+                }),
+            )
+            .await;
     }
 }
 

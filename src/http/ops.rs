@@ -91,6 +91,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
         "Connections closed for falling behind.",
         hub.slow_closed.load(Ordering::Relaxed),
     );
+    counter(
+        &mut out,
+        "ward_deliveries_refused_total",
+        "Event frames not queued because the connection's user may not read the channel.",
+        hub.refused.load(Ordering::Relaxed),
+    );
+    if let Some(gate) = hub.gate() {
+        counter(
+            &mut out,
+            "ward_read_decision_loads_total",
+            "Read decisions loaded from the database (cache misses, one per channel and batch).",
+            gate.loads.load(Ordering::Relaxed),
+        );
+    }
     gauge(
         &mut out,
         "ward_bus_up",

@@ -15,8 +15,10 @@ use std::sync::{Arc, RwLock};
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc};
 
+use super::gate::Gate;
 use super::remote::RemoteView;
 use crate::bus::wire::Revocation;
+use crate::bus::wire::TargetKind;
 
 /// A change in this node's own state, reported to the other nodes (absolute counts).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +167,10 @@ pub struct Hub {
     pub dropped_slow: AtomicU64,
     /// Connections told to close because their queue overflowed.
     pub slow_closed: AtomicU64,
+    /// Deliveries the read decision refused (one per connection and event).
+    pub refused: AtomicU64,
+    /// The read decision content events pass (see [`Gate`]); set once at start.
+    gate: std::sync::OnceLock<Arc<Gate>>,
     /// Signalled when the last open connection unregisters (see [`Hub::wait_idle`]).
     idle: Notify,
     /// Where changes of local state go when several nodes share a bus.
@@ -179,9 +185,21 @@ impl Hub {
             delivered: AtomicU64::new(0),
             dropped_slow: AtomicU64::new(0),
             slow_closed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            gate: std::sync::OnceLock::new(),
             idle: Notify::new(),
             changes: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets the read decision content events pass (once, at start).
+    pub fn set_gate(&self, gate: Arc<Gate>) {
+        let _ = self.gate.set(gate);
+    }
+
+    /// The read decision, if set. Without one, content events are delivered to no one.
+    pub fn gate(&self) -> Option<&Arc<Gate>> {
+        self.gate.get()
     }
 
     /// Reports every later change of local state to `sink` (set once, by the cluster bus).
@@ -598,6 +616,46 @@ impl Hub {
                 .into_iter(),
             event,
         );
+    }
+
+    /// Queues `event` for the connections `target` names whose user `decide` allows.
+    /// Returns the users `decide` had no answer for (nothing was queued for them).
+    pub fn send_gated(
+        &self,
+        target: TargetKind,
+        key: &str,
+        event: &Utf8Bytes,
+        decide: impl Fn(&str) -> Option<bool>,
+    ) -> Vec<String> {
+        let inner = self.read();
+        let targets: Box<dyn Iterator<Item = &ConnId>> = match target {
+            TargetKind::Channel => {
+                Box::new(inner.watchers.get(key).into_iter().flat_map(|w| w.keys()))
+            }
+            TargetKind::User => Box::new(inner.by_user.get(key).into_iter().flatten()),
+            TargetKind::Presence => Box::new(inner.presence_subs.get(key).into_iter().flatten()),
+        };
+        let mut undecided: HashSet<&str> = HashSet::new();
+        let mut refused = 0;
+        let allowed = targets.filter(|id| {
+            let Some(conn) = inner.conns.get(*id) else {
+                return false;
+            };
+            match decide(&conn.user_id) {
+                Some(true) => true,
+                Some(false) => {
+                    refused += 1;
+                    false
+                }
+                None => {
+                    undecided.insert(&conn.user_id);
+                    false
+                }
+            }
+        });
+        self.deliver(&inner, allowed, event);
+        self.refused.fetch_add(refused, Ordering::Relaxed);
+        undecided.into_iter().map(str::to_string).collect()
     }
 
     fn deliver<'a>(

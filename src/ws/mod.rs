@@ -2,6 +2,7 @@
 //! `health.check` handshake and heartbeat, per-connection watches through the [`hub`], and
 //! a clean close on shutdown or when a client falls too far behind.
 
+pub mod gate;
 pub mod hub;
 pub mod remote;
 mod session;

@@ -185,7 +185,8 @@ pub async fn run(
     if reg.came_online {
         state
             .bus
-            .to_presence_subscribers(&user.id, &event::presence(view::user_json(&state, &user)));
+            .to_presence_subscribers(&user.id, &event::presence(view::user_json(&state, &user)))
+            .await;
     }
     if socket
         .send(Message::Text(first.to_string().into()))
@@ -329,15 +330,18 @@ async fn finish(state: &AppState, conn_id: &str) {
         .iter()
         .filter(|c| c.user_changed && crate::chat::channel::connect_events(&c.cid))
     {
-        state.bus.to_channel(
-            &change.cid,
-            &event::watching(
-                "user.watching.stop",
+        state
+            .bus
+            .to_channel(
                 &change.cid,
-                user_json.clone(),
-                change.watcher_count,
-            ),
-        );
+                &event::watching(
+                    "user.watching.stop",
+                    &change.cid,
+                    user_json.clone(),
+                    change.watcher_count,
+                ),
+            )
+            .await;
     }
     if gone.went_offline {
         let now = now_micros();
@@ -349,7 +353,8 @@ async fn finish(state: &AppState, conn_id: &str) {
         offline["last_active"] = rfc3339(now).into();
         state
             .bus
-            .to_presence_subscribers(&user.id, &event::presence(offline));
+            .to_presence_subscribers(&user.id, &event::presence(offline))
+            .await;
     }
 }
 

@@ -13,6 +13,7 @@ mod channels;
 mod checkpoint_sink;
 mod classification;
 mod cluster;
+mod delivery_gate;
 mod encryption;
 mod gdpr_erase;
 mod gdpr_export;

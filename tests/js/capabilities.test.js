@@ -145,11 +145,16 @@ describe('phi channels and guests', () => {
     await env?.close();
   });
 
-  test('a guest added to a phi channel cannot watch it (code 17)', async () => {
+  test('a phi channel refuses a guest as a member and as a watcher (code 17)', async () => {
+    await rejectsWith(
+      alice.client.channel('phi', uid('phi'), { members: [alice.id, gina.id] }).watch(),
+      17, 403, 'creating a phi channel with a guest member',
+    );
     const id = uid('phi');
-    const aCh = alice.client.channel('phi', id, { members: [alice.id, gina.id] });
+    const aCh = alice.client.channel('phi', id, { members: [alice.id] });
     await aCh.watch();
-    assert.ok(aCh.state.members[gina.id], 'the guest is a member of the phi channel');
+    await rejectsWith(aCh.addMembers([gina.id]), 17, 403, 'adding a guest to a phi channel');
+    assert.ok(!aCh.state.members[gina.id], 'the guest is not a member of the phi channel');
 
     const gCh = gina.client.channel('phi', id);
     await rejectsWith(gCh.watch(), 17, 403, 'watch of a phi channel as a guest');
