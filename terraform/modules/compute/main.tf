@@ -20,8 +20,14 @@ locals {
     portMappings = [{ name = "http", containerPort = var.container_port, protocol = "tcp" }]
     environment  = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
     secrets      = [for k in sort(keys(local.secret_env)) : { name = k, valueFrom = aws_secretsmanager_secret.app[local.secret_env[k]].arn }]
-    mountPoints  = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
-    ulimits      = [{ name = "nofile", softLimit = var.nofile_limit, hardLimit = var.nofile_limit }]
+    # The root filesystem is read-only: /tmp and the image's data dir (WARD_DATA_DIR,
+    # /var/lib/ward: GDPR export archives) are task storage. Keys are in KMS, the database
+    # in RDS and the audit checkpoints in S3, so nothing there must outlive the task.
+    mountPoints = [
+      { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+      { sourceVolume = "data", containerPath = "/var/lib/ward", readOnly = false },
+    ]
+    ulimits = [{ name = "nofile", softLimit = var.nofile_limit, hardLimit = var.nofile_limit }]
 
     linuxParameters = {
       initProcessEnabled = true
@@ -105,6 +111,10 @@ resource "aws_ecs_task_definition" "ward" {
   # root filesystem itself is read-only.
   volume {
     name = "tmp"
+  }
+
+  volume {
+    name = "data"
   }
 
   tags = var.tags
