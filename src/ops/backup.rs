@@ -174,18 +174,7 @@ pub async fn backup(config: &Config, out: &Path) -> anyhow::Result<Summary> {
     let summary = inspect(&tmp).await?;
     std::fs::rename(&tmp, out).with_context(|| format!("naming the backup {}", out.display()))?;
     // The server's appender chains outbox rows within a second.
-    let store = crate::store::Store::connect(&config.database_url)
-        .await
-        .map_err(|e| StartupError::database(&config.database_url, &e))?;
-    let sink = OutboxSink::new(store);
-    sink.record(
-        AuditEvent::new(EventType::OpsBackup)
-            .object("database", "sqlite")
-            .meta("audit_size", summary.audit_size)
-            .meta("bytes", summary.bytes)
-            .meta("via", "cli"),
-    );
-    sink.flush().await.context("recording the backup")?;
+    record(config, EventType::OpsBackup, &summary).await?;
     Ok(summary)
 }
 
@@ -241,19 +230,24 @@ pub async fn restore(config: &Config, file: &Path, replace: bool) -> anyhow::Res
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, &db).with_context(|| format!("naming {}", db.display()))?;
     // Chained by the next server start, before anything else.
+    record(config, EventType::OpsRestore, &summary).await?;
+    Ok(Restored { summary, previous })
+}
+
+/// Puts the audit record of a backup or restore in the database's outbox.
+async fn record(config: &Config, event: EventType, summary: &Summary) -> anyhow::Result<()> {
     let store = crate::store::Store::connect(&config.database_url)
         .await
         .map_err(|e| StartupError::database(&config.database_url, &e))?;
     let sink = OutboxSink::new(store);
     sink.record(
-        AuditEvent::new(EventType::OpsRestore)
+        AuditEvent::new(event)
             .object("database", "sqlite")
             .meta("audit_size", summary.audit_size)
             .meta("bytes", summary.bytes)
             .meta("via", "cli"),
     );
-    sink.flush().await.context("recording the restore")?;
-    Ok(Restored { summary, previous })
+    sink.flush().await.context("recording it in the audit log")
 }
 
 fn partial_name(path: &Path) -> PathBuf {

@@ -50,7 +50,8 @@ async fn start(url: &str, data_dir: &std::path::Path) -> Server {
     Server { child, base }
 }
 
-async fn call(
+/// One API call with the test key; `Err` when the server does not answer.
+pub(crate) async fn call(
     http: &reqwest::Client,
     base: &str,
     method: reqwest::Method,

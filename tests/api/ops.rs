@@ -700,30 +700,9 @@ async fn call(
     token: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    try_call(http, base, method, path, token, body)
+    crate::audit_crash::call(http, base, method, path, token, body)
         .await
         .expect("the server answers")
-}
-
-async fn try_call(
-    http: &reqwest::Client,
-    base: &str,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Result<(u16, Value), reqwest::Error> {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    let mut req = http
-        .request(method, format!("{base}{path}{sep}api_key={KEY}"))
-        .header("Authorization", token)
-        .header("stream-auth-type", "jwt");
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await?;
-    let status = res.status().as_u16();
-    Ok((status, res.json().await.unwrap_or(Value::Null)))
 }
 
 async fn setup_channel(http: &reqwest::Client, base: &str) {
@@ -741,7 +720,7 @@ async fn setup_channel(http: &reqwest::Client, base: &str) {
 
 async fn try_send(http: &reqwest::Client, base: &str, id: &str, text: &str) -> bool {
     matches!(
-        try_call(
+        crate::audit_crash::call(
             http,
             base,
             reqwest::Method::POST,
