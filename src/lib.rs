@@ -34,6 +34,7 @@ pub mod error;
 pub mod gdpr;
 pub mod http;
 pub mod jobs;
+pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod startup;

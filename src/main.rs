@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 use ward::app::Application;
-use ward::config::{Config, LogFormat};
+use ward::config::Config;
 
 #[derive(Parser)]
 #[command(
@@ -242,7 +242,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
-    init_logging(config.log_format);
+    ward::logging::init(config.log_format);
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check,
@@ -769,17 +769,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }

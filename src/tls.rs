@@ -36,7 +36,9 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     .with_single_cert(certs, key)
     .context("the TLS certificate and key do not match")?;
     let mut config = config;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only: the server does not speak HTTP/2 (offering h2 made clients that chose
+    // it fail with a reset), and the SDK's WebSocket upgrade is HTTP/1.1.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

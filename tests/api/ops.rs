@@ -15,6 +15,7 @@ use ward::auth::token;
 use crate::helpers::{Db, KEY, SECRET, eventually, fresh_database, on_both_databases};
 
 on_both_databases!(
+    at_trace_level_no_message_text_reaches_the_log,
     a_backup_taken_while_messages_are_sent_restores_readable_searchable_and_verifiable,
     config_check_reports_redis_down_and_a_wrong_database_url,
     the_root_key_escrow_round_trip_restores_access_and_a_wrong_passphrase_changes_nothing,
@@ -125,6 +126,49 @@ async fn start_up_refusals_are_one_line_naming_the_cause_and_the_fix() {
         "stop that process first",
     );
     drop(running);
+}
+
+/// WARD_LOG=trace on the real binary: the WebSocket and HTTP libraries would log whole
+/// frames and bodies; they are capped, so the text of a message sent over REST and pushed
+/// over a WebSocket appears in no log line.
+async fn at_trace_level_no_message_text_reaches_the_log(db: Db) {
+    use futures_util::StreamExt;
+    const MARKER: &str = "Warfarin 5mg for Jane Roe";
+    let (url, _cleanup) = fresh_database(db);
+    let dir = TempDir::new("trace");
+    let server = Server::start_with(&url, &dir.0, &[("WARD_LOG", "trace")]).await;
+    let http = reqwest::Client::new();
+    setup_channel(&http, &server.base).await;
+    let json = json!({"user_id": "bob", "user_details": {"id": "bob"}}).to_string();
+    let ws_url = format!(
+        "{}/connect?json={}&api_key={KEY}&authorization={}&stream-auth-type=jwt",
+        server.base.replacen("http", "ws", 1),
+        crate::helpers::url_encode(&json),
+        crate::helpers::url_encode(&user("bob"))
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    send(&http, &server.base, "m-trace", MARKER).await;
+    // Bob's socket receives the notification with the text: the frame went through the
+    // WebSocket library while it logs at trace.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(frame)) = ws.next().await {
+            if frame.to_text().is_ok_and(|t| t.contains(MARKER)) {
+                return;
+            }
+        }
+        panic!("the socket closed before the message arrived");
+    })
+    .await
+    .expect("the message reaches bob's socket");
+    // Ward's own verbose lines are there (the level took effect).
+    eventually(10, "debug lines are logged", async || {
+        server.stderr().contains("message stored")
+    })
+    .await;
+    let log = server.stderr();
+    assert!(!log.contains(MARKER), "message text in the log");
+    assert!(!log.contains("Warfarin"), "message text in the log");
+    drop(server);
 }
 
 fn assert_one_line(out: &Output, cause: &str, fix: &str) {
@@ -604,6 +648,10 @@ struct Server {
 
 impl Server {
     async fn start(url: &str, dir: &Path) -> Self {
+        Self::start_with(url, dir, &[]).await
+    }
+
+    async fn start_with(url: &str, dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
             .arg("serve")
             .env("WARD_BIND", "127.0.0.1:0")
@@ -613,6 +661,7 @@ impl Server {
             .env("WARD_API_SECRET", SECRET)
             .env("WARD_LOG_FORMAT", "json")
             .env("WARD_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)

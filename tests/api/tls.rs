@@ -101,6 +101,25 @@ async fn ward_serves_https_with_secure_cookies() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    // ALPN settles on HTTP/1.1 for a client that offers h2 first (the server offers only
+    // what it serves).
+    let alpn = tokio::task::spawn_blocking(move || {
+        Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &addr.to_string(),
+                "-alpn",
+                "h2,http/1.1",
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl is installed")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&alpn.stdout);
+    assert!(text.contains("ALPN protocol: http/1.1"), "{text}");
     // Without the certificate the client refuses; plain HTTP gets no answer.
     assert!(
         reqwest::get(format!("https://{addr}/healthz"))
