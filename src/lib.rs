@@ -16,6 +16,7 @@
 //! - [`bus`]: event fan-out (in-process today; cross-node later).
 //! - [`time`]: timestamps as microseconds since the epoch, rendered as RFC 3339.
 //! - [`usage`]: MAU and peak-concurrent-connection metering; [`metrics`]: `/metrics`.
+//! - [`ratelimit`]: per-address and per-account rate limits (429, code 9).
 //! - [`jobs`]: the durable job queue (claims, leases, retries, progress, resumption) and
 //!   its workers, run by `ward serve` and `ward worker`.
 
@@ -33,6 +34,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod ops;
+pub mod ratelimit;
 pub mod startup;
 pub mod store;
 pub mod time;
