@@ -42,6 +42,7 @@ pub enum Limit {
     TotpIp,
     TotpAccount,
     SsoIp,
+    SsoAccount,
     ChatTokenIp,
     ChatTokenAccount,
     ConnectIp,
@@ -50,12 +51,13 @@ pub enum Limit {
 }
 
 impl Limit {
-    pub const ALL: [Limit; 10] = [
+    pub const ALL: [Limit; 11] = [
         Limit::LoginIp,
         Limit::LoginAccount,
         Limit::TotpIp,
         Limit::TotpAccount,
         Limit::SsoIp,
+        Limit::SsoAccount,
         Limit::ChatTokenIp,
         Limit::ChatTokenAccount,
         Limit::ConnectIp,
@@ -71,6 +73,7 @@ impl Limit {
             Limit::TotpIp => "totp.ip",
             Limit::TotpAccount => "totp.account",
             Limit::SsoIp => "sso.ip",
+            Limit::SsoAccount => "sso.account",
             Limit::ChatTokenIp => "chat_token.ip",
             Limit::ChatTokenAccount => "chat_token.account",
             Limit::ConnectIp => "connect.ip",
@@ -84,6 +87,7 @@ impl Limit {
             self,
             Limit::LoginAccount
                 | Limit::TotpAccount
+                | Limit::SsoAccount
                 | Limit::ChatTokenAccount
                 | Limit::ConnectUser
                 | Limit::WritesUser
@@ -99,6 +103,7 @@ pub struct RateLimitConfig {
     pub totp_per_ip: u32,
     pub totp_per_account: u32,
     pub sso_per_ip: u32,
+    pub sso_per_account: u32,
     pub chat_token_per_ip: u32,
     pub chat_token_per_account: u32,
     pub connect_per_ip: u32,
@@ -114,8 +119,9 @@ impl Default for RateLimitConfig {
             login_per_ip: 60,
             login_per_account: 10,
             totp_per_ip: 60,
-            totp_per_account: 10,
+            totp_per_account: 20,
             sso_per_ip: 120,
+            sso_per_account: 30,
             chat_token_per_ip: 600,
             chat_token_per_account: 60,
             // One address may be a NAT or a balancer not listed as a trusted proxy.
@@ -129,7 +135,7 @@ impl Default for RateLimitConfig {
 
 impl RateLimitConfig {
     /// The environment variable of each limit and the field it sets.
-    pub fn variables(&mut self) -> [(&'static str, &mut u32); 10] {
+    pub fn variables(&mut self) -> [(&'static str, &mut u32); 11] {
         [
             ("WARD_RATE_LIMIT_LOGIN_PER_IP", &mut self.login_per_ip),
             (
@@ -142,6 +148,7 @@ impl RateLimitConfig {
                 &mut self.totp_per_account,
             ),
             ("WARD_RATE_LIMIT_SSO_PER_IP", &mut self.sso_per_ip),
+            ("WARD_RATE_LIMIT_SSO_PER_ACCOUNT", &mut self.sso_per_account),
             (
                 "WARD_RATE_LIMIT_CHAT_TOKEN_PER_IP",
                 &mut self.chat_token_per_ip,
@@ -166,6 +173,7 @@ impl RateLimitConfig {
             Limit::TotpIp => self.totp_per_ip,
             Limit::TotpAccount => self.totp_per_account,
             Limit::SsoIp => self.sso_per_ip,
+            Limit::SsoAccount => self.sso_per_account,
             Limit::ChatTokenIp => self.chat_token_per_ip,
             Limit::ChatTokenAccount => self.chat_token_per_account,
             Limit::ConnectIp => self.connect_per_ip,

@@ -167,11 +167,11 @@ pub async fn complete_login(
     return_to: Option<&str>,
 ) -> ApiResult<Response> {
     crate::chat::validate_user_id(&login.user_id)?;
-    // Logins per account, shared with password logins (a replayed or scripted IdP flow
-    // cannot mint sessions faster than a person logs in).
+    // SSO logins per account: a replayed or scripted IdP flow cannot mint sessions faster
+    // than people log in.
     crate::ratelimit::enforce(
         state,
-        crate::ratelimit::Limit::LoginAccount,
+        crate::ratelimit::Limit::SsoAccount,
         &login.user_id,
         Some(&login.user_id),
         crate::ratelimit::Audited::Login {
