@@ -49,6 +49,10 @@ fn start(
 ) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ward"));
     cmd.arg("serve")
+        // A throughput measurement from one address with few users, not about rate limits.
+        .env("WARD_RATE_LIMIT_WRITES_PER_USER", "0")
+        .env("WARD_RATE_LIMIT_CONNECT_PER_IP", "0")
+        .env("WARD_RATE_LIMIT_CONNECT_PER_USER", "0")
         .env("WARD_BIND", "127.0.0.1:0")
         .env("WARD_DATA_DIR", data_dir)
         .env("WARD_DATABASE_URL", db_url)

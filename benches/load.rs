@@ -353,6 +353,10 @@ impl Server {
             .env_remove("WARD_DATABASE_URL")
             .env_remove("WARD_MAX_CONNECTIONS_PER_USER")
             .env_remove("WARD_WS_QUEUE_LEN")
+            // A throughput measurement from one address with few users, not about rate limits.
+            .env("WARD_RATE_LIMIT_WRITES_PER_USER", "0")
+            .env("WARD_RATE_LIMIT_CONNECT_PER_IP", "0")
+            .env("WARD_RATE_LIMIT_CONNECT_PER_USER", "0")
             .env("WARD_BIND", "127.0.0.1:0")
             .env("WARD_DATA_DIR", &data_dir)
             .env("WARD_API_KEY", API_KEY)

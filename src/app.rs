@@ -6,7 +6,6 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
@@ -63,6 +62,9 @@ pub struct Inner {
     pub crypto: Option<Arc<FieldCrypto>>,
     /// The job kinds this process runs, and how its workers run them.
     pub jobs: Arc<crate::jobs::Jobs>,
+    /// This node's rate limiters (per node: a client spread over n nodes gets n times the
+    /// limit, which still bounds guessing).
+    pub rate_limits: crate::ratelimit::RateLimits,
 }
 
 impl Deref for AppState {
@@ -161,7 +163,9 @@ impl Application {
             });
         }
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let rate_limits = crate::ratelimit::RateLimits::new(&config.rate_limits);
         let state = AppState(Arc::new(Inner {
+            rate_limits,
             bus: Bus::new(hub.clone(), cluster),
             hub,
             store,
@@ -217,6 +221,9 @@ impl Application {
         let workers = crate::jobs::Workers::spawn(&self.state, crate::jobs::DEFAULT_WORKERS);
         let retention = crate::gdpr::retention::schedule(self.state.clone());
         let sweep = crate::auth::lifecycle::spawn_sweep(self.state.clone());
+        let limits_sweep = crate::ratelimit::spawn_sweep(self.state.clone());
+        // The peer address reaches the rate limits as `ConnectInfo<Peer>`.
+        let router = router.into_make_service_with_connect_info::<crate::ratelimit::Peer>();
         let stop = async move {
             signal.await;
             tracing::info!("shutting down: closing WebSockets, finishing requests");
@@ -230,11 +237,9 @@ impl Application {
                     .await?;
             }
             None => {
-                // Events are small frames: send them at once (no Nagle delay behind the
-                // REST reply).
-                let listener = self.listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
+                // Events are small frames: sent at once (no Nagle delay behind the REST
+                // reply); the listener also records each connection's peer address.
+                let listener = crate::ratelimit::PlainListener(self.listener);
                 axum::serve(listener, router)
                     .with_graceful_shutdown(stop)
                     .await?;
@@ -249,6 +254,7 @@ impl Application {
         .await;
         sampler.abort();
         sweep.abort();
+        limits_sweep.abort();
         if let Some(r) = retention {
             r.abort();
         }

@@ -43,6 +43,8 @@ pub struct Config {
     /// `WARD_TLS_CERT` and `WARD_TLS_KEY` (PEM paths): terminate TLS in `ward serve`, for
     /// deployments without a load balancer.
     pub tls: Option<TlsConfig>,
+    /// `WARD_RATE_LIMIT_*` and `WARD_TRUSTED_PROXIES`.
+    pub rate_limits: crate::ratelimit::RateLimitConfig,
 }
 
 #[derive(Clone)]
@@ -323,6 +325,28 @@ impl Config {
             Some(dir) => Some(PathBuf::from(dir)),
             None => Some(data_dir.join("audit-checkpoints")),
         };
+        let mut rate_limits = crate::ratelimit::RateLimitConfig::default();
+        for (name, field) in rate_limits.variables() {
+            if let Some(v) = env(name) {
+                *field = v.trim().parse().with_context(|| {
+                    format!("{name} must be a number of requests per minute (0: no limit)")
+                })?;
+            }
+        }
+        if let Some(v) = env("WARD_TRUSTED_PROXIES") {
+            rate_limits.trusted_proxies = v
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| {
+                    crate::ratelimit::Cidr::parse(p).with_context(|| {
+                        format!(
+                            "WARD_TRUSTED_PROXIES: {:?} is not an address or CIDR block",
+                            p.trim()
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
         Ok(Self {
             bind,
             data_dir,
@@ -381,6 +405,7 @@ impl Config {
             public_url,
             sessions,
             tls,
+            rate_limits,
         })
     }
 
@@ -572,6 +597,29 @@ mod tests {
             assert!(shown.contains("ward.toml"), "{shown}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rate_limits_and_trusted_proxies_come_from_the_environment() {
+        let cfg = Config::from_sources(
+            None,
+            env(&[
+                ("WARD_RATE_LIMIT_LOGIN_PER_IP", "5"),
+                ("WARD_RATE_LIMIT_WRITES_PER_USER", "0"),
+                ("WARD_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.rate_limits.login_per_ip, 5);
+        assert_eq!(cfg.rate_limits.writes_per_user, 0);
+        assert_eq!(cfg.rate_limits.login_per_account, 10, "default");
+        assert_eq!(cfg.rate_limits.trusted_proxies.len(), 2);
+        assert!(
+            Config::from_sources(None, env(&[("WARD_TRUSTED_PROXIES", "10.0.0.0/40")])).is_err()
+        );
+        assert!(
+            Config::from_sources(None, env(&[("WARD_RATE_LIMIT_LOGIN_PER_IP", "many")])).is_err()
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct ApiError {
     pub code: i32,
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -43,6 +45,19 @@ impl ApiError {
             code,
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Too many requests (code 9, 429); the caller may retry after `secs` seconds.
+    pub fn rate_limited(secs: u64) -> Self {
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                code::RATE_LIMITED,
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many requests, retry in {secs} s"),
+            )
         }
     }
 
@@ -105,6 +120,11 @@ impl From<crate::store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        let mut res = (self.status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }

@@ -18,7 +18,9 @@
 //! - [`usage`]: MAU and peak-concurrent-connection metering; [`metrics`]: `/metrics`.
 //! - [`ops`]: operating from the shell: backup/restore of the embedded database, root-key
 //!   escrow, `ward config check`, the migration plan of a rolling upgrade.
-//! - [`startup`]: start-up refusals as one line naming the cause and the fix (a leaf).
+//! - [`startup`]: start-up refusals as one line naming the cause and the fix (a leaf);
+//!   [`logging`]: the subscriber, with library targets capped so no level logs PHI.
+//! - [`ratelimit`]: per-address and per-account rate limits (429, code 9).
 //! - [`jobs`]: the durable job queue (claims, leases, retries, progress, resumption) and
 //!   its workers, run by `ward serve` and `ward worker`.
 
@@ -37,6 +39,7 @@ pub mod jobs;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod ratelimit;
 pub mod startup;
 pub mod store;
 pub mod time;

@@ -167,6 +167,19 @@ pub async fn complete_login(
     return_to: Option<&str>,
 ) -> ApiResult<Response> {
     crate::chat::validate_user_id(&login.user_id)?;
+    // SSO logins per account: a replayed or scripted IdP flow cannot mint sessions faster
+    // than people log in.
+    crate::ratelimit::enforce(
+        state,
+        crate::ratelimit::Limit::SsoAccount,
+        &login.user_id,
+        Some(&login.user_id),
+        crate::ratelimit::Audited::Login {
+            method: login.method,
+            provider: &login.provider_id,
+        },
+    )
+    .await?;
     let now = now_micros();
     let existing = state.store.users.find_user(&login.user_id).await?;
     if let Some(u) = &existing

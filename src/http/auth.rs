@@ -17,6 +17,7 @@ use crate::auth::session::{self, Session, Start};
 use crate::auth::{password, totp};
 use crate::chat::Actor;
 use crate::error::{ApiError, ApiResult, code};
+use crate::ratelimit::{self, Audited, ClientIp, Limit};
 use crate::time::rfc3339;
 
 pub fn router() -> Router<AppState> {
@@ -41,8 +42,23 @@ struct Login {
 /// Password login, for bootstrap admins (`ward admin bootstrap`) before an IdP exists.
 async fn login(
     State(state): State<AppState>,
+    ip: ClientIp,
     ApiJson(body): ApiJson<Login>,
 ) -> ApiResult<Response> {
+    // Before any hashing: the limits are what make guessing slow.
+    let audited = || Audited::Login {
+        method: "password",
+        provider: "password",
+    };
+    ratelimit::enforce_ip(&state, Limit::LoginIp, ip, audited()).await?;
+    ratelimit::enforce(
+        &state,
+        Limit::LoginAccount,
+        &body.user_id,
+        Some(&body.user_id),
+        audited(),
+    )
+    .await?;
     let refused = || ApiError::unauthorized(code::ACCESS_KEY, "wrong user id or password");
     let stored = state.store.identity.find_password(&body.user_id).await?;
     let user = state.store.users.find_user(&body.user_id).await?;
@@ -193,10 +209,12 @@ struct Code {
 /// way the session's second factor is then verified.
 async fn verify(
     State(state): State<AppState>,
+    ip: ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Code>,
 ) -> HandlerResult {
     let s = session::require(&state, &headers).await?;
+    limit_2fa(&state, ip, &s.user.id, "verify").await?;
     let codes = match totp::check(&state, &s.user.id, &body.code).await? {
         totp::Checked::Ok => None,
         totp::Checked::Enrolled(codes) => Some(codes),
@@ -205,12 +223,28 @@ async fn verify(
     Ok(Reply(json!({ "mfa": true, "recovery_codes": codes })))
 }
 
+/// TOTP codes and recovery codes share the per-address and per-account limits (on top of
+/// the lock-out after wrong codes, which counts failures only).
+async fn limit_2fa(state: &AppState, ip: ClientIp, user_id: &str, step: &str) -> ApiResult<()> {
+    ratelimit::enforce_ip(state, Limit::TotpIp, ip, Audited::TwoFactor { step }).await?;
+    ratelimit::enforce(
+        state,
+        Limit::TotpAccount,
+        user_id,
+        Some(user_id),
+        Audited::TwoFactor { step },
+    )
+    .await
+}
+
 async fn recovery(
     State(state): State<AppState>,
+    ip: ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Code>,
 ) -> HandlerResult {
     let s = session::require(&state, &headers).await?;
+    limit_2fa(&state, ip, &s.user.id, "recovery").await?;
     totp::use_recovery_code(&state, &s.user.id, &body.code).await?;
     session::mark_mfa(&state, &s).await?;
     Ok(Reply(json!({ "mfa": true })))
@@ -218,8 +252,25 @@ async fn recovery(
 
 /// A Stream user token for the session's user, valid for `WARD_CHAT_TOKEN_SECS` (default
 /// one hour) and carrying `iat`, so deprovisioning revokes it.
-async fn chat_token(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
+async fn chat_token(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+) -> HandlerResult {
+    let audited = || Audited::Denied {
+        action: "Connect",
+        via: "chat_token",
+    };
+    ratelimit::enforce_ip(&state, Limit::ChatTokenIp, ip, audited()).await?;
     let s = session::require(&state, &headers).await?;
+    ratelimit::enforce(
+        &state,
+        Limit::ChatTokenAccount,
+        &s.user.id,
+        Some(&s.user.id),
+        audited(),
+    )
+    .await?;
     if !s.mfa && session::requires_2fa(&state, &s.user.role).await? {
         return Err(ApiError::not_allowed(
             "two-factor authentication is required for this account: verify a TOTP code first",

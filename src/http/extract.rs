@@ -133,6 +133,28 @@ impl FromRequestParts<AppState> for Auth {
                 ));
             }
         };
+        // Writes per user; server-side calls (the API secret) are not limited.
+        if let Caller::User(id) = &caller
+            && matches!(
+                parts.method,
+                axum::http::Method::POST
+                    | axum::http::Method::PUT
+                    | axum::http::Method::PATCH
+                    | axum::http::Method::DELETE
+            )
+        {
+            crate::ratelimit::enforce(
+                state,
+                crate::ratelimit::Limit::WritesUser,
+                id,
+                Some(id),
+                crate::ratelimit::Audited::Denied {
+                    action: "write",
+                    via: "rest",
+                },
+            )
+            .await?;
+        }
         let actor = match &caller {
             Caller::Server => Actor::server(None),
             Caller::User(id) => Actor::user(user::find_or_create(state, id).await?),

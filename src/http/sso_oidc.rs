@@ -94,10 +94,21 @@ async fn start_login(
 /// the response and starts the session; the flow cookie is cleared whatever the outcome.
 async fn finish_login(
     State(state): State<AppState>,
+    ip: crate::ratelimit::ClientIp,
     headers: HeaderMap,
     ApiPath(provider): ApiPath<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    crate::ratelimit::enforce_ip(
+        &state,
+        crate::ratelimit::Limit::SsoIp,
+        ip,
+        crate::ratelimit::Audited::Login {
+            method: "oidc",
+            provider: &provider,
+        },
+    )
+    .await?;
     let params: CallbackParams = query(raw.as_deref())?;
     let p = oidc::find_oidc_provider(&state, &provider).await?;
     let bound = cookie_value(&headers, FLOW_COOKIE);

@@ -69,9 +69,21 @@ async fn start_login(
 /// The assertion consumer service (HTTP-POST binding, Bindings §3.5).
 async fn consume_assertion(
     State(state): State<AppState>,
+    ip: crate::ratelimit::ClientIp,
     ApiPath(provider): ApiPath<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
+    // Before the XML is touched: signature checks are the costly part.
+    crate::ratelimit::enforce_ip(
+        &state,
+        crate::ratelimit::Limit::SsoIp,
+        ip,
+        crate::ratelimit::Audited::Login {
+            method: "saml",
+            provider: &provider,
+        },
+    )
+    .await?;
     saml::finish_login(&state, &provider, &body).await
 }
 
