@@ -115,10 +115,14 @@ async fn main() -> anyhow::Result<()> {
         );
 
         // An outbox backlog, drained by the appender.
-        let rows: Vec<_> = (0..o.backlog).map(|i| log.stage_now(event(i))).collect();
-        for chunk in rows.chunks(5000) {
-            store.audit.insert_outbox(chunk).await?;
-        }
+        let events: Vec<_> = (0..o.backlog).map(event).collect();
+        log.audited(events, async |rows| {
+            for chunk in rows.chunks(5000) {
+                store.audit.insert_outbox(chunk).await?;
+            }
+            anyhow::Ok(())
+        })
+        .await?;
         let started = Instant::now();
         let size = log.sync().await?;
         let secs = started.elapsed().as_secs_f64();

@@ -179,22 +179,19 @@ async fn seed(state: &AppState, o: &Options) -> anyhow::Result<()> {
                 let id = uuid::Uuid::now_v7().to_string();
                 let text = format!("subject {i}: blood pressure 120/80, next visit in two weeks");
                 let row = message(id.clone(), "subject", text, t0 + 1_000_000 + i as i64);
-                let record = state.audit.stage_now(
-                    AuditEvent::new(EventType::MessageCreate)
-                        .actor("subject")
-                        .subject("subject")
-                        .object("message", id)
-                        .meta("channel_type", "messaging")
-                        .meta("message_type", "regular"),
-                );
+                let record = AuditEvent::new(EventType::MessageCreate)
+                    .actor("subject")
+                    .subject("subject")
+                    .object("message", id)
+                    .meta("channel_type", "messaging")
+                    .meta("message_type", "regular");
+                let messages = &state.store.messages;
                 state
-                    .store
-                    .messages
-                    .insert_message(&row, false, &[record])
+                    .audit
+                    .audited([record], async |records| {
+                        messages.insert_message(&row, false, &records).await
+                    })
                     .await?;
-                if i % 1000 == 0 {
-                    state.audit.outbox_written();
-                }
             }
             anyhow::Ok(())
         }));

@@ -150,22 +150,40 @@ tokio::task_local! {
 }
 
 /// Runs `fut`, then waits until every record it handed to [`AuditSink::record`] is durable.
-pub async fn durable<F: Future>(fut: F) -> F::Output {
+/// A record that could not be stored is an error: the caller must not report the action as
+/// done (the REST edge answers 500), since no action completes without its record.
+pub async fn durable<F: Future>(fut: F) -> Result<F::Output, RecordLost> {
     let (out, pending) = PENDING
         .scope(RefCell::new(Vec::new()), async {
             let out = fut.await;
             (out, PENDING.with(|p| std::mem::take(&mut *p.borrow_mut())))
         })
         .await;
+    let mut lost = 0;
     for ack in pending {
         match ack.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "an audit record could not be stored"),
-            Err(_) => tracing::error!("the audit appender stopped before storing a record"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "an audit record could not be stored");
+                lost += 1;
+            }
+            Err(_) => {
+                tracing::error!("the audit appender stopped before storing a record");
+                lost += 1;
+            }
         }
     }
-    out
+    match lost {
+        0 => Ok(out),
+        n => Err(RecordLost(n)),
+    }
 }
+
+/// Some records of an action could not be made durable (the causes are logged where they
+/// were seen).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} audit record(s) could not be stored")]
+pub struct RecordLost(pub usize);
 
 /// The latest signed checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,20 +208,34 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// The record of an action that writes, for the store to put in the action's
-    /// transaction. Seals personal data under the subject's key.
-    pub async fn stage(&self, event: AuditEvent) -> anyhow::Result<OutboxRow> {
-        prepare(event, self.crypto.as_deref()).await
-    }
-
-    /// As [`AuditLog::stage`] for records without personal data (no key lookup).
-    pub fn stage_now(&self, event: AuditEvent) -> OutboxRow {
-        prepare_plain(event)
-    }
-
-    /// Tells the appender that records were committed to the outbox.
-    pub fn outbox_written(&self) {
+    /// Runs an audited write, the one way an action that writes records itself: stages
+    /// `events` as outbox rows, hands them to `write` — which stores them in the action's own
+    /// transaction, so the action and its records commit together or not at all — and, once
+    /// the write succeeded, wakes the appender to chain them. A record that cannot be
+    /// stored fails the write, so nothing completes without its record.
+    ///
+    /// Records staged here carry no sealed personal data (`AuditEvent::pii` is dropped):
+    /// personal data needs the subject's key, which [`AuditLog::record`] looks up.
+    pub async fn audited<T, E>(
+        &self,
+        events: impl IntoIterator<Item = AuditEvent>,
+        write: impl AsyncFnOnce(Vec<OutboxRow>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let rows = events.into_iter().map(prepare_plain).collect();
+        let out = write(rows).await?;
         self.outbox_written.notify_one();
+        Ok(out)
+    }
+
+    /// [`AuditLog::audited`] for writes that make one record per row they change (adding or
+    /// removing members): `write` gets the stager and calls it for each row it writes.
+    pub async fn audited_each<T, E>(
+        &self,
+        write: impl AsyncFnOnce(Stager) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let out = write(Stager(())).await?;
+        self.outbox_written.notify_one();
+        Ok(out)
     }
 
     /// Records an action that has no write of its own; returns once the record is durable.
@@ -308,6 +340,16 @@ impl AuditLog {
     }
 }
 
+/// Turns records into outbox rows inside [`AuditLog::audited_each`].
+#[derive(Clone, Copy)]
+pub struct Stager(());
+
+impl Stager {
+    pub fn stage(&self, event: AuditEvent) -> OutboxRow {
+        prepare_plain(event)
+    }
+}
+
 impl AuditSink for AuditLog {
     fn record(&self, event: AuditEvent) {
         if event.pii.is_some() {
@@ -322,8 +364,8 @@ impl AuditSink for AuditLog {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Record(row, Some(tx))).is_err() {
             tracing::error!("the audit appender has stopped; a record was not stored");
-            return;
         }
+        // Pushed even when the send failed: the dropped sender makes `durable` fail.
         let _ = PENDING.try_with(|p| p.borrow_mut().push(rx));
     }
 }

@@ -8,6 +8,7 @@
 //! node, bus or not), then revoked on every node through the bus (the call returns once
 //! every live node has closed the sockets concerned), then announced and audited.
 
+use crate::chat::user::save_user;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -72,11 +73,8 @@ pub async fn deactivate_user(
         let now = now_micros();
         user.deactivated_at = Some(now);
         user.updated_at = now;
-        let record = state
-            .audit
-            .stage_now(state_event(actor, user_id, "deactivated", task_id));
-        user = state.store.users.upsert_user(&user, &[record]).await?;
-        state.audit.outbox_written();
+        let record = state_event(actor, user_id, "deactivated", task_id);
+        user = save_user(state, &user, [record]).await?;
     }
     state
         .bus
@@ -111,11 +109,8 @@ pub async fn reactivate_user(
     if let Some(name) = name {
         user.data.insert("name".into(), name.into());
     }
-    let record = state
-        .audit
-        .stage_now(state_event(actor, user_id, "reactivated", task_id));
-    let user = state.store.users.upsert_user(&user, &[record]).await?;
-    state.audit.outbox_written();
+    let record = state_event(actor, user_id, "reactivated", task_id);
+    let user = save_user(state, &user, [record]).await?;
     announce(state, "user.reactivated", actor, &user).await;
     Ok(user)
 }
@@ -135,11 +130,8 @@ pub async fn restore_users(state: &AppState, actor: &Actor, user_ids: &[String])
         user.deleted_at = None;
         user.deactivated_at = None;
         user.updated_at = now_micros();
-        let record = state
-            .audit
-            .stage_now(state_event(actor, &user.id, "restored", None));
-        state.store.users.upsert_user(&user, &[record]).await?;
-        state.audit.outbox_written();
+        let record = state_event(actor, &user.id, "restored", None);
+        save_user(state, &user, [record]).await?;
     }
     Ok(())
 }

@@ -131,16 +131,13 @@ pub async fn deprovision(
     if user.deactivated_at.is_none() {
         user.deactivated_at = Some(now);
         user.updated_at = now;
-        let record = state.audit.stage_now(
-            AuditEvent::new(EventType::UserUpsert)
-                .actor_opt(by)
-                .subject(user_id)
-                .object("user", user_id)
-                .meta("created", false)
-                .meta("via", reason),
-        );
-        state.store.users.upsert_user(&user, &[record]).await?;
-        state.audit.outbox_written();
+        let record = AuditEvent::new(EventType::UserUpsert)
+            .actor_opt(by)
+            .subject(user_id)
+            .object("user", user_id)
+            .meta("created", false)
+            .meta("via", reason);
+        crate::chat::user::save_user(state, &user, [record]).await?;
     }
     state
         .bus
@@ -177,27 +174,26 @@ pub async fn bootstrap_admin(state: &AppState, user_id: &str, password: &str) ->
     let now = crate::time::now_micros();
     let mut user = crate::chat::user::new_user(user_id, now);
     user.role = "admin".into();
-    let created = state.audit.stage_now(
-        AuditEvent::new(EventType::UserUpsert)
-            .subject(user_id)
-            .object("user", user_id)
-            .meta("created", true)
-            .meta("via", "bootstrap"),
-    );
-    state.store.users.upsert_user(&user, &[created]).await?;
+    let created = AuditEvent::new(EventType::UserUpsert)
+        .subject(user_id)
+        .object("user", user_id)
+        .meta("created", true)
+        .meta("via", "bootstrap");
+    crate::chat::user::save_user(state, &user, [created]).await?;
     let hash = password::hash(password).map_err(ApiError::internal)?;
-    let record = state.audit.stage_now(
-        AuditEvent::new(EventType::ConfigChange)
-            .subject(user_id)
-            .object("user", user_id)
-            .meta("setting", "auth.bootstrap_admin")
-            .meta("via", "cli"),
-    );
+    let record = AuditEvent::new(EventType::ConfigChange)
+        .subject(user_id)
+        .object("user", user_id)
+        .meta("setting", "auth.bootstrap_admin")
+        .meta("via", "cli");
     state
-        .store
-        .identity
-        .upsert_password(user_id, &hash, now, &[record])
+        .audit
+        .audited([record], async |records| {
+            let identity = &state.store.identity;
+            identity
+                .upsert_password(user_id, &hash, now, &records)
+                .await
+        })
         .await?;
-    state.audit.outbox_written();
     Ok(())
 }

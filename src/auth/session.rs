@@ -73,9 +73,12 @@ pub async fn create(state: &AppState, user: &UserRow, start: Start<'_>) -> ApiRe
     if let Some(p) = start.provider {
         login = login.meta("provider", p);
     }
-    let record = state.audit.stage_now(login);
-    state.store.identity.insert_session(&row, &[record]).await?;
-    state.audit.outbox_written();
+    state
+        .audit
+        .audited([login], async |records| {
+            state.store.identity.insert_session(&row, &records).await
+        })
+        .await?;
     Ok(token)
 }
 
@@ -196,13 +199,15 @@ pub async fn revoke(
             .meta("scope", "one")
             .meta("reason", reason)
     };
-    let record = state.audit.stage_now(event);
     let done = state
-        .store
-        .identity
-        .revoke_session(id_hash, now_micros(), &[record])
+        .audit
+        .audited([event], async |records| {
+            let identity = &state.store.identity;
+            identity
+                .revoke_session(id_hash, now_micros(), &records)
+                .await
+        })
         .await?;
-    state.audit.outbox_written();
     state
         .bus
         .revoke(Revocation::Session {
@@ -219,19 +224,20 @@ pub async fn revoke_all(
     by: Option<&str>,
     reason: &str,
 ) -> ApiResult<u64> {
-    let record = state.audit.stage_now(
-        AuditEvent::new(EventType::SessionRevoked)
-            .actor_opt(by)
-            .subject(user_id.to_string())
-            .meta("scope", "all")
-            .meta("reason", reason),
-    );
+    let record = AuditEvent::new(EventType::SessionRevoked)
+        .actor_opt(by)
+        .subject(user_id.to_string())
+        .meta("scope", "all")
+        .meta("reason", reason);
     let n = state
-        .store
-        .identity
-        .revoke_sessions_of(user_id, now_micros(), &[record])
+        .audit
+        .audited([record], async |records| {
+            let identity = &state.store.identity;
+            identity
+                .revoke_sessions_of(user_id, now_micros(), &records)
+                .await
+        })
         .await?;
-    state.audit.outbox_written();
     state
         .bus
         .revoke(Revocation::SessionsOf {

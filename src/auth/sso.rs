@@ -128,18 +128,16 @@ pub async fn save_provider(state: &AppState, p: &SsoProvider, by: Option<&str>) 
         created_at: existing.as_ref().map_or(now, |e| e.created_at),
         updated_at: now,
     };
-    let record = state.audit.stage_now(
-        AuditEvent::new(EventType::ConfigChange)
-            .actor_opt(by)
-            .object("setting", format!("sso_provider:{}", p.id))
-            .meta("setting", format!("sso_provider.{}", p.kind.as_str())),
-    );
+    let record = AuditEvent::new(EventType::ConfigChange)
+        .actor_opt(by)
+        .object("setting", format!("sso_provider:{}", p.id))
+        .meta("setting", format!("sso_provider.{}", p.kind.as_str()));
     state
-        .store
-        .identity
-        .upsert_provider(&row, &[record])
+        .audit
+        .audited([record], async |records| {
+            state.store.identity.upsert_provider(&row, &records).await
+        })
         .await?;
-    state.audit.outbox_written();
     Ok(())
 }
 
@@ -197,14 +195,12 @@ pub async fn complete_login(
     {
         if existing.is_some() {
             records.push(
-                state.audit.stage_now(
-                    AuditEvent::new(EventType::UserRole)
-                        .subject(user.id.clone())
-                        .object("user", user.id.clone())
-                        .meta("from_role", &user.role)
-                        .meta("to_role", role)
-                        .meta("via", login.method),
-                ),
+                AuditEvent::new(EventType::UserRole)
+                    .subject(user.id.clone())
+                    .object("user", user.id.clone())
+                    .meta("from_role", &user.role)
+                    .meta("to_role", role)
+                    .meta("via", login.method),
             );
         }
         user.role = role.clone();
@@ -215,16 +211,13 @@ pub async fn complete_login(
     if existing.as_ref() != Some(&user) {
         user.updated_at = now;
         records.push(
-            state.audit.stage_now(
-                AuditEvent::new(EventType::UserUpsert)
-                    .subject(user.id.clone())
-                    .object("user", user.id.clone())
-                    .meta("created", existing.is_none())
-                    .meta("via", login.method),
-            ),
+            AuditEvent::new(EventType::UserUpsert)
+                .subject(user.id.clone())
+                .object("user", user.id.clone())
+                .meta("created", existing.is_none())
+                .meta("via", login.method),
         );
-        user = state.store.users.upsert_user(&user, &records).await?;
-        state.audit.outbox_written();
+        user = crate::chat::user::save_user(state, &user, records).await?;
     }
     let token = session::create(
         state,

@@ -62,6 +62,17 @@ async fn seed(state: &AppState, row: &TotpRow) -> ApiResult<Zeroizing<Vec<u8>>> 
     }
 }
 
+/// Stores a TOTP row with the record of the step that changed it.
+async fn upsert_audited(state: &AppState, row: &TotpRow, record: AuditEvent) -> ApiResult<()> {
+    state
+        .audit
+        .audited([record], async |records| {
+            state.store.identity.upsert_totp(row, &records).await
+        })
+        .await?;
+    Ok(())
+}
+
 fn event(user_id: &str, step: &str) -> AuditEvent {
     AuditEvent::new(EventType::TwoFactor)
         .actor(user_id)
@@ -93,24 +104,21 @@ pub async fn enroll(state: &AppState, user_id: &str) -> ApiResult<serde_json::Va
         )
         .await
         .map_err(ApiError::internal)?;
-    let record = state.audit.stage_now(event(user_id, "enroll_started"));
+    let row = TotpRow {
+        user_id: user_id.to_string(),
+        secret: sealed.into_bytes(),
+        confirmed: false,
+        last_step: 0,
+        failures: 0,
+        locked_until: None,
+        created_at: now_micros(),
+    };
     state
-        .store
-        .identity
-        .upsert_totp(
-            &TotpRow {
-                user_id: user_id.to_string(),
-                secret: sealed.into_bytes(),
-                confirmed: false,
-                last_step: 0,
-                failures: 0,
-                locked_until: None,
-                created_at: now_micros(),
-            },
-            &[record],
-        )
+        .audit
+        .audited([event(user_id, "enroll_started")], async |records| {
+            state.store.identity.upsert_totp(&row, &records).await
+        })
         .await?;
-    state.audit.outbox_written();
     Ok(serde_json::json!({
         "otpauth_url": t.to_url().map_err(ApiError::internal)?,
         "qr_png_base64": t.to_qr_base64().map_err(ApiError::internal)?,
@@ -161,12 +169,8 @@ pub async fn check(state: &AppState, user_id: &str, code: &str) -> ApiResult<Che
             row.locked_until = None;
             let enrolling = !row.confirmed;
             row.confirmed = true;
-            let record = state.audit.stage_now(event(
-                user_id,
-                if enrolling { "enrolled" } else { "verified" },
-            ));
-            state.store.identity.upsert_totp(&row, &[record]).await?;
-            state.audit.outbox_written();
+            let step = if enrolling { "enrolled" } else { "verified" };
+            upsert_audited(state, &row, event(user_id, step)).await?;
             if enrolling {
                 return Ok(Checked::Enrolled(new_recovery_codes(state, user_id).await?));
             }
@@ -181,13 +185,10 @@ pub async fn check(state: &AppState, user_id: &str, code: &str) -> ApiResult<Che
                 row.locked_until = Some(now + minutes * 60 * 1_000_000);
                 step = "lockout";
             }
-            let record = state.audit.stage_now(
-                event(user_id, step)
-                    .outcome(Outcome::Denied)
-                    .meta("reason", reason),
-            );
-            state.store.identity.upsert_totp(&row, &[record]).await?;
-            state.audit.outbox_written();
+            let record = event(user_id, step)
+                .outcome(Outcome::Denied)
+                .meta("reason", reason);
+            upsert_audited(state, &row, record).await?;
             Err(ApiError::unauthorized(
                 crate::error::code::ACCESS_KEY,
                 if reason == "reused" {
@@ -241,14 +242,16 @@ pub async fn use_recovery_code(state: &AppState, user_id: &str, code: &str) -> A
     let code = code.trim().to_ascii_lowercase();
     for (id, hash) in state.store.identity.find_recovery_codes(user_id).await? {
         if super::password::verify(&code, &hash) {
-            let record = state.audit.stage_now(event(user_id, "recovery_code_used"));
-            if state
-                .store
-                .identity
-                .use_recovery_code(&id, now_micros(), &[record])
-                .await?
-            {
-                state.audit.outbox_written();
+            let used = state
+                .audit
+                .audited([event(user_id, "recovery_code_used")], async |records| {
+                    let identity = &state.store.identity;
+                    identity
+                        .use_recovery_code(&id, now_micros(), &records)
+                        .await
+                })
+                .await?;
+            if used {
                 return Ok(());
             }
         }
@@ -266,14 +269,16 @@ pub async fn use_recovery_code(state: &AppState, user_id: &str, code: &str) -> A
 
 /// Removes a user's TOTP and recovery codes (the audited admin recovery path).
 pub async fn reset(state: &AppState, user_id: &str, by: Option<&str>, via: &str) -> ApiResult<()> {
-    let record = state.audit.stage_now(
-        AuditEvent::new(EventType::TwoFactor)
-            .actor_opt(by)
-            .subject(user_id)
-            .meta("step", "reset")
-            .meta("reason", via),
-    );
-    state.store.identity.delete_totp(user_id, &[record]).await?;
-    state.audit.outbox_written();
+    let record = AuditEvent::new(EventType::TwoFactor)
+        .actor_opt(by)
+        .subject(user_id)
+        .meta("step", "reset")
+        .meta("reason", via);
+    state
+        .audit
+        .audited([record], async |records| {
+            state.store.identity.delete_totp(user_id, &records).await
+        })
+        .await?;
     Ok(())
 }

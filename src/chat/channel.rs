@@ -364,31 +364,28 @@ async fn create_channel(
         "CreateChannel",
         &Resource::Channel(&facts),
     )?;
-    let record = state.audit.stage_now(
-        actor
-            .audit(crate::audit::EventType::ChannelCreate)
-            .object("channel", cid.clone())
-            .meta("channel_type", kind)
-            .meta("members", member_rows.len()),
-    );
+    let record = actor
+        .audit(crate::audit::EventType::ChannelCreate)
+        .object("channel", cid.clone())
+        .meta("channel_type", kind)
+        .meta("members", member_rows.len());
     let mut records = vec![record];
     records.extend(member_rows.iter().map(|m| {
-        state.audit.stage_now(
-            actor
-                .audit(crate::audit::EventType::MemberAdd)
-                .subject(m.user_id.clone())
-                .object("channel", cid.clone())
-                .meta("channel_type", kind)
-                .meta("channel_role", &m.channel_role),
-        )
+        actor
+            .audit(crate::audit::EventType::MemberAdd)
+            .subject(m.user_id.clone())
+            .object("channel", cid.clone())
+            .meta("channel_type", kind)
+            .meta("channel_role", &m.channel_role)
     }));
-    if state
-        .store
-        .channels
-        .insert_channel(&row, &member_rows, &records)
-        .await?
-    {
-        state.audit.outbox_written();
+    let created = state
+        .audit
+        .audited(records, async |records| {
+            let channels = &state.store.channels;
+            channels.insert_channel(&row, &member_rows, &records).await
+        })
+        .await?;
+    if created {
         state.bus.invalidate_reads(Some(&cid), None);
         tracing::info!(cid = %cid, "channel created");
         let stored = state

@@ -114,10 +114,7 @@ pub async fn update_channel(
             ch.frozen = frozen;
         }
         ch.updated_at = now;
-        let record = channel_record(state, actor, &ch, EventType::ChannelUpdate);
-        state.store.channels.update_channel(&ch, &[record]).await?;
-        state.audit.outbox_written();
-        state.bus.invalidate_reads(Some(cid), None);
+        save_channel(state, actor, &ch).await?;
         let rendered = channel_json(state, actor, cid).await?;
         announce_channel_updated(state, actor, cid, &rendered).await;
     }
@@ -147,21 +144,22 @@ pub async fn update_channel(
     if !role_changes.is_empty() {
         loaded.require("UpdateChannelMembers")?;
         for (uid, role) in role_changes {
-            let record = state.audit.stage_now(
-                actor
-                    .audit(EventType::MemberRole)
-                    .subject(uid.clone())
-                    .object("channel", cid)
-                    .meta("channel_type", &loaded.channel.kind)
-                    .meta("channel_role", &role),
-            );
-            if state
-                .store
-                .channels
-                .update_member_role(cid, &uid, &role, now, &[record])
-                .await?
-            {
-                state.audit.outbox_written();
+            let record = actor
+                .audit(EventType::MemberRole)
+                .subject(uid.clone())
+                .object("channel", cid)
+                .meta("channel_type", &loaded.channel.kind)
+                .meta("channel_role", &role);
+            let changed = state
+                .audit
+                .audited([record], async |records| {
+                    let channels = &state.store.channels;
+                    channels
+                        .update_member_role(cid, &uid, &role, now, &records)
+                        .await
+                })
+                .await?;
+            if changed {
                 state.bus.invalidate_reads(Some(cid), Some(&uid));
                 let m = MemberRow {
                     cid: cid.to_string(),
@@ -213,21 +211,22 @@ async fn add_members(
             updated_at: now,
         })
         .collect();
-    let audit = |m: &MemberRow| {
-        Some(
-            state.audit.stage_now(
-                loaded
+    let added = state
+        .audit
+        .audited_each(async |stage| {
+            let audit = |m: &MemberRow| {
+                let record = loaded
                     .actor()
                     .audit(EventType::MemberAdd)
                     .subject(m.user_id.clone())
                     .object("channel", cid.clone())
                     .meta("channel_type", &loaded.channel.kind)
-                    .meta("channel_role", &m.channel_role),
-            ),
-        )
-    };
-    let added = state.store.channels.add_members(cid, &rows, &audit).await?;
-    state.audit.outbox_written();
+                    .meta("channel_role", &m.channel_role);
+                Some(stage.stage(record))
+            };
+            state.store.channels.add_members(cid, &rows, &audit).await
+        })
+        .await?;
     state.bus.invalidate_reads(Some(cid), None);
     if added.is_empty() {
         return Ok(());
@@ -264,24 +263,21 @@ async fn remove_members(state: &AppState, loaded: &Loaded, ids: &[String]) -> Ap
             "at most 100 members can be removed at once",
         ));
     }
-    let audit = |id: &str| {
-        Some(
-            state.audit.stage_now(
-                loaded
+    let removed = state
+        .audit
+        .audited_each(async |stage| {
+            let audit = |id: &str| {
+                let record = loaded
                     .actor()
                     .audit(EventType::MemberRemove)
                     .subject(id)
                     .object("channel", cid.clone())
-                    .meta("channel_type", &loaded.channel.kind),
-            ),
-        )
-    };
-    let removed = state
-        .store
-        .channels
-        .remove_members(cid, ids, &audit)
+                    .meta("channel_type", &loaded.channel.kind);
+                Some(stage.stage(record))
+            };
+            state.store.channels.remove_members(cid, ids, &audit).await
+        })
         .await?;
-    state.audit.outbox_written();
     state.bus.invalidate_reads(Some(cid), None);
     let users = view::users_by_id(state, removed.iter().cloned().collect()).await?;
     for id in &removed {
@@ -330,10 +326,7 @@ pub async fn partial_update_channel(
     }
     custom_data(&ch.data)?;
     ch.updated_at = now_micros();
-    let record = channel_record(state, actor, &ch, EventType::ChannelUpdate);
-    state.store.channels.update_channel(&ch, &[record]).await?;
-    state.audit.outbox_written();
-    state.bus.invalidate_reads(Some(cid), None);
+    save_channel(state, actor, &ch).await?;
     let rendered = channel_json(state, actor, cid).await?;
     announce_channel_updated(state, actor, cid, &rendered).await;
     Ok(json!({ "channel": rendered, "members": members_json(state, cid).await? }))
@@ -362,23 +355,26 @@ pub async fn delete_channel(
         .channels
         .find_members(&[cid.to_string()])
         .await?;
-    let record = state.audit.stage_now(
-        actor
-            .audit(EventType::ChannelDelete)
-            .object("channel", cid)
-            .meta("channel_type", &loaded.channel.kind)
-            .meta("hard", hard),
-    );
-    if hard {
-        state.store.channels.delete_channel(cid, &[record]).await?;
-    } else {
-        let mut ch = loaded.channel.clone();
-        let now = now_micros();
-        ch.deleted_at = Some(now);
-        ch.updated_at = now;
-        state.store.channels.update_channel(&ch, &[record]).await?;
-    }
-    state.audit.outbox_written();
+    let record = actor
+        .audit(EventType::ChannelDelete)
+        .object("channel", cid)
+        .meta("channel_type", &loaded.channel.kind)
+        .meta("hard", hard);
+    let mut ch = loaded.channel.clone();
+    let now = now_micros();
+    ch.deleted_at = Some(now);
+    ch.updated_at = now;
+    state
+        .audit
+        .audited([record], async |records| {
+            let channels = &state.store.channels;
+            if hard {
+                channels.delete_channel(cid, &records).await
+            } else {
+                channels.update_channel(&ch, &records).await
+            }
+        })
+        .await?;
     let mut ev = event::channel_event("channel.deleted", cid);
     ev["channel"] = rendered.clone();
     state.bus.to_channel(cid, &ev).await;
@@ -416,19 +412,20 @@ pub async fn truncate_channel(
         }
         None => now_micros(),
     };
-    let record = state.audit.stage_now(
-        actor
-            .audit(EventType::ChannelTruncate)
-            .object("channel", cid)
-            .meta("channel_type", &loaded.channel.kind)
-            .meta("hard", body.hard_delete),
-    );
+    let record = actor
+        .audit(EventType::ChannelTruncate)
+        .object("channel", cid)
+        .meta("channel_type", &loaded.channel.kind)
+        .meta("hard", body.hard_delete);
     state
-        .store
-        .channels
-        .truncate_channel(cid, at, body.hard_delete, &[record])
+        .audit
+        .audited([record], async |records| {
+            let channels = &state.store.channels;
+            channels
+                .truncate_channel(cid, at, body.hard_delete, &records)
+                .await
+        })
         .await?;
-    state.audit.outbox_written();
     let rendered = channel_json(state, actor, cid).await?;
     let mut ev = event::channel_event("channel.truncated", cid);
     ev["channel"] = rendered.clone();
@@ -472,17 +469,19 @@ pub async fn stop_watching(
     Ok(json!({}))
 }
 
-/// The audit record of a change to a channel row.
-fn channel_record(
-    state: &AppState,
-    actor: &Actor,
-    ch: &ChannelRow,
-    event: EventType,
-) -> crate::store::OutboxRow {
-    state.audit.stage_now(
-        actor
-            .audit(event)
-            .object("channel", ch.cid.clone())
-            .meta("channel_type", &ch.kind),
-    )
+/// Stores a changed channel row with its record, then drops the cached read decisions on
+/// the channel (its type or frozen state may have changed).
+async fn save_channel(state: &AppState, actor: &Actor, ch: &ChannelRow) -> ApiResult<()> {
+    let record = actor
+        .audit(EventType::ChannelUpdate)
+        .object("channel", ch.cid.clone())
+        .meta("channel_type", &ch.kind);
+    state
+        .audit
+        .audited([record], async |records| {
+            state.store.channels.update_channel(ch, &records).await
+        })
+        .await?;
+    state.bus.invalidate_reads(Some(&ch.cid), None);
+    Ok(())
 }

@@ -230,20 +230,19 @@ pub async fn send_message(
         updated_at: now,
         deleted_at: None,
     };
-    let record = state.audit.stage_now(
-        actor
-            .audit(EventType::MessageCreate)
-            .subject(author.id.clone())
-            .object("message", row.id.clone())
-            .meta("channel_type", &loaded.channel.kind)
-            .meta("message_type", &row.kind),
-    );
+    let record = actor
+        .audit(EventType::MessageCreate)
+        .subject(author.id.clone())
+        .object("message", row.id.clone())
+        .meta("channel_type", &loaded.channel.kind)
+        .meta("message_type", &row.kind);
     state
-        .store
-        .messages
-        .insert_message(&row, !row.silent, &[record])
+        .audit
+        .audited([record], async |records| {
+            let messages = &state.store.messages;
+            messages.insert_message(&row, !row.silent, &records).await
+        })
         .await?;
-    state.audit.outbox_written();
     tracing::debug!(cid = %cid, message_id = %row.id, "message stored");
 
     let rendered = view::render_messages(state, std::slice::from_ref(&row), None)
@@ -386,9 +385,12 @@ async fn store_and_announce(
     if event == EventType::MessageDelete {
         record = record.meta("hard", false);
     }
-    let record = state.audit.stage_now(record);
-    state.store.messages.update_message(m, &[record]).await?;
-    state.audit.outbox_written();
+    state
+        .audit
+        .audited([record], async |records| {
+            state.store.messages.update_message(m, &records).await
+        })
+        .await?;
     let stored = load_message(state, &m.id).await?;
     let rendered = view::render_messages(state, &[stored], actor.user_id())
         .await?
@@ -561,16 +563,18 @@ pub async fn delete_message(
         let rendered = view::render_messages(state, std::slice::from_ref(&m), actor.user_id())
             .await?
             .remove(0);
-        let record = state.audit.stage_now(
-            actor
-                .audit(EventType::MessageDelete)
-                .subject(m.user_id.clone())
-                .object("message", m.id.clone())
-                .meta("channel_type", channel_type_of(&m.cid))
-                .meta("hard", true),
-        );
-        state.store.messages.delete_message(id, &[record]).await?;
-        state.audit.outbox_written();
+        let record = actor
+            .audit(EventType::MessageDelete)
+            .subject(m.user_id.clone())
+            .object("message", m.id.clone())
+            .meta("channel_type", channel_type_of(&m.cid))
+            .meta("hard", true);
+        state
+            .audit
+            .audited([record], async |records| {
+                state.store.messages.delete_message(id, &records).await
+            })
+            .await?;
         let mut ev = event::channel_event("message.deleted", &m.cid);
         ev["message"] = rendered.clone();
         ev["message_id"] = m.id.clone().into();

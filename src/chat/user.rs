@@ -113,30 +113,25 @@ pub async fn upsert_users(
             banned: obj.get("banned").and_then(Value::as_bool).unwrap_or(false),
         };
         let mut records = vec![
-            state.audit.stage_now(
-                actor
-                    .audit(EventType::UserUpsert)
-                    .subject(id)
-                    .object("user", id)
-                    .meta("created", existing.is_none()),
-            ),
+            actor
+                .audit(EventType::UserUpsert)
+                .subject(id)
+                .object("user", id)
+                .meta("created", existing.is_none()),
         ];
         if let Some(before) = &existing
             && before.role != row.role
         {
             records.push(
-                state.audit.stage_now(
-                    actor
-                        .audit(EventType::UserRole)
-                        .subject(id)
-                        .object("user", id)
-                        .meta("from_role", &before.role)
-                        .meta("to_role", &row.role),
-                ),
+                actor
+                    .audit(EventType::UserRole)
+                    .subject(id)
+                    .object("user", id)
+                    .meta("from_role", &before.role)
+                    .meta("to_role", &row.role),
             );
         }
-        let stored = state.store.users.upsert_user(&row, &records).await?;
-        state.audit.outbox_written();
+        let stored = save_user(state, &row, records).await?;
         if existing
             .as_ref()
             .is_some_and(|before| before.role != stored.role)
@@ -205,15 +200,12 @@ pub async fn partial_update_users(
         }
         user.updated_at = now_micros();
         user.last_active = None;
-        let record = state.audit.stage_now(
-            actor
-                .audit(EventType::UserUpsert)
-                .subject(user.id.clone())
-                .object("user", user.id.clone())
-                .meta("created", false),
-        );
-        let stored = state.store.users.upsert_user(&user, &[record]).await?;
-        state.audit.outbox_written();
+        let record = actor
+            .audit(EventType::UserUpsert)
+            .subject(user.id.clone())
+            .object("user", user.id.clone())
+            .meta("created", false);
+        let stored = save_user(state, &user, [record]).await?;
         if sets_role {
             state.bus.invalidate_reads(None, Some(&stored.id));
         }
@@ -331,16 +323,13 @@ pub async fn upsert_on_connect(
     user.last_active = Some(now);
     if existing.as_ref() != Some(&user) {
         user.updated_at = now;
-        let record = state.audit.stage_now(
-            AuditEvent::new(EventType::UserUpsert)
-                .actor(user_id)
-                .subject(user_id)
-                .object("user", user_id)
-                .meta("created", existing.is_none())
-                .meta("via", "client"),
-        );
-        user = state.store.users.upsert_user(&user, &[record]).await?;
-        state.audit.outbox_written();
+        let record = AuditEvent::new(EventType::UserUpsert)
+            .actor(user_id)
+            .subject(user_id)
+            .object("user", user_id)
+            .meta("created", existing.is_none())
+            .meta("via", "client");
+        user = save_user(state, &user, [record]).await?;
     }
     Ok(user)
 }
@@ -366,21 +355,28 @@ pub async fn find_or_create(state: &AppState, user_id: &str) -> ApiResult<UserRo
     if let Some(u) = state.store.users.find_user(user_id).await? {
         return Ok(u);
     }
-    let record = state.audit.stage_now(
-        AuditEvent::new(EventType::UserUpsert)
-            .actor(user_id)
-            .subject(user_id)
-            .object("user", user_id)
-            .meta("created", true)
-            .meta("via", "client"),
-    );
-    let user = state
-        .store
-        .users
-        .upsert_user(&new_user(user_id, now_micros()), &[record])
+    let record = AuditEvent::new(EventType::UserUpsert)
+        .actor(user_id)
+        .subject(user_id)
+        .object("user", user_id)
+        .meta("created", true)
+        .meta("via", "client");
+    save_user(state, &new_user(user_id, now_micros()), [record]).await
+}
+
+/// Stores a user row with the records of the change, in one transaction.
+pub(crate) async fn save_user(
+    state: &AppState,
+    user: &UserRow,
+    records: impl IntoIterator<Item = AuditEvent>,
+) -> ApiResult<UserRow> {
+    let stored = state
+        .audit
+        .audited(records, async |records| {
+            state.store.users.upsert_user(user, &records).await
+        })
         .await?;
-    state.audit.outbox_written();
-    Ok(user)
+    Ok(stored)
 }
 
 /// Users that must exist for an operation (channel members, mentions).

@@ -137,19 +137,22 @@ pub async fn erase_user(
     if let Some(t) = task_id {
         certificate = certificate.meta("task_id", t);
     }
-    let record = state.audit.stage_now(certificate);
     let counts = state
-        .store
-        .compliance
-        .erase_user_rows(
-            user_id,
-            options.messages == Mode::Hard,
-            options.user == Mode::Hard,
-            now,
-            &[record],
-        )
+        .audit
+        .audited([certificate], async |records| {
+            state
+                .store
+                .compliance
+                .erase_user_rows(
+                    user_id,
+                    options.messages == Mode::Hard,
+                    options.user == Mode::Hard,
+                    now,
+                    &records,
+                )
+                .await
+        })
         .await?;
-    state.audit.outbox_written();
     state.bus.invalidate_reads(None, Some(user_id));
     let size = state.audit.sync().await.map_err(ApiError::internal)?;
     let unlinked = state

@@ -72,9 +72,12 @@ pub async fn place(
         "user" => event.subject(target).object("user", target),
         _ => event.object("channel", target),
     };
-    let record = state.audit.stage_now(event);
-    state.store.compliance.insert_hold(&row, &[record]).await?;
-    state.audit.outbox_written();
+    state
+        .audit
+        .audited([event], async |records| {
+            state.store.compliance.insert_hold(&row, &records).await
+        })
+        .await?;
     hold_json(state, &row).await
 }
 
@@ -95,16 +98,18 @@ pub async fn release(state: &AppState, id: &str, by: Option<&str>) -> ApiResult<
             .object("user", row.target.clone()),
         _ => event.object("channel", row.target.clone()),
     };
-    let record = state.audit.stage_now(event);
-    if !state
-        .store
-        .compliance
-        .release_hold(id, by, now_micros(), &[record])
-        .await?
-    {
+    let released = state
+        .audit
+        .audited([event], async |records| {
+            let compliance = &state.store.compliance;
+            compliance
+                .release_hold(id, by, now_micros(), &records)
+                .await
+        })
+        .await?;
+    if !released {
         return Err(ApiError::input("this hold was already released"));
     }
-    state.audit.outbox_written();
     let row = state.store.compliance.find_hold(id).await?.unwrap_or(row);
     hold_json(state, &row).await
 }

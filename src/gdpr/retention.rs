@@ -182,17 +182,17 @@ impl Job for RetentionJob {
                     break;
                 }
                 let count = ids.len() as i64;
-                let record = state.audit.stage_now(
-                    event(&p, &task_id, kind, false)
-                        .meta("count", count)
-                        .meta("held_skipped", 0),
-                );
-                if !state
-                    .store
-                    .compliance
-                    .delete_unheld_messages(&ids, &[record])
-                    .await?
-                {
+                let record = event(&p, &task_id, kind, false)
+                    .meta("count", count)
+                    .meta("held_skipped", 0);
+                let deleted = state
+                    .audit
+                    .audited([record], async |records| {
+                        let compliance = &state.store.compliance;
+                        compliance.delete_unheld_messages(&ids, &records).await
+                    })
+                    .await?;
+                if !deleted {
                     changed += 1;
                     if changed >= MAX_CHANGED_BATCHES {
                         return Err(JobError::Retryable(format!(
@@ -201,7 +201,6 @@ impl Job for RetentionJob {
                     }
                     continue;
                 }
-                state.audit.outbox_written();
                 *cp.deleted.entry(kind.clone()).or_default() += count;
                 done += count;
                 ctx.save_checkpoint(&cp).await?;

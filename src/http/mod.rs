@@ -104,11 +104,15 @@ async fn enforce_decision(req: Request, next: Next) -> Response {
     }
     // `durable`: records the request handed to the audit sink (denials, server-side
     // calls) are stored before it is answered.
-    let (res, decided) = crate::audit::durable(DECIDED.scope(std::cell::Cell::new(false), async {
+    let recorded = crate::audit::durable(DECIDED.scope(std::cell::Cell::new(false), async {
         let res = next.run(req).await;
         (res, DECIDED.with(|d| d.get()))
     }))
     .await;
+    let (res, decided) = match recorded {
+        Ok(answered) => answered,
+        Err(lost) => return ApiError::internal(lost).into_response(),
+    };
     if res.status().is_success() && !decided {
         tracing::error!(method = %method, route = %route, "request answered without an authorization decision");
         return ApiError::internal("request answered without an authorization decision")

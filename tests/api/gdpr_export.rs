@@ -170,23 +170,21 @@ async fn seed(app: &TestApp, bulk: usize) -> Seeded {
             updated_at: t0 + i as i64,
             deleted_at: None,
         };
-        let record = audit.stage_now(
-            AuditEvent::new(EventType::MessageCreate)
-                .actor("ann")
-                .subject("ann")
-                .object("message", id.clone())
-                .meta("channel_type", "messaging")
-                .meta("message_type", "regular"),
-        );
-        app.state
-            .store
-            .messages
-            .insert_message(&row, false, &[record])
+        let record = AuditEvent::new(EventType::MessageCreate)
+            .actor("ann")
+            .subject("ann")
+            .object("message", id.clone())
+            .meta("channel_type", "messaging")
+            .meta("message_type", "regular");
+        let messages_store = &app.state.store.messages;
+        audit
+            .audited([record], async |records| {
+                messages_store.insert_message(&row, false, &records).await
+            })
             .await
             .unwrap();
         messages.insert(id, text);
     }
-    audit.outbox_written();
 
     // A password login (a session) and WebSockets with their user agents (sealed).
     let hash = ward::auth::password::hash(PASSWORD).unwrap();

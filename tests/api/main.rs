@@ -4,6 +4,7 @@
 mod helpers;
 
 mod audit_crash;
+mod audit_durability;
 mod audit_log;
 mod auth;
 mod authz_api;
