@@ -68,7 +68,10 @@ impl IntoResponses for TokenCallerErrors {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
         errors(&[
             (400, "A malformed query string or parameter"),
-            (401, "api_key or the token is missing, not valid, expired or revoked"),
+            (
+                401,
+                "api_key or the token is missing, not valid, expired or revoked",
+            ),
             (403, "The policies refuse this caller"),
         ])
     }
@@ -82,7 +85,10 @@ impl IntoResponses for AdminCallerErrors {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
         errors(&[
             (400, "A malformed body, query string or parameter"),
-            (401, "No live session, and api_key or the server token is missing or not valid"),
+            (
+                401,
+                "No live session, and api_key or the server token is missing or not valid",
+            ),
             (
                 403,
                 "A user token, a session whose required second factor is not verified, or \

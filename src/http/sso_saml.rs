@@ -29,7 +29,13 @@ pub fn router() -> Router<AppState> {
 
 /// This module's operations in the OpenAPI description (`super::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(get_metadata, start_login, consume_assertion, logout_redirect, logout_post))]
+#[openapi(paths(
+    get_metadata,
+    start_login,
+    consume_assertion,
+    logout_redirect,
+    logout_post
+))]
 pub(super) struct Doc;
 
 /// The HTTP-POST binding's form (SAML Bindings §3.5).
