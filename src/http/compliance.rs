@@ -322,7 +322,7 @@ async fn export_users(
 async fn download_export(
     State(state): State<AppState>,
     uri: axum::http::Uri,
-    axum::extract::Path((task, file)): axum::extract::Path<(String, String)>,
+    ApiPath((task, file)): ApiPath<(String, String)>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let query = super::extract::decode_query(uri.query())?;

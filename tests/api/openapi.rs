@@ -67,3 +67,24 @@ async fn openapi_json_describes_exactly_the_ward_own_routes() {
         }
     }
 }
+
+/// A download link whose path is not UTF-8 is refused with Stream's error body, as the
+/// description says (it was axum's plain-text rejection).
+#[tokio::test]
+async fn a_download_path_that_is_not_utf8_gets_the_error_body() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let res = app
+        .http
+        .get(format!(
+            "{}/exports/%FF/file.zip?expires=1&signature=x",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], 4);
+    assert_eq!(body["StatusCode"], 400);
+}

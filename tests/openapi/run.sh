@@ -8,7 +8,7 @@
 # Environment:
 #   WARD_BIN               the server binary (default target/debug/ward)
 #   WARD_OPENAPI_DBS       "sqlite postgres" (default) or one of them
-#   WARD_OPENAPI_EXAMPLES  examples per operation and phase (default 30)
+#   WARD_OPENAPI_EXAMPLES  examples per operation and phase (default 15)
 #   WARD_OPENAPI_SEED      schemathesis' seed (default random; printed, to replay a run)
 #   WARD_TEST_PG_URL       PostgreSQL server (default postgres://postgres@127.0.0.1:5432)
 #   WARD_TOOLS_DIR         where the schemathesis venv lives (default ~/.cache/ward-tools)
@@ -22,7 +22,7 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 bin="${WARD_BIN:-$PWD/target/debug/ward}"
-examples="${WARD_OPENAPI_EXAMPLES:-30}"
+examples="${WARD_OPENAPI_EXAMPLES:-15}"
 seed="${WARD_OPENAPI_SEED:-$RANDOM}"
 pg="${WARD_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}"
 pg="${pg%/}"
@@ -82,11 +82,11 @@ fuzz() {
   local config="$work/$name.toml"
   (umask 077 && printf '%s\n' "$auth" >"$config")
   echo "--- schemathesis as $name"
-  "$venv/bin/schemathesis" --config-file "$config" --no-color run "$base/openapi.json" \
+  # From the temp dir: schemathesis keeps a cache (.schemathesis/) in its working directory.
+  (cd "$work" && "$venv/bin/schemathesis" --config-file "$config" --no-color run "$base/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing --max-examples "$examples" --seed "$seed" \
-    --generation-database none --workers 2 --suppress-health-check all \
-    --report junit --report-junit-path "$work/$name.xml" "$@"
+    --generation-database none --workers 2 --suppress-health-check all "$@")
 }
 
 token_auth() {
