@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every suite: formatting, lints, the Rust tests (SQLite and PostgreSQL), the
-# stream-chat SDK suite (SQLite and PostgreSQL), the system-package and Dockerfile checks
+# stream-chat SDK suite (SQLite and PostgreSQL), schemathesis against the OpenAPI
+# description, the system-package and Dockerfile checks
 # and the Terraform checks. WARD_FRESH_MACHINE=1 adds the (long) fresh-machine test.
 # Needs PostgreSQL at WARD_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432) and
 # Node.js 20+; `.ci/run` installs and starts what a fresh machine lacks, then calls this.
@@ -44,6 +45,9 @@ scripts/check-terraform.sh
 
 step "stream-chat SDK suite (SQLite, PostgreSQL)"
 tests/js/run.sh
+
+step "OpenAPI: schemathesis against GET /openapi.json (SQLite, PostgreSQL)"
+tests/openapi/run.sh
 
 step "moto_server (AWS KMS emulator) for the KMS tests"
 moto_venv="${WARD_TOOLS_DIR:-$HOME/.cache/ward-tools}/moto"

@@ -11,6 +11,7 @@ pub const PUBLIC: &str = "public";
 pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", PUBLIC),
     ("GET", "/metrics", PUBLIC),
+    ("GET", "/openapi.json", PUBLIC),
     ("GET", "/usage", "ReadUsage"),
     ("GET", "/app", "ReadAppSettings"),
     // Only `revoke_tokens_issued_before` is updatable (app-wide token revocation).
@@ -100,6 +101,27 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/auth/saml/{provider}/logout", PUBLIC),
     ("POST", "/auth/saml/{provider}/logout", PUBLIC),
 ];
+
+/// Where Ward's own endpoints live (operations, the audit log, interactive login and SSO,
+/// administration, compliance, export downloads): everything else is the Stream protocol.
+/// `GET /openapi.json` describes exactly the routes under these, and a test holds the two
+/// together.
+const WARD_OWN_PREFIXES: &[&str] = &[
+    "/healthz",
+    "/metrics",
+    "/usage",
+    "/openapi.json",
+    "/audit/",
+    "/auth/",
+    "/admin/",
+    "/compliance/",
+    "/exports/",
+];
+
+/// Whether a route template is one of Ward's own (not the Stream protocol's).
+pub fn is_ward_own(path: &str) -> bool {
+    WARD_OWN_PREFIXES.iter().any(|p| path.starts_with(p))
+}
 
 pub fn action_for(method: &str, path: &str) -> Option<&'static str> {
     ROUTE_ACTIONS

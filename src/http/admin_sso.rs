@@ -13,6 +13,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::openapi::{
+    AdminCallerErrors, Deprovisioned, ErrorBody, ProviderList, ProviderReply, TwoFactorRoles,
+};
 use super::{ApiJson, ApiPath, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
@@ -34,6 +37,18 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/users/{id}/deprovision", post(deprovision))
 }
+
+/// This module's operations in the OpenAPI description (`super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_providers,
+    get_provider,
+    put_provider,
+    get_2fa_policy,
+    put_2fa_policy,
+    deprovision
+))]
+pub(super) struct Doc;
 
 /// The caller of an admin endpoint: a live session (2FA verified where required) or the
 /// API secret.
@@ -85,12 +100,15 @@ pub(super) async fn authorized(
     Ok(actor)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ProviderBody {
+    /// `oidc` or `saml`.
     kind: String,
     name: String,
     #[serde(default = "yes")]
     enabled: bool,
+    /// The protocol's settings (OIDC: issuer, client id...; SAML: IdP metadata...).
+    #[schema(value_type = Object)]
     config: Value,
     /// The OIDC client secret; omitted keeps the stored one.
     secret: Option<String>,
@@ -122,6 +140,11 @@ fn validate(kind: ProviderKind, config: &Value) -> Result<(), String> {
     }
 }
 
+/// Creates or replaces an SSO provider.
+#[utoipa::path(put, path = "/admin/sso/providers/{id}", tag = "admin", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    params(("id" = String, Path, description = "1-64 letters, digits, '-' or '_'")),
+    request_body = ProviderBody,
+    responses((status = 200, description = "Saved", body = ProviderReply), AdminCallerErrors))]
 async fn put_provider(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -160,6 +183,10 @@ async fn put_provider(
     Ok(Reply(json!({ "provider": provider_json(&provider) })))
 }
 
+#[utoipa::path(get, path = "/admin/sso/providers/{id}", tag = "admin", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The provider", body = ProviderReply),
+        (status = 404, description = "No such provider", body = ErrorBody), AdminCallerErrors))]
 async fn get_provider(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -173,6 +200,9 @@ async fn get_provider(
     Ok(Reply(json!({ "provider": provider_json(&p) })))
 }
 
+#[utoipa::path(get, path = "/admin/sso/providers", tag = "admin", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    responses((status = 200, description = "Every provider", body = ProviderList),
+        AdminCallerErrors))]
 async fn list_providers(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -188,11 +218,15 @@ async fn list_providers(
     Ok(Reply(json!({ "providers": out })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct TwoFactorPolicy {
     roles: Vec<String>,
 }
 
+/// The roles that must verify a second factor.
+#[utoipa::path(get, path = "/admin/auth/2fa-policy", tag = "admin", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    responses((status = 200, description = "The roles", body = TwoFactorRoles),
+        AdminCallerErrors))]
 async fn get_2fa_policy(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -210,6 +244,10 @@ async fn get_2fa_policy(
 
 /// Sets which roles must use 2FA. Admins cannot drop their own role from it: that would
 /// let a stolen admin password (or IdP account) in without a second factor.
+#[utoipa::path(put, path = "/admin/auth/2fa-policy", tag = "admin", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    request_body = TwoFactorPolicy,
+    responses((status = 200, description = "The roles now", body = TwoFactorRoles),
+        AdminCallerErrors))]
 async fn put_2fa_policy(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -246,6 +284,10 @@ async fn put_2fa_policy(
 
 /// Removes a user's access at once: every session revoked, every token issued until now
 /// refused, open WebSockets closed, and the account deactivated.
+#[utoipa::path(post, path = "/admin/users/{id}/deprovision", tag = "admin", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    params(("id" = String, Path, description = "The user")),
+    responses((status = 201, description = "Deprovisioned", body = Deprovisioned),
+        (status = 404, description = "No such user", body = ErrorBody), AdminCallerErrors))]
 async fn deprovision(
     State(state): State<AppState>,
     headers: HeaderMap,

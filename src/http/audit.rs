@@ -10,6 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use ward_audit::proof::InclusionProof;
 
+use super::openapi::{
+    AuditEntries, Checkpoint, ConsistencyProofReply, ErrorBody, InclusionProofReply,
+    TokenCallerErrors, VerifierKey,
+};
 use super::{Auth, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, tree, view};
@@ -25,6 +29,17 @@ pub fn router() -> Router<AppState> {
         .route("/audit/proof/consistency", get(consistency_proof))
         .route("/audit/verifier-key", get(verifier_key))
 }
+
+/// This module's operations in the OpenAPI description (`super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    search_entries,
+    latest_checkpoint,
+    inclusion_proof,
+    consistency_proof,
+    verifier_key
+))]
+pub(super) struct Doc;
 
 fn b64(hashes: &[[u8; 32]]) -> Vec<String> {
     hashes.iter().map(|h| STANDARD.encode(h)).collect()
@@ -78,6 +93,24 @@ async fn latest(state: &AppState) -> Result<crate::store::CheckpointRow, ApiErro
         .ok_or_else(|| ApiError::not_found("the audit log has no checkpoint yet"))
 }
 
+/// Searches the log. Every read is itself recorded.
+#[utoipa::path(get, path = "/audit/entries", tag = "audit",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 1000 (default 100)"),
+        ("cursor" = Option<u64>, Query, description = "The `next` of the previous page"),
+        ("order" = Option<String>, Query, description = "`asc`; newest first otherwise"),
+        ("from" = Option<String>, Query, description = "RFC 3339 time or milliseconds"),
+        ("to" = Option<String>, Query, description = "RFC 3339 time or milliseconds"),
+        ("action" = Option<String>, Query, description = "An event name, e.g. `auth.login`"),
+        ("outcome" = Option<String>, Query, description = "`success`, `denied` or `failure`"),
+        ("actor" = Option<String>, Query, description = "A user id"),
+        ("subject" = Option<String>, Query, description = "A user id"),
+        ("object" = Option<String>, Query, description = "`<kind>:<id>`"),
+    ),
+    security(("api_key" = [], "stream_token" = [])),
+    responses((status = 200, description = "A page of entries", body = AuditEntries),
+        TokenCallerErrors),
+)]
 async fn search_entries(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     auth.actor.authorize_app(&state, "ReadAuditLog")?;
     let q = &auth.query;
@@ -141,6 +174,13 @@ async fn search_entries(State(state): State<AppState>, auth: Auth) -> HandlerRes
     Ok(Reply(json!({"entries": entries, "next": next})))
 }
 
+/// The latest signed checkpoint.
+#[utoipa::path(get, path = "/audit/checkpoint", tag = "audit",
+    security(("api_key" = [], "stream_token" = [])),
+    responses((status = 200, description = "The checkpoint", body = Checkpoint),
+        (status = 404, description = "No checkpoint signed yet", body = ErrorBody),
+        TokenCallerErrors),
+)]
 async fn latest_checkpoint(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     auth.actor.authorize_app(&state, "ReadAuditLog")?;
     let c = latest(&state).await?;
@@ -154,6 +194,18 @@ async fn latest_checkpoint(State(state): State<AppState>, auth: Auth) -> Handler
     })))
 }
 
+/// Proves that entry `seq` is in the tree of a signed checkpoint.
+#[utoipa::path(get, path = "/audit/proof/inclusion", tag = "audit",
+    params(
+        ("seq" = u64, Query, description = "The entry"),
+        ("tree_size" = Option<u64>, Query,
+            description = "A signed checkpoint's size; the latest if absent"),
+    ),
+    security(("api_key" = [], "stream_token" = [])),
+    responses((status = 200, description = "The proof", body = InclusionProofReply),
+        (status = 404, description = "No checkpoint (of that size)", body = ErrorBody),
+        TokenCallerErrors),
+)]
 async fn inclusion_proof(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     auth.actor.authorize_app(&state, "ReadAuditLog")?;
     let seq = number(&auth, "seq")?.ok_or_else(|| ApiError::input("seq is required"))?;
@@ -200,6 +252,17 @@ async fn inclusion_proof(State(state): State<AppState>, auth: Auth) -> HandlerRe
     })))
 }
 
+/// Proves that the tree of size `new` extends the tree of size `old`.
+#[utoipa::path(get, path = "/audit/proof/consistency", tag = "audit",
+    params(
+        ("old" = u64, Query, description = "The older tree size"),
+        ("new" = Option<u64>, Query, description = "The newer size; the latest if absent"),
+    ),
+    security(("api_key" = [], "stream_token" = [])),
+    responses((status = 200, description = "The proof", body = ConsistencyProofReply),
+        (status = 404, description = "No checkpoint signed yet", body = ErrorBody),
+        TokenCallerErrors),
+)]
 async fn consistency_proof(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     auth.actor.authorize_app(&state, "ReadAuditLog")?;
     let old = number(&auth, "old")?.ok_or_else(|| ApiError::input("old is required"))?;
@@ -239,6 +302,12 @@ async fn consistency_proof(State(state): State<AppState>, auth: Auth) -> Handler
     })))
 }
 
+/// The key that verifies the checkpoints' signatures.
+#[utoipa::path(get, path = "/audit/verifier-key", tag = "audit",
+    security(("api_key" = [], "stream_token" = [])),
+    responses((status = 200, description = "The verifier key", body = VerifierKey),
+        TokenCallerErrors),
+)]
 async fn verifier_key(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     auth.actor.authorize_app(&state, "ReadAuditLog")?;
     Ok(Reply(json!({

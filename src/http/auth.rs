@@ -11,6 +11,10 @@ use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::openapi::{
+    ChatToken, ErrorBody, LoggedIn, LoggedOut, Revoked, SecondFactorVerified, SessionErrors,
+    SessionList, SessionView, TotpEnrolment, TotpVerified,
+};
 use super::{ApiJson, ApiPath, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::auth::session::{self, Session, Start};
@@ -33,13 +37,36 @@ pub fn router() -> Router<AppState> {
         .route("/auth/chat-token", post(chat_token))
 }
 
-#[derive(Deserialize)]
+/// This module's operations in the OpenAPI description (`super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    login,
+    logout,
+    current,
+    list_sessions,
+    revoke_one,
+    revoke_all,
+    enroll,
+    verify,
+    recovery,
+    chat_token
+))]
+pub(super) struct Doc;
+
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Login {
     user_id: String,
     password: String,
 }
 
 /// Password login, for bootstrap admins (`ward admin bootstrap`) before an IdP exists.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login, responses(
+    (status = 201, description = "Logged in; the session cookie is set", body = LoggedIn),
+    (status = 400, description = "A malformed body", body = ErrorBody),
+    (status = 401, description = "Wrong user id or password", body = ErrorBody),
+    (status = 429, description = "Too many attempts from this address or for this account",
+        body = ErrorBody),
+))]
 async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -112,6 +139,9 @@ async fn totp_enrolled(state: &AppState, user_id: &str) -> ApiResult<bool> {
         .is_some_and(|t| t.confirmed))
 }
 
+/// Ends the caller's session (if any) and clears its cookie.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security((), ("session" = [])),
+    responses((status = 201, description = "Logged out", body = LoggedOut)))]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(s) = session::from_headers(&state, &headers).await? {
         session::revoke(&state, &s.id_hash, &s.user.id, Some(&s.user.id), "logout").await?;
@@ -133,6 +163,9 @@ async fn session_json(state: &AppState, s: &Session) -> ApiResult<serde_json::Va
     }))
 }
 
+/// The caller's session.
+#[utoipa::path(get, path = "/auth/session", tag = "auth", security(("session" = [])),
+    responses((status = 200, description = "The session", body = SessionView), SessionErrors))]
 async fn current(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
     let s = session::require(&state, &headers).await?;
     Ok(Reply(session_json(&state, &s).await?))
@@ -143,6 +176,9 @@ fn public_id(id_hash: &str) -> &str {
     &id_hash[..16.min(id_hash.len())]
 }
 
+/// The caller's live sessions.
+#[utoipa::path(get, path = "/auth/sessions", tag = "auth", security(("session" = [])),
+    responses((status = 200, description = "The sessions", body = SessionList), SessionErrors))]
 async fn list_sessions(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
     let s = session::require(&state, &headers).await?;
     let rows = state.store.identity.find_sessions_of(&s.user.id).await?;
@@ -165,6 +201,11 @@ async fn list_sessions(State(state): State<AppState>, headers: HeaderMap) -> Han
     Ok(Reply(json!({ "sessions": sessions })))
 }
 
+/// Ends one of the caller's sessions.
+#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "auth", security(("session" = [])),
+    params(("id" = String, Path, description = "The `id` that `GET /auth/sessions` lists")),
+    responses((status = 200, description = "Ended", body = Revoked),
+        (status = 404, description = "No such live session", body = ErrorBody), SessionErrors))]
 async fn revoke_one(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -189,24 +230,42 @@ async fn revoke_one(
     Ok(Reply(json!({ "revoked": 1 })))
 }
 
+/// Ends every session of the caller, this one included.
+#[utoipa::path(delete, path = "/auth/sessions", tag = "auth", security(("session" = [])),
+    responses((status = 200, description = "Ended", body = Revoked), SessionErrors))]
 async fn revoke_all(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
     let s = session::require(&state, &headers).await?;
     let n = session::revoke_all(&state, &s.user.id, Some(&s.user.id), "user_revoked_all").await?;
     Ok(Reply(json!({ "revoked": n })))
 }
 
+/// Starts a TOTP enrolment (confirmed by a first code at `POST /auth/totp/verify`).
+#[utoipa::path(post, path = "/auth/totp/enroll", tag = "auth", security(("session" = [])),
+    responses((status = 201, description = "The new secret", body = TotpEnrolment),
+        (status = 400, description = "Already enrolled, or field encryption is off",
+            body = ErrorBody),
+        (status = 403, description = "This user's keys were destroyed", body = ErrorBody),
+        SessionErrors))]
 async fn enroll(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
     let s = session::require(&state, &headers).await?;
     Ok(Reply(totp::enroll(&state, &s.user.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Code {
     code: String,
 }
 
 /// Confirms an enrolment (answers the recovery codes, once) or verifies a code; either
 /// way the session's second factor is then verified.
+#[utoipa::path(post, path = "/auth/totp/verify", tag = "auth", security(("session" = [])),
+    request_body = Code,
+    responses((status = 201, description = "Verified", body = TotpVerified),
+        (status = 400, description = "A malformed body, or TOTP not enrolled", body = ErrorBody),
+        (status = 401, description = "No live session, or the code is not valid",
+            body = ErrorBody),
+        (status = 403, description = "This user's keys were destroyed", body = ErrorBody),
+        (status = 429, description = "Too many codes or wrong codes", body = ErrorBody)))]
 async fn verify(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -237,6 +296,14 @@ async fn limit_2fa(state: &AppState, ip: ClientIp, user_id: &str, step: &str) ->
     .await
 }
 
+/// Verifies the second factor with a (single-use) recovery code.
+#[utoipa::path(post, path = "/auth/recovery", tag = "auth", security(("session" = [])),
+    request_body = Code,
+    responses((status = 201, description = "Verified", body = SecondFactorVerified),
+        (status = 400, description = "A malformed body", body = ErrorBody),
+        (status = 401, description = "No live session, or the code is not valid",
+            body = ErrorBody),
+        (status = 429, description = "Too many codes", body = ErrorBody)))]
 async fn recovery(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -252,6 +319,11 @@ async fn recovery(
 
 /// A Stream user token for the session's user, valid for `WARD_CHAT_TOKEN_SECS` (default
 /// one hour) and carrying `iat`, so deprovisioning revokes it.
+#[utoipa::path(post, path = "/auth/chat-token", tag = "auth", security(("session" = [])),
+    responses((status = 201, description = "A Stream user token", body = ChatToken),
+        (status = 403, description = "The second factor is required and not verified, or the \
+            policies refuse `Connect`", body = ErrorBody),
+        (status = 429, description = "Too many tokens", body = ErrorBody), SessionErrors))]
 async fn chat_token(
     State(state): State<AppState>,
     ip: ClientIp,

@@ -11,6 +11,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::admin_sso::{admin_actor, authorized};
+use super::openapi::{
+    AdminCallerErrors, ErrorBody, HoldList, HoldReply, RetentionReply, TaskStarted,
+};
 use super::{ApiJson, ApiPath, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -32,13 +35,36 @@ pub fn router() -> Router<AppState> {
         .route("/compliance/retention/run", post(run_retention))
 }
 
-#[derive(Deserialize)]
+/// The Ward-own operations of this module in the OpenAPI description (`super::openapi`);
+/// the Stream ones (user deletion, tasks, exports) are Stream's to describe.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_holds,
+    place_hold,
+    release_hold,
+    get_retention,
+    run_retention,
+    download_export
+))]
+pub(super) struct Doc;
+
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PlaceHold {
+    /// `user` or `channel`.
     scope: String,
+    /// A user id, or a channel's `<type>:<id>`.
     target: String,
+    /// 1 to 1000 characters.
     reason: String,
 }
 
+/// Places a legal hold: the user's or channel's messages are kept from erasure and
+/// retention until it is released.
+#[utoipa::path(post, path = "/compliance/holds", tag = "compliance", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    request_body = PlaceHold,
+    responses((status = 201, description = "Placed", body = HoldReply),
+        (status = 404, description = "No such user or channel", body = ErrorBody),
+        AdminCallerErrors))]
 async fn place_hold(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -57,6 +83,9 @@ async fn place_hold(
     Ok(Reply(json!({ "hold": h })))
 }
 
+#[utoipa::path(get, path = "/compliance/holds", tag = "compliance", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    params(("active" = Option<bool>, Query, description = "`true`: only holds in force")),
+    responses((status = 200, description = "The holds", body = HoldList), AdminCallerErrors))]
 async fn list_holds(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -67,6 +96,10 @@ async fn list_holds(
     Ok(Reply(json!({ "holds": hold::list(&state, active).await? })))
 }
 
+#[utoipa::path(post, path = "/compliance/holds/{id}/release", tag = "compliance", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    params(("id" = String, Path, description = "The hold")),
+    responses((status = 201, description = "Released", body = HoldReply),
+        (status = 404, description = "No such hold", body = ErrorBody), AdminCallerErrors))]
 async fn release_hold(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -202,6 +235,9 @@ async fn get_task(
 }
 
 /// The retention policy in force (`policies/retention.toml` or `WARD_RETENTION_FILE`).
+#[utoipa::path(get, path = "/compliance/retention", tag = "compliance", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    responses((status = 200, description = "The policy", body = RetentionReply),
+        AdminCallerErrors))]
 async fn get_retention(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -212,13 +248,16 @@ async fn get_retention(
     Ok(Reply(json!({ "policy": policy.to_json() })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RunRetention {
     #[serde(default)]
     dry_run: bool,
 }
 
 /// Starts a retention run (`gdpr.retention`) now; its report is the task's result.
+#[utoipa::path(post, path = "/compliance/retention/run", tag = "compliance", security(("session" = []), ("api_key" = [], "stream_token" = [])),
+    request_body = RunRetention,
+    responses((status = 201, description = "Started", body = TaskStarted), AdminCallerErrors))]
 async fn run_retention(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -270,10 +309,20 @@ async fn export_users(
 
 /// A download from an export task: the URL's HMAC (API secret) and expiry are the
 /// credential, as with a presigned object URL. Each download is audited.
+#[utoipa::path(get, path = "/exports/{task}/{file}", tag = "compliance",
+    params(("task" = String, Path), ("file" = String, Path),
+        ("expires" = i64, Query, description = "Unix seconds"),
+        ("signature" = String, Query, description = "The link's HMAC")),
+    responses(
+        (status = 200, description = "The ZIP archive", content_type = "application/zip",
+            body = Vec<u8>),
+        (status = 400, description = "A malformed query string", body = ErrorBody),
+        (status = 403, description = "The link is not valid or has expired", body = ErrorBody),
+        (status = 404, description = "The export file is gone", body = ErrorBody)))]
 async fn download_export(
     State(state): State<AppState>,
     uri: axum::http::Uri,
-    axum::extract::Path((task, file)): axum::extract::Path<(String, String)>,
+    ApiPath((task, file)): ApiPath<(String, String)>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let query = super::extract::decode_query(uri.query())?;

@@ -10,6 +10,7 @@ mod channels;
 mod compliance;
 pub mod extract;
 mod messages;
+mod openapi;
 mod ops;
 mod sso_oidc;
 mod sso_saml;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_sso::router())
         .merge(compliance::router())
         .merge(ops::router())
+        .merge(openapi::router())
         .merge(sso_oidc::router())
         .merge(sso_saml::router())
         .merge(users::router())

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::openapi::{ErrorBody, Health, TokenCallerErrors, UsageReply};
 use super::{Auth, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::bus::BusHealth;
@@ -23,8 +24,17 @@ pub fn router() -> Router<AppState> {
         .route("/usage", get(usage))
 }
 
+/// This module's operations in the OpenAPI description (`super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, metrics, usage))]
+pub(super) struct Doc;
+
 /// 200 when the node serves (`degraded` while the cross-node bus is down: local connections
 /// still work); 503 while draining or when the database does not answer.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses(
+    (status = 200, description = "The node serves", body = Health),
+    (status = 503, description = "Draining, or the database does not answer", body = ErrorBody),
+))]
 async fn healthz(State(state): State<AppState>) -> HandlerResult {
     if *state.shutdown.borrow() {
         return Err(ApiError::new(
@@ -58,6 +68,11 @@ async fn healthz(State(state): State<AppState>) -> HandlerResult {
     })))
 }
 
+/// Prometheus metrics of this node.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, description = "Prometheus text format 0.0.4", body = String,
+        content_type = "text/plain"),
+))]
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     let hub = &state.hub;
@@ -116,6 +131,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
+/// The month's usage: monthly active users, peak concurrent connections, overage.
+#[utoipa::path(get, path = "/usage", tag = "ops",
+    params(("month" = Option<String>, Query, description = "YYYY-MM; the current month if absent")),
+    security(("api_key" = [], "stream_token" = [])),
+    responses((status = 200, description = "The usage report", body = UsageReply), TokenCallerErrors),
+)]
 async fn usage(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     auth.actor.authorize_app(&state, "ReadUsage")?;
     let month = match auth.query.get("month") {

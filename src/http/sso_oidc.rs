@@ -15,6 +15,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::ApiPath;
+use super::openapi::SsoErrors;
 use crate::app::AppState;
 use crate::auth::oidc::{self, CallbackParams};
 use crate::error::{ApiError, ApiResult};
@@ -24,6 +25,11 @@ pub fn router() -> Router<AppState> {
         .route("/auth/oidc/{provider}/login", get(start_login))
         .route("/auth/oidc/{provider}/callback", get(finish_login))
 }
+
+/// This module's operations in the OpenAPI description (`super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(start_login, finish_login))]
+pub(super) struct Doc;
 
 /// The cookie that binds a login's `state` to the browser that started it.
 const FLOW_COOKIE: &str = "ward_oidc_state";
@@ -68,6 +74,10 @@ fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// `GET /auth/oidc/{provider}/login?return_to=/path`: a 303 to the IdP's authorization
 /// endpoint (OIDC Core §3.1.2.1), setting the flow cookie.
+#[utoipa::path(get, path = "/auth/oidc/{provider}/login", tag = "sso",
+    params(("provider" = String, Path),
+        ("return_to" = Option<String>, Query, description = "A path on this server")),
+    responses((status = 303, description = "To the identity provider"), SsoErrors))]
 async fn start_login(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
@@ -92,6 +102,12 @@ async fn start_login(
 
 /// `GET /auth/oidc/{provider}/callback?code=…&state=…` (or `?error=…&state=…`): verifies
 /// the response and starts the session; the flow cookie is cleared whatever the outcome.
+#[utoipa::path(get, path = "/auth/oidc/{provider}/callback", tag = "sso",
+    params(("provider" = String, Path),
+        ("code" = Option<String>, Query), ("state" = Option<String>, Query),
+        ("error" = Option<String>, Query)),
+    responses((status = 303, description = "Logged in: to `return_to`, with the session cookie"),
+        SsoErrors))]
 async fn finish_login(
     State(state): State<AppState>,
     ip: crate::ratelimit::ClientIp,

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::ApiPath;
+use super::openapi::SsoErrors;
 use crate::app::AppState;
 use crate::auth::saml::{self, SamlProvider, logout};
 use crate::error::{ApiError, ApiResult};
@@ -26,7 +27,34 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// This module's operations in the OpenAPI description (`super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    get_metadata,
+    start_login,
+    consume_assertion,
+    logout_redirect,
+    logout_post
+))]
+pub(super) struct Doc;
+
+/// The HTTP-POST binding's form (SAML Bindings §3.5).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "describes the form the SAML module parses")]
+struct SamlPost {
+    #[schema(rename = "SAMLResponse")]
+    saml_response: Option<String>,
+    #[schema(rename = "SAMLRequest")]
+    saml_request: Option<String>,
+    #[schema(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
 /// SP metadata (SAML Metadata §2.4.4), for the IdP administrator.
+#[utoipa::path(get, path = "/auth/saml/{provider}/metadata", tag = "sso",
+    params(("provider" = String, Path)),
+    responses((status = 200, description = "This service provider's SAML metadata",
+        content_type = "application/samlmetadata+xml", body = String), SsoErrors))]
 async fn get_metadata(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
@@ -49,6 +77,10 @@ struct LoginQuery {
 }
 
 /// SP-initiated SSO: a 303 to the IdP with the AuthnRequest (Profiles §4.1.3).
+#[utoipa::path(get, path = "/auth/saml/{provider}/login", tag = "sso",
+    params(("provider" = String, Path),
+        ("return_to" = Option<String>, Query, description = "A path on this server")),
+    responses((status = 303, description = "To the identity provider"), SsoErrors))]
 async fn start_login(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
@@ -67,6 +99,11 @@ async fn start_login(
 }
 
 /// The assertion consumer service (HTTP-POST binding, Bindings §3.5).
+#[utoipa::path(post, path = "/auth/saml/{provider}/acs", tag = "sso",
+    params(("provider" = String, Path)),
+    request_body(content = SamlPost, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Logged in: to `RelayState`, with the session cookie"),
+        SsoErrors))]
 async fn consume_assertion(
     State(state): State<AppState>,
     ip: crate::ratelimit::ClientIp,
@@ -87,6 +124,13 @@ async fn consume_assertion(
     saml::finish_login(&state, &provider, &body).await
 }
 
+#[utoipa::path(get, path = "/auth/saml/{provider}/logout", tag = "sso",
+    params(("provider" = String, Path),
+        ("SAMLRequest" = Option<String>, Query), ("SAMLResponse" = Option<String>, Query),
+        ("RelayState" = Option<String>, Query), ("SigAlg" = Option<String>, Query),
+        ("Signature" = Option<String>, Query), ("return_to" = Option<String>, Query)),
+    security((), ("session" = [])),
+    responses((status = 303, description = "To the identity provider or back"), SsoErrors))]
 async fn logout_redirect(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
@@ -103,6 +147,11 @@ async fn logout_redirect(
     .await
 }
 
+#[utoipa::path(post, path = "/auth/saml/{provider}/logout", tag = "sso",
+    params(("provider" = String, Path)),
+    request_body(content = SamlPost, content_type = "application/x-www-form-urlencoded"),
+    security((), ("session" = [])),
+    responses((status = 303, description = "To the identity provider or back"), SsoErrors))]
 async fn logout_post(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,

@@ -27,6 +27,7 @@ mod logging;
 mod messages;
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 mod moto;
+mod openapi;
 mod ops;
 mod rate_limits;
 mod reads_and_reactions;
