@@ -15,6 +15,9 @@ use ward::config::Config;
 
 pub const KEY: &str = "test-key";
 pub const SECRET: &str = "test-secret-that-is-long-enough";
+/// Planted in the names and custom fields of the users and messages the helpers create: in a
+/// server log it is PHI that leaked (tests/logscan/scan.py looks for it).
+pub const PHI_MARKER: &str = "WARDPHI";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -138,6 +141,46 @@ pub async fn eventually(secs: u64, what: &str, mut cond: impl AsyncFnMut() -> bo
     }
 }
 
+/// Where the in-process servers of this test process log. With `RUST_LOG` set, to the
+/// test's output. With `WARD_TEST_LOG_DIR` set (scripts/test.sh), at `WARD_LOG` (default
+/// `debug`, library caps applied as in the binary) to a file of this process's own in that
+/// directory, kept after the run for tests/logscan/scan.py to search for PHI and secrets.
+/// Whichever subscriber a process installs first stays (tests/api/logging.rs installs its own
+/// before it starts a server).
+pub fn install_server_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    } else if let Some(dir) = std::env::var_os("WARD_TEST_LOG_DIR") {
+        let wanted = std::env::var("WARD_LOG").unwrap_or_else(|_| "debug".into());
+        let filter = ward::logging::filter_directives(&wanted);
+        let file = test_log_file(std::path::Path::new(&dir));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .with_writer(std::sync::Arc::new(file))
+            .try_init();
+    }
+}
+
+/// `<dir>/api-<test name>-<pid>.log`, named after the running test (nextest runs one test per
+/// process, on a thread of the test's name) so a scanner hit points at its test.
+fn test_log_file(dir: &std::path::Path) -> std::fs::File {
+    std::fs::create_dir_all(dir).expect("WARD_TEST_LOG_DIR can be created");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", ".");
+    let path = dir.join(format!("api-{test}-{}.log", std::process::id()));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open the test log {}: {e}", path.display()))
+}
+
 pub enum Cleanup {
     Dir(std::path::PathBuf),
     PgDatabase(String),
@@ -194,13 +237,6 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Self {
-        // With RUST_LOG set, the server's logs go to the test's output.
-        if std::env::var_os("RUST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .with_test_writer()
-                .try_init();
-        }
         let (url, cleanup) = fresh_database(db);
         Self::spawn_on(url, cleanup, tweak).await
     }
@@ -242,6 +278,7 @@ impl TestApp {
     }
 
     async fn spawn_on(url: String, cleanup: Cleanup, tweak: impl FnOnce(&mut Config)) -> Self {
+        install_server_logs();
         let data_dir =
             std::env::temp_dir().join(format!("ward_data_{}", uuid::Uuid::new_v4().simple()));
         let env = [
@@ -369,7 +406,7 @@ impl TestApp {
             .map(|id| {
                 (
                     id.to_string(),
-                    json!({"id": id, "name": format!("User {id}")}),
+                    json!({"id": id, "name": format!("User {id} {PHI_MARKER}"), "diagnosis": PHI_MARKER}),
                 )
             })
             .collect();
@@ -392,8 +429,14 @@ impl TestApp {
         body
     }
 
-    /// Sends a message as `user`; returns the stored message.
-    pub async fn send(&self, cid: &str, user: &str, message: Value) -> Value {
+    /// Sends a message as `user`, with the PHI marker in a custom field; returns the stored
+    /// message.
+    pub async fn send(&self, cid: &str, user: &str, mut message: Value) -> Value {
+        if let Some(fields) = message.as_object_mut() {
+            fields
+                .entry("phi_probe")
+                .or_insert_with(|| json!(format!("{PHI_MARKER} note")));
+        }
         let path = format!("/channels/{}/message", cid.replacen(':', "/", 1));
         let (status, body) = self
             .post(&path, &self.token(user), json!({ "message": message }))

@@ -77,6 +77,7 @@ async fn bare(db: Db) -> Bare {
         env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
     })
     .unwrap();
+    crate::helpers::install_server_logs();
     let app = Application::build(config).await.expect("the app builds");
     Bare {
         state: app.state(),
