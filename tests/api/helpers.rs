@@ -141,39 +141,74 @@ pub async fn eventually(secs: u64, what: &str, mut cond: impl AsyncFnMut() -> bo
     }
 }
 
+/// The directory where this run keeps every server's log (scripts/test.sh sets
+/// `WARD_TEST_LOG_DIR`), for tests/logscan/scan.py to search for PHI and secrets afterwards.
+fn log_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("WARD_TEST_LOG_DIR").map(Into::into)
+}
+
 /// Where the in-process servers of this test process log. With `RUST_LOG` set, to the
-/// test's output. With `WARD_TEST_LOG_DIR` set (scripts/test.sh), at `WARD_LOG` (default
-/// `debug`, library caps applied as in the binary) to a file of this process's own in that
-/// directory, kept after the run for tests/logscan/scan.py to search for PHI and secrets.
-/// Whichever subscriber a process installs first stays (tests/api/logging.rs installs its own
-/// before it starts a server).
+/// test's output. In a run that keeps logs, at `WARD_LOG` (default `debug`, library caps
+/// applied as in the binary) to a file of this process's own. Whichever subscriber a process
+/// installs first stays (tests/api/logging.rs installs its own before it starts a server).
 pub fn install_server_logs() {
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-    } else if let Some(dir) = std::env::var_os("WARD_TEST_LOG_DIR") {
+    } else if let Some(dir) = log_dir() {
         let wanted = std::env::var("WARD_LOG").unwrap_or_else(|_| "debug".into());
         let filter = ward::logging::filter_directives(&wanted);
-        let file = test_log_file(std::path::Path::new(&dir));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_ansi(false)
-            .with_writer(std::sync::Arc::new(file))
+            .with_writer(std::sync::Arc::new(test_log_file(&dir, "")))
             .try_init();
     }
 }
 
-/// `<dir>/api-<test name>-<pid>.log`, named after the running test (nextest runs one test per
-/// process, on a thread of the test's name) so a scanner hit points at its test.
-fn test_log_file(dir: &std::path::Path) -> std::fs::File {
+/// `WARD_LOG` for a `ward` process a test spawns: `debug` in a run that keeps logs, else
+/// `fallback`.
+pub fn spawned_log_level(fallback: &'static str) -> &'static str {
+    if log_dir().is_some() {
+        "debug"
+    } else {
+        fallback
+    }
+}
+
+/// The stderr of a `ward` process a test spawns and does not read: a log file of its own in
+/// a run that keeps logs, else nowhere.
+pub fn spawned_stderr() -> std::process::Stdio {
+    match log_dir() {
+        Some(dir) => test_log_file(&dir, &spawned_suffix()).into(),
+        None => std::process::Stdio::null(),
+    }
+}
+
+/// Keeps what a test read from a spawned process's stderr in a log file of its own, in a
+/// run that keeps logs.
+pub fn keep_spawned_log(text: &str) {
+    if let Some(dir) = log_dir() {
+        use std::io::Write;
+        let _ = test_log_file(&dir, &spawned_suffix()).write_all(text.as_bytes());
+    }
+}
+
+fn spawned_suffix() -> String {
+    format!("-ward-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// `<dir>/api-<test name>-<pid><suffix>.log`, named after the running test (nextest runs one
+/// test per process, on a thread of the test's name) so a scanner hit points at its test.
+fn test_log_file(dir: &std::path::Path, suffix: &str) -> std::fs::File {
     std::fs::create_dir_all(dir).expect("WARD_TEST_LOG_DIR can be created");
     let test = std::thread::current()
         .name()
         .unwrap_or("main")
         .replace("::", ".");
-    let path = dir.join(format!("api-{test}-{}.log", std::process::id()));
+    let path = dir.join(format!("api-{test}-{}{suffix}.log", std::process::id()));
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -660,7 +660,7 @@ impl Server {
             .env("WARD_API_KEY", KEY)
             .env("WARD_API_SECRET", SECRET)
             .env("WARD_LOG_FORMAT", "json")
-            .env("WARD_LOG", "warn")
+            .env("WARD_LOG", crate::helpers::spawned_log_level("warn"))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -725,6 +725,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        crate::helpers::keep_spawned_log(&self.stderr());
         // SIGTERM: the server drains and releases its data dir lock as it exits.
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")

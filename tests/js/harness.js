@@ -425,9 +425,18 @@ export function newClient(srv, options = {}) {
   return new StreamChat(srv.apiKey, { baseURL: srv.baseURL, allowServerSideConnect: true, ...options });
 }
 
-/** Creates users through the server client. `specs` are ids or user objects. */
+/**
+ * Planted in a custom field of every user this harness creates and in its barrier events: in
+ * a server log it is PHI that leaked (tests/logscan/scan.py looks for it).
+ */
+export const PHI_MARKER = 'WARDPHI';
+
+/**
+ * Creates users through the server client. `specs` are ids or user objects; each gets the
+ * PHI marker in a `diagnosis` field unless it has one.
+ */
 export async function upsertUsers(srv, specs) {
-  const users = specs.map((s) => (typeof s === 'string' ? { id: s, name: s } : s));
+  const users = specs.map((s) => ({ diagnosis: `${PHI_MARKER} ${rand(3)}`, ...(typeof s === 'string' ? { id: s, name: s } : s) }));
   await serverClient(srv).upsertUsers(users);
   return users;
 }
@@ -492,7 +501,7 @@ export async function barrier(client) {
   }
   const token = randomUUID();
   const echoed = waitFor(ch, 'ward.barrier', (e) => e.token === token);
-  await ch.sendEvent({ type: 'ward.barrier', token });
+  await ch.sendEvent({ type: 'ward.barrier', token, note: PHI_MARKER });
   await echoed;
 }
 
