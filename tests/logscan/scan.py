@@ -9,9 +9,10 @@ write at debug level) except LOG_DIR/known-secrets/, and reports each line that 
 * a PHI marker or a literal test secret of tests/logscan/literals.txt,
 * a secret some test process generated and listed in LOG_DIR/known-secrets/*.txt (one a
   line: the SDK harness's API secrets and root keys),
-* something shaped like a credential: a JWT, a `Bearer` header, a PEM block, a password
-  field, a TOTP seed (base32 of 20 bytes) or otpauth URL, a recovery code, a hex string of
-  32 bytes or more (keys), the SDK harness's generated secrets.
+* something shaped like a credential: a JWT, a `Bearer` header, a PEM block, a password,
+  passphrase or secret field, a TOTP seed (base32 of 20 bytes) or otpauth URL, a recovery
+  code, a hex string of 32 bytes or more or padded base64 of 20 bytes or more (keys, seeds),
+  the SDK harness's generated secrets.
 
 Each hit is printed as `file:line: rule` and never with the matched text, so the scanner's
 own output leaks nothing. Ids (UUIDs, cids, message ids) match no rule. Exit status: 0 when
@@ -31,11 +32,14 @@ PATTERNS = {
     "jwt": r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
     "bearer": r"Bearer\s+\S",
     "pem": r"-----BEGIN",
-    "password": r"(?i:password)\"?\s*[=:]\s*\"?[^\s\",}\]]",
+    "secret-field": r"(?i:password|passphrase|client_secret|api_secret|secret_?access_?key)"
+    r"\"?\s*[=:]\s*\"?[^\s\",}\]]",
     "totp-seed": r"(?<![A-Za-z0-9])[A-Z2-7]{32}(?![A-Za-z0-9])",
     "otpauth": r"otpauth://",
     "recovery-code": r"(?<![0-9a-f-])[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}(?![0-9a-f-])",
     "hex-key": r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64,}(?![0-9A-Fa-f])",
+    "base64-key": r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{26,}[AEIMQUYcgkosw048]=|"
+    r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{26,}[AQgw]==",
     "sdk-secret": r"(?:oidc-)?secret-[0-9a-f]{16,}",
 }
 

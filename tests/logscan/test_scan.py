@@ -41,11 +41,15 @@ def planted():
         ("jwt", jwt("test-secret-that-is-long-enough")),
         ("bearer", "authorization: Bearer abc.def"),
         ("pem", "-----BEGIN PRIVATE KEY-----"),
-        ("password", 'body={"user_id":"ann","password":"Tr0ub4dor&3"}'),
+        ("secret-field", 'body={"user_id":"ann","password":"Tr0ub4dor&3"}'),
+        ("secret-field", "passphrase=Tr0ub4dor"),
+        ("secret-field", '{"AccessKeyId":"AKIA","SecretAccessKey":"wJalrXUtnFEMI"}'),
         ("totp-seed", base64.b32encode(secrets.token_bytes(20)).decode()),
         ("otpauth", "otpauth://totp/Ward:root?issuer=Ward"),
         ("recovery-code", "code=" + "-".join(secrets.token_hex(2) for _ in range(4))),
         ("hex-key", "key=" + secrets.token_hex(32)),
+        ("base64-key", "root=" + base64.b64encode(secrets.token_bytes(32)).decode()),
+        ("base64-key", "seed=" + base64.b64encode(secrets.token_bytes(20)).decode()),
         ("sdk-secret", "secret-" + secrets.token_hex(16)),
         ("literal", "test-secret-that-is-long-enough"),
         ("literal", "name=User ann WARDPHI"),
@@ -92,7 +96,7 @@ class ScanTest(unittest.TestCase):
         self.write("known-secrets/js-1.txt", [secret])
         self.write("nested/js-sqlite-auth.log", CLEAN)
         self.assertEqual(self.scan().returncode, 0, "the list itself is no log")
-        path = self.write("nested/js-sqlite-auth.log", [f"api_secret={secret} loaded"])
+        path = self.write("nested/js-sqlite-auth.log", [f"signing with {secret} now"])
         out = self.scan()
         self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
         self.assertIn(f"{path}:{len(CLEAN) + 1}: generated-secret", out.stdout)
