@@ -28,12 +28,13 @@ KNOWN_DIR = "known-secrets"
 MAX_PRINTED = 200
 
 # Credential shapes. Hex and base32 runs must stand alone so parts of longer ids never match.
+# Fields may be quoted, and escaped once more inside a JSON log line's string.
 PATTERNS = {
     "jwt": r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
     "bearer": r"Bearer\s+\S",
     "pem": r"-----BEGIN",
     "secret-field": r"(?i:password|passphrase|client_secret|api_secret|secret_?access_?key)"
-    r"\"?\s*[=:]\s*\"?[^\s\",}\]]",
+    r"(?:\\?\")?\s*[=:]\s*(?:\\?\")?[^\s\\\",}\]]",
     "totp-seed": r"(?<![A-Za-z0-9])[A-Z2-7]{32}(?![A-Za-z0-9])",
     "otpauth": r"otpauth://",
     "recovery-code": r"(?<![0-9a-f-])[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}(?![0-9a-f-])",

@@ -43,6 +43,7 @@ def planted():
         ("pem", "-----BEGIN PRIVATE KEY-----"),
         ("secret-field", 'body={"user_id":"ann","password":"Tr0ub4dor&3"}'),
         ("secret-field", "passphrase=Tr0ub4dor"),
+        ("secret-field", '{"fields":{"body":"{\\"password\\":\\"Tr0ub4dor\\"}"}}'),
         ("secret-field", '{"AccessKeyId":"AKIA","SecretAccessKey":"wJalrXUtnFEMI"}'),
         ("totp-seed", base64.b32encode(secrets.token_bytes(20)).decode()),
         ("otpauth", "otpauth://totp/Ward:root?issuer=Ward"),
