@@ -10,6 +10,12 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Every server the suites start logs at debug into a file of its own here; the log scan at
+# the end fails on any PHI marker or secret in them (tests/logscan/scan.py).
+export WARD_TEST_LOG_DIR="$PWD/target/test-logs"
+rm -rf "$WARD_TEST_LOG_DIR"
+mkdir -p "$WARD_TEST_LOG_DIR"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -43,8 +49,11 @@ fi
 step "Terraform: fmt, structure, checkov"
 scripts/check-terraform.sh
 
+step "log scanner: its own tests"
+python3 -m unittest discover -s tests/logscan -p 'test_*.py'
+
 step "stream-chat SDK suite (SQLite, PostgreSQL)"
-tests/js/run.sh
+WARD_LOG=debug tests/js/run.sh
 
 step "OpenAPI: schemathesis against GET /openapi.json (SQLite, PostgreSQL)"
 tests/openapi/run.sh
@@ -70,3 +79,6 @@ if [ "${WARD_FRESH_MACHINE:-0}" = 1 ]; then
   step "fresh machine: the README's run command on a minimal Debian 12 (debootstrap)"
   tests/fresh-machine/run.sh
 fi
+
+step "server logs of every suite: no PHI, no secret ($WARD_TEST_LOG_DIR)"
+tests/logscan/scan.py "$WARD_TEST_LOG_DIR"

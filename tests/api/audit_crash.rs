@@ -29,8 +29,9 @@ async fn start(url: &str, data_dir: &std::path::Path) -> Server {
         .env("WARD_API_KEY", KEY)
         .env("WARD_API_SECRET", SECRET)
         .env("WARD_LOG_FORMAT", "json")
+        .env("WARD_LOG", crate::helpers::spawned_log_level("info"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(crate::helpers::spawned_stderr())
         .kill_on_drop(true)
         .spawn()
         .expect("the ward binary starts");

@@ -39,6 +39,7 @@ async fn bare(db: Db) -> (AppState, Cleanup, std::path::PathBuf) {
         env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
     })
     .unwrap();
+    crate::helpers::install_server_logs();
     let app = Application::build(config).await.unwrap();
     (app.state(), cleanup, dir)
 }

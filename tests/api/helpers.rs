@@ -15,6 +15,9 @@ use ward::config::Config;
 
 pub const KEY: &str = "test-key";
 pub const SECRET: &str = "test-secret-that-is-long-enough";
+/// Planted in the names and custom fields of the users and messages the helpers create: in a
+/// server log it is PHI that leaked (tests/logscan/scan.py looks for it).
+pub const PHI_MARKER: &str = "WARDPHI";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -138,6 +141,81 @@ pub async fn eventually(secs: u64, what: &str, mut cond: impl AsyncFnMut() -> bo
     }
 }
 
+/// The directory where this run keeps every server's log (scripts/test.sh sets
+/// `WARD_TEST_LOG_DIR`), for tests/logscan/scan.py to search for PHI and secrets afterwards.
+fn log_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("WARD_TEST_LOG_DIR").map(Into::into)
+}
+
+/// Where the in-process servers of this test process log. With `RUST_LOG` set, to the
+/// test's output. In a run that keeps logs, at `WARD_LOG` (default `debug`, library caps
+/// applied as in the binary) to a file of this process's own. Whichever subscriber a process
+/// installs first stays (tests/api/logging.rs installs its own before it starts a server).
+pub fn install_server_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    } else if let Some(dir) = log_dir() {
+        let wanted = std::env::var("WARD_LOG").unwrap_or_else(|_| "debug".into());
+        let filter = ward::logging::filter_directives(&wanted);
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .with_writer(std::sync::Arc::new(test_log_file(&dir, "")))
+            .try_init();
+    }
+}
+
+/// `WARD_LOG` for a `ward` process a test spawns: `debug` in a run that keeps logs, else
+/// `fallback`.
+pub fn spawned_log_level(fallback: &'static str) -> &'static str {
+    if log_dir().is_some() {
+        "debug"
+    } else {
+        fallback
+    }
+}
+
+/// The stderr of a `ward` process a test spawns and does not read: a log file of its own in
+/// a run that keeps logs, else nowhere.
+pub fn spawned_stderr() -> std::process::Stdio {
+    match log_dir() {
+        Some(dir) => test_log_file(&dir, &spawned_suffix()).into(),
+        None => std::process::Stdio::null(),
+    }
+}
+
+/// Keeps what a test read from a spawned process's stderr in a log file of its own, in a
+/// run that keeps logs.
+pub fn keep_spawned_log(text: &str) {
+    if let Some(dir) = log_dir() {
+        use std::io::Write;
+        let _ = test_log_file(&dir, &spawned_suffix()).write_all(text.as_bytes());
+    }
+}
+
+fn spawned_suffix() -> String {
+    format!("-ward-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// `<dir>/api-<test name>-<pid><suffix>.log`, named after the running test (nextest runs one
+/// test per process, on a thread of the test's name) so a scanner hit points at its test.
+fn test_log_file(dir: &std::path::Path, suffix: &str) -> std::fs::File {
+    std::fs::create_dir_all(dir).expect("WARD_TEST_LOG_DIR can be created");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", ".");
+    let path = dir.join(format!("api-{test}-{}{suffix}.log", std::process::id()));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open the test log {}: {e}", path.display()))
+}
+
 pub enum Cleanup {
     Dir(std::path::PathBuf),
     PgDatabase(String),
@@ -194,13 +272,6 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Self {
-        // With RUST_LOG set, the server's logs go to the test's output.
-        if std::env::var_os("RUST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .with_test_writer()
-                .try_init();
-        }
         let (url, cleanup) = fresh_database(db);
         Self::spawn_on(url, cleanup, tweak).await
     }
@@ -242,6 +313,7 @@ impl TestApp {
     }
 
     async fn spawn_on(url: String, cleanup: Cleanup, tweak: impl FnOnce(&mut Config)) -> Self {
+        install_server_logs();
         let data_dir =
             std::env::temp_dir().join(format!("ward_data_{}", uuid::Uuid::new_v4().simple()));
         let env = [
@@ -369,7 +441,7 @@ impl TestApp {
             .map(|id| {
                 (
                     id.to_string(),
-                    json!({"id": id, "name": format!("User {id}")}),
+                    json!({"id": id, "name": format!("User {id} {PHI_MARKER}"), "diagnosis": PHI_MARKER}),
                 )
             })
             .collect();
@@ -392,8 +464,14 @@ impl TestApp {
         body
     }
 
-    /// Sends a message as `user`; returns the stored message.
-    pub async fn send(&self, cid: &str, user: &str, message: Value) -> Value {
+    /// Sends a message as `user`, with the PHI marker in a custom field; returns the stored
+    /// message.
+    pub async fn send(&self, cid: &str, user: &str, mut message: Value) -> Value {
+        if let Some(fields) = message.as_object_mut() {
+            fields
+                .entry("phi_probe")
+                .or_insert_with(|| json!(format!("{PHI_MARKER} note")));
+        }
         let path = format!("/channels/{}/message", cid.replacen(':', "/", 1));
         let (status, body) = self
             .post(&path, &self.token(user), json!({ "message": message }))

@@ -77,6 +77,7 @@ async fn bare(db: Db) -> Bare {
         env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
     })
     .unwrap();
+    crate::helpers::install_server_logs();
     let app = Application::build(config).await.expect("the app builds");
     Bare {
         state: app.state(),
@@ -676,8 +677,9 @@ async fn ward_worker_runs_jobs_until_sigterm(db: Db) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ward"))
         .arg("worker")
         .envs(test_env(&url, &data_dir))
+        .env("WARD_LOG", crate::helpers::spawned_log_level("info"))
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(crate::helpers::spawned_stderr())
         .kill_on_drop(true)
         .spawn()
         .expect("the ward binary starts");

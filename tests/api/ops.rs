@@ -621,7 +621,7 @@ fn ward_env(dir: &Path, url: &str, args: &[&str], stdin: &str, env: &[(&str, &st
         .env("WARD_API_KEY", KEY)
         .env("WARD_API_SECRET", SECRET)
         .env("WARD_LOG_FORMAT", "json")
-        .env("WARD_LOG", "warn")
+        .env("WARD_LOG", crate::helpers::spawned_log_level("warn"))
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
         .stdin(Stdio::piped())
@@ -637,7 +637,9 @@ fn ward_env(dir: &Path, url: &str, args: &[&str], stdin: &str, env: &[(&str, &st
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    child.wait_with_output().unwrap()
+    let out = child.wait_with_output().unwrap();
+    crate::helpers::keep_spawned_log(&String::from_utf8_lossy(&out.stderr));
+    out
 }
 
 struct Server {
@@ -660,7 +662,7 @@ impl Server {
             .env("WARD_API_KEY", KEY)
             .env("WARD_API_SECRET", SECRET)
             .env("WARD_LOG_FORMAT", "json")
-            .env("WARD_LOG", "warn")
+            .env("WARD_LOG", crate::helpers::spawned_log_level("warn"))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -725,6 +727,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        crate::helpers::keep_spawned_log(&self.stderr());
         // SIGTERM: the server drains and releases its data dir lock as it exits.
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")

@@ -66,12 +66,6 @@ async fn nodes(db: Db, n: usize) -> Vec<TestApp> {
     if n == 1 {
         return vec![TestApp::spawn(db).await];
     }
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
     let nodes = TestApp::spawn_cluster(db, n, &redis_url(), |_| {}).await;
     for node in &nodes {
         eventually(10, "every node joined the bus", async || {

@@ -77,6 +77,7 @@ async fn ward_serves_https_with_secure_cookies() {
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = certificate(&dir, "server");
     let (url, _cleanup) = fresh_database(crate::helpers::Db::Sqlite);
+    crate::helpers::install_server_logs();
     let app = Application::build(config(&url, &dir, &cert, &key))
         .await
         .unwrap();

@@ -8,12 +8,15 @@
 //   WARD_BIN     path to the ward binary (default ../../target/debug/ward, relative to tests/js)
 //   WARD_JS_PG   PostgreSQL server URL without database (default postgres://postgres@127.0.0.1:5432)
 //   WARD_JS_KEEP=1 keeps the temp data dir (server log in ward.log) after the run
+//   WARD_TEST_LOG_DIR  server logs go there instead (one file per server, kept), for
+//                tests/logscan/scan.py; the known secrets of each server are listed in
+//                <dir>/known-secrets/ so the scanner finds them in any log
 //   WARD_JS_REDIS Redis URL for the several-nodes tests (cluster, drain); default
 //                WARD_TEST_REDIS_URL, else redis://127.0.0.1:6379
 
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync, closeSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -71,9 +74,10 @@ export async function startServer({ env = {}, databaseUrl, apiKey: key, secret: 
   for (const [name, content] of Object.entries(files)) {
     writeFileSync(path.join(dataDir, name), content, { mode: 0o600 });
   }
-  const logFile = path.join(dataDir, 'ward.log');
+  const logFile = serverLogFile(dataDir, label);
   const apiKey = key ?? `key${rand(4)}`;
   const secret = sec ?? `secret-${rand(16)}`;
+  knownSecrets([secret, ...Object.values(files)]);
   const dbName = !databaseUrl && DB_KIND === 'postgres' ? `ward_js_${rand(6)}` : null;
   // Only this harness configures the server: drop WARD_* settings from the caller's shell
   // (a stray WARD_DEV_TOKENS or WARD_DATABASE_URL would change what is tested).
@@ -151,6 +155,32 @@ export async function startServer({ env = {}, databaseUrl, apiKey: key, secret: 
   };
 
   return { label, baseURL, apiKey, secret, db: DB_KIND, dbName, dataDir, logFile, process: child, exited, stop };
+}
+
+const LOG_DIR = process.env.WARD_TEST_LOG_DIR;
+
+/**
+ * `<WARD_TEST_LOG_DIR>/js-<db>-<test file>-<label>-<random>.log` when that is set (kept after
+ * the run for the log scanner), else ward.log in the server's data dir.
+ */
+function serverLogFile(dataDir, label) {
+  if (!LOG_DIR) return path.join(dataDir, 'ward.log');
+  mkdirSync(LOG_DIR, { recursive: true });
+  const file = path.basename(process.argv[1] || 'node', '.js');
+  return path.join(LOG_DIR, `js-${DB_KIND}-${file}-${label}-${rand(4)}.log`);
+}
+
+/**
+ * Records secrets this process handed to a server (API secrets, root keys as hex and base64)
+ * in `<WARD_TEST_LOG_DIR>/known-secrets/`, one a line: the scanner fails on any of them in a
+ * log. Buffers are binary keys; strings are written as they are.
+ */
+export function knownSecrets(values) {
+  if (!LOG_DIR) return;
+  const dir = path.join(LOG_DIR, 'known-secrets');
+  mkdirSync(dir, { recursive: true });
+  const lines = values.flatMap((v) => (Buffer.isBuffer(v) ? [v.toString('hex'), v.toString('base64')] : [String(v)]));
+  appendFileSync(path.join(dir, `js-${process.pid}.txt`), lines.map((l) => `${l}\n`).join(''));
 }
 
 function dropDatabase(name) {
@@ -395,9 +425,18 @@ export function newClient(srv, options = {}) {
   return new StreamChat(srv.apiKey, { baseURL: srv.baseURL, allowServerSideConnect: true, ...options });
 }
 
-/** Creates users through the server client. `specs` are ids or user objects. */
+/**
+ * Planted in a custom field of every user this harness creates and in its barrier events: in
+ * a server log it is PHI that leaked (tests/logscan/scan.py looks for it).
+ */
+export const PHI_MARKER = 'WARDPHI';
+
+/**
+ * Creates users through the server client. `specs` are ids or user objects; each gets the
+ * PHI marker in a `diagnosis` field unless it has one.
+ */
 export async function upsertUsers(srv, specs) {
-  const users = specs.map((s) => (typeof s === 'string' ? { id: s, name: s } : s));
+  const users = specs.map((s) => ({ diagnosis: `${PHI_MARKER} ${rand(3)}`, ...(typeof s === 'string' ? { id: s, name: s } : s) }));
   await serverClient(srv).upsertUsers(users);
   return users;
 }
@@ -462,7 +501,7 @@ export async function barrier(client) {
   }
   const token = randomUUID();
   const echoed = waitFor(ch, 'ward.barrier', (e) => e.token === token);
-  await ch.sendEvent({ type: 'ward.barrier', token });
+  await ch.sendEvent({ type: 'ward.barrier', token, note: PHI_MARKER });
   await echoed;
 }
 
