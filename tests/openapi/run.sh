@@ -42,7 +42,13 @@ trap cleanup EXIT
 start_server() {
   local db="$1" data="$work/$1"
   mkdir -p "$data"
+  # Under the test command the server logs at debug into the suite's log directory, which
+  # tests/logscan/scan.py checks for PHI and secrets (the generated ones listed for it).
+  local log="$data/ward.log"
   export WARD_DATA_DIR="$data" WARD_BIND=127.0.0.1:0 WARD_LOG=warn
+  if [ -n "${WARD_TEST_LOG_DIR:-}" ]; then
+    log="$WARD_TEST_LOG_DIR/openapi-$db.log" WARD_LOG=debug
+  fi
   export WARD_API_KEY="key$RANDOM$RANDOM" WARD_API_SECRET="secret-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
   unset WARD_DATABASE_URL
   if [ "$db" = postgres ]; then
@@ -51,8 +57,12 @@ start_server() {
     export WARD_DATABASE_URL="$pg/$pg_db"
   fi
   key="$WARD_API_KEY" secret="$WARD_API_SECRET" admin=oa-admin password="openapi-$RANDOM-password"
+  if [ -n "${WARD_TEST_LOG_DIR:-}" ]; then
+    mkdir -p "$WARD_TEST_LOG_DIR/known-secrets"
+    printf '%s\n%s\n' "$secret" "$password" >"$WARD_TEST_LOG_DIR/known-secrets/openapi-$db.txt"
+  fi
   WARD_BOOTSTRAP_PASSWORD="$password" "$bin" admin bootstrap --user-id "$admin" >/dev/null
-  "$bin" serve >"$data/stdout" 2>"$data/ward.log" &
+  "$bin" serve >"$data/stdout" 2>"$log" &
   server_pid=$!
   local deadline=$((SECONDS + 60))
   base=""
@@ -60,7 +70,7 @@ start_server() {
     base="$(sed -n 's/^ward: listening on \(http:\/\/[^ ]*\)$/\1/p' "$data/stdout")"
     if [ -z "$base" ] && { [ $SECONDS -ge $deadline ] || ! kill -0 "$server_pid" 2>/dev/null; }; then
       echo "ward did not start ($db):" >&2
-      tail -20 "$data/ward.log" >&2
+      tail -20 "$log" >&2
       exit 1
     fi
     [ -n "$base" ] || sleep 0.2
