@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::db::{BIND_LIMIT, Db, Row, Tx, query};
+use super::db::{BIND_LIMIT, Db, Query, Row, Tx, query};
 use super::pseudonyms;
 use super::{SqlStore, StoreError, StoreResult, all};
 use crate::time::Micros;
@@ -179,6 +179,32 @@ pub(super) async fn insert_outbox(tx: &mut Tx, rows: &[OutboxRow]) -> StoreResul
         qb.execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// Runs one write and stores its audit records in the same transaction ("both or
+/// neither"); returns the rows it changed.
+pub(super) async fn execute_audited(db: &Db, write: Query, audit: Audit<'_>) -> StoreResult<u64> {
+    let mut tx = db.begin_write().await?;
+    let changed = write.execute(&mut tx).await?;
+    insert_outbox(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// As [`execute_audited`], storing the records only when the write changed a row: an
+/// action that did nothing (revoking what was revoked) leaves no record.
+pub(super) async fn execute_audited_if_changed(
+    db: &Db,
+    write: Query,
+    audit: Audit<'_>,
+) -> StoreResult<u64> {
+    let mut tx = db.begin_write().await?;
+    let changed = write.execute(&mut tx).await?;
+    if changed > 0 {
+        insert_outbox(&mut tx, audit).await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
 }
 
 /// Whether this process is the one audit appender. SQLite: always (one process owns the

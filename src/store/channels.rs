@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::audit::{Audit, insert_outbox};
+use super::audit::{Audit, execute_audited, insert_outbox};
 use super::db::{Row, query};
 use super::members::{self, MemberAudit, MemberRow, RemovalAudit, insert_member};
 use super::reads::{self, ReadRow};
@@ -199,21 +199,21 @@ impl ChannelStore for SqlStore {
     }
 
     async fn update_channel(&self, c: &ChannelRow, audit: Audit<'_>) -> StoreResult<()> {
-        let mut tx = self.db.begin_write().await?;
-        query(
-            "UPDATE channels SET data = $2, frozen = $3, truncated_at = $4, deleted_at = $5, \
+        execute_audited(
+            &self.db,
+            query(
+                "UPDATE channels SET data = $2, frozen = $3, truncated_at = $4, deleted_at = $5, \
              updated_at = $6 WHERE cid = $1",
+            )
+            .bind(&c.cid)
+            .bind(fields_text(&c.data))
+            .bind(c.frozen)
+            .bind(c.truncated_at)
+            .bind(c.deleted_at)
+            .bind(c.updated_at),
+            audit,
         )
-        .bind(&c.cid)
-        .bind(fields_text(&c.data))
-        .bind(c.frozen)
-        .bind(c.truncated_at)
-        .bind(c.deleted_at)
-        .bind(c.updated_at)
-        .execute(&mut tx)
         .await?;
-        insert_outbox(&mut tx, audit).await?;
-        tx.commit().await?;
         Ok(())
     }
 

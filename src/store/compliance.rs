@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::audit::{Audit, insert_outbox};
+use super::audit::{Audit, execute_audited, execute_audited_if_changed, insert_outbox};
 use super::db::{Row, query};
 use super::{SqlStore, StoreResult, all};
 use crate::time::Micros;
@@ -112,22 +112,22 @@ fn hold_from(r: &Row) -> Result<HoldRow, sqlx::Error> {
 #[async_trait]
 impl ComplianceStore for SqlStore {
     async fn insert_hold(&self, h: &HoldRow, audit: Audit<'_>) -> StoreResult<()> {
-        let mut tx = self.db.begin_write().await?;
-        query(format!(
-            "INSERT INTO legal_holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(&h.id)
-        .bind(&h.scope)
-        .bind(&h.target)
-        .bind(&h.reason)
-        .bind(&h.placed_by)
-        .bind(h.placed_at)
-        .bind(&h.released_by)
-        .bind(h.released_at)
-        .execute(&mut tx)
+        execute_audited(
+            &self.db,
+            query(format!(
+                "INSERT INTO legal_holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ))
+            .bind(&h.id)
+            .bind(&h.scope)
+            .bind(&h.target)
+            .bind(&h.reason)
+            .bind(&h.placed_by)
+            .bind(h.placed_at)
+            .bind(&h.released_by)
+            .bind(h.released_at),
+            audit,
+        )
         .await?;
-        insert_outbox(&mut tx, audit).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -138,20 +138,18 @@ impl ComplianceStore for SqlStore {
         at: Micros,
         audit: Audit<'_>,
     ) -> StoreResult<bool> {
-        let mut tx = self.db.begin_write().await?;
-        let done = query(
-            "UPDATE legal_holds SET released_by = $2, released_at = $3 WHERE id = $1 \
+        let done = execute_audited_if_changed(
+            &self.db,
+            query(
+                "UPDATE legal_holds SET released_by = $2, released_at = $3 WHERE id = $1 \
              AND released_at IS NULL",
+            )
+            .bind(id)
+            .bind(by)
+            .bind(at),
+            audit,
         )
-        .bind(id)
-        .bind(by)
-        .bind(at)
-        .execute(&mut tx)
         .await?;
-        if done > 0 {
-            insert_outbox(&mut tx, audit).await?;
-        }
-        tx.commit().await?;
         Ok(done > 0)
     }
 

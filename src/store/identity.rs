@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::audit::{Audit, insert_outbox};
+use super::audit::{Audit, execute_audited, execute_audited_if_changed, insert_outbox};
 use super::db::{Row, query};
 use super::{SqlStore, StoreError, StoreResult, all};
 use crate::time::Micros;
@@ -157,25 +157,25 @@ fn totp_from(r: &Row) -> Result<TotpRow, sqlx::Error> {
 #[async_trait]
 impl IdentityStore for SqlStore {
     async fn insert_session(&self, s: &SessionRow, audit: Audit<'_>) -> StoreResult<()> {
-        let mut tx = self.db.begin_write().await?;
-        query(format!(
-            "INSERT INTO auth_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, \
+        execute_audited(
+            &self.db,
+            query(format!(
+                "INSERT INTO auth_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, \
              $7, $8, $9, $10)"
-        ))
-        .bind(&s.id_hash)
-        .bind(&s.user_id)
-        .bind(&s.method)
-        .bind(&s.provider)
-        .bind(&s.saml_session_index)
-        .bind(s.mfa)
-        .bind(s.created_at)
-        .bind(s.last_seen)
-        .bind(s.expires_at)
-        .bind(s.revoked_at)
-        .execute(&mut tx)
+            ))
+            .bind(&s.id_hash)
+            .bind(&s.user_id)
+            .bind(&s.method)
+            .bind(&s.provider)
+            .bind(&s.saml_session_index)
+            .bind(s.mfa)
+            .bind(s.created_at)
+            .bind(s.last_seen)
+            .bind(s.expires_at)
+            .bind(s.revoked_at),
+            audit,
+        )
         .await?;
-        insert_outbox(&mut tx, audit).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -217,18 +217,11 @@ impl IdentityStore for SqlStore {
         at: Micros,
         audit: Audit<'_>,
     ) -> StoreResult<bool> {
-        let mut tx = self.db.begin_write().await?;
-        let done = query(
+        let done = execute_audited_if_changed(&self.db, query(
             "UPDATE auth_sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL",
         )
         .bind(id_hash)
-        .bind(at)
-        .execute(&mut tx)
-        .await?;
-        if done > 0 {
-            insert_outbox(&mut tx, audit).await?;
-        }
-        tx.commit().await?;
+        .bind(at), audit).await?;
         Ok(done > 0)
     }
 
@@ -238,16 +231,11 @@ impl IdentityStore for SqlStore {
         at: Micros,
         audit: Audit<'_>,
     ) -> StoreResult<u64> {
-        let mut tx = self.db.begin_write().await?;
-        let done = query(
+        let done = execute_audited(&self.db, query(
             "UPDATE auth_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
         )
         .bind(user_id)
-        .bind(at)
-        .execute(&mut tx)
-        .await?;
-        insert_outbox(&mut tx, audit).await?;
-        tx.commit().await?;
+        .bind(at), audit).await?;
         Ok(done)
     }
 
@@ -265,19 +253,19 @@ impl IdentityStore for SqlStore {
         at: Micros,
         audit: Audit<'_>,
     ) -> StoreResult<()> {
-        let mut tx = self.db.begin_write().await?;
-        query(
-            "INSERT INTO auth_passwords (user_id, hash, created_at) VALUES ($1, $2, $3) \
+        execute_audited(
+            &self.db,
+            query(
+                "INSERT INTO auth_passwords (user_id, hash, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, created_at = \
              excluded.created_at",
+            )
+            .bind(user_id)
+            .bind(hash)
+            .bind(at),
+            audit,
         )
-        .bind(user_id)
-        .bind(hash)
-        .bind(at)
-        .execute(&mut tx)
         .await?;
-        insert_outbox(&mut tx, audit).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -292,25 +280,25 @@ impl IdentityStore for SqlStore {
     }
 
     async fn upsert_totp(&self, t: &TotpRow, audit: Audit<'_>) -> StoreResult<()> {
-        let mut tx = self.db.begin_write().await?;
-        query(format!(
-            "INSERT INTO auth_totp ({TOTP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+        execute_audited(
+            &self.db,
+            query(format!(
+                "INSERT INTO auth_totp ({TOTP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, confirmed = \
              excluded.confirmed, \
              last_step = excluded.last_step, failures = excluded.failures, locked_until = \
              excluded.locked_until"
-        ))
-        .bind(&t.user_id)
-        .bind(&t.secret)
-        .bind(t.confirmed)
-        .bind(t.last_step)
-        .bind(t.failures as i32)
-        .bind(t.locked_until)
-        .bind(t.created_at)
-        .execute(&mut tx)
+            ))
+            .bind(&t.user_id)
+            .bind(&t.secret)
+            .bind(t.confirmed)
+            .bind(t.last_step)
+            .bind(t.failures as i32)
+            .bind(t.locked_until)
+            .bind(t.created_at),
+            audit,
+        )
         .await?;
-        insert_outbox(&mut tx, audit).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -365,23 +353,15 @@ impl IdentityStore for SqlStore {
     }
 
     async fn use_recovery_code(&self, id: &str, at: Micros, audit: Audit<'_>) -> StoreResult<bool> {
-        let mut tx = self.db.begin_write().await?;
-        let done =
+        let used =
             query("UPDATE auth_recovery_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
                 .bind(id)
-                .bind(at)
-                .execute(&mut tx)
-                .await?;
-        if done > 0 {
-            insert_outbox(&mut tx, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(done > 0)
+                .bind(at);
+        Ok(execute_audited_if_changed(&self.db, used, audit).await? > 0)
     }
 
     async fn upsert_provider(&self, p: &ProviderRow, audit: Audit<'_>) -> StoreResult<()> {
-        let mut tx = self.db.begin_write().await?;
-        query(format!(
+        execute_audited(&self.db, query(format!(
             "INSERT INTO sso_providers ({PROVIDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, enabled = \
              excluded.enabled, \
@@ -394,11 +374,7 @@ impl IdentityStore for SqlStore {
         .bind(&p.config)
         .bind(&p.secret)
         .bind(p.created_at)
-        .bind(p.updated_at)
-        .execute(&mut tx)
-        .await?;
-        insert_outbox(&mut tx, audit).await?;
-        tx.commit().await?;
+        .bind(p.updated_at), audit).await?;
         Ok(())
     }
 

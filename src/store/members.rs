@@ -1,7 +1,7 @@
 //! Channel members: who is in a channel, with which channel role. Joining starts the
 //! member's read state (`reads.rs`) in the same transaction.
 
-use super::audit::{Audit, OutboxRow, insert_outbox};
+use super::audit::{Audit, OutboxRow, execute_audited_if_changed, insert_outbox};
 use super::db::{Db, Row, Tx, query};
 use super::{StoreResult, all};
 use crate::time::Micros;
@@ -71,21 +71,14 @@ pub(super) async fn update_member_role(
     at: Micros,
     audit: Audit<'_>,
 ) -> StoreResult<bool> {
-    let mut tx = db.begin_write().await?;
-    let done = query(
+    let done = execute_audited_if_changed(db, query(
         "UPDATE channel_members SET channel_role = $3, updated_at = $4 WHERE cid = $1 AND user_id \
          = $2",
     )
     .bind(cid)
     .bind(user_id)
     .bind(role)
-    .bind(at)
-    .execute(&mut tx)
-    .await?;
-    if done == 1 {
-        insert_outbox(&mut tx, audit).await?;
-    }
-    tx.commit().await?;
+    .bind(at), audit).await?;
     Ok(done == 1)
 }
 

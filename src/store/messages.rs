@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::audit::{Audit, insert_outbox};
+use super::audit::{Audit, execute_audited, insert_outbox};
 use super::db::{Db, Query, Row, query};
 use super::reactions::{self, ReactionRow};
 use super::search;
@@ -408,8 +408,7 @@ impl MessageStore for SqlStore {
     }
 
     async fn update_message(&self, m: &MessageRow, audit: Audit<'_>) -> StoreResult<()> {
-        let mut tx = self.db.begin_write().await?;
-        query(
+        execute_audited(&self.db, query(
             "UPDATE messages SET text = $2, data = $3, type = $4, pinned = $5, updated_at = $6, \
              deleted_at = $7 WHERE id = $1",
         )
@@ -419,11 +418,7 @@ impl MessageStore for SqlStore {
         .bind(&m.kind)
         .bind(m.pinned)
         .bind(m.updated_at)
-        .bind(m.deleted_at)
-        .execute(&mut tx)
-        .await?;
-        insert_outbox(&mut tx, audit).await?;
-        tx.commit().await?;
+        .bind(m.deleted_at), audit).await?;
         Ok(())
     }
 
