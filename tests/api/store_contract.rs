@@ -1,9 +1,21 @@
 //! The storage contract: every aggregate trait behaves the same on SQLite and PostgreSQL.
+//! This file holds the shared fixtures and the first tests; one submodule per aggregate
+//! (`store_contract/*.rs`) holds the rest.
 
 use serde_json::json;
 use ward::store::{ChannelRow, Cursor, Fields, MemberRow, MessageRow, ReactionRow, Store, UserRow};
 
 use crate::helpers::{Cleanup, Db, fresh_database, on_both_databases};
+
+mod audit;
+mod channels;
+mod compliance;
+mod identity;
+mod jobs;
+mod keys;
+mod messages;
+mod usage;
+mod users;
 
 async fn store(db: Db) -> (Store, Cleanup) {
     let (url, cleanup) = fresh_database(db);
