@@ -84,8 +84,12 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         if !config.is_postgres() {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+            private_data_dir(&config)?;
+            // An in-memory database has no file to protect.
+            if let Ok(db) = crate::ops::backup::sqlite_path(&config.database_url) {
+                crate::fsx::private_sqlite_file(&db)
+                    .with_context(|| format!("creating the database file {}", db.display()))?;
+            }
         }
         let store = Store::connect(&config.database_url)
             .await
@@ -401,8 +405,7 @@ pub fn open_root_existing(
 
 /// The root key: what wraps the KEKs and the audit log's signing key.
 pub fn open_root(config: &Config) -> anyhow::Result<Arc<dyn crate::crypto::root::RootKey>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    private_data_dir(config)?;
     let root: Arc<dyn crate::crypto::root::RootKey> = match &config.key_provider {
         KeyProvider::Local => Arc::new(LocalRootKey::open_or_create(&config.data_dir)?),
         #[cfg(not(feature = "aws-kms"))]
@@ -418,6 +421,13 @@ pub fn open_root(config: &Config) -> anyhow::Result<Arc<dyn crate::crypto::root:
         }
     };
     Ok(root)
+}
+
+/// Creates the data dir (or narrows an existing one) to mode 0700: it holds the database,
+/// the root key, checkpoints and export archives.
+fn private_data_dir(config: &Config) -> anyhow::Result<()> {
+    crate::fsx::private_dir(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))
 }
 
 /// Uses the configured credentials, or the ones generated on first start, generating and

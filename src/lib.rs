@@ -33,6 +33,7 @@ pub mod chat;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod fsx;
 pub mod gdpr;
 pub mod http;
 pub mod jobs;

@@ -609,7 +609,7 @@ async fn gdpr_command(config: Config, command: GdprCommand) -> anyhow::Result<()
                     .map_err(|e| anyhow::anyhow!(e.message))?;
                 vec![(out, m)]
             } else {
-                std::fs::create_dir_all(&out)
+                ward::fsx::create_private_dir(&out)
                     .with_context(|| format!("creating {}", out.display()))?;
                 let n = user_ids.len();
                 let mut lines: Vec<_> = (1..=n)
