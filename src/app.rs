@@ -94,7 +94,6 @@ impl Application {
         let store = Store::connect(&config.database_url)
             .await
             .map_err(|e| StartupError::database(&config.database_url, &e))?;
-        let credentials = settle_credentials(&config, &store).await?;
         if let KeyProvider::Local = config.key_provider {
             crate::crypto::root::refuse_missing_local_key(&store, &config.data_dir).await?;
         }
@@ -107,7 +106,7 @@ impl Application {
         let audit = crate::audit::appender::start(
             store.clone(),
             crypto.clone(),
-            root,
+            root.clone(),
             crate::audit::appender::AppenderConfig {
                 origin: config.audit.origin.clone(),
                 sink: checkpoint_sink(&config)?,
@@ -116,6 +115,7 @@ impl Application {
         .await
         .context("opening the audit log")?;
         late.attach(audit.clone());
+        let credentials = settle_credentials(&config, &store, root.as_ref(), &audit).await?;
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|e| StartupError::bind(config.bind, &e))?;
@@ -431,34 +431,37 @@ fn private_data_dir(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Uses the configured credentials, or the ones generated on first start, generating and
-/// printing them once when there are none.
-async fn settle_credentials(config: &Config, store: &Store) -> anyhow::Result<Credentials> {
+/// printing them once when there are none. The stored secret is sealed under the root key
+/// (one stored in clear by an older version is sealed in place, even when the configured
+/// credentials are used).
+async fn settle_credentials(
+    config: &Config,
+    store: &Store,
+    root: &dyn crate::crypto::root::RootKey,
+    audit: &AuditLog,
+) -> anyhow::Result<Credentials> {
+    use crate::crypto::setting;
+    let stored = setting::find(store, root, audit, "api_secret").await?;
     if let (Some(key), Some(secret)) = (&config.api_key, &config.api_secret) {
         return Ok(Credentials::new(key.clone(), secret.clone()));
-    }
-    if let (Some(key), Some(secret)) = (
-        store.settings.find_setting("api_key").await?,
-        store.settings.find_setting("api_secret").await?,
-    ) {
-        return Ok(Credentials::new(key, SecretString::from(secret)));
     }
     let key = store
         .settings
         .insert_setting_if_absent("api_key", &random_token(10))
         .await?;
-    let fresh_secret = random_token(32);
-    let secret = store
-        .settings
-        .insert_setting_if_absent("api_secret", &fresh_secret)
-        .await?;
-    if secret == fresh_secret {
+    if let Some(secret) = stored {
+        return Ok(Credentials::new(key, secret));
+    }
+    let fresh = SecretString::from(random_token(32));
+    let (secret, ours) = setting::insert_if_absent(store, root, audit, "api_secret", fresh).await?;
+    if ours {
         // Printed once, on the console of the operator who started the first instance;
         // never logged.
-        println!("ward: generated app credentials (shown once; stored in the database)");
+        println!("ward: generated app credentials (shown once; stored sealed in the database)");
         println!("ward:   api key:    {key}");
-        println!("ward:   api secret: {secret}");
+        println!("ward:   api secret: {}", secret.expose_secret());
     }
-    Ok(Credentials::new(key, SecretString::from(secret)))
+    Ok(Credentials::new(key, secret))
 }
 
 fn random_token(bytes: usize) -> String {
