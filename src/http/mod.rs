@@ -1,5 +1,5 @@
 //! The REST edge: one router per resource, merged here with the layers every request
-//! passes (timing, body limit, CORS). Handlers stay thin: extract, resolve the actor, call
+//! passes (timing, body limit, CORS, security headers). Handlers stay thin: extract, resolve the actor, call
 //! `chat`, reply.
 
 mod admin_sso;
@@ -9,6 +9,7 @@ mod auth;
 mod channels;
 mod compliance;
 pub mod extract;
+mod headers;
 mod messages;
 mod ops;
 mod sso_oidc;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors)
         .layer(middleware::from_fn(timing::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), headers::api))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe_latency,
