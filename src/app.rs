@@ -76,6 +76,8 @@ impl Deref for AppState {
 
 pub struct Application {
     listener: TcpListener,
+    /// `GET /metrics`, apart from the API (`WARD_METRICS_BIND`); `None` when off.
+    metrics_listener: Option<TcpListener>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: AppState,
     shutdown_tx: watch::Sender<bool>,
@@ -119,6 +121,14 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|e| StartupError::bind(config.bind, &e))?;
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartupError::bind(addr, &e))?,
+            ),
+            None => None,
+        };
         let mut config = config;
         // Bound to port 0 (tests, tools) without WARD_PUBLIC_URL: use the real port.
         let scheme = if config.tls.is_some() {
@@ -190,6 +200,7 @@ impl Application {
         }));
         Ok(Self {
             listener,
+            metrics_listener,
             tls,
             state,
             shutdown_tx,
@@ -200,6 +211,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `GET /metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> AppState {
@@ -226,6 +244,9 @@ impl Application {
         let retention = crate::gdpr::retention::schedule(self.state.clone());
         let sweep = crate::auth::lifecycle::spawn_sweep(self.state.clone());
         let limits_sweep = crate::ratelimit::spawn_sweep(self.state.clone());
+        let metrics = self
+            .metrics_listener
+            .map(|l| serve_metrics(l, self.state.clone()));
         // The peer address reaches the rate limits as `ConnectInfo<Peer>`.
         let router = router.into_make_service_with_connect_info::<crate::ratelimit::Peer>();
         let stop = async move {
@@ -259,6 +280,9 @@ impl Application {
         sampler.abort();
         sweep.abort();
         limits_sweep.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         if let Some(r) = retention {
             r.abort();
         }
@@ -272,6 +296,23 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Serves `GET /metrics` on its own listener until the shutdown flag flips.
+fn serve_metrics(listener: TcpListener, state: AppState) -> tokio::task::JoinHandle<()> {
+    let mut shutdown = state.shutdown.clone();
+    let router = crate::http::metrics::router(state);
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    })
 }
 
 /// Wraps the store in field encryption (unless switched off), with the local root key in the

@@ -10,7 +10,6 @@ pub const PUBLIC: &str = "public";
 /// specific ones.
 pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", PUBLIC),
-    ("GET", "/metrics", PUBLIC),
     ("GET", "/usage", "ReadUsage"),
     ("GET", "/app", "ReadAppSettings"),
     // Only `revoke_tokens_issued_before` is updatable (app-wide token revocation).

@@ -11,6 +11,7 @@ mod compliance;
 pub mod extract;
 mod headers;
 mod messages;
+pub mod metrics;
 mod ops;
 mod sso_oidc;
 mod sso_saml;
