@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(enforce_decision))
+        .layer(middleware::from_fn(extract::refuse_encoded_nul))
         .layer(middleware::from_fn(created_for_post))
         .layer(CatchPanicLayer::custom(panic_reply))
         .layer(DefaultBodyLimit::max(body_limit))
