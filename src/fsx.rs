@@ -2,7 +2,7 @@
 //! holds the database (wrapped keys, ciphertext, pseudonyms), the root key, checkpoints,
 //! export archives and backups. Modes are set at creation (`mode` only removes what the
 //! umask removes, so 0700/0600 survive a umask of 000) rather than fixed afterwards, so no
-//! file is readable by others even for a moment. A leaf: std only.
+//! file is readable by others even for a moment. A leaf: std and `tracing` only.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,10 +24,17 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
 
 /// As [`create_private_dir`], and narrows an existing directory to 0700 too: for the
 /// directories Ward owns (the data dir, the checkpoint directory), so an installation made
-/// before this rule (0755) is fixed on its next start.
+/// before this rule (0755) is fixed on its next start. A directory another user owns (a
+/// mount point an operator prepared) cannot be narrowed: that is a warning, not a refusal.
 pub fn private_dir(path: &Path) -> io::Result<()> {
     create_private_dir(path)?;
-    narrow(path, DIR_MODE)
+    match narrow(path, DIR_MODE) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            tracing::warn!(path = %path.display(), "cannot narrow a directory this user does not own to mode 0700");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Options that create a file with mode 0600 (add `create`/`create_new` and the access).
