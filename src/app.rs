@@ -76,6 +76,8 @@ impl Deref for AppState {
 
 pub struct Application {
     listener: TcpListener,
+    /// `GET /metrics`, apart from the API (`WARD_METRICS_BIND`); `None` when off.
+    metrics_listener: Option<TcpListener>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: AppState,
     shutdown_tx: watch::Sender<bool>,
@@ -84,13 +86,16 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         if !config.is_postgres() {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+            private_data_dir(&config)?;
+            // An in-memory database has no file to protect.
+            if let Ok(db) = crate::ops::backup::sqlite_path(&config.database_url) {
+                crate::fsx::private_sqlite_file(&db)
+                    .with_context(|| format!("creating the database file {}", db.display()))?;
+            }
         }
         let store = Store::connect(&config.database_url)
             .await
             .map_err(|e| StartupError::database(&config.database_url, &e))?;
-        let credentials = settle_credentials(&config, &store).await?;
         if let KeyProvider::Local = config.key_provider {
             crate::crypto::root::refuse_missing_local_key(&store, &config.data_dir).await?;
         }
@@ -103,7 +108,7 @@ impl Application {
         let audit = crate::audit::appender::start(
             store.clone(),
             crypto.clone(),
-            root,
+            root.clone(),
             crate::audit::appender::AppenderConfig {
                 origin: config.audit.origin.clone(),
                 sink: checkpoint_sink(&config)?,
@@ -112,9 +117,18 @@ impl Application {
         .await
         .context("opening the audit log")?;
         late.attach(audit.clone());
+        let credentials = settle_credentials(&config, &store, root.as_ref(), &audit).await?;
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|e| StartupError::bind(config.bind, &e))?;
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartupError::bind(addr, &e))?,
+            ),
+            None => None,
+        };
         let mut config = config;
         // Bound to port 0 (tests, tools) without WARD_PUBLIC_URL: use the real port.
         let scheme = if config.tls.is_some() {
@@ -186,6 +200,7 @@ impl Application {
         }));
         Ok(Self {
             listener,
+            metrics_listener,
             tls,
             state,
             shutdown_tx,
@@ -196,6 +211,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `GET /metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> AppState {
@@ -222,6 +244,9 @@ impl Application {
         let retention = crate::gdpr::retention::schedule(self.state.clone());
         let sweep = crate::auth::lifecycle::spawn_sweep(self.state.clone());
         let limits_sweep = crate::ratelimit::spawn_sweep(self.state.clone());
+        let metrics = self
+            .metrics_listener
+            .map(|l| serve_metrics(l, self.state.clone()));
         // The peer address reaches the rate limits as `ConnectInfo<Peer>`.
         let router = router.into_make_service_with_connect_info::<crate::ratelimit::Peer>();
         let stop = async move {
@@ -255,6 +280,9 @@ impl Application {
         sampler.abort();
         sweep.abort();
         limits_sweep.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         if let Some(r) = retention {
             r.abort();
         }
@@ -268,6 +296,23 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Serves `GET /metrics` on its own listener until the shutdown flag flips.
+fn serve_metrics(listener: TcpListener, state: AppState) -> tokio::task::JoinHandle<()> {
+    let mut shutdown = state.shutdown.clone();
+    let router = crate::http::metrics::router(state);
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    })
 }
 
 /// Wraps the store in field encryption (unless switched off), with the local root key in the
@@ -401,8 +446,7 @@ pub fn open_root_existing(
 
 /// The root key: what wraps the KEKs and the audit log's signing key.
 pub fn open_root(config: &Config) -> anyhow::Result<Arc<dyn crate::crypto::root::RootKey>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    private_data_dir(config)?;
     let root: Arc<dyn crate::crypto::root::RootKey> = match &config.key_provider {
         KeyProvider::Local => Arc::new(LocalRootKey::open_or_create(&config.data_dir)?),
         #[cfg(not(feature = "aws-kms"))]
@@ -420,35 +464,45 @@ pub fn open_root(config: &Config) -> anyhow::Result<Arc<dyn crate::crypto::root:
     Ok(root)
 }
 
+/// Creates the data dir (or narrows an existing one) to mode 0700: it holds the database,
+/// the root key, checkpoints and export archives.
+fn private_data_dir(config: &Config) -> anyhow::Result<()> {
+    crate::fsx::private_dir(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))
+}
+
 /// Uses the configured credentials, or the ones generated on first start, generating and
-/// printing them once when there are none.
-async fn settle_credentials(config: &Config, store: &Store) -> anyhow::Result<Credentials> {
+/// printing them once when there are none. The stored secret is sealed under the root key
+/// (one stored in clear by an older version is sealed in place, even when the configured
+/// credentials are used).
+async fn settle_credentials(
+    config: &Config,
+    store: &Store,
+    root: &dyn crate::crypto::root::RootKey,
+    audit: &AuditLog,
+) -> anyhow::Result<Credentials> {
+    use crate::crypto::setting;
+    let stored = setting::find(store, root, audit, "api_secret").await?;
     if let (Some(key), Some(secret)) = (&config.api_key, &config.api_secret) {
         return Ok(Credentials::new(key.clone(), secret.clone()));
-    }
-    if let (Some(key), Some(secret)) = (
-        store.settings.find_setting("api_key").await?,
-        store.settings.find_setting("api_secret").await?,
-    ) {
-        return Ok(Credentials::new(key, SecretString::from(secret)));
     }
     let key = store
         .settings
         .insert_setting_if_absent("api_key", &random_token(10))
         .await?;
-    let fresh_secret = random_token(32);
-    let secret = store
-        .settings
-        .insert_setting_if_absent("api_secret", &fresh_secret)
-        .await?;
-    if secret == fresh_secret {
+    if let Some(secret) = stored {
+        return Ok(Credentials::new(key, secret));
+    }
+    let fresh = SecretString::from(random_token(32));
+    let (secret, ours) = setting::insert_if_absent(store, root, audit, "api_secret", fresh).await?;
+    if ours {
         // Printed once, on the console of the operator who started the first instance;
         // never logged.
-        println!("ward: generated app credentials (shown once; stored in the database)");
+        println!("ward: generated app credentials (shown once; stored sealed in the database)");
         println!("ward:   api key:    {key}");
-        println!("ward:   api secret: {secret}");
+        println!("ward:   api secret: {}", secret.expose_secret());
     }
-    Ok(Credentials::new(key, SecretString::from(secret)))
+    Ok(Credentials::new(key, secret))
 }
 
 fn random_token(bytes: usize) -> String {

@@ -45,6 +45,9 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// `WARD_RATE_LIMIT_*` and `WARD_TRUSTED_PROXIES`.
     pub rate_limits: crate::ratelimit::RateLimitConfig,
+    /// `WARD_METRICS_BIND`: where `GET /metrics` is served, on a listener of its own (never
+    /// on the API port); unset or `off`: not served.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 #[derive(Clone)]
@@ -347,7 +350,16 @@ impl Config {
                 })
                 .collect::<anyhow::Result<_>>()?;
         }
+        let metrics_bind = match env("WARD_METRICS_BIND").as_deref().map(str::trim) {
+            None | Some("" | "off") => None,
+            Some(text) => Some(text.parse().with_context(|| {
+                format!(
+                    "WARD_METRICS_BIND: {text:?} is not an address like 127.0.0.1:9464 (or off)"
+                )
+            })?),
+        };
         Ok(Self {
+            metrics_bind,
             bind,
             data_dir,
             database_url,

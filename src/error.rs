@@ -112,6 +112,13 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
         match err {
             crate::store::StoreError::Conflict(what) => ApiError::input(what),
+            // NUL or another character the database cannot store (PostgreSQL SQLSTATE
+            // 22021 / 22P05): bad input that slipped past the edge's checks, not a fault.
+            crate::store::StoreError::Database(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("22021" | "22P05")) =>
+            {
+                ApiError::input("a value holds a character that cannot be stored")
+            }
             crate::store::StoreError::Database(e) => ApiError::internal(e),
             crate::store::StoreError::Crypto(e) => ApiError::internal(e),
         }

@@ -23,6 +23,7 @@
 //! - [`ratelimit`]: per-address and per-account rate limits (429, code 9).
 //! - [`jobs`]: the durable job queue (claims, leases, retries, progress, resumption) and
 //!   its workers, run by `ward serve` and `ward worker`.
+//! - [`fsx`]: files 0600 and directories 0700 whatever the umask (a leaf).
 
 pub mod app;
 pub mod audit;
@@ -33,6 +34,7 @@ pub mod chat;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod fsx;
 pub mod gdpr;
 pub mod http;
 pub mod jobs;

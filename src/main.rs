@@ -609,7 +609,7 @@ async fn gdpr_command(config: Config, command: GdprCommand) -> anyhow::Result<()
                     .map_err(|e| anyhow::anyhow!(e.message))?;
                 vec![(out, m)]
             } else {
-                std::fs::create_dir_all(&out)
+                ward::fsx::create_private_dir(&out)
                     .with_context(|| format!("creating {}", out.display()))?;
                 let n = user_ids.len();
                 let mut lines: Vec<_> = (1..=n)
@@ -678,6 +678,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("{reminder}");
     }
     // Tests and tools read this line to find the port when binding to port 0.
+    // Before the listening line: a reader that waits for that line has seen this one.
+    if let Some(addr) = app.metrics_addr() {
+        println!("ward: metrics on http://{addr}/metrics");
+    }
     println!("ward: listening on http://{}", app.local_addr());
     tracing::info!(addr = %app.local_addr(), "ward is ready");
     app.run_until(shutdown_signal()).await

@@ -63,7 +63,8 @@ impl DirectorySink {
     /// Creates `dir` (and `dir/checkpoints`) if missing.
     pub fn new(dir: impl Into<PathBuf>) -> anyhow::Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(dir.join("checkpoints"))?;
+        crate::fsx::private_dir(&dir)?;
+        crate::fsx::private_dir(&dir.join("checkpoints"))?;
         Ok(Self { dir })
     }
 }
@@ -100,7 +101,7 @@ fn read_if_exists(path: &Path) -> anyhow::Result<Option<String>> {
 /// is then linked or renamed to never shows a partial checkpoint, even after a crash.
 fn durable_temp(dir: &Path, bytes: &[u8]) -> anyhow::Result<PathBuf> {
     let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
-    let mut file = std::fs::File::options()
+    let mut file = crate::fsx::private_file_options()
         .write(true)
         .create_new(true)
         .open(&tmp)?;
@@ -118,7 +119,7 @@ fn sync_dir(dir: &Path) -> anyhow::Result<()> {
 fn publish_to_dir(dir: &Path, size: u64, note: &str) -> anyhow::Result<()> {
     // One publisher at a time, across processes too (several nodes may share the
     // directory): the latest pointer is a read-compare-replace. Released when dropped.
-    let lock = std::fs::File::options()
+    let lock = crate::fsx::private_file_options()
         .create(true)
         .truncate(false)
         .write(true)

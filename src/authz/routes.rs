@@ -10,7 +10,6 @@ pub const PUBLIC: &str = "public";
 /// specific ones.
 pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", PUBLIC),
-    ("GET", "/metrics", PUBLIC),
     ("GET", "/openapi.json", PUBLIC),
     ("GET", "/usage", "ReadUsage"),
     ("GET", "/app", "ReadAppSettings"),

@@ -202,7 +202,7 @@ pub fn install(dir: &std::path::Path, key: &[u8; 32]) -> anyhow::Result<bool> {
             )
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir)
+            crate::fsx::private_dir(dir)
                 .with_context(|| format!("creating data dir {}", dir.display()))?;
             super::root::write_private(&path, key)?;
             Ok(true)

@@ -13,6 +13,7 @@ pub mod keyring;
 pub mod kms;
 pub mod root;
 pub mod rotation;
+pub mod setting;
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};

@@ -74,24 +74,16 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     Ok(Zeroizing::new(key))
 }
 
-#[cfg(unix)]
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
+    let mut f = crate::fsx::private_file_options()
         .write(true)
         .create_new(true)
-        .mode(0o600)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
-}
-
-#[cfg(not(unix))]
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("creating {}", path.display()))
 }
 
 fn aad(context: &str) -> Vec<u8> {

@@ -650,7 +650,7 @@ impl crate::jobs::Job for ExportJob {
         let task = ctx.id().to_string();
         let state = ctx.state().clone();
         let dir = task_dir(&state, &task);
-        std::fs::create_dir_all(&dir).map_err(|e| JobError::Retryable(e.to_string()))?;
+        crate::fsx::create_private_dir(&dir).map_err(|e| JobError::Retryable(e.to_string()))?;
         let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);
         let total = p.user_ids.len() as i64;
         for (i, user_id) in p.user_ids.iter().enumerate().skip(start) {

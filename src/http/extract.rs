@@ -1,5 +1,11 @@
 //! Extractors that fail with Stream-shaped errors: the caller ([`Auth`]), JSON bodies
 //! ([`ApiJson`]), path parameters ([`ApiPath`]) and `payload=` query objects.
+//!
+//! NUL (U+0000) is refused wherever input enters (path, query, JSON bodies, JSON in query
+//! parameters, token claims) with code 4: PostgreSQL cannot store it in text (SQLSTATE
+//! 22021, which would surface as a 500), SQLite would store it and let the two databases
+//! disagree, and no id, filter or cursor needs it. Lone surrogates cannot arrive: JSON with
+//! one is refused by the parser, and a Rust string cannot hold one.
 
 use std::collections::HashMap;
 
@@ -7,6 +13,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
@@ -55,22 +63,70 @@ impl Auth {
     }
 }
 
+/// The query parameters; a value holding NUL, raw or as a JSON `\u0000` escape (`payload=`
+/// and the WebSocket's `json=` carry JSON), is refused.
 pub fn decode_query(raw: Option<&str>) -> Result<HashMap<String, String>, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|_| ApiError::input("the query string is not valid"))?;
+    if pairs
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0') || json_has_nul(v.as_bytes()))
+    {
+        return Err(nul_refused());
+    }
     Ok(pairs.into_iter().collect())
+}
+
+fn nul_refused() -> ApiError {
+    ApiError::input("the request holds a NUL character, which no field accepts")
+}
+
+/// Whether JSON text holds an escaped NUL (`\u0000`) in a string; a raw NUL byte is already
+/// invalid JSON. Escapes are skipped whole, so an escaped backslash followed by `u0000` is
+/// text, not NUL.
+pub fn json_has_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1..i + 6) == Some(b"u0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// Refuses a request whose path or query holds a percent-encoded NUL (`%00`) before any
+/// handler or extractor decodes it.
+pub async fn refuse_encoded_nul(req: Request, next: Next) -> Response {
+    let encoded_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if encoded_nul(req.uri().path()) || req.uri().query().is_some_and(encoded_nul) {
+        return nul_refused().into_response();
+    }
+    next.run(req).await
 }
 
 /// Verifies a token against the app secret; shared by REST and the WebSocket.
 pub fn verify_token(state: &AppState, raw: &str) -> Result<token::Claims, ApiError> {
     let raw = raw.strip_prefix("Bearer ").unwrap_or(raw);
     let now = chrono::Utc::now().timestamp();
-    token::verify(
+    let claims = token::verify(
         raw,
         state.credentials.secret_bytes(),
         state.config.dev_tokens,
         now,
-    )
+    )?;
+    if claims
+        .user_id
+        .as_deref()
+        .is_some_and(|id| id.contains('\0'))
+    {
+        return Err(nul_refused());
+    }
+    Ok(claims)
 }
 
 /// Records a rejected token (the reason is the Stream error code: never the token or its
@@ -203,6 +259,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         } else {
             &bytes
         };
+        if json_has_nul(body) {
+            return Err(nul_refused());
+        }
         serde_json::from_slice(body)
             .map(ApiJson)
             .map_err(|e| ApiError::input(format!("invalid request body: {e}")))

@@ -1,5 +1,5 @@
 //! The REST edge: one router per resource, merged here with the layers every request
-//! passes (timing, body limit, CORS). Handlers stay thin: extract, resolve the actor, call
+//! passes (timing, body limit, CORS, security headers). Handlers stay thin: extract, resolve the actor, call
 //! `chat`, reply.
 
 mod admin_sso;
@@ -9,7 +9,9 @@ mod auth;
 mod channels;
 mod compliance;
 pub mod extract;
+mod headers;
 mod messages;
+pub mod metrics;
 mod openapi;
 mod ops;
 mod sso_oidc;
@@ -56,11 +58,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(enforce_decision))
+        .layer(middleware::from_fn(extract::refuse_encoded_nul))
         .layer(middleware::from_fn(created_for_post))
         .layer(CatchPanicLayer::custom(panic_reply))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors)
         .layer(middleware::from_fn(timing::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), headers::api))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe_latency,

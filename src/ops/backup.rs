@@ -32,10 +32,10 @@ pub struct DataDirLock {
 
 impl DataDirLock {
     pub fn acquire(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
+        crate::fsx::private_dir(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
         let path = data_dir.join("ward.lock");
-        let file = std::fs::OpenOptions::new()
+        let file = crate::fsx::private_file_options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -160,6 +160,13 @@ pub async fn backup(config: &Config, out: &Path) -> anyhow::Result<Summary> {
     }
     let tmp = partial_name(out);
     let _ = std::fs::remove_file(&tmp);
+    // The copy holds wrapped keys and ciphertext: born readable by the owner only (VACUUM
+    // INTO fills an empty file and keeps its mode).
+    crate::fsx::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
     let mut conn = open_read_only(&db).await?;
     let target = tmp.to_str().context("the backup path is not UTF-8")?;
     sqlx::query("VACUUM INTO ?")
@@ -168,8 +175,6 @@ pub async fn backup(config: &Config, out: &Path) -> anyhow::Result<Summary> {
         .await
         .context("copying the database (VACUUM INTO)")?;
     conn.close().await.ok();
-    // The copy holds wrapped keys and ciphertext: readable by the owner only.
-    set_private(&tmp)?;
     std::fs::File::open(&tmp)?.sync_all()?;
     let summary = inspect(&tmp).await?;
     std::fs::rename(&tmp, out).with_context(|| format!("naming the backup {}", out.display()))?;
@@ -221,7 +226,8 @@ pub async fn restore(config: &Config, file: &Path, replace: bool) -> anyhow::Res
         }
         Some(kept)
     } else {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::fsx::create_private_dir(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         None
     };
     let tmp = partial_name(&db);

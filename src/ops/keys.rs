@@ -120,19 +120,16 @@ pub async fn escrow_reminder(
 
 fn write_new_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path).with_context(|| {
-        format!(
-            "creating {} (an escrow file is never overwritten)",
-            path.display()
-        )
-    })?;
+    let mut f = crate::fsx::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "creating {} (an escrow file is never overwritten)",
+                path.display()
+            )
+        })?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())

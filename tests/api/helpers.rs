@@ -259,6 +259,8 @@ impl Drop for Cleanup {
 pub struct TestApp {
     pub base: String,
     pub ws_base: String,
+    /// `http://<addr>` of the metrics listener, when `metrics_bind` is set.
+    pub metrics_base: Option<String>,
     pub http: reqwest::Client,
     pub state: ward::app::AppState,
     shutdown: Option<oneshot::Sender<()>>,
@@ -312,7 +314,7 @@ impl TestApp {
         nodes
     }
 
-    async fn spawn_on(url: String, cleanup: Cleanup, tweak: impl FnOnce(&mut Config)) -> Self {
+    pub async fn spawn_on(url: String, cleanup: Cleanup, tweak: impl FnOnce(&mut Config)) -> Self {
         install_server_logs();
         let data_dir =
             std::env::temp_dir().join(format!("ward_data_{}", uuid::Uuid::new_v4().simple()));
@@ -332,6 +334,7 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("the app must start (is the database reachable?): {e:#}"));
         let addr = app.local_addr();
+        let metrics_base = app.metrics_addr().map(|a| format!("http://{a}"));
         let state = app.state();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
@@ -340,6 +343,7 @@ impl TestApp {
         Self {
             base: format!("http://{addr}"),
             ws_base: format!("ws://{addr}"),
+            metrics_base,
             http: reqwest::Client::new(),
             state,
             shutdown: Some(tx),

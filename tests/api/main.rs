@@ -19,6 +19,7 @@ mod encryption;
 mod gdpr_erase;
 mod gdpr_export;
 mod gdpr_resume;
+mod hardening;
 mod identity;
 mod jobs;
 #[cfg(feature = "aws-kms")]

@@ -153,7 +153,10 @@ async fn the_cli_prints_the_report_as_json_and_as_a_table(db: Db) {
 }
 
 async fn metrics_expose_connections_deliveries_and_latency(db: Db) {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_with(db, |c| {
+        c.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
     app.users(&["a"]).await;
     app.channel("m", "a", &["a"]).await;
     let mut ws = app.connect("a").await;
@@ -170,7 +173,7 @@ async fn metrics_expose_connections_deliveries_and_latency(db: Db) {
     ws.wait_for("message.new").await;
     let text = app
         .http
-        .get(format!("{}/metrics", app.base))
+        .get(format!("{}/metrics", app.metrics_base.as_ref().unwrap()))
         .send()
         .await
         .unwrap()

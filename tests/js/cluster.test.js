@@ -22,7 +22,7 @@ const untilWatchers = (node, ch, n) =>
 
 /** WebSockets open on every node, as `node` last heard (GET /metrics). */
 async function clusterConnections(node) {
-  const text = await (await fetch(`${node.baseURL}/metrics`)).text();
+  const text = await (await fetch(node.metricsURL)).text();
   const m = /^ward_cluster_open_connections (\S+)$/m.exec(text);
   if (!m) throw new Error(`no ward_cluster_open_connections in ${node.label}'s /metrics`);
   return Number(m[1]);

@@ -60,7 +60,7 @@ function tail(file, lines = 40) {
 }
 
 /**
- * Starts a fresh server. Returns `{ baseURL, apiKey, secret, db, logFile, stop() }`.
+ * Starts a fresh server. Returns `{ baseURL, metricsURL, apiKey, secret, db, logFile, stop() }`.
  * `stop()` sends SIGTERM, waits for exit, drops the PostgreSQL database (best effort) and
  * removes the data dir.
  *
@@ -90,6 +90,8 @@ export async function startServer({ env = {}, databaseUrl, apiKey: key, secret: 
     WARD_DATA_DIR: dataDir,
     WARD_API_KEY: apiKey,
     WARD_API_SECRET: secret,
+    // GET /metrics has a listener of its own (port printed as `ward: metrics on URL`).
+    WARD_METRICS_BIND: '127.0.0.1:0',
     WARD_LOG: process.env.WARD_LOG || 'info,sqlx=warn',
     ...env,
   };
@@ -111,6 +113,7 @@ export async function startServer({ env = {}, databaseUrl, apiKey: key, secret: 
     if (process.env.WARD_JS_KEEP !== '1') rmSync(dataDir, { recursive: true, force: true });
   };
   let baseURL;
+  let metricsURL;
   try {
     baseURL = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -127,6 +130,8 @@ export async function startServer({ env = {}, databaseUrl, apiKey: key, secret: 
       });
       const lines = createInterface({ input: child.stdout });
       lines.on('line', (line) => {
+        const metrics = /^ward: metrics on (http:\/\/\S+)$/.exec(line.trim());
+        if (metrics) metricsURL = metrics[1];
         const m = /^ward: listening on (http:\/\/\S+)$/.exec(line.trim());
         if (m) {
           clearTimeout(timer);
@@ -154,7 +159,7 @@ export async function startServer({ env = {}, databaseUrl, apiKey: key, secret: 
     cleanup();
   };
 
-  return { label, baseURL, apiKey, secret, db: DB_KIND, dbName, dataDir, logFile, process: child, exited, stop };
+  return { label, baseURL, metricsURL, apiKey, secret, db: DB_KIND, dbName, dataDir, logFile, process: child, exited, stop };
 }
 
 const LOG_DIR = process.env.WARD_TEST_LOG_DIR;

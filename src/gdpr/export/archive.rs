@@ -33,11 +33,11 @@ impl Archive {
     /// Creates (or truncates) the file, readable by its owner only: it holds personal data.
     pub(super) async fn create(path: PathBuf) -> anyhow::Result<Self> {
         let file = tokio::task::spawn_blocking(move || {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            options.open(&path)
+            crate::fsx::private_file_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
         })
         .await?
         .context("creating the archive file")?;
