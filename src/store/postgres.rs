@@ -10,6 +10,11 @@ pub struct PgStore {
     lease: tokio::sync::Mutex<Option<sqlx::PgConnection>>,
 }
 
+/// How long a request waits for a connection (sqlx retries a refused connect until then):
+/// while PostgreSQL is down or restarting, requests fail with a 503 after this, well inside
+/// client timeouts, instead of hanging for sqlx's default 30 s.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 const BEGIN_WRITE: &str = "BEGIN";
 
 /// Claiming a job locks the row it picks; concurrent claims skip it and take the next due
@@ -27,6 +32,7 @@ impl PgStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         if migrate {

@@ -312,7 +312,7 @@ impl TestApp {
         nodes
     }
 
-    async fn spawn_on(url: String, cleanup: Cleanup, tweak: impl FnOnce(&mut Config)) -> Self {
+    pub async fn spawn_on(url: String, cleanup: Cleanup, tweak: impl FnOnce(&mut Config)) -> Self {
         install_server_logs();
         let data_dir =
             std::env::temp_dir().join(format!("ward_data_{}", uuid::Uuid::new_v4().simple()));
