@@ -132,7 +132,7 @@ fn check_failures(outcomes: &[Outcome], status: u16) -> usize {
         assert_eq!(b["code"], -1, "{o:?}");
         assert_eq!(b["StatusCode"], status, "{o:?}");
         assert!(b["message"].is_string() && b["duration"].is_string(), "{o:?}");
-        assert!(o.took < FAIL_FAST, "a failed request took {:?}", o.took);
+        assert!(o.took < FAIL_FAST, "a failed request took {:?}: {o:?}", o.took);
         failed += 1;
     }
     failed
