@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub struct SqliteStore {
@@ -10,6 +11,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// A pooled connection that still counts a transaction as open is closed, not handed
+    /// out: when a write fails for lack of space (SQLITE_FULL) SQLite rolls the transaction
+    /// back itself, sqlx's own ROLLBACK then fails, and every later BEGIN on that connection
+    /// would fail too ("non-zero transaction depth") long after the disk has room again.
     pub async fn connect(url: &str, migrate: bool) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -19,6 +24,7 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options)
             .await?;
         if migrate {

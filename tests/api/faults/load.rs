@@ -143,7 +143,10 @@ impl Sender {
             Ok(res) => {
                 let status = res.status().as_u16();
                 let text = res.text().await.unwrap_or_default();
-                (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+                (
+                    status,
+                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                )
             }
             Err(e) => (0, Value::String(e.to_string())),
         };

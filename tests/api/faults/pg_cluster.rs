@@ -18,8 +18,7 @@ pub struct PgCluster {
 impl PgCluster {
     /// Initialises and starts a fresh cluster; waits until it accepts connections.
     pub async fn start() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("ward_pg_{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!("ward_pg_{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let run_as = is_root().then_some("postgres");
         if let Some(user) = run_as {
@@ -99,7 +98,11 @@ impl PgCluster {
     async fn run(&self, bin: &str, args: &[&str]) {
         let mut cmd = tokio::process::Command::from(self.command(bin));
         let out = cmd.args(args).output().await.expect("the binary runs");
-        assert!(out.status.success(), "{bin} {args:?} failed: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "{bin} {args:?} failed: {}",
+            text(&out)
+        );
     }
 
     /// A PostgreSQL binary, as the user that owns the cluster.

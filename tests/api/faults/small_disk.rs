@@ -11,8 +11,7 @@ pub struct SmallDisk {
 
 impl SmallDisk {
     pub fn mount(megabytes: u32) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("ward_disk_{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!("ward_disk_{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let out = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
