@@ -34,23 +34,12 @@ async fn postgres_restarted_under_load_loses_nothing_and_recovers_by_itself() {
     let load = start_load(&app, 0).await;
 
     let before = pg.postmaster_pid();
-    let fault = Instant::now();
+    let started = Instant::now();
     pg.restart().await;
-    let back = Instant::now();
     assert_ne!(pg.postmaster_pid(), before, "PostgreSQL restarted");
 
-    let recovered = load.wait_for(201, 1, back, 30).await;
-    load.wait_for(201, 20, recovered, 30).await;
-    let outcomes = load.finish().await;
-    let failed = check_failures(&outcomes, 503);
-    report(
-        "PostgreSQL restart",
-        &outcomes,
-        failed,
-        fault,
-        back,
-        recovered,
-    );
+    let fault = Fault::over("PostgreSQL restart", 503, started);
+    let outcomes = recover(load, &fault, 0).await;
     check_nothing_lost(&app, &outcomes).await;
 }
 
@@ -60,29 +49,17 @@ async fn postgres_refusing_connections_for_10_s_fails_requests_fast_and_recovers
     let app = spawn(pg.url("ward")).await;
     let load = start_load(&app, 0).await;
 
-    let fault = Instant::now();
+    let started = Instant::now();
     pg.stop().await;
     // Requests fail during the outage, and the node says it is not ready.
-    load.wait_for(503, 5, fault, 10).await;
+    load.wait_for(503, 5, started, 10).await;
     let (status, body) = app.get("/healthz", "").await;
     assert_eq!(status, 503, "{body}");
-    tokio::time::sleep_until((fault + OUTAGE).into()).await;
+    tokio::time::sleep_until((started + OUTAGE).into()).await;
     pg.start_server().await;
-    let back = Instant::now();
 
-    let recovered = load.wait_for(201, 1, back, 30).await;
-    load.wait_for(201, 20, recovered, 30).await;
-    let outcomes = load.finish().await;
-    let failed = check_failures(&outcomes, 503);
-    assert!(failed >= 5, "requests failed during the outage");
-    report(
-        "PostgreSQL refusing connections for 10 s",
-        &outcomes,
-        failed,
-        fault,
-        back,
-        recovered,
-    );
+    let fault = Fault::over("PostgreSQL refusing connections for 10 s", 503, started);
+    let outcomes = recover(load, &fault, 5).await;
     let (status, body) = app.get("/healthz", "").await;
     assert_eq!(status, 200, "{body}");
     check_nothing_lost(&app, &outcomes).await;
@@ -96,25 +73,13 @@ async fn sqlite_on_a_full_disk_answers_507_stays_intact_and_writes_again_once_sp
     // Long texts fill the little room left quickly.
     let load = start_load(&app, 2000).await;
 
-    let fault = Instant::now();
+    let started = Instant::now();
     disk.fill_leaving(256 * 1024);
-    load.wait_for(507, 10, fault, 60).await;
+    load.wait_for(507, 10, started, 60).await;
     disk.free();
-    let back = Instant::now();
 
-    let recovered = load.wait_for(201, 1, back, 30).await;
-    load.wait_for(201, 20, recovered, 30).await;
-    let outcomes = load.finish().await;
-    let failed = check_failures(&outcomes, 507);
-    assert!(failed >= 10, "requests failed while the disk was full");
-    report(
-        "SQLite on a full disk",
-        &outcomes,
-        failed,
-        fault,
-        back,
-        recovered,
-    );
+    let fault = Fault::over("SQLite on a full disk", 507, started);
+    let outcomes = recover(load, &fault, 10).await;
     check_nothing_lost(&app, &outcomes).await;
 
     app.shutdown().await;
@@ -180,6 +145,10 @@ async fn check_nothing_lost(app: &TestApp, outcomes: &[Outcome]) {
         }
     }
     assert_eq!(lost, 0, "acknowledged messages lost");
+    eprintln!(
+        "all {} acknowledged messages read back: 0 lost",
+        acked.len()
+    );
 
     eventually(30, "the audit appender chains again", async || {
         app.state.audit.sync().await.is_ok()
@@ -215,32 +184,49 @@ async fn check_nothing_lost(app: &TestApp, outcomes: &[Outcome]) {
     assert_eq!(verified.count as usize, entries.len());
 }
 
-/// Prints the numbers the issue asks for.
-fn report(
-    fault: &str,
-    outcomes: &[Outcome],
-    failed: usize,
+/// A fault: what it answers, when it began and when the database was back.
+struct Fault {
+    name: &'static str,
+    status: u16,
     started: Instant,
     back: Instant,
-    recovered: Instant,
-) {
+}
+
+impl Fault {
+    /// The fault that began at `started` and is over now.
+    fn over(name: &'static str, status: u16, started: Instant) -> Self {
+        Self {
+            name,
+            status,
+            started,
+            back: Instant::now(),
+        }
+    }
+}
+
+/// Waits until the load is acknowledged again (the server recovers by itself), lets it run
+/// for 20 more messages, and checks every failure (at least `min_failed`). Prints the
+/// numbers the issue asks for; returns every answer.
+async fn recover(load: Load, fault: &Fault, min_failed: usize) -> Vec<Outcome> {
+    let recovered = load.wait_for(201, 1, fault.back, 30).await;
+    load.wait_for(201, 20, recovered, 30).await;
+    let outcomes = load.finish().await;
+    let failed = check_failures(&outcomes, fault.status);
+    assert!(failed >= min_failed, "{}: requests failed", fault.name);
     let slowest_failure = outcomes
         .iter()
         .filter(|o| o.status != 201)
         .map(|o| o.took)
         .max()
         .unwrap_or_default();
-    let first_failure = outcomes
-        .iter()
-        .filter(|o| o.status != 201 && o.at > started)
-        .map(|o| o.at - started)
-        .min();
     eprintln!(
-        "{fault}: {} acknowledged, 0 lost, {failed} failed (slowest failure {slowest_failure:?}, first failure {first_failure:?} after the fault), fault lasted {:?}, recovered {:?} after the database was back",
-        acknowledged(outcomes).len(),
-        back - started,
-        recovered.saturating_duration_since(back),
+        "{}: {} acknowledged, {failed} failed (the slowest in {slowest_failure:?}), the fault lasted {:?}, answers were acknowledged again {:?} after the database was back",
+        fault.name,
+        acknowledged(&outcomes).len(),
+        fault.back - fault.started,
+        recovered.saturating_duration_since(fault.back),
     );
+    outcomes
 }
 
 /// SQLite's own check of the file (after the server closed it).
