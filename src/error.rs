@@ -88,6 +88,33 @@ impl ApiError {
         )
     }
 
+    /// A database failure, by what the caller can do about it: the database unreachable
+    /// (down, restarting, refusing connections, every connection busy past the pool's acquire
+    /// timeout) is a 503 and storage full a 507 (RFC 4918 §11.5: the server cannot store what
+    /// the request needs), both with the retryable code -1 since they pass without the
+    /// caller changing anything; anything else is an internal error. The cause is logged.
+    pub fn database(err: sqlx::Error) -> Self {
+        match DbFault::of(&err) {
+            DbFault::Unavailable => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::new(
+                    code::INTERNAL,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable, please retry",
+                )
+            }
+            DbFault::Full => {
+                tracing::error!(error = %err, "database storage full");
+                Self::new(
+                    code::INTERNAL,
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "the server's storage is full, please retry later",
+                )
+            }
+            DbFault::Other => Self::internal(err),
+        }
+    }
+
     /// The JSON body Stream sends, also used as the WebSocket failure frame.
     pub fn body(&self) -> serde_json::Value {
         json!({
@@ -119,8 +146,42 @@ impl From<crate::store::StoreError> for ApiError {
             {
                 ApiError::input("a value holds a character that cannot be stored")
             }
-            crate::store::StoreError::Database(e) => ApiError::internal(e),
+            crate::store::StoreError::Database(e) => ApiError::database(e),
             crate::store::StoreError::Crypto(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// What a database error means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DbFault {
+    Unavailable,
+    Full,
+    Other,
+}
+
+impl DbFault {
+    fn of(err: &sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Self::Unavailable,
+            sqlx::Error::Database(e) => Self::of_code(e.code().as_deref().unwrap_or("")),
+            _ => Self::Other,
+        }
+    }
+
+    /// PostgreSQL SQLSTATEs (appendix A: class 08 connection exceptions, 57P01–57P03 the
+    /// server shutting down or starting, 53300 too many connections, 53100 disk full) and
+    /// SQLite's SQLITE_FULL (13).
+    fn of_code(code: &str) -> Self {
+        match code {
+            "57P01" | "57P02" | "57P03" | "53300" => Self::Unavailable,
+            c if c.starts_with("08") => Self::Unavailable,
+            "53100" | "13" => Self::Full,
+            _ => Self::Other,
         }
     }
 }
@@ -133,5 +194,28 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DbFault;
+
+    #[test]
+    fn outages_and_full_disks_are_told_apart_from_other_database_errors() {
+        for code in ["57P01", "57P03", "08006", "08001", "53300"] {
+            assert_eq!(DbFault::of_code(code), DbFault::Unavailable, "{code}");
+        }
+        for code in ["53100", "13"] {
+            assert_eq!(DbFault::of_code(code), DbFault::Full, "{code}");
+        }
+        for code in ["23505", "2067", "5", ""] {
+            assert_eq!(DbFault::of_code(code), DbFault::Other, "{code}");
+        }
+        assert_eq!(
+            DbFault::of(&sqlx::Error::PoolTimedOut),
+            DbFault::Unavailable
+        );
+        assert_eq!(DbFault::of(&sqlx::Error::RowNotFound), DbFault::Other);
     }
 }

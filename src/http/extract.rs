@@ -130,8 +130,13 @@ pub fn verify_token(state: &AppState, raw: &str) -> Result<token::Claims, ApiErr
 }
 
 /// Records a rejected token (the reason is the Stream error code: never the token or its
-/// claims). The caller is unknown, so the entry has no actor.
+/// claims). The caller is unknown, so the entry has no actor. A server-side failure (the
+/// revocation check could not reach the database) rejected nothing, and waiting for the
+/// audit log then would only hold the failed request longer.
 pub async fn record_rejection(state: &AppState, transport: &str, err: &ApiError) {
+    if err.status.is_server_error() {
+        return;
+    }
     let event = crate::audit::AuditEvent::new(crate::audit::EventType::TokenRejected)
         .outcome(crate::audit::Outcome::Denied)
         .meta("reason", err.code)

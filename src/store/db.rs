@@ -112,11 +112,21 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<SqlitePool> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
+    // A pooled connection that still counts a transaction as open is closed, not handed
+    // out: when a write fails for lack of space (SQLITE_FULL) SQLite rolls the transaction
+    // back itself, sqlx's own ROLLBACK then fails, and every later BEGIN on that connection
+    // would fail too ("non-zero transaction depth") long after the disk has room again.
     Ok(SqlitePoolOptions::new()
         .max_connections(8)
+        .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .connect_with(options)
         .await?)
 }
+
+/// How long a request waits for a PostgreSQL connection (sqlx retries a refused connect
+/// until then): while PostgreSQL is down or restarting, requests fail with a 503 after
+/// this, well inside client timeouts, instead of hanging for sqlx's default 30 s.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// PostgreSQL, for production and for several nodes sharing one database.
 async fn connect_postgres(url: &str, migrate: bool) -> anyhow::Result<PgPool> {
@@ -125,6 +135,7 @@ async fn connect_postgres(url: &str, migrate: bool) -> anyhow::Result<PgPool> {
     }
     Ok(PgPoolOptions::new()
         .max_connections(16)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect(url)
         .await?)
 }

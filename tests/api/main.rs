@@ -16,6 +16,7 @@ mod classification;
 mod cluster;
 mod delivery_gate;
 mod encryption;
+mod faults;
 mod gdpr_erase;
 mod gdpr_export;
 mod gdpr_resume;
