@@ -15,6 +15,7 @@ mod classification;
 mod cluster;
 mod delivery_gate;
 mod encryption;
+mod fuzz_seeds;
 mod gdpr_erase;
 mod gdpr_export;
 mod gdpr_resume;
@@ -27,6 +28,7 @@ mod messages;
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 mod moto;
 mod ops;
+mod properties;
 mod rate_limits;
 mod reads_and_reactions;
 mod retention;
