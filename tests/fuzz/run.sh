@@ -45,7 +45,13 @@ failed=0
 for target in "${targets[@]}"; do
   bin="$bin_dir/$target"
   flags=(-timeout="$timeout_secs" -rss_limit_mb="$rss_mb" -print_final_stats=1)
-  [ -f "fuzz/dict/$target.dict" ] && flags+=(-dict="fuzz/dict/$target.dict")
+  # A dictionary per target, or per family (saml_acs and saml_preparse share saml.dict).
+  for dict in "fuzz/dict/$target.dict" "fuzz/dict/${target%%_*}.dict"; do
+    if [ -f "$dict" ]; then
+      flags+=(-dict="$dict")
+      break
+    fi
+  done
 
   regressions="fuzz/regressions/$target"
   if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
