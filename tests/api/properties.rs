@@ -117,7 +117,7 @@ proptest! {
         let verifier = signer.verifier();
         let index = at.index(size as usize) as u64;
         let entry = &log.entries()[index as usize];
-        let proof = log.inclusion_proof(index, size, &signer).unwrap();
+        let proof = log.inclusion_proof(index, size, signer).unwrap();
         let text = proof.to_text();
         let report = InclusionProof::parse(&text).unwrap().verify(entry, &verifier).unwrap();
         prop_assert_eq!(report.index, index);
