@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every suite: formatting, lints, the Rust tests (SQLite and PostgreSQL), the
-# stream-chat SDK suite (SQLite and PostgreSQL), the system-package and Dockerfile checks
+# stream-chat SDK suite (SQLite and PostgreSQL), schemathesis against the OpenAPI
+# description, the system-package and Dockerfile checks
 # and the Terraform checks. WARD_FRESH_MACHINE=1 adds the (long) fresh-machine test.
 # Needs PostgreSQL at WARD_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432) and
 # Node.js 20+; `.ci/run` installs and starts what a fresh machine lacks, then calls this.
@@ -8,6 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# Every server the suites start logs at debug into a file of its own here; the log scan at
+# the end fails on any PHI marker or secret in them (tests/logscan/scan.py).
+export WARD_TEST_LOG_DIR="$PWD/target/test-logs"
+rm -rf "$WARD_TEST_LOG_DIR"
+mkdir -p "$WARD_TEST_LOG_DIR"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -42,8 +49,14 @@ fi
 step "Terraform: fmt, structure, checkov"
 scripts/check-terraform.sh
 
+step "log scanner: its own tests"
+python3 -m unittest discover -s tests/logscan -p 'test_*.py'
+
 step "stream-chat SDK suite (SQLite, PostgreSQL)"
-tests/js/run.sh
+WARD_LOG=debug tests/js/run.sh
+
+step "OpenAPI: schemathesis against GET /openapi.json (SQLite, PostgreSQL)"
+tests/openapi/run.sh
 
 step "moto_server (AWS KMS emulator) for the KMS tests"
 moto_venv="${WARD_TOOLS_DIR:-$HOME/.cache/ward-tools}/moto"
@@ -60,12 +73,12 @@ else
   cargo test --locked --workspace
 fi
 
-step "fuzz: every target in fuzz/ for WARD_FUZZ_SECONDS (default 30 s) each"
-tests/fuzz/run.sh
-
 # The fresh-machine test (tests/fresh-machine/run.sh: debootstrap, a clean release build of
 # the README's run command, /healthz) takes far longer than the rest: only on request.
 if [ "${WARD_FRESH_MACHINE:-0}" = 1 ]; then
   step "fresh machine: the README's run command on a minimal Debian 12 (debootstrap)"
   tests/fresh-machine/run.sh
 fi
+
+step "server logs of every suite: no PHI, no secret ($WARD_TEST_LOG_DIR)"
+tests/logscan/scan.py "$WARD_TEST_LOG_DIR"
