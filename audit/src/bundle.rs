@@ -248,10 +248,21 @@ impl RawBundle {
             &dir.join(CHECKPOINT_FILE),
             Some(crate::note::MAX_NOTE_LEN as u64),
         )?;
+        let manifest = read_file(&dir.join(MANIFEST_FILE), Some(MAX_MANIFEST_LEN))?;
+        let entries_file = read_file(&dir.join(ENTRIES_FILE), None)?;
+        Self::from_parts(checkpoint, &manifest, entries_file)
+    }
+
+    /// A bundle from the contents of its three files (`checkpoint`, `bundle.json`,
+    /// `entries`), checked as [`RawBundle::read`] checks them.
+    pub fn from_parts(
+        checkpoint: Vec<u8>,
+        manifest: &[u8],
+        entries_file: Vec<u8>,
+    ) -> Result<Self, BundleError> {
         let checkpoint =
             String::from_utf8(checkpoint).map_err(|_| format_err(CHECKPOINT_FILE, "not UTF-8"))?;
-        let manifest = read_file(&dir.join(MANIFEST_FILE), Some(MAX_MANIFEST_LEN))?;
-        let m: Manifest = serde_json::from_slice(&manifest)
+        let m: Manifest = serde_json::from_slice(manifest)
             .map_err(|e| format_err(MANIFEST_FILE, e.to_string()))?;
         if m.format != FORMAT {
             return Err(format_err(
@@ -259,7 +270,6 @@ impl RawBundle {
                 format!("format is {:?}, expected {FORMAT:?}", m.format),
             ));
         }
-        let entries_file = read_file(&dir.join(ENTRIES_FILE), None)?;
         let found = split_entries(&entries_file)?.len();
         if found as u64 != m.count {
             return Err(format_err(

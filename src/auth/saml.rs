@@ -31,6 +31,8 @@ mod xml;
 
 use acs::SloInfo;
 pub use acs::finish_login;
+#[doc(hidden)]
+pub use acs::{check_response, preparse};
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -243,6 +245,12 @@ impl SamlProvider {
             .await?
             .filter(|p| p.kind == ProviderKind::Saml && p.enabled)
             .ok_or_else(|| ApiError::not_found("no such SAML provider"))?;
+        Self::from_provider(p, &state.config.public_url)
+    }
+
+    /// A provider from its stored row, its endpoints under `public_url`.
+    pub fn from_provider(p: sso::SsoProvider, public_url: &str) -> ApiResult<Self> {
+        let id = &p.id;
         let (config, idp, idp_certs) = parse_config(&p.config).map_err(|e| {
             ApiError::internal(format!("SAML provider {id} has an invalid config: {e}"))
         })?;
@@ -266,7 +274,7 @@ impl SamlProvider {
             .as_deref()
             .and_then(pem_body)
             .map(CertificateDer::from);
-        let base = format!("{}/auth/saml/{id}", state.config.public_url);
+        let base = format!("{public_url}/auth/saml/{id}");
         let (entity_id, acs_url, slo_url) = (
             format!("{base}/metadata"),
             format!("{base}/acs"),

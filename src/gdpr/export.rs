@@ -33,7 +33,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::{Cursor, MessageRow, ReactionRow};
 use crate::time::{Micros, rfc3339};
 use archive::Archive;
-pub use verify::verify_export;
+pub use verify::{verify_archive, verify_export};
 
 /// The `format` of the manifest and the first line of the signed text.
 pub const FORMAT: &str = "ward-gdpr-export/v1";

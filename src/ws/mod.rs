@@ -7,6 +7,9 @@ pub mod hub;
 pub mod remote;
 mod session;
 
+#[doc(hidden)]
+pub use session::parse_connect;
+
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};

@@ -41,6 +41,37 @@ struct ConnectPayload {
     user_details: Option<Map<String, Value>>,
 }
 
+/// The connect query's `json` parameter: the user the SDK connects as and its details.
+fn connect_payload(query: &HashMap<String, String>) -> Result<ConnectPayload, ApiError> {
+    match query.get("json") {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|_| ApiError::input("the json parameter is not valid JSON")),
+        None => Err(ApiError::input("the json parameter is required")),
+    }
+}
+
+/// What a connect request carries before the store is consulted, read as `authenticate`
+/// reads it: the query string, its `json` payload (its user id validated) and its token,
+/// verified under `secret` at `now`. The fuzz target `ws_connect` drives it.
+#[doc(hidden)]
+pub fn parse_connect(
+    raw_query: Option<&str>,
+    secret: &[u8],
+    now: i64,
+) -> Result<crate::auth::token::Claims, ApiError> {
+    let query = ex::decode_query(raw_query)?;
+    if let Some(user_id) = connect_payload(&query)?.user_id {
+        crate::chat::validate_user_id(&user_id)?;
+    }
+    let token = query.get("authorization").map_or("", String::as_str);
+    crate::auth::token::verify(
+        token.strip_prefix("Bearer ").unwrap_or(token),
+        secret,
+        false,
+        now,
+    )
+}
+
 /// The connecting user, and the token's `iat` and interactive session (whose chat token
 /// they present), if any.
 async fn authenticate(
@@ -55,11 +86,7 @@ async fn authenticate(
             "anonymous connections are disabled on this server",
         ));
     }
-    let payload: ConnectPayload = match query.get("json") {
-        Some(text) => serde_json::from_str(text)
-            .map_err(|_| ApiError::input("the json parameter is not valid JSON"))?,
-        None => return Err(ApiError::input("the json parameter is required")),
-    };
+    let payload = connect_payload(&query)?;
     let token = query
         .get("authorization")
         .filter(|t| !t.is_empty() && *t != "undefined")

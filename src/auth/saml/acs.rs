@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
 use samael::schema::Assertion;
-use samael::service_provider::Error as SamlError;
+use samael::service_provider::{Error as SamlError, ServiceProvider};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
     CLOCK_SKEW_SECS, Flow, Reject, STATUS_SUCCESS, SamlProvider, check_algorithms, decode_post,
-    flow_key, read_xml, reject, store_failure, with_xmlsec, xml,
+    flow_key, read_xml, reject, store_failure, with_xmlsec, xml, xml_text,
 };
 use crate::app::AppState;
 use crate::auth::sso::{self, ExternalLogin, is_local_path};
@@ -215,22 +215,50 @@ fn check_assertion(
     Ok((in_response_to, until + skew))
 }
 
+/// The posted form, its Response as text, and the Response's shape: everything checked
+/// before xmlsec sees the message.
+fn read_response(body: &[u8]) -> Result<(AcsForm, String, Shape), Reject> {
+    let form: AcsForm = serde_urlencoded::from_bytes(body).map_err(|_| reject("malformed"))?;
+    let xml = decode_post(&form.saml_response)?;
+    let shape = check_shape(&read_xml(&xml)?)?;
+    Ok((form, xml, shape))
+}
+
+/// samael's verification through xmlsec: the signature under the IdP's key, and the time,
+/// issuer, recipient and destination conditions.
+fn verify_signed(sp: &ServiceProvider, xml: &str) -> Result<Assertion, Reject> {
+    with_xmlsec(|| sp.parse_xml_response(xml, None)).map_err(|e| reason_of(&e))
+}
+
+/// The ACS checks that need no store, in order: the form, the pre-read, xmlsec, then
+/// [`check_assertion`] at `now`. The fuzz target `saml_acs` drives it with attacker-made
+/// bodies (the replay cache and the request store come after, in `accept`).
+#[doc(hidden)]
+pub fn check_response(p: &SamlProvider, body: &[u8], now: DateTime<Utc>) -> Result<(), Reject> {
+    let (_, xml, shape) = read_response(body)?;
+    let assertion = verify_signed(&p.sp, &xml)?;
+    check_assertion(p, &assertion, &shape, now).map(|_| ())
+}
+
+/// The pre-read of a Response's raw bytes, as [`read_response`] runs it on the decoded
+/// message (UTF-8, the strict reader, the shape and algorithm allow-lists); the fuzz target
+/// `saml_preparse`.
+#[doc(hidden)]
+pub fn preparse(xml: Vec<u8>) -> Result<(), Reject> {
+    check_shape(&read_xml(&xml_text(xml)?)?).map(|_| ())
+}
+
 /// Verifies a posted Response; returns the identity and where to go after login.
 async fn accept(
     state: &AppState,
     p: &SamlProvider,
     body: &[u8],
 ) -> Result<(ExternalLogin, Option<String>), Reject> {
-    let form: AcsForm = serde_urlencoded::from_bytes(body).map_err(|_| reject("malformed"))?;
-    let xml = decode_post(&form.saml_response)?;
-    let els = read_xml(&xml)?;
-    let shape = check_shape(&els)?;
+    let (form, xml, shape) = read_response(body)?;
     let sp = p.sp.clone();
-    let assertion = tokio::task::spawn_blocking(move || {
-        with_xmlsec(|| sp.parse_xml_response(&xml, None)).map_err(|e| reason_of(&e))
-    })
-    .await
-    .map_err(|_| reject("malformed"))??;
+    let assertion = tokio::task::spawn_blocking(move || verify_signed(&sp, &xml))
+        .await
+        .map_err(|_| reject("malformed"))??;
     let now = Utc::now();
     let (in_response_to, until) = check_assertion(p, &assertion, &shape, now)?;
     let now_us = now_micros();

@@ -10,7 +10,7 @@
 //!    proof, from its bytes to that checkpoint's root.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
@@ -34,9 +34,15 @@ const SMALL: u64 = 64 << 20;
 /// Verifies the archive at `path` against the pinned verifier key `vkey`; returns its
 /// manifest. Errors name the file and the check that failed, never the data.
 pub fn verify_export(path: &Path, vkey: &str) -> anyhow::Result<Manifest> {
-    let verifier = Verifier::parse(vkey).context("the verifier key does not parse")?;
     let file = File::open(path).context("opening the archive")?;
-    let mut zip = ZipArchive::new(file).context("the archive is not a readable ZIP")?;
+    verify_archive(file, vkey)
+}
+
+/// [`verify_export`] on an archive already open (or in memory: the fuzz target feeds it
+/// arbitrary bytes).
+pub fn verify_archive(archive: impl Read + Seek, vkey: &str) -> anyhow::Result<Manifest> {
+    let verifier = Verifier::parse(vkey).context("the verifier key does not parse")?;
+    let mut zip = ZipArchive::new(archive).context("the archive is not a readable ZIP")?;
 
     let signed = read_small(&mut zip, "manifest.sig")?;
     let signed = String::from_utf8(signed).context("manifest.sig is not UTF-8")?;
@@ -137,7 +143,7 @@ pub fn verify_export(path: &Path, vkey: &str) -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
-fn read_small(zip: &mut ZipArchive<File>, name: &str) -> anyhow::Result<Vec<u8>> {
+fn read_small(zip: &mut ZipArchive<impl Read + Seek>, name: &str) -> anyhow::Result<Vec<u8>> {
     let file = zip
         .by_name(name)
         .with_context(|| format!("the archive has no {name}"))?;

@@ -3,7 +3,7 @@
 //! [`attacks`] holds the refusals, [`return_to`] where a login may return to (OIDC too).
 
 mod attacks;
-mod idp;
+pub(crate) mod idp;
 mod return_to;
 
 use base64::Engine;
