@@ -25,7 +25,6 @@ use ward_audit::merkle::{leaf_hash, verify_inclusion};
 use ward_audit::note::{self, Verifier};
 use zip::ZipArchive;
 
-use super::archive::hex;
 use super::{FORMAT, Manifest};
 
 /// Largest `manifest.json`, `manifest.sig`, checkpoint or `.json` file read into memory.
@@ -127,7 +126,7 @@ pub fn verify_export(path: &Path, vkey: &str) -> anyhow::Result<Manifest> {
             };
         }
         ensure!(
-            hex(&hash.finalize()) == f.sha256,
+            hex::encode(hash.finalize()) == f.sha256,
             "{}: the SHA-256 differs",
             f.name
         );
