@@ -93,7 +93,7 @@ async fn phi_tokens_and_secrets_never_reach_the_logs(db: Db) {
         .expect("the local root key exists");
     use base64::Engine;
     let root_forms = [
-        hex::encode(root),
+        hex::encode(&root),
         base64::engine::general_purpose::STANDARD.encode(&root),
         format!("{:?}", &root[..8])
             .trim_end_matches(']')
