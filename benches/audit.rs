@@ -16,7 +16,6 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use ward::audit::appender::{AppenderConfig, start};
 use ward::audit::{AuditEvent, EventType};
 use ward::crypto::root::LocalRootKey;

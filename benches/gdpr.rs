@@ -14,7 +14,6 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use serde_json::json;
 use ward::app::{AppState, Application};
 use ward::audit::{AuditEvent, EventType};

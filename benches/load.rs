@@ -71,7 +71,7 @@ struct Opts {
     #[arg(long, default_value_t = 2000)]
     a_messages: usize,
     /// Scenario A: REST requests in flight.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(usize).range(1..))]
+    #[arg(long, default_value_t = 8, value_parser = positive)]
     a_conc: usize,
     /// Scenario B: WebSocket watchers.
     #[arg(long, default_value_t = 1000)]
@@ -84,7 +84,7 @@ struct Opts {
     #[arg(long, default_value_t = 6.0)]
     b_secs: f64,
     /// Runtimes (OS threads) for the watchers.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(usize).range(1..))]
+    #[arg(long, default_value_t = 2, value_parser = positive)]
     threads: usize,
     /// Scenarios to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_values = ["a", "b"], value_parser = ["a", "b"])]
@@ -95,6 +95,15 @@ struct Opts {
     /// Keep data dirs and PostgreSQL databases.
     #[arg(long)]
     keep: bool,
+}
+
+/// A count that must be at least 1.
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
