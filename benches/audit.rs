@@ -10,45 +10,31 @@
 //! a log that verifies. Options: `--db sqlite,postgres` `--records 200000` `--conc 512`
 //! `--backlog 100000` `--pg-url postgres://postgres@127.0.0.1:5432`.
 
+#[path = "common/options.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use ward::audit::appender::{AppenderConfig, start};
 use ward::audit::{AuditEvent, EventType};
 use ward::crypto::root::LocalRootKey;
 use ward::store::Store;
 
+/// Audit log throughput: direct appends, an outbox backlog drained, offline verification.
+#[derive(clap::Parser)]
 struct Options {
-    dbs: Vec<String>,
+    #[command(flatten)]
+    db: common::Databases,
+    /// Direct records appended.
+    #[arg(long, default_value_t = 200_000)]
     records: usize,
+    /// Direct appends in flight.
+    #[arg(long, default_value_t = 512)]
     conc: usize,
+    /// Records left in the outbox for the appender to drain.
+    #[arg(long, default_value_t = 100_000)]
     backlog: usize,
-    pg_url: String,
-}
-
-fn options() -> anyhow::Result<Options> {
-    let mut o = Options {
-        dbs: vec!["sqlite".into(), "postgres".into()],
-        records: 200_000,
-        conc: 512,
-        backlog: 100_000,
-        pg_url: "postgres://postgres@127.0.0.1:5432".into(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = || args.next().context("a value");
-        match a.as_str() {
-            "--db" => o.dbs = value()?.split(',').map(str::to_string).collect(),
-            "--records" => o.records = value()?.parse()?,
-            "--conc" => o.conc = value()?.parse()?,
-            "--backlog" => o.backlog = value()?.parse()?,
-            "--pg-url" => o.pg_url = value()?,
-            "--bench" => {}
-            other => anyhow::bail!("unknown option {other}"),
-        }
-    }
-    Ok(o)
 }
 
 fn event(i: usize) -> AuditEvent {
@@ -62,14 +48,14 @@ fn event(i: usize) -> AuditEvent {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let o = options()?;
-    for db in &o.dbs {
+    let o = <Options as clap::Parser>::parse();
+    for db in &o.db.dbs {
         let name = format!("ward_bench_audit_{}", uuid::Uuid::new_v4().simple());
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir)?;
         let url = match db.as_str() {
             "sqlite" => format!("sqlite://{}", dir.join("ward.db").display()),
-            "postgres" => format!("{}/{name}", o.pg_url),
+            "postgres" => format!("{}/{name}", o.db.pg_url),
             other => anyhow::bail!("--db takes sqlite and/or postgres, not {other}"),
         };
         let store = Store::connect(&url).await?;

@@ -306,19 +306,27 @@ async fn run(label: &str, nodes: &[Server], conns: usize, rate: u64, secs: u64) 
     );
 }
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// Fan-out on one node and on two nodes through Redis.
+#[derive(clap::Parser)]
+struct Options {
+    /// WebSocket watchers.
+    #[arg(long, default_value_t = 1000)]
+    conns: usize,
+    /// Messages published per second.
+    #[arg(long, default_value_t = 20)]
+    rate: u64,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 6)]
+    secs: u64,
+    /// Passed by `cargo bench` to `harness = false` targets; ignored.
+    #[arg(long = "bench", hide = true)]
+    _bench: bool,
 }
 
 fn main() {
-    let conns = arg("--conns", 1000) as usize;
-    let rate = arg("--rate", 20);
-    let secs = arg("--secs", 6);
+    let Options {
+        conns, rate, secs, ..
+    } = <Options as clap::Parser>::parse();
     let pg = std::env::var("WARD_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let redis =

@@ -8,46 +8,32 @@
 //! Options: `--db sqlite,postgres` `--messages 100000` `--reactions 1000` `--conc 8`
 //! `--pg-url postgres://postgres@127.0.0.1:5432`.
 
+#[path = "common/options.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use serde_json::json;
 use ward::app::{AppState, Application};
 use ward::audit::{AuditEvent, EventType};
 use ward::config::Config;
 use ward::store::{ChannelRow, MemberRow, MessageRow, ReactionRow, UserRow};
 
+/// GDPR export and erasure of one data subject among many.
+#[derive(clap::Parser)]
 struct Options {
-    dbs: Vec<String>,
+    #[command(flatten)]
+    db: common::Databases,
+    /// Messages of the data subject.
+    #[arg(long, default_value_t = 100_000)]
     messages: usize,
+    /// Reactions of the data subject.
+    #[arg(long, default_value_t = 1_000)]
     reactions: usize,
+    /// Seeding tasks in flight.
+    #[arg(long, default_value_t = 8)]
     conc: usize,
-    pg_url: String,
-}
-
-fn options() -> anyhow::Result<Options> {
-    let mut o = Options {
-        dbs: vec!["sqlite".into(), "postgres".into()],
-        messages: 100_000,
-        reactions: 1_000,
-        conc: 8,
-        pg_url: "postgres://postgres@127.0.0.1:5432".into(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = || args.next().context("a value");
-        match a.as_str() {
-            "--db" => o.dbs = value()?.split(',').map(str::to_string).collect(),
-            "--messages" => o.messages = value()?.parse()?,
-            "--reactions" => o.reactions = value()?.parse()?,
-            "--conc" => o.conc = value()?.parse()?,
-            "--pg-url" => o.pg_url = value()?,
-            "--bench" => {}
-            other => anyhow::bail!("unknown option {other}"),
-        }
-    }
-    Ok(o)
 }
 
 /// `VmRSS` and `VmHWM` of this process, in MiB.
@@ -212,7 +198,7 @@ async fn seed(state: &AppState, o: &Options) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let o = options()?;
+    let o = <Options as clap::Parser>::parse();
     // Failures inside the export are logged (the error it returns is neutral).
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -221,13 +207,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    for db in &o.dbs {
+    for db in &o.db.dbs {
         let name = format!("ward_bench_gdpr_{}", uuid::Uuid::new_v4().simple());
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir)?;
         let url = match db.as_str() {
             "sqlite" => format!("sqlite://{}", dir.join("ward.db").display()),
-            "postgres" => format!("{}/{name}", o.pg_url),
+            "postgres" => format!("{}/{name}", o.db.pg_url),
             other => anyhow::bail!("--db takes sqlite and/or postgres, not {other}"),
         };
         let env = [
@@ -319,7 +305,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
         if db == "postgres" {
             use sqlx::Connection;
-            let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", o.pg_url)).await?;
+            let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", o.db.pg_url)).await?;
             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                 .execute(&mut c)

@@ -24,10 +24,11 @@
 //! Every loop is bounded in count and in time, a watchdog kills the servers and exits after
 //! `--deadline-secs`, and the servers are killed on every exit path.
 //!
-//! Options: `--db sqlite,postgres` `--a-messages 2000` `--a-conc 8` `--b-conns 1000`
-//! `--b-rates 20,100` `--b-secs 6` `--threads 2` `--scenarios a,b` `--deadline-secs 1500`
-//! `--keep` (keep data dirs and PG databases), `--pg-url postgres://postgres@127.0.0.1:5432`.
+//! Options: `cargo bench --bench load -- --help` lists them with their defaults.
 //! Env `WARD_BENCH_SERVER_BIN=/path/to/ward` runs that server binary instead of the one cargo built.
+
+#[path = "common/options.rs"]
+mod common;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -60,87 +61,49 @@ const PING_EVERY: Duration = Duration::from_secs(25);
 // ---------------------------------------------------------------------------------------
 // Options
 
-#[derive(Clone, Debug)]
+/// Load benchmark for Ward: scenario A (REST sends to two watchers) and scenario B (fan-out
+/// to many WebSocket watchers); see the module documentation.
+#[derive(Clone, Debug, clap::Parser)]
 struct Opts {
-    dbs: Vec<String>,
+    #[command(flatten)]
+    db: common::Databases,
+    /// Scenario A: messages sent.
+    #[arg(long, default_value_t = 2000)]
     a_messages: usize,
+    /// Scenario A: REST requests in flight.
+    #[arg(long, default_value_t = 8, value_parser = positive)]
     a_conc: usize,
+    /// Scenario B: WebSocket watchers.
+    #[arg(long, default_value_t = 1000)]
     b_conns: usize,
+    /// Scenario B: publish rates (messages/s), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [20, 100],
+          value_parser = clap::value_parser!(u32).range(1..))]
     b_rates: Vec<u32>,
+    /// Scenario B: seconds at each rate.
+    #[arg(long, default_value_t = 6.0)]
     b_secs: f64,
+    /// Runtimes (OS threads) for the watchers.
+    #[arg(long, default_value_t = 2, value_parser = positive)]
     threads: usize,
+    /// Scenarios to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values = ["a", "b"], value_parser = ["a", "b"])]
     scenarios: Vec<String>,
+    /// A watchdog kills the servers and exits after this many seconds.
+    #[arg(long, default_value_t = 1500)]
     deadline_secs: u64,
+    /// Keep data dirs and PostgreSQL databases.
+    #[arg(long)]
     keep: bool,
-    pg_url: String,
 }
 
-fn parse_opts() -> anyhow::Result<Opts> {
-    let mut o = Opts {
-        dbs: vec!["sqlite".into(), "postgres".into()],
-        a_messages: 2000,
-        a_conc: 8,
-        b_conns: 1000,
-        b_rates: vec![20, 100],
-        b_secs: 6.0,
-        threads: 2,
-        scenarios: vec!["a".into(), "b".into()],
-        deadline_secs: 1500,
-        keep: false,
-        pg_url: "postgres://postgres@127.0.0.1:5432".into(),
-    };
-    let mut args = std::env::args().skip(1);
-    let list = |s: String| {
-        s.split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect::<Vec<_>>()
-    };
-    while let Some(a) = args.next() {
-        let mut val = || args.next().ok_or_else(|| anyhow!("{a} needs a value"));
-        match a.as_str() {
-            // cargo bench passes --bench to harness = false targets.
-            "--bench" => {}
-            "--db" => o.dbs = list(val()?),
-            "--a-messages" => o.a_messages = val()?.parse()?,
-            "--a-conc" => o.a_conc = val()?.parse()?,
-            "--b-conns" => o.b_conns = val()?.parse()?,
-            "--b-rates" => {
-                o.b_rates = list(val()?)
-                    .iter()
-                    .map(|r| r.parse())
-                    .collect::<Result<_, _>>()?
-            }
-            "--b-secs" => o.b_secs = val()?.parse()?,
-            "--threads" => o.threads = val()?.parse()?,
-            "--scenarios" => o.scenarios = list(val()?.to_lowercase()),
-            "--deadline-secs" => o.deadline_secs = val()?.parse()?,
-            "--keep" => o.keep = true,
-            "--pg-url" => o.pg_url = val()?.trim_end_matches('/').to_string(),
-            "-h" | "--help" => {
-                println!(
-                    "{}",
-                    include_str!("load.rs")
-                        .lines()
-                        .take_while(|l| l.starts_with("//!"))
-                        .map(|l| l.trim_start_matches("//!").trim_start())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown option {other:?} (try --help)"),
-        }
+/// A count that must be at least 1.
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
-    for db in &o.dbs {
-        if db != "sqlite" && db != "postgres" {
-            bail!("--db takes sqlite and/or postgres, not {db:?}");
-        }
-    }
-    if o.a_conc == 0 || o.threads == 0 || o.b_rates.contains(&0) {
-        bail!("--a-conc, --threads and --b-rates must be positive");
-    }
-    Ok(o)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1395,7 +1358,7 @@ async fn run_db(db: &str, o: &Opts) -> anyhow::Result<Vec<Row>> {
     let pg_url = (db == "postgres").then(|| {
         format!(
             "{}/ward_bench_{}_{}",
-            o.pg_url,
+            o.db.pg_url,
             std::process::id(),
             now_ns() % 1_000_000_000
         )
@@ -1440,13 +1403,7 @@ async fn run_db(db: &str, o: &Opts) -> anyhow::Result<Vec<Row>> {
 }
 
 fn main() {
-    let opts = match parse_opts() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            std::process::exit(2);
-        }
-    };
+    let opts = <Opts as clap::Parser>::parse();
     // Watchdog: whatever happens, servers die and the bench ends by the deadline.
     let deadline = Duration::from_secs(opts.deadline_secs);
     std::thread::spawn(move || {
@@ -1479,7 +1436,7 @@ fn main() {
     let started = Instant::now();
     println!(
         "bench: ward load benchmark; dbs={:?} scenarios={:?} A: {} msgs x {} in flight; B: {} conns, rates {:?}/s x {}s, {} watcher threads; load={}",
-        opts.dbs,
+        opts.db.dbs,
         opts.scenarios,
         opts.a_messages,
         opts.a_conc,
@@ -1491,7 +1448,7 @@ fn main() {
     );
     let mut rows = Vec::new();
     let mut failed = false;
-    for db in &opts.dbs {
+    for db in &opts.db.dbs {
         match rt.block_on(run_db(db, &opts)) {
             Ok(r) => rows.extend(r),
             Err(e) => {

@@ -15,10 +15,6 @@ use crate::crypto::fields::FieldCrypto;
 use crate::crypto::frame::{self, Field};
 use crate::store::{AuditRow, AuditStore};
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn time(ms: u64) -> Value {
     chrono::DateTime::from_timestamp_millis(ms as i64)
         .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
@@ -125,8 +121,8 @@ pub async fn entries_json(
             "pii": pii,
             "pii_state": pii_state,
             "entry": STANDARD.encode(&r.entry),
-            "leaf_hash": hex(&r.leaf_hash),
-            "chain_hash": hex(&r.chain_hash),
+            "leaf_hash": hex::encode(&r.leaf_hash),
+            "chain_hash": hex::encode(&r.chain_hash),
         }));
     }
     Ok(out)

@@ -213,16 +213,7 @@ async fn new_recovery_codes(state: &AppState, user_id: &str) -> ApiResult<Vec<St
     for _ in 0..RECOVERY_CODES {
         let mut raw = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut raw);
-        let code: String = raw
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-            .chars()
-            .collect::<Vec<_>>()
-            .chunks(4)
-            .map(|c| c.iter().collect::<String>())
-            .collect::<Vec<_>>()
-            .join("-");
+        let code = raw.chunks(2).map(hex::encode).collect::<Vec<_>>().join("-");
         hashes.push((
             uuid::Uuid::new_v4().to_string(),
             super::password::hash(&code).map_err(ApiError::internal)?,

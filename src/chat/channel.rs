@@ -241,8 +241,7 @@ fn distinct_id(members: &[(String, String)]) -> String {
     let mut ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
     ids.sort();
     let digest = Sha256::digest(ids.join(",").as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("!members-{hex}")
+    format!("!members-{}", hex::encode(&digest[..16]))
 }
 
 /// `POST /channels/{type}/{id}/query` (and `/channels/{type}/query` for distinct channels):

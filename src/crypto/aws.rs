@@ -102,10 +102,6 @@ impl CredentialsProvider {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
     mac.update(data);
@@ -164,7 +160,7 @@ impl Signer<'_> {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Vec<(&'static str, String)> {
-        let payload_hash = hex(&Sha256::digest(body));
+        let payload_hash = hex::encode(Sha256::digest(body));
         let mut added: Vec<(&'static str, String)> = vec![("x-amz-date", self.amz_date.into())];
         if let Some(t) = &self.credentials.session_token {
             added.push(("x-amz-security-token", t.expose_secret().to_string()));
@@ -212,14 +208,14 @@ impl Signer<'_> {
         let to_sign = format!(
             "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
             self.amz_date,
-            hex(&Sha256::digest(canonical.as_bytes()))
+            hex::encode(Sha256::digest(canonical.as_bytes()))
         );
         let secret = self.credentials.secret_access_key.expose_secret();
         let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
         let k_region = hmac(&k_date, self.region.as_bytes());
         let k_service = hmac(&k_region, self.service.as_bytes());
         let k_signing = hmac(&k_service, b"aws4_request");
-        let signature = hex(&hmac(&k_signing, to_sign.as_bytes()));
+        let signature = hex::encode(hmac(&k_signing, to_sign.as_bytes()));
         added.push((
             "authorization",
             format!(

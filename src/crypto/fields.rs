@@ -135,10 +135,7 @@ impl FieldCrypto {
                 mac.update(&[0]);
                 mac.update(w.as_bytes());
                 let out = mac.finalize().into_bytes();
-                out[..TOKEN_BYTES]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect()
+                hex::encode(&out[..TOKEN_BYTES])
             })
             .collect())
     }

@@ -23,18 +23,9 @@ use crate::time::now_micros;
 /// How long unwrapped keys stay in memory.
 const TTL: Duration = Duration::from_secs(300);
 
-fn hex(id: &[u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(s: &str) -> Option<[u8; 16]> {
-    if s.len() != 32 {
-        return None;
-    }
     let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -212,7 +203,7 @@ impl Keyring {
             None => {
                 let kek = self.active_kek().await?;
                 let dek = Arc::new(Dek::generate());
-                let id = hex(&dek.id);
+                let id = hex::encode(dek.id);
                 let wrapped = seal_key(&kek, dek.secret(), &dek_aad(subject, &id, &kek.id));
                 self.keys
                     .insert_dek(&DekRow {
@@ -262,9 +253,12 @@ impl Keyring {
         {
             return Ok(Some(dek.clone()));
         }
-        match self.keys.find_dek(&hex(id)).await? {
+        match self.keys.find_dek(&hex::encode(id)).await? {
             Some(row) => self.unwrap_row(&row).await,
-            None => Err(anyhow!("unknown key id {} in a sealed value", hex(id))),
+            None => Err(anyhow!(
+                "unknown key id {} in a sealed value",
+                hex::encode(id)
+            )),
         }
     }
 

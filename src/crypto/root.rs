@@ -148,7 +148,7 @@ pub fn fingerprint(key: &[u8; 32]) -> String {
         .chain_update(b"ward-root-key-id/v1\0")
         .chain_update(key)
         .finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..8])
 }
 
 /// Refuses to create a fresh local root key for a database whose keys another root key

@@ -616,11 +616,7 @@ pub fn download_signature(state: &AppState, task: &str, file: &str, expires: i64
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(state.credentials.secret_bytes())
         .expect("HMAC takes any key length");
     mac.update(format!("ward-export-download/v1\n{task}\n{file}\n{expires}").as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(mac.finalize().into_bytes())
 }
 
 pub fn download_url(state: &AppState, task: &str, file: &str) -> String {

@@ -93,7 +93,7 @@ async fn phi_tokens_and_secrets_never_reach_the_logs(db: Db) {
         .expect("the local root key exists");
     use base64::Engine;
     let root_forms = [
-        root.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        hex::encode(&root),
         base64::engine::general_purpose::STANDARD.encode(&root),
         format!("{:?}", &root[..8])
             .trim_end_matches(']')

@@ -222,7 +222,7 @@ fn redirect_url(
     xml: &str,
     relay_state: Option<&str>,
 ) -> ApiResult<String> {
-    let message = STANDARD.encode(deflate::store(xml.as_bytes()));
+    let message = STANDARD.encode(deflate::deflate(xml.as_bytes()));
     let mut pairs = vec![(param, message.as_str())];
     if let Some(r) = relay_state {
         pairs.push(("RelayState", r));

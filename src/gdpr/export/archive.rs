@@ -131,7 +131,7 @@ impl Archive {
         let open = self.open.take().context("no file is open")?;
         self.files.push(FileEntry {
             name: open.name.to_string(),
-            sha256: hex(&open.hash.finalize()),
+            sha256: hex::encode(open.hash.finalize()),
             bytes: open.bytes,
             count: open.count,
         });
@@ -182,8 +182,4 @@ impl Archive {
         })
         .await?
     }
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

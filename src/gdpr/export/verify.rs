@@ -25,7 +25,6 @@ use ward_audit::merkle::{leaf_hash, verify_inclusion};
 use ward_audit::note::{self, Verifier};
 use zip::ZipArchive;
 
-use super::archive::hex;
 use super::{FORMAT, Manifest};
 
 /// Largest `manifest.json`, `manifest.sig`, checkpoint or `.json` file read into memory.
@@ -133,7 +132,7 @@ pub fn verify_archive(archive: impl Read + Seek, vkey: &str) -> anyhow::Result<M
             };
         }
         ensure!(
-            hex(&hash.finalize()) == f.sha256,
+            hex::encode(hash.finalize()) == f.sha256,
             "{}: the SHA-256 differs",
             f.name
         );
