@@ -18,7 +18,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Postgres, Sqlite, Type};
+use sqlx::{
+    AssertSqlSafe, ColumnIndex, Connection, Database, Decode, Encode, Postgres, Sqlite, Type,
+};
 
 /// The most parameters one statement binds. SQLite refuses a statement with more than
 /// `SQLITE_MAX_VARIABLE_NUMBER` of them (32,766 since SQLite 3.32; PostgreSQL allows

@@ -194,14 +194,14 @@ fn saml_seeds() -> Vec<Seed> {
             .reason,
         "bad_signature"
     );
-    let stored = deflate::store(signed.as_bytes());
+    let deflated = deflate::deflate(signed.as_bytes());
     assert_eq!(
-        deflate::inflate(&stored, 1 << 20).unwrap(),
+        deflate::inflate(&deflated, 1 << 20).unwrap(),
         signed.as_bytes()
     );
     vec![
         ("saml_preparse", "response", signed.clone().into_bytes()),
-        ("saml_preparse", "stored_deflate", stored),
+        ("saml_preparse", "deflated", deflated),
         ("saml_acs", "response", signed.into_bytes()),
     ]
 }
