@@ -677,6 +677,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     {
         tracing::warn!("{reminder}");
     }
+    let shutdown = shutdown_signal()?;
     // Tests and tools read this line to find the port when binding to port 0.
     // Before the listening line: a reader that waits for that line has seen this one.
     if let Some(addr) = app.metrics_addr() {
@@ -684,7 +685,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     println!("ward: listening on http://{}", app.local_addr());
     tracing::info!(addr = %app.local_addr(), "ward is ready");
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 /// GET /healthz on this node's own address (0.0.0.0 is asked on loopback).
@@ -746,32 +747,34 @@ async fn worker(config: Config, concurrency: usize) -> anyhow::Result<()> {
     })
     .await?;
     let state = app.state();
+    let shutdown = shutdown_signal()?;
     let workers = ward::jobs::Workers::spawn(&state, concurrency.max(1));
     println!("ward: {} job workers running", concurrency.max(1));
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: letting running jobs finish or handing them back");
     workers.stop().await;
     state.audit.flush().await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the SIGINT and SIGTERM handlers now, before the caller says it is running (a
+/// signal sent as soon as it says so would otherwise kill the process with the default
+/// action), and returns what completes on the first of them.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
