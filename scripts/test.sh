@@ -73,6 +73,9 @@ else
   cargo test --locked --workspace
 fi
 
+step "fuzz: every target in fuzz/ for WARD_FUZZ_SECONDS (default 30 s) each"
+tests/fuzz/run.sh
+
 # The fresh-machine test (tests/fresh-machine/run.sh: debootstrap, a clean release build of
 # the README's run command, /healthz) takes far longer than the rest: only on request.
 if [ "${WARD_FRESH_MACHINE:-0}" = 1 ]; then
