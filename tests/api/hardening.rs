@@ -40,6 +40,12 @@ fn secret_of(app: &TestApp) -> String {
     String::from_utf8(app.state.credentials.secret_bytes().to_vec()).unwrap()
 }
 
+/// The API secret as the settings table holds it.
+async fn stored_secret(app: &TestApp) -> String {
+    let settings = &app.state.store.settings;
+    settings.find_setting("api_secret").await.unwrap().unwrap()
+}
+
 /// GET /app as a server-side caller with the app's own (generated) credentials.
 async fn app_settings_status(app: &TestApp) -> u16 {
     let server = token::server_token(app.state.credentials.secret_bytes());
@@ -72,14 +78,7 @@ async fn the_generated_api_secret_is_sealed_at_rest_and_signs_after_a_restart(db
     let secret = secret_of(&first);
     assert_eq!(secret.len(), 64, "a generated secret");
     assert_eq!(app_settings_status(&first).await, 200);
-    let stored = first
-        .state
-        .store
-        .settings
-        .find_setting("api_secret")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_secret(&first).await;
     assert!(stored.starts_with("sealed:v1:"), "{stored}");
     assert!(!stored.contains(&secret));
     first.shutdown().await;
@@ -117,14 +116,7 @@ async fn a_clear_api_secret_from_an_older_version_is_sealed_in_place_and_audited
     let app = TestApp::spawn_on(url, cleanup, generated_credentials(&data_dir)).await;
     assert_eq!(secret_of(&app), legacy, "tokens signed before still verify");
     assert_eq!(app_settings_status(&app).await, 200);
-    let stored = app
-        .state
-        .store
-        .settings
-        .find_setting("api_secret")
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_secret(&app).await;
     assert!(
         stored.starts_with("sealed:v1:") && !stored.contains(legacy),
         "{stored}"
