@@ -5,7 +5,6 @@
 //!
 //! - [`config`]: one [`config::Config`] from an optional TOML file and `WARD_*` variables.
 //! - [`app`]: [`app::Application`] binds, migrates, and serves until shutdown.
-//! - [`error`]: [`error::ApiError`], rendered as Stream's error body.
 //! - [`auth`]: Stream-compatible HS256 tokens and the caller identity.
 //! - [`authz`]: the Cedar policy engine every action goes through; [`audit`]: the audit sink.
 //! - [`store`]: one trait per aggregate (users, channels, messages, settings) with a SQLite
@@ -33,7 +32,6 @@ pub mod bus;
 pub mod chat;
 pub mod config;
 pub mod crypto;
-pub mod error;
 pub mod fsx;
 pub mod gdpr;
 pub mod http;

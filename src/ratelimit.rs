@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The window a limit is stated over, and how long one refusal's audit record stands for
 /// all refusals of its key.

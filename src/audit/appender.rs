@@ -67,7 +67,7 @@ struct Appender {
 const PSEUDONYM_TTL: Duration = Duration::from_secs(30);
 const PSEUDONYM_CACHE: usize = 100_000;
 
-type Ack = Option<oneshot::Sender<Result<(), String>>>;
+type Ack = Option<oneshot::Sender<Result<(), super::RecordError>>>;
 
 /// Opens (or creates) the log, checks it, and starts the appender and the checkpoint
 /// publisher. Returns the handle actions record through.
@@ -409,12 +409,12 @@ impl Appender {
             return;
         }
         let rows: Vec<OutboxRow> = direct.iter().map(|(r, _)| r.clone()).collect();
-        let result = self
-            .store
-            .audit
-            .insert_outbox(&rows)
-            .await
-            .map_err(|e| format!("storing audit records in the outbox: {e}"));
+        let result = self.store.audit.insert_outbox(&rows).await.map_err(|e| {
+            super::RecordError::new(
+                e.fault(),
+                format!("storing audit records in the outbox: {e}"),
+            )
+        });
         for (_, ack) in direct {
             if let Some(ack) = ack {
                 let _ = ack.send(result.clone());

@@ -29,7 +29,7 @@ pub use event::{AuditEvent, EventType, ObjectRef, Outcome};
 
 use crate::crypto::fields::FieldCrypto;
 use crate::crypto::frame::{self, Field};
-use crate::store::OutboxRow;
+use crate::store::{Fault, OutboxRow};
 
 /// Where code that cannot wait (the policy engine, the keyring) sends records. The
 /// [`AuditLog`] appends them; at the REST edge the response waits until they are durable.
@@ -134,7 +134,7 @@ pub fn pii_field(event_type: u16, at_ms: i64) -> String {
 
 pub(crate) enum Command {
     /// A record without a write of its own; the sender waits for it to be durable.
-    Record(OutboxRow, Option<oneshot::Sender<Result<(), String>>>),
+    Record(OutboxRow, Option<oneshot::Sender<Result<(), RecordError>>>),
     /// Chain everything waiting, then answer with the tree size.
     Sync(oneshot::Sender<Result<u64, String>>),
     /// Delete the directory rows of these ids (erasure) after chaining what is queued.
@@ -146,7 +146,7 @@ pub(crate) enum Command {
 tokio::task_local! {
     /// Acknowledgements of records handed over during one request; the REST edge waits for
     /// them before answering.
-    static PENDING: RefCell<Vec<oneshot::Receiver<Result<(), String>>>>;
+    static PENDING: RefCell<Vec<oneshot::Receiver<Result<(), RecordError>>>>;
 }
 
 /// Runs `fut`, then waits until every record it handed to [`AuditSink::record`] is durable.
@@ -160,11 +160,13 @@ pub async fn durable<F: Future>(fut: F) -> Result<F::Output, RecordLost> {
         })
         .await;
     let mut lost = 0;
+    let mut fault = Fault::Other;
     for ack in pending {
         match ack.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "an audit record could not be stored");
+                fault = fault.worse(e.fault);
                 lost += 1;
             }
             Err(_) => {
@@ -175,15 +177,40 @@ pub async fn durable<F: Future>(fut: F) -> Result<F::Output, RecordLost> {
     }
     match lost {
         0 => Ok(out),
-        n => Err(RecordLost(n)),
+        n => Err(RecordLost { count: n, fault }),
     }
 }
 
 /// Some records of an action could not be made durable (the causes are logged where they
-/// were seen).
+/// were seen); `fault` is the gravest database failure among them.
 #[derive(Debug, thiserror::Error)]
-#[error("{0} audit record(s) could not be stored")]
-pub struct RecordLost(pub usize);
+#[error("{count} audit record(s) could not be stored")]
+pub struct RecordLost {
+    pub count: usize,
+    pub fault: Fault,
+}
+
+/// A record that could not be made durable: why, and the class of the database failure
+/// behind it (`Other` when the appender stopped or the record could not be prepared).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RecordError {
+    pub fault: Fault,
+    message: String,
+}
+
+impl RecordError {
+    pub(crate) fn new(fault: Fault, message: impl Into<String>) -> Self {
+        Self {
+            fault,
+            message: message.into(),
+        }
+    }
+
+    fn stopped() -> Self {
+        Self::new(Fault::Other, "the audit appender has stopped")
+    }
+}
 
 /// The latest signed checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,32 +266,25 @@ impl AuditLog {
     }
 
     /// Records an action that has no write of its own; returns once the record is durable.
-    pub async fn record(&self, event: AuditEvent) -> anyhow::Result<()> {
-        let row = prepare(event, self.crypto.as_deref()).await?;
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Record(row, Some(tx)))
-            .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
-        rx.await
-            .map_err(|_| anyhow::anyhow!("the audit appender stopped before storing a record"))?
-            .map_err(|e| anyhow::anyhow!("storing an audit record: {e}"))
+    pub async fn record(&self, event: AuditEvent) -> Result<(), RecordError> {
+        self.record_all(vec![event]).await
     }
 
     /// Several records at once (one appender round trip); returns once all are durable.
-    pub async fn record_all(&self, events: Vec<AuditEvent>) -> anyhow::Result<()> {
+    pub async fn record_all(&self, events: Vec<AuditEvent>) -> Result<(), RecordError> {
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
-            let row = prepare(event, self.crypto.as_deref()).await?;
+            let row = prepare(event, self.crypto.as_deref())
+                .await
+                .map_err(|e| RecordError::new(Fault::in_chain(e.as_ref()), format!("{e:#}")))?;
             let (tx, rx) = oneshot::channel();
             self.commands
                 .send(Command::Record(row, Some(tx)))
-                .map_err(|_| anyhow::anyhow!("the audit appender has stopped"))?;
+                .map_err(|_| RecordError::stopped())?;
             acks.push(rx);
         }
         for rx in acks {
-            rx.await
-                .map_err(|_| anyhow::anyhow!("the audit appender stopped before storing a record"))?
-                .map_err(|e| anyhow::anyhow!("storing an audit record: {e}"))?;
+            rx.await.map_err(|_| RecordError::stopped())??;
         }
         Ok(())
     }

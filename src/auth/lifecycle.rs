@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
 use crate::bus::wire::Revocation;
 use crate::chat::{Actor, view};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::UserRow;
 use crate::time::{now_micros, rfc3339};
 
@@ -188,11 +188,7 @@ pub async fn revoke_user_tokens(
                 "revocation_lifted"
             },
         );
-    state
-        .audit
-        .record(record)
-        .await
-        .map_err(ApiError::internal)?;
+    state.audit.record(record).await?;
     if let Some(before) = before {
         state
             .bus
@@ -234,11 +230,7 @@ pub async fn revoke_app_tokens(
         .audit(EventType::ConfigChange)
         .object("setting", super::APP_TOKENS_REVOKED)
         .meta("setting", super::APP_TOKENS_REVOKED);
-    state
-        .audit
-        .record(record)
-        .await
-        .map_err(ApiError::internal)?;
+    state.audit.record(record).await?;
     if let Some(before) = before {
         state
             .bus

@@ -32,7 +32,7 @@ impl Caller {
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
-use crate::error::{ApiError, ApiResult, code};
+use crate::http::error::{ApiError, ApiResult, code};
 
 /// The setting holding the app-wide `revoke_tokens_issued_before` (Unix seconds).
 pub const APP_TOKENS_REVOKED: &str = "revoke_tokens_issued_before";

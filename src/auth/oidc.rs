@@ -40,7 +40,7 @@ use serde_json::{Map, Value};
 
 use super::sso::{self, ExternalLogin, ProviderKind, SsoProvider};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult, code};
+use crate::http::error::{ApiError, ApiResult, code};
 use crate::time::now_micros;
 
 mod config;

@@ -49,7 +49,7 @@ use serde_json::Value;
 
 use super::sso::{self, ProviderKind, is_local_path};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult, code};
+use crate::http::error::{ApiError, ApiResult, code};
 use crate::time::now_micros;
 
 /// The SP private key type samael signs and decrypts with (an OpenSSL key).

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
 use crate::bus::wire::Revocation;
-use crate::error::{ApiError, ApiResult, code};
+use crate::http::error::{ApiError, ApiResult, code};
 use crate::store::{SessionRow, UserRow};
 use crate::time::now_micros;
 

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
 use crate::crypto::fields::Opened;
 use crate::crypto::frame::Field;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::ProviderRow;
 use crate::time::now_micros;
 

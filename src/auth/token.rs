@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::error::{ApiError, code};
+use crate::http::error::{ApiError, code};
 
 type HmacSha256 = Hmac<Sha256>;
 

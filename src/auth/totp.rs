@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
 use crate::crypto::frame::Field;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::TotpRow;
 use crate::time::now_micros;
 
@@ -151,7 +151,7 @@ pub async fn check(state: &AppState, user_id: &str, code: &str) -> ApiResult<Che
         )
         .await;
         return Err(ApiError::new(
-            crate::error::code::RATE_LIMITED,
+            crate::http::error::code::RATE_LIMITED,
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "too many wrong codes: try again in {} s",
@@ -190,7 +190,7 @@ pub async fn check(state: &AppState, user_id: &str, code: &str) -> ApiResult<Che
                 .meta("reason", reason);
             upsert_audited(state, &row, record).await?;
             Err(ApiError::unauthorized(
-                crate::error::code::ACCESS_KEY,
+                crate::http::error::code::ACCESS_KEY,
                 if reason == "reused" {
                     "this code was already used; wait for the next one"
                 } else {
@@ -253,7 +253,7 @@ pub async fn use_recovery_code(state: &AppState, user_id: &str, code: &str) -> A
     )
     .await;
     Err(ApiError::unauthorized(
-        crate::error::code::ACCESS_KEY,
+        crate::http::error::code::ACCESS_KEY,
         "the recovery code is not valid",
     ))
 }

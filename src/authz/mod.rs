@@ -21,7 +21,7 @@ use cedar_policy::{
 };
 
 use crate::audit::AuditSink;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 /// The policy files, in load order. `ward policy check --dir` reads the same names.
 pub const POLICY_FILES: &[(&str, &str)] = &[

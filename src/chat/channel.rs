@@ -15,7 +15,7 @@ use crate::chat::channel_type::{self, ChannelConfig};
 use crate::chat::{
     Actor, event, filter, user, validate_channel_id, validate_channel_type, validate_user_id, view,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::{ChannelRow, Cursor, MemberRow, MessageRow};
 use crate::time::{now_micros, parse_rfc3339, rfc3339};
 
@@ -436,11 +436,7 @@ pub async fn require_member_roles(
             .meta("action", "UpdateChannelMembers")
             .meta("resource_kind", "channel")
             .meta("channel_type", config.name);
-        state
-            .audit
-            .record(denied)
-            .await
-            .map_err(ApiError::internal)?;
+        state.audit.record(denied).await?;
     }
     Err(ApiError::not_allowed(format!(
         "channels of type {} do not accept {} as members: {}",
@@ -520,11 +516,7 @@ pub async fn watch(
             .meta("resource_kind", "channel")
             .meta("channel_type", cid.split_once(':').map_or("", |(t, _)| t))
             .meta("via", if actor.server { "server" } else { "client" });
-        state
-            .audit
-            .record(denied)
-            .await
-            .map_err(ApiError::internal)?;
+        state.audit.record(denied).await?;
         return Err(ApiError::not_allowed(format!(
             "ReadChannel is not allowed for this user in channel {cid}"
         )));

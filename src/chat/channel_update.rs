@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::audit::EventType;
 use crate::chat::channel::{self, Loaded, custom_data, parse_members};
 use crate::chat::{Actor, event, message, user, view};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::{ChannelRow, MemberRow};
 use crate::time::{now_micros, parse_rfc3339};
 

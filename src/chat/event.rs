@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::chat::{Actor, channel, view};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::time::{now_micros, rfc3339};
 
 /// The envelope every channel event shares.
@@ -89,7 +89,7 @@ pub async fn send_event(
     })?;
     if Value::Object(body.event.clone()).to_string().len() > 5 * 1024 {
         return Err(ApiError::new(
-            crate::error::code::PAYLOAD_TOO_BIG,
+            crate::http::error::code::PAYLOAD_TOO_BIG,
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "custom event data must stay under 5KB",
         ));

@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::chat::channel;
 use crate::chat::view::{self, RESERVED_MESSAGE_FIELDS};
 use crate::chat::{Actor, event, filter, validate_message_id, validate_user_id};
-use crate::error::{ApiError, ApiResult, code};
+use crate::http::error::{ApiError, ApiResult, code};
 use crate::store::{Cursor, MessageRow};
 use crate::time::{now_micros, parse_rfc3339, rfc3339};
 
@@ -833,5 +833,5 @@ pub async fn record_reads<'a>(
         .audit
         .record_all(events)
         .await
-        .map_err(crate::error::ApiError::internal)
+        .map_err(crate::http::error::ApiError::from)
 }

@@ -16,7 +16,7 @@ pub mod read;
 pub mod user;
 pub mod view;
 
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::UserRow;
 
 /// Who an operation acts for: an end user, or a server-side caller acting for the user

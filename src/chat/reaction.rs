@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::chat::{Actor, channel, event, view};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::ReactionRow;
 use crate::time::now_micros;
 

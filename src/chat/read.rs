@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::chat::{Actor, channel, view};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::{ReadRow, UserRow};
 use crate::time::{now_micros, parse_rfc3339, rfc3339};
 

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::chat::{Actor, filter, validate_user_id, view};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::{Fields, UserRow};
 use crate::time::now_micros;
 

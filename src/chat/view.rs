@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::app::AppState;
 use crate::chat::Actor;
 use crate::chat::channel_type::{self, ChannelConfig};
-use crate::error::ApiResult;
+use crate::http::error::ApiResult;
 use crate::store::{ChannelRow, MemberRow, MessageRow, ReactionRow, ReadRow, UserRow};
 use crate::time::rfc3339;
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
-use crate::error::{ApiError, ApiResult, code};
+use crate::http::error::{ApiError, ApiResult, code};
 use crate::time::{now_micros, rfc3339};
 
 /// Stream's delete modes.
@@ -76,11 +76,7 @@ pub async fn erase_user(
         if let Some(t) = task_id {
             refused = refused.meta("task_id", t);
         }
-        state
-            .audit
-            .record(refused)
-            .await
-            .map_err(ApiError::internal)?;
+        state.audit.record(refused).await?;
         return Err(ApiError::new(
             code::NOT_ALLOWED,
             axum::http::StatusCode::CONFLICT,

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::{Cursor, MessageRow, ReactionRow};
 use crate::time::{Micros, rfc3339};
 use archive::Archive;
@@ -195,7 +195,7 @@ async fn record(state: &AppState, request: &ExportRequest, ok: bool) -> anyhow::
     if let Some(task) = &request.task_id {
         event = event.object("task", task.clone()).meta("task_id", task);
     }
-    state.audit.record(event).await
+    Ok(state.audit.record(event).await?)
 }
 
 async fn write_archive(

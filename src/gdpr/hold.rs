@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
 use crate::crypto::fields::Opened;
 use crate::crypto::frame::Field;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::HoldRow;
 use crate::time::{now_micros, rfc3339};
 

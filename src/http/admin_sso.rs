@@ -22,7 +22,7 @@ use crate::audit::{AuditEvent, EventType};
 use crate::auth::session;
 use crate::auth::sso::{self, ProviderKind, SsoProvider};
 use crate::chat::Actor;
-use crate::error::{ApiError, ApiResult, code};
+use crate::http::error::{ApiError, ApiResult, code};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -278,7 +278,7 @@ async fn put_2fa_policy(
                 .meta("setting", "auth.2fa_roles"),
         )
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     Ok(Reply(json!({ "roles": body.roles })))
 }
 

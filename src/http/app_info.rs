@@ -22,7 +22,7 @@ async fn update_app(
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> HandlerResult {
     if auth.caller != crate::auth::Caller::Server {
-        return Err(crate::error::ApiError::not_allowed(
+        return Err(crate::http::error::ApiError::not_allowed(
             "app settings are updated server-side only: use the API secret",
         ));
     }
@@ -30,7 +30,7 @@ async fn update_app(
         .keys()
         .find(|k| k.as_str() != crate::auth::APP_TOKENS_REVOKED)
     {
-        return Err(crate::error::ApiError::input(format!(
+        return Err(crate::http::error::ApiError::input(format!(
             "app setting {other} cannot be updated on this server"
         )));
     }

@@ -18,7 +18,7 @@ use super::{Auth, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, tree, view};
 use crate::chat::Actor;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::store::AuditQuery;
 
 pub fn router() -> Router<AppState> {
@@ -81,7 +81,7 @@ async fn record_read(
                 .meta("count", count),
         )
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::from)
 }
 
 async fn latest(state: &AppState) -> Result<crate::store::CheckpointRow, ApiError> {

@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::auth::session::{self, Session, Start};
 use crate::auth::{password, totp};
 use crate::chat::Actor;
-use crate::error::{ApiError, ApiResult, code};
+use crate::http::error::{ApiError, ApiResult, code};
 use crate::ratelimit::{self, Audited, ClientIp, Limit};
 use crate::time::rfc3339;
 

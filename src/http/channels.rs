@@ -15,7 +15,7 @@ use crate::chat::event::{self, SendEvent};
 use crate::chat::message::{self, SendMessage};
 use crate::chat::read::{self, MarkRead, MarkUnread};
 use crate::chat::{validate_channel_id, validate_channel_type};
-use crate::error::ApiResult;
+use crate::http::error::ApiResult;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -69,7 +69,7 @@ async fn query_channel_impl(
     });
     let actor = auth.actor_for(state, named).await?;
     let req: QueryChannel = serde_json::from_value(body)
-        .map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
+        .map_err(|e| crate::http::error::ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(
         channel::query_channel(state, &actor, kind, id, &req, auth.connection_id.as_deref())
             .await?,
@@ -158,7 +158,7 @@ async fn mark_read(
     let named = body.as_object().and_then(named_user);
     let actor = auth.actor_for(&state, named).await?;
     let req: MarkRead = serde_json::from_value(body)
-        .map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
+        .map_err(|e| crate::http::error::ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(read::mark_read(&state, &actor, &cid, &req).await?))
 }
 
@@ -172,7 +172,7 @@ async fn mark_unread(
     let named = body.as_object().and_then(named_user);
     let actor = auth.actor_for(&state, named).await?;
     let req: MarkUnread = serde_json::from_value(body)
-        .map_err(|e| crate::error::ApiError::input(format!("invalid request body: {e}")))?;
+        .map_err(|e| crate::http::error::ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(read::mark_unread(&state, &actor, &cid, &req).await?))
 }
 

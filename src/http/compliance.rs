@@ -16,10 +16,10 @@ use super::openapi::{
 };
 use super::{ApiJson, ApiPath, HandlerResult, Reply};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
 use crate::gdpr::erase::{self, Mode, Options};
 use crate::gdpr::hold;
 use crate::gdpr::retention;
+use crate::http::error::{ApiError, ApiResult};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -360,7 +360,7 @@ async fn download_export(
                 .meta("step", "downloaded"),
         )
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "application/zip"),
@@ -426,7 +426,7 @@ async fn export_user_json(
                 .meta("step", "api"),
         )
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     Ok(Reply(json!({
         "user": crate::chat::view::user_json(&state, &user),
         "messages": rendered,

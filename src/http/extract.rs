@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use crate::app::AppState;
 use crate::auth::{Caller, token};
 use crate::chat::{Actor, user};
-use crate::error::{ApiError, code};
+use crate::http::error::{ApiError, code};
 
 /// The authenticated caller of a REST request, with the query parameters decoded with
 /// form rules (`+` is a space), as the SDK encodes them.

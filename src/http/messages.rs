@@ -10,7 +10,7 @@ use super::{ApiJson, ApiPath, Auth, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::chat::message::{self, PartialUpdateMessage, RepliesQuery, Search, UpdateMessage};
 use crate::chat::reaction::{self, SendReaction};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 pub fn router() -> Router<AppState> {
     Router::new()

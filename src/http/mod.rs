@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod channels;
 mod compliance;
+pub mod error;
 pub mod extract;
 mod headers;
 mod messages;
@@ -29,7 +30,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 pub use extract::{ApiJson, ApiPath, Auth};
 
@@ -78,7 +79,7 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        crate::error::code::INPUT,
+        crate::http::error::code::INPUT,
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed on this endpoint",
     )
@@ -117,7 +118,7 @@ async fn enforce_decision(req: Request, next: Next) -> Response {
     .await;
     let (res, decided) = match recorded {
         Ok(answered) => answered,
-        Err(lost) => return ApiError::internal(lost).into_response(),
+        Err(lost) => return ApiError::from(lost).into_response(),
     };
     if res.status().is_success() && !decided {
         tracing::error!(method = %method, route = %route, "request answered without an authorization decision");

@@ -30,7 +30,7 @@ pub const API_KEY: &str = "api_key";
 pub const TOKEN: &str = "stream_token";
 pub const SESSION: &str = "session";
 
-/// Stream's error body, which every failure carries (`crate::error::ApiError::body`).
+/// Stream's error body, which every failure carries (`crate::http::error::ApiError::body`).
 #[derive(ToSchema)]
 #[allow(dead_code, reason = "describes the JSON that ApiError::body builds")]
 pub struct ErrorBody {

@@ -12,7 +12,7 @@ use super::openapi::{ErrorBody, Health, TokenCallerErrors, UsageReply};
 use super::{Auth, HandlerResult, Reply};
 use crate::app::AppState;
 use crate::bus::BusHealth;
-use crate::error::{ApiError, code};
+use crate::http::error::{ApiError, code};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -14,7 +14,7 @@ use super::ApiPath;
 use super::openapi::SsoErrors;
 use crate::app::AppState;
 use crate::auth::saml::{self, SamlProvider, logout};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 pub fn router() -> Router<AppState> {
     Router::new()

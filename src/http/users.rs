@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::auth::lifecycle::{self, Change, UsersPayload, UsersStateJob};
 use crate::chat::Actor;
 use crate::chat::user::{self, PartialUpdate, QueryUsers};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -55,7 +55,7 @@ async fn limit_connect(
     state: &AppState,
     ip: crate::ratelimit::ClientIp,
     raw_query: Option<&str>,
-) -> Result<(), crate::error::ApiError> {
+) -> Result<(), crate::http::error::ApiError> {
     use crate::ratelimit::{Audited, Limit, enforce, enforce_ip};
     let audited = || Audited::Denied {
         action: "Connect",

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::chat::{event, read, user, view};
-use crate::error::{ApiError, code};
+use crate::http::error::{ApiError, code};
 use crate::http::extract as ex;
 use crate::store::UserRow;
 use crate::time::{now_micros, rfc3339};
@@ -123,6 +123,7 @@ async fn authenticate(
 }
 
 async fn reject(mut socket: WebSocket, err: ApiError) {
+    err.log();
     let frame = json!({ "error": err.body() }).to_string();
     let _ = socket.send(Message::Text(frame.into())).await;
     let _ = socket

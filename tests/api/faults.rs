@@ -13,6 +13,8 @@ mod small_disk;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use crate::helpers::{Cleanup, TestApp, eventually};
 use load::{Load, Outcome};
 use pg_cluster::PgCluster;
@@ -76,6 +78,24 @@ async fn sqlite_on_a_full_disk_answers_507_stays_intact_and_writes_again_once_sp
     let started = Instant::now();
     disk.fill_leaving(256 * 1024);
     load.wait_for(507, 10, started, 60).await;
+    // A read records who read what; when that record cannot be stored the read fails the
+    // same way, not with a generic 500.
+    let (status, body) = app
+        .post(
+            &format!("/channels/messaging/{CHANNEL}/query"),
+            &app.token(USERS[1]),
+            json!({"messages": {"limit": 5}}),
+        )
+        .await;
+    eprintln!("a read on the full disk answered {status}");
+    assert!(matches!(status, 201 | 507), "{status}: {body}");
+    if status == 507 {
+        assert_eq!(
+            (body["code"].as_i64(), body["StatusCode"].as_u64()),
+            (Some(-1), Some(507)),
+            "{body}"
+        );
+    }
     disk.free();
 
     let fault = Fault::over("SQLite on a full disk", 507, started);

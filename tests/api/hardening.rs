@@ -487,6 +487,6 @@ async fn a_character_postgres_cannot_store_maps_to_a_400() {
         panic!("a database error: {err}");
     };
     assert_eq!(db_err.code().as_deref(), Some("22021"));
-    let api = ward::error::ApiError::from(ward::store::StoreError::Database(err));
+    let api = ward::http::error::ApiError::from(ward::store::StoreError::Database(err));
     assert_eq!((api.status.as_u16(), api.code), (400, 4), "{api}");
 }

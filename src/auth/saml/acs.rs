@@ -16,7 +16,7 @@ use super::{
 };
 use crate::app::AppState;
 use crate::auth::sso::{self, ExternalLogin, is_local_path};
-use crate::error::ApiResult;
+use crate::http::error::ApiResult;
 use crate::time::now_micros;
 
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";

@@ -29,7 +29,7 @@ use super::{
 use crate::app::AppState;
 use crate::auth::session;
 use crate::auth::sso::is_local_path;
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::time::now_micros;
 
 /// How the message (if any) arrived.

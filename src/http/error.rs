@@ -1,12 +1,14 @@
 //! The one error type at the HTTP edge. Every failure leaves Ward as Stream's error body
 //! `{code, message, StatusCode, duration, more_info}` so the SDK can read `code`.
-//! Internal causes are logged here and never returned to the caller.
+//! A server-side failure keeps its cause chain; the chain is logged once, when the error
+//! becomes a response (or a WebSocket failure frame), and never returned to the caller.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::http::timing;
+use crate::store::Fault;
 
 /// Stream error codes used by Ward (the SDK's `src/errors.ts` table).
 pub mod code {
@@ -28,13 +30,16 @@ pub mod code {
 
 const MORE_INFO: &str = "https://getstream.io/chat/docs/api_errors_response";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: i32,
     pub status: StatusCode,
     pub message: String,
     /// Seconds for a `Retry-After` header (rate limits).
     pub retry_after: Option<u64>,
+    /// What went wrong inside, for the log (never for the caller). Causes must not hold
+    /// personal data: they are database, I/O and key errors, not request content.
+    cause: Option<std::sync::Arc<anyhow::Error>>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -46,6 +51,26 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            cause: None,
+        }
+    }
+
+    /// Keeps `cause` for the log line written when this error is answered.
+    pub fn caused_by(mut self, cause: impl Into<anyhow::Error>) -> Self {
+        self.cause = Some(std::sync::Arc::new(cause.into()));
+        self
+    }
+
+    /// Logs the cause chain, once, where the error leaves Ward: a warning for an outage
+    /// that passes by itself, an error for anything else on the server's side.
+    pub fn log(&self) {
+        let Some(cause) = &self.cause else {
+            return;
+        };
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(status = self.status.as_u16(), error = %format!("{cause:#}"), "request failed");
+        } else {
+            tracing::error!(status = self.status.as_u16(), error = %format!("{cause:#}"), "request failed");
         }
     }
 
@@ -77,41 +102,42 @@ impl ApiError {
         Self::new(code, StatusCode::UNAUTHORIZED, message)
     }
 
-    /// An unexpected failure: the cause is logged, the caller sees a neutral message.
-    /// Callers must not put personal data into `cause` (it reaches the log).
+    /// An unexpected failure: the caller sees a neutral message, the cause is logged when
+    /// the error is answered. Callers must not put personal data into `cause`.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
         Self::new(
             code::INTERNAL,
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal error, please retry",
         )
+        .caused_by(anyhow::anyhow!("{cause:#}"))
     }
 
-    /// A database failure, by what the caller can do about it: the database unreachable
-    /// (down, restarting, refusing connections, every connection busy past the pool's acquire
-    /// timeout) is a 503 and storage full a 507 (RFC 4918 §11.5: the server cannot store what
-    /// the request needs), both with the retryable code -1 since they pass without the
-    /// caller changing anything; anything else is an internal error. The cause is logged.
+    /// A database failure, by what the caller can do about it: see [`ApiError::of_fault`].
     pub fn database(err: sqlx::Error) -> Self {
-        match DbFault::of(&err) {
-            DbFault::Unavailable => {
-                tracing::warn!(error = %err, "database unavailable");
-                Self::new(
-                    code::INTERNAL,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the database is unavailable, please retry",
-                )
-            }
-            DbFault::Full => {
-                tracing::error!(error = %err, "database storage full");
-                Self::new(
-                    code::INTERNAL,
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    "the server's storage is full, please retry later",
-                )
-            }
-            DbFault::Other => Self::internal(err),
+        Self::of_fault(Fault::of(&err), err)
+    }
+
+    /// The answer to a failure of class `fault`: the database unreachable (down,
+    /// restarting, refusing connections, every connection busy past the pool's acquire
+    /// timeout) is a 503 and storage full a 507 (RFC 4918 §11.5: the server cannot store
+    /// what the request needs), both with the retryable code -1 since they pass without the
+    /// caller changing anything; anything else is an internal error.
+    pub fn of_fault(fault: Fault, err: impl std::fmt::Display) -> Self {
+        match fault {
+            Fault::Unavailable => Self::new(
+                code::INTERNAL,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable, please retry",
+            )
+            .caused_by(anyhow::anyhow!("{err:#}")),
+            Fault::Full => Self::new(
+                code::INTERNAL,
+                StatusCode::INSUFFICIENT_STORAGE,
+                "the server's storage is full, please retry later",
+            )
+            .caused_by(anyhow::anyhow!("{err:#}")),
+            Fault::Other => Self::internal(err),
         }
     }
 
@@ -152,70 +178,28 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-/// What a database error means for the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DbFault {
-    Unavailable,
-    Full,
-    Other,
+impl From<crate::audit::RecordError> for ApiError {
+    /// A record that could not be stored fails its action: 507 on a full disk, 503 while
+    /// the database is away, 500 otherwise.
+    fn from(err: crate::audit::RecordError) -> Self {
+        ApiError::of_fault(err.fault, err)
+    }
 }
 
-impl DbFault {
-    fn of(err: &sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => Self::Unavailable,
-            sqlx::Error::Database(e) => Self::of_code(e.code().as_deref().unwrap_or("")),
-            _ => Self::Other,
-        }
-    }
-
-    /// PostgreSQL SQLSTATEs (appendix A: class 08 connection exceptions, 57P01–57P03 the
-    /// server shutting down or starting, 53300 too many connections, 53100 disk full) and
-    /// SQLite's SQLITE_FULL (13).
-    fn of_code(code: &str) -> Self {
-        match code {
-            "57P01" | "57P02" | "57P03" | "53300" => Self::Unavailable,
-            c if c.starts_with("08") => Self::Unavailable,
-            "53100" | "13" => Self::Full,
-            _ => Self::Other,
-        }
+impl From<crate::audit::RecordLost> for ApiError {
+    fn from(err: crate::audit::RecordLost) -> Self {
+        ApiError::of_fault(err.fault, err)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.log();
         let mut res = (self.status, axum::Json(self.body())).into_response();
         if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         res
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::DbFault;
-
-    #[test]
-    fn outages_and_full_disks_are_told_apart_from_other_database_errors() {
-        for code in ["57P01", "57P03", "08006", "08001", "53300"] {
-            assert_eq!(DbFault::of_code(code), DbFault::Unavailable, "{code}");
-        }
-        for code in ["53100", "13"] {
-            assert_eq!(DbFault::of_code(code), DbFault::Full, "{code}");
-        }
-        for code in ["23505", "2067", "5", ""] {
-            assert_eq!(DbFault::of_code(code), DbFault::Other, "{code}");
-        }
-        assert_eq!(
-            DbFault::of(&sqlx::Error::PoolTimedOut),
-            DbFault::Unavailable
-        );
-        assert_eq!(DbFault::of(&sqlx::Error::RowNotFound), DbFault::Other);
     }
 }
