@@ -10,6 +10,9 @@
 //! a log that verifies. Options: `--db sqlite,postgres` `--records 200000` `--conc 512`
 //! `--backlog 100000` `--pg-url postgres://postgres@127.0.0.1:5432`.
 
+// A benchmark or test reports a failure by panicking: unwrapping is how it fails.
+#![allow(clippy::unwrap_used)]
+
 #[path = "common/options.rs"]
 mod common;
 

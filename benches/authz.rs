@@ -3,6 +3,9 @@
 //! Then the read decision every delivery passes (`ws::gate`): one event to 1,000 watchers
 //! without the decision, with it cached, and with a cold cache (one load from SQLite).
 
+// A benchmark or test reports a failure by panicking: unwrapping is how it fails.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

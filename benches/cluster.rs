@@ -7,6 +7,9 @@
 //! latency from the `ts` carried in each message, and connections closed early. Loopback
 //! only; bounded in count and time; servers are killed at the end.
 
+// A benchmark or test reports a failure by panicking: unwrapping is how it fails.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -8,6 +8,9 @@
 //! Options: `--db sqlite,postgres` `--messages 100000` `--reactions 1000` `--conc 8`
 //! `--pg-url postgres://postgres@127.0.0.1:5432`.
 
+// A benchmark or test reports a failure by panicking: unwrapping is how it fails.
+#![allow(clippy::unwrap_used)]
+
 #[path = "common/options.rs"]
 mod common;
 

@@ -27,6 +27,9 @@
 //! Options: `cargo bench --bench load -- --help` lists them with their defaults.
 //! Env `WARD_BENCH_SERVER_BIN=/path/to/ward` runs that server binary instead of the one cargo built.
 
+// A benchmark or test reports a failure by panicking: unwrapping is how it fails.
+#![allow(clippy::unwrap_used)]
+
 #[path = "common/options.rs"]
 mod common;
 

@@ -4,6 +4,9 @@
 //! `app` builds the routers of `http` and `ws`, which take its state). The table below is the
 //! rule; there is no exceptions list.
 
+// A benchmark or test reports a failure by panicking: unwrapping is how it fails.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

@@ -1,6 +1,9 @@
 //! Integration tests: one binary. Every test runs against SQLite and PostgreSQL; the
 //! helper spawns the real application on port 0 with a fresh database.
 
+// A benchmark or test reports a failure by panicking: unwrapping is how it fails.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 mod audit_crash;
