@@ -15,6 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "main",
             "app",
+            "cli",
             "http",
             "ws",
             "ops",
