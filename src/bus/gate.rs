@@ -17,7 +17,7 @@
 //! whole cache is dropped when the bus goes down or comes back.
 //!
 //! The lock is synchronous: lookups and invalidations are a few map operations with no
-//! `.await` inside, and delivery (also synchronous, see `hub`) takes it for reading.
+//! `.await` inside, and delivery (also synchronous, see [`super::local`]) takes it for reading.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
