@@ -1,6 +1,6 @@
 //! Micro-benchmark: the latency one authorization decision adds (`cargo bench --bench authz`).
 //! Builds the request and entities and evaluates the embedded policies, as a handler does.
-//! Then the read decision every delivery passes (`ws::gate`): one event to 1,000 watchers
+//! Then the read decision every delivery passes (`bus::gate`): one event to 1,000 watchers
 //! without the decision, with it cached, and with a cold cache (one load from SQLite).
 
 // A benchmark or test reports a failure by panicking: unwrapping is how it fails.
@@ -111,10 +111,11 @@ fn main() {
 /// each delivery (a load of the channel, its members and the users from SQLite).
 fn delivery() {
     use axum::extract::ws::Utf8Bytes;
+    use ward::bus::gate::{Gate, Scope};
+    use ward::bus::local::Hub;
     use ward::bus::wire::TargetKind;
     use ward::store::{ChannelRow, MemberRow, Store};
-    use ward::ws::gate::{Gate, Scope};
-    use ward::ws::hub::Hub;
+    use ward::ws::read_policy::ChannelReadPolicy;
 
     const WATCHERS: usize = 1_000;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -165,11 +166,11 @@ fn delivery() {
             .expect("channel");
     });
     let hub = Arc::new(Hub::new(64));
-    let gate = Arc::new(Gate::new(
+    let gate = Arc::new(Gate::new(Arc::new(ChannelReadPolicy::new(
         store.users.clone(),
         store.channels.clone(),
         Arc::new(Authz::embedded(Arc::new(MemorySink::new())).expect("policies load")),
-    ));
+    ))));
     hub.set_gate(gate.clone());
     let mut queues = Vec::new();
     for u in &users {

@@ -1,19 +1,22 @@
-//! Building and running the application: open the store (migrating it), settle the app
-//! credentials, bind the listener (port 0 in tests), and serve until a shutdown signal.
+//! Building the application state from the configuration: open the store (migrating it),
+//! the root key, field encryption and the audit log, settle the app credentials, and start
+//! the bus. [`AppState::build`] binds no port (`ward worker`, `ward admin`, `ward gdpr` run
+//! on it); [`Application`] adds the listeners and serves until a shutdown signal.
 
-use std::net::SocketAddr;
+mod server;
+
 use std::ops::Deref;
 use std::sync::Arc;
 
 use anyhow::Context;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::audit::AuditLog;
 use crate::authz::Authz;
 use crate::bus::Bus;
+use crate::bus::local::Hub;
 use crate::bus::redis::RedisBus;
 use crate::config::{Config, KeyProvider};
 use crate::crypto::fields::FieldCrypto;
@@ -23,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::startup::StartupError;
 use crate::store::Store;
 use crate::usage::Meter;
-use crate::ws::hub::Hub;
+pub use server::Application;
 
 /// The app credentials SDKs use: a public key and the HS256 signing secret.
 pub struct Credentials {
@@ -48,11 +51,13 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub store: Store,
-    pub hub: Arc<Hub>,
+    /// Event fan-out and connection state (this node's hub, and the other nodes').
     pub bus: Bus,
     pub credentials: Credentials,
     /// Flips to true once shutdown starts; WebSocket sessions close with a close frame.
     pub shutdown: watch::Receiver<bool>,
+    /// What flips [`Inner::shutdown`] ([`AppState::begin_shutdown`]).
+    shutdown_tx: watch::Sender<bool>,
     pub metrics: Arc<Metrics>,
     pub usage: Arc<Meter>,
     pub authz: Arc<Authz>,
@@ -74,19 +79,62 @@ impl Deref for AppState {
     }
 }
 
-pub struct Application {
-    listener: TcpListener,
-    /// `GET /metrics`, apart from the API (`WARD_METRICS_BIND`); `None` when off.
-    metrics_listener: Option<TcpListener>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    state: AppState,
-    shutdown_tx: watch::Sender<bool>,
+/// What the state holds besides its configuration, opened from it.
+struct Parts {
+    store: Store,
+    bus: Bus,
+    credentials: Credentials,
+    metrics: Arc<Metrics>,
+    usage: Arc<Meter>,
+    authz: Arc<Authz>,
+    audit: Arc<AuditLog>,
+    crypto: Option<Arc<FieldCrypto>>,
 }
 
-impl Application {
+impl AppState {
+    /// The whole state from the configuration (database, root key, field encryption, audit
+    /// log, credentials, policies, bus, jobs), without binding a port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let parts = Parts::open(&config).await?;
+        Ok(Self::assemble(config, parts))
+    }
+
+    fn assemble(config: Config, parts: Parts) -> Self {
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let rate_limits = crate::ratelimit::RateLimits::new(&config.rate_limits);
+        Self(Arc::new(Inner {
+            rate_limits,
+            bus: parts.bus,
+            store: parts.store,
+            credentials: parts.credentials,
+            config,
+            shutdown,
+            shutdown_tx,
+            metrics: parts.metrics,
+            usage: parts.usage,
+            authz: parts.authz,
+            audit: parts.audit,
+            crypto: parts.crypto,
+            jobs: {
+                let jobs = Arc::new(crate::jobs::Jobs::default());
+                crate::gdpr::register_jobs(&jobs);
+                crate::auth::lifecycle::register_jobs(&jobs);
+                jobs
+            },
+        }))
+    }
+
+    /// Starts the shutdown: [`Inner::shutdown`] flips to true (WebSocket sessions close,
+    /// sweeps stop, `/healthz` answers 503).
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+}
+
+impl Parts {
+    async fn open(config: &Config) -> anyhow::Result<Self> {
         if !config.is_postgres() {
-            private_data_dir(&config)?;
+            private_data_dir(config)?;
             // An in-memory database has no file to protect.
             if let Ok(db) = crate::ops::backup::sqlite_path(&config.database_url) {
                 crate::fsx::private_sqlite_file(&db)
@@ -99,52 +147,26 @@ impl Application {
         if let KeyProvider::Local = config.key_provider {
             crate::crypto::root::refuse_missing_local_key(&store, &config.data_dir).await?;
         }
-        let root = open_root(&config)?;
+        let root = open_root(config)?;
         crate::crypto::root::check_against_database(&store, root.as_ref()).await?;
         // The keyring records key operations, and the log seals personal data with the
         // keyring: the keyring records into the log's queue, which the log drains once it
         // runs.
         let queue = crate::audit::Queue::new();
-        let (store, crypto) = open_crypto(&config, store, queue.recorder(), root.clone())?;
+        let (store, crypto) = open_crypto(config, store, queue.recorder(), root.clone())?;
         let audit = crate::audit::appender::start_with_queue(
             store.clone(),
             crypto.clone(),
             root.clone(),
             crate::audit::appender::AppenderConfig {
                 origin: config.audit.origin.clone(),
-                sink: checkpoint_sink(&config)?,
+                sink: checkpoint_sink(config)?,
             },
             queue,
         )
         .await
         .context("opening the audit log")?;
-        let credentials = settle_credentials(&config, &store, root.as_ref(), &audit).await?;
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .map_err(|e| StartupError::bind(config.bind, &e))?;
-        let metrics_listener = match config.metrics_bind {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| StartupError::bind(addr, &e))?,
-            ),
-            None => None,
-        };
-        let mut config = config;
-        // Bound to port 0 (tests, tools) without WARD_PUBLIC_URL: use the real port.
-        let scheme = if config.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        if config.public_url == format!("{scheme}://{}", config.bind) && config.bind.port() == 0 {
-            config.public_url = format!("{scheme}://{}", listener.local_addr()?);
-        }
-        // Load the certificate now, so a bad one stops the start, not the first client.
-        let tls = match &config.tls {
-            Some(t) => Some(crate::tls::acceptor(&t.cert, &t.key)?),
-            None => None,
-        };
+        let credentials = settle_credentials(config, &store, root.as_ref(), &audit).await?;
         let authz = Arc::new(match &config.policy_dir {
             Some(dir) => Authz::from_dir(dir, audit.clone()).with_context(|| {
                 format!("loading the authorization policies from {}", dir.display())
@@ -154,11 +176,13 @@ impl Application {
         });
         let hub = Arc::new(Hub::new(config.limits.ws_queue_len));
         // Every event naming a channel passes the read decision on the node that delivers it.
-        hub.set_gate(Arc::new(crate::ws::gate::Gate::new(
-            store.users.clone(),
-            store.channels.clone(),
-            authz.clone(),
-        )));
+        hub.set_gate(Arc::new(crate::bus::gate::Gate::new(Arc::new(
+            crate::ws::read_policy::ChannelReadPolicy::new(
+                store.users.clone(),
+                store.channels.clone(),
+                authz.clone(),
+            ),
+        ))));
         let metrics = Arc::new(Metrics::default());
         let cluster = match &config.redis_url {
             Some(url) => Some(RedisBus::start(
@@ -177,143 +201,17 @@ impl Application {
                 audit: Some(audit.clone()),
             });
         }
-        let (shutdown_tx, shutdown) = watch::channel(false);
-        let rate_limits = crate::ratelimit::RateLimits::new(&config.rate_limits);
-        let state = AppState(Arc::new(Inner {
-            rate_limits,
-            bus: Bus::new(hub.clone(), cluster),
-            hub,
+        Ok(Self {
             store,
+            bus: Bus::new(hub, cluster),
             credentials,
-            config,
-            shutdown,
             metrics,
             usage,
             authz,
             audit,
             crypto,
-            jobs: {
-                let jobs = Arc::new(crate::jobs::Jobs::default());
-                crate::gdpr::register_jobs(&jobs);
-                crate::auth::lifecycle::register_jobs(&jobs);
-                jobs
-            },
-        }));
-        Ok(Self {
-            listener,
-            metrics_listener,
-            tls,
-            state,
-            shutdown_tx,
         })
     }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    /// Where `GET /metrics` is served, when it is.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
-    }
-
-    pub fn state(&self) -> AppState {
-        self.state.clone()
-    }
-
-    /// Serves until `signal` resolves, then closes WebSockets with a close frame and
-    /// finishes in-flight requests.
-    pub async fn run_until(
-        self,
-        signal: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let router = crate::http::router(self.state.clone());
-        let shutdown_tx = self.shutdown_tx;
-        let sampler_state = self.state.clone();
-        let sampler = tokio::spawn(async move {
-            let hub = sampler_state.hub.clone();
-            sampler_state
-                .usage
-                .run_sampler(move || hub.connection_count())
-                .await;
-        });
-        let workers = crate::jobs::Workers::spawn(&self.state, crate::jobs::DEFAULT_WORKERS);
-        let retention = crate::gdpr::retention::schedule(self.state.clone());
-        let sweep = crate::auth::lifecycle::spawn_sweep(self.state.clone());
-        let limits_sweep = crate::ratelimit::spawn_sweep(self.state.clone());
-        let metrics = self
-            .metrics_listener
-            .map(|l| serve_metrics(l, self.state.clone()));
-        // The peer address reaches the rate limits as `ConnectInfo<Peer>`.
-        let router = router.into_make_service_with_connect_info::<crate::ratelimit::Peer>();
-        let stop = async move {
-            signal.await;
-            tracing::info!("shutting down: closing WebSockets, finishing requests");
-            let _ = shutdown_tx.send(true);
-        };
-        match self.tls {
-            Some(acceptor) => {
-                let listener = crate::tls::TlsListener::new(self.listener, acceptor);
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stop)
-                    .await?;
-            }
-            None => {
-                // Events are small frames: sent at once (no Nagle delay behind the REST
-                // reply); the listener also records each connection's peer address.
-                let listener = crate::ratelimit::PlainListener(self.listener);
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stop)
-                    .await?;
-            }
-        }
-        // WebSocket sessions run outside the HTTP connections graceful shutdown waits for:
-        // let them send their 1001 close frames (each send is bounded to 1 s) first.
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(3),
-            self.state.hub.wait_idle(),
-        )
-        .await;
-        sampler.abort();
-        sweep.abort();
-        limits_sweep.abort();
-        if let Some(m) = metrics {
-            m.abort();
-        }
-        if let Some(r) = retention {
-            r.abort();
-        }
-        // Before the audit flush: a job finishing in the grace period may record entries.
-        workers.stop().await;
-        if let Err(e) = self.state.audit.flush().await {
-            tracing::error!(error = %e, "could not chain and publish the last audit records");
-        }
-        if let Err(e) = self.state.usage.flush().await {
-            tracing::warn!(error = %e, "could not record the last connection peak");
-        }
-        Ok(())
-    }
-}
-
-/// Serves `GET /metrics` on its own listener until the shutdown flag flips.
-fn serve_metrics(listener: TcpListener, state: AppState) -> tokio::task::JoinHandle<()> {
-    let mut shutdown = state.shutdown.clone();
-    let router = crate::http::metrics::router(state);
-    tokio::spawn(async move {
-        let stop = async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "the metrics listener stopped");
-        }
-    })
 }
 
 /// Wraps the store in field encryption (unless switched off), with the local root key in the

@@ -4,15 +4,18 @@
 //! Module map (see `ARCHITECTURE.md` in the steering repo for the whole design):
 //!
 //! - [`config`]: one [`config::Config`] from an optional TOML file and `WARD_*` variables.
-//! - [`app`]: [`app::Application`] binds, migrates, and serves until shutdown.
+//! - [`app`]: [`app::AppState::build`] opens everything from the configuration (migrating
+//!   the database) without a port; [`app::Application`] binds and serves until shutdown.
+//! - [`cli`]: the bodies of the `ward` subcommands (`main` parses and dispatches).
 //! - [`auth`]: Stream-compatible HS256 tokens and the caller identity.
 //! - [`authz`]: the Cedar policy engine every action goes through; [`audit`]: the audit sink.
 //! - [`store`]: one trait per aggregate (users, channels, messages, settings) with a SQLite
 //!   and a PostgreSQL implementation.
 //! - [`chat`]: the chat operations REST and WebSocket both call; no HTTP types there.
 //! - [`http`]: thin REST routers, one module per resource.
-//! - [`ws`]: the `/connect` WebSocket, per-connection sessions, and the watcher hub.
-//! - [`bus`]: event fan-out (in-process today; cross-node later).
+//! - [`ws`]: the `/connect` WebSocket and per-connection sessions.
+//! - [`bus`]: event fan-out and connection state: this node's hub (`bus::local`), the read
+//!   decision deliveries pass (`bus::gate`), and the other nodes through Redis.
 //! - [`time`]: timestamps as microseconds since the epoch, rendered as RFC 3339.
 //! - [`usage`]: MAU and peak-concurrent-connection metering; [`metrics`]: `/metrics`.
 //! - [`ops`]: operating from the shell: backup/restore of the embedded database, root-key
@@ -30,6 +33,7 @@ pub mod auth;
 pub mod authz;
 pub mod bus;
 pub mod chat;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod fsx;

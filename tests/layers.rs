@@ -18,6 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "main",
             "app",
+            "cli",
             "http",
             "ws",
             "ops",

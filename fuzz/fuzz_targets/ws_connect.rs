@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(claims.server || claims.user_id.is_some_and(|u| !u.is_empty()));
         }
     }
-    if let Ok(Some(cid)) = ward::ws::gate::channel_of_bytes(data) {
+    if let Ok(Some(cid)) = ward::bus::gate::channel_of_bytes(data) {
         assert!(!cid.is_empty() && cid != "*");
     }
     if let Some(frame) = wire::decode(data) {

@@ -249,7 +249,7 @@ pub async fn recheck_connections(state: &AppState) -> usize {
     // Connections opened with the same credentials (tabs of one user) are checked once.
     let mut verdicts: std::collections::HashMap<(String, Option<i64>, Option<String>), bool> =
         std::collections::HashMap::new();
-    for c in state.hub.local_credentials() {
+    for c in state.bus.local_credentials() {
         let key = (c.user_id, c.iat, c.session);
         let still_valid = match verdicts.get(&key) {
             Some(v) => *v,
@@ -272,7 +272,7 @@ pub async fn recheck_connections(state: &AppState) -> usize {
                 v
             }
         };
-        if !still_valid && state.hub.revoke_connection(&c.conn_id) {
+        if !still_valid && state.bus.revoke_connection(&c.conn_id) {
             revoked += 1;
         }
     }

@@ -7,8 +7,15 @@
 //! Revocations and cache evictions are cluster-wide too ([`Bus::revoke`],
 //! [`Bus::evict_keys`], [`Bus::forget_pseudonyms`]): applied on this node at once, then on
 //! every other node, and the call returns once every live node has acknowledged.
+//!
+//! The bus owns this node's [`local::Hub`] (who is connected and watching what) and the read
+//! decision deliveries pass ([`gate`]). Domain code publishes, asks about presence and
+//! watchers, and watches or closes connections through [`Bus`] only ([`state`]).
 
+pub mod gate;
+pub mod local;
 pub mod redis;
+mod state;
 pub mod wire;
 
 use std::sync::Arc;
@@ -18,8 +25,8 @@ use serde_json::Value;
 
 use crate::audit::AuditLog;
 use crate::crypto::keyring::Keyring;
-use crate::ws::gate::{self, Scope};
-use crate::ws::hub::Hub;
+use gate::Scope;
+use local::Hub;
 use wire::{Control, Revocation, TargetKind};
 
 /// The node-local caches that control frames evict.
@@ -51,6 +58,7 @@ pub fn apply_control(hub: &Hub, caches: Option<&Caches>, control: &Control) {
     }
 }
 
+/// Event fan-out and connection state, on this node and (with Redis) across the nodes.
 #[derive(Clone)]
 pub struct Bus {
     hub: Arc<Hub>,
@@ -68,8 +76,16 @@ pub enum BusHealth {
 }
 
 impl Bus {
+    /// The bus over this node's `hub`, and the other nodes' through `cluster` (which
+    /// delivers their events to the same hub).
     pub fn new(hub: Arc<Hub>, cluster: Option<Arc<redis::RedisBus>>) -> Self {
         Self { hub, cluster }
+    }
+
+    /// This node's hub, for the edges: its delivery counters (metrics) and what a
+    /// WebSocket session needs beyond the bus's own methods.
+    pub fn local(&self) -> &Arc<Hub> {
+        &self.hub
     }
 
     pub fn health(&self) -> BusHealth {

@@ -26,10 +26,10 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::Caches;
+use super::local::Hub;
 use super::wire::{self, Body, Control, TargetKind};
 use crate::metrics::Metrics;
 use crate::time::now_micros;
-use crate::ws::hub::Hub;
 
 const HEARTBEAT: Duration = Duration::from_secs(2);
 const NODE_TIMEOUT: Duration = Duration::from_secs(8);
@@ -187,7 +187,7 @@ impl RedisBus {
     /// Tells every other node to forget cached read decisions. Sent even while the bus
     /// looks down (the queue drops it then; the other nodes clear their caches when the bus
     /// comes back).
-    pub fn publish_invalidation(&self, scope: crate::ws::gate::Scope) {
+    pub fn publish_invalidation(&self, scope: super::gate::Scope) {
         self.send(&Body::Invalidate(scope));
     }
 
@@ -339,9 +339,7 @@ async fn handle(hub: &Hub, bus: &RedisBus, payload: &[u8]) {
             // The read decision is this node's: the channel comes from the event itself.
             let gate = match target {
                 TargetKind::Channel => Ok(Some(key.clone())),
-                TargetKind::User | TargetKind::Presence => {
-                    crate::ws::gate::channel_of_bytes(&payload)
-                }
+                TargetKind::User | TargetKind::Presence => super::gate::channel_of_bytes(&payload),
             };
             match (gate, String::from_utf8(payload)) {
                 (Ok(gate), Ok(text)) => {

@@ -20,8 +20,8 @@
 //! Control frames (revocations, cache evictions) are acknowledged by every node that applied
 //! them, so the sender can wait until the whole cluster has acted.
 
-use crate::ws::gate::Scope;
-use crate::ws::hub::LocalChange;
+use super::gate::Scope;
+use super::local::LocalChange;
 
 const VERSION: u8 = 1;
 
@@ -80,7 +80,7 @@ pub enum Body {
         id: u64,
         to: String,
     },
-    /// Cached read decisions to forget (`ws::gate`).
+    /// Cached read decisions to forget (`bus::gate`).
     Invalidate(Scope),
 }
 

@@ -497,15 +497,12 @@ pub async fn watch(
     let (Some(conn), Some(user)) = (conn_id, actor.user.as_ref()) else {
         return Ok(());
     };
-    if state.hub.connection_user(conn).as_deref() != Some(user.id.as_str()) {
+    if state.bus.connection_user(conn).as_deref() != Some(user.id.as_str()) {
         return Err(ApiError::input(format!(
             "connection_id {conn} is not an open connection of this user"
         )));
     }
-    let may_read = match state.hub.gate() {
-        Some(gate) => gate.may_read(cid, &user.id).await,
-        None => false,
-    };
+    let may_read = state.bus.may_read(cid, &user.id).await;
     if !may_read {
         use crate::audit::{AuditEvent, EventType, Outcome};
         let denied = AuditEvent::new(EventType::AuthzDenied)
@@ -523,7 +520,7 @@ pub async fn watch(
     }
     // Channel types without connect events (livestream) announce no watchers: with N
     // joiners that would be N² frames.
-    if let Some(change) = state.hub.watch(conn, cid)
+    if let Some(change) = state.bus.watch(conn, cid)
         && change.user_changed
         && connect_events(cid)
     {
@@ -578,7 +575,7 @@ pub async fn channel_states(
                 .await?,
         );
     }
-    let watcher_ids: Vec<Vec<String>> = cids.iter().map(|cid| state.hub.watcher_ids(cid)).collect();
+    let watcher_ids: Vec<Vec<String>> = cids.iter().map(|cid| state.bus.watcher_ids(cid)).collect();
 
     let mut ids: HashSet<String> = HashSet::new();
     ids.extend(members.iter().map(|m| m.user_id.clone()));
@@ -620,7 +617,7 @@ pub async fn channel_states(
         let pinned = view::render_messages(state, &per_channel_pinned[i], viewer).await?;
         if let Some(conn) = opts.presence_conn {
             let ids: Vec<String> = ch_members.iter().map(|m| m.user_id.clone()).collect();
-            state.hub.subscribe_presence(conn, &ids);
+            state.bus.subscribe_presence(conn, &ids);
         }
         out.push(json!({
             "channel": view::channel_json(state, actor, ch, &loaded.config, membership, ch.created_by_id.as_deref().map(user)),

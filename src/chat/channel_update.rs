@@ -287,7 +287,7 @@ async fn remove_members(state: &AppState, loaded: &Loaded, ids: &[String]) -> Ap
         ev["member"] = json!({"user_id": id, "user": users[id]});
         state.bus.to_channel(cid, &ev).await;
         if !loaded.config.public {
-            state.hub.unwatch_user(cid, id);
+            state.bus.unwatch_user(cid, id);
         }
         let mut note = event::channel_event("notification.removed_from_channel", cid);
         note["user"] = users[id].clone();
@@ -382,7 +382,7 @@ pub async fn delete_channel(
     note["channel"] = rendered.clone();
     let member_ids: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
     state.bus.to_users(member_ids, &note).await;
-    state.hub.forget_channel(cid);
+    state.bus.forget_channel(cid);
     state.bus.invalidate_reads(Some(cid), None);
     Ok(json!({ "channel": rendered }))
 }
@@ -449,12 +449,12 @@ pub async fn stop_watching(
             "stop-watching needs the connection_id of an open connection",
         ));
     };
-    if state.hub.connection_user(conn).as_deref() != Some(user.id.as_str()) {
+    if state.bus.connection_user(conn).as_deref() != Some(user.id.as_str()) {
         return Err(ApiError::input(format!(
             "connection_id {conn} is not an open connection of this user"
         )));
     }
-    if let Some(change) = state.hub.unwatch(conn, cid)
+    if let Some(change) = state.bus.unwatch(conn, cid)
         && change.user_changed
         && channel::connect_events(cid)
     {

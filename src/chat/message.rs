@@ -253,7 +253,7 @@ pub async fn send_message(
     ev["message"] = rendered.clone();
     ev["message_id"] = row.id.clone().into();
     ev["user"] = user_json;
-    ev["watcher_count"] = state.hub.watcher_count(cid).into();
+    ev["watcher_count"] = state.bus.watcher_count(cid).into();
     ev["channel_member_count"] = loaded.channel.member_count.into();
     state.bus.to_channel(cid, &ev).await;
 
@@ -279,9 +279,9 @@ async fn notify_members_not_watching(
         .await?;
     for m in members
         .iter()
-        .filter(|m| m.user_id != row.user_id && !state.hub.is_watching(cid, &m.user_id))
+        .filter(|m| m.user_id != row.user_id && !state.bus.is_watching(cid, &m.user_id))
     {
-        if !state.hub.is_online(&m.user_id) {
+        if !state.bus.is_online(&m.user_id) {
             continue;
         }
         let Some(target) = state.store.users.find_user(&m.user_id).await? else {

@@ -296,7 +296,7 @@ pub async fn query_users(
             .iter()
             .filter_map(|u| u["id"].as_str().map(String::from))
             .collect();
-        state.hub.subscribe_presence(conn, &ids);
+        state.bus.subscribe_presence(conn, &ids);
     }
     Ok(json!({ "users": page }))
 }

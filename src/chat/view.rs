@@ -61,7 +61,7 @@ pub fn user_json(state: &AppState, u: &UserRow) -> Value {
         obj.insert("deleted_at".into(), rfc3339(t).into());
     }
     obj.insert("banned".into(), u.banned.into());
-    obj.insert("online".into(), state.hub.is_online(&u.id).into());
+    obj.insert("online".into(), state.bus.is_online(&u.id).into());
     obj.entry("teams").or_insert_with(|| json!([]));
     Value::Object(obj)
 }

@@ -26,7 +26,7 @@ pub fn router(state: AppState) -> Router {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::new();
-    let hub = &state.hub;
+    let hub = state.bus.local();
     gauge(
         &mut out,
         "ward_open_connections",

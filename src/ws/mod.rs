@@ -1,10 +1,9 @@
 //! The `/connect` WebSocket (protocol brief §1): authentication from the query string, the
-//! `health.check` handshake and heartbeat, per-connection watches through the [`hub`], and
-//! a clean close on shutdown or when a client falls too far behind.
+//! `health.check` handshake and heartbeat, per-connection watches through the bus
+//! ([`crate::bus::Bus`], which holds this node's hub), and a clean close on shutdown or when
+//! a client falls too far behind.
 
-pub mod gate;
-pub mod hub;
-pub mod remote;
+pub mod read_policy;
 mod session;
 
 #[doc(hidden)]

@@ -149,7 +149,7 @@ pub async fn run(
         Err(err) => return reject(socket, err).await,
     };
     let reg = match state
-        .hub
+        .bus
         .register(&user.id, state.config.limits.max_connections_per_user)
     {
         Ok(reg) => reg,
@@ -163,7 +163,7 @@ pub async fn run(
         }
     };
     let conn_id = reg.conn_id.clone();
-    state.hub.set_credentials(&conn_id, iat, session.as_deref());
+    state.bus.set_credentials(&conn_id, iat, session.as_deref());
     // A revocation committed after the token check but before the registration found no
     // connection to close: check again, now that any later one will find this connection.
     let recheck = crate::auth::token::Claims {
@@ -173,7 +173,7 @@ pub async fn run(
         ..Default::default()
     };
     if let Err(e) = crate::auth::check_revocation(&state, &recheck).await {
-        state.hub.unregister(&conn_id);
+        state.bus.unregister(&conn_id);
         return reject(socket, e).await;
     }
     if let Some(sid) = &session {
@@ -181,7 +181,7 @@ pub async fn run(
     }
     if let Err(e) = state
         .usage
-        .connection_opened(&user.id, now_micros(), state.hub.connection_count())
+        .connection_opened(&user.id, now_micros(), state.bus.connection_count())
         .await
     {
         tracing::warn!(user_id = %user.id, error = %e, "could not meter the connection");
@@ -195,7 +195,7 @@ pub async fn run(
         .pii(json!({ "user_agent": user_agent }));
     if let Err(e) = state.audit.record(opened).await {
         tracing::error!(connection_id = %conn_id, error = %e, "could not record the connection; closing it");
-        state.hub.unregister(&conn_id);
+        state.bus.unregister(&conn_id);
         return reject(socket, ApiError::internal("the audit log is unavailable")).await;
     }
 
@@ -206,7 +206,7 @@ pub async fn run(
             hc
         }
         Err(err) => {
-            state.hub.unregister(&conn_id);
+            state.bus.unregister(&conn_id);
             return reject(socket, err).await;
         }
     };
@@ -232,7 +232,7 @@ pub async fn run(
     let mut shutdown = state.shutdown.clone();
     // The reader's reason to close (client close, idle, oversized frame), sent as a frame.
     let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<(u16, &'static str)>();
-    let writer_hub = state.hub.clone();
+    let writer_hub = state.bus.local().clone();
     let writer = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(WRITE_BATCH);
         let close = |code: u16, reason: &'static str| {
@@ -336,7 +336,7 @@ pub async fn run(
 /// Unregisters the connection and tells others what changed: watchers of each channel it
 /// watched, and presence subscribers if the user went offline.
 async fn finish(state: &AppState, conn_id: &str) {
-    let Some(gone) = state.hub.unregister(conn_id) else {
+    let Some(gone) = state.bus.unregister(conn_id) else {
         return;
     };
     tracing::debug!(user_id = %gone.user_id, connection_id = %conn_id, "connection closed");
@@ -393,12 +393,12 @@ async fn close_at_session_expiry(state: &AppState, sid: &str, conn_id: &str) {
         return;
     };
     let wait = (row.expires_at - now_micros()).max(0) as u64;
-    let hub = state.hub.clone();
+    let bus = state.bus.clone();
     let (sid, conn_id) = (sid.to_string(), conn_id.to_string());
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_micros(wait)).await;
-        if hub.connection_user(&conn_id).is_some() {
-            hub.revoke(&crate::bus::wire::Revocation::Session { sid });
+        if bus.connection_user(&conn_id).is_some() {
+            bus.revoke_local(&crate::bus::wire::Revocation::Session { sid });
         }
     });
 }

@@ -39,7 +39,7 @@ async fn events_made_on_one_node_reach_watchers_on_the_other(db: Db) {
     watch(a, "alice", &alice.connection_id, "messaging:ward").await;
     // Node state travels the bus asynchronously (milliseconds): wait until b has heard.
     eventually(5, "node b sees alice watching", async || {
-        b.state.hub.is_watching("messaging:ward", "alice")
+        b.state.bus.is_watching("messaging:ward", "alice")
     })
     .await;
     let mut bob = b.connect("bob").await;
@@ -82,7 +82,7 @@ async fn events_made_on_one_node_reach_watchers_on_the_other(db: Db) {
 
     // Presence: a's view of bob comes from node b's report.
     eventually(5, "node a sees bob online", async || {
-        a.state.hub.is_online("bob")
+        a.state.bus.is_online("bob")
     })
     .await;
     let (_, state) = a
@@ -122,7 +122,7 @@ async fn the_connection_cap_holds_across_nodes(db: Db) {
     let _on_a = a.connect("u").await;
     let _on_b = b.connect("u").await;
     eventually(5, "each node sees the other's connection", async || {
-        a.state.hub.remote_connection_count() == 1 && b.state.hub.remote_connection_count() == 1
+        a.state.bus.remote_connection_count() == 1 && b.state.bus.remote_connection_count() == 1
     })
     .await;
     let (_, frame) = a.connect_raw("u", &a.token("u")).await;

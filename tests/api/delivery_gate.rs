@@ -151,7 +151,7 @@ async fn forbidden_members_get_no_content(sender: &TestApp, receiver: &TestApp) 
     eventually(5, "the sending node sees every socket", async || {
         ["doc", "alice", "guest", "auditor"]
             .iter()
-            .all(|u| sender.state.hub.is_online(u))
+            .all(|u| sender.state.bus.is_online(u))
     })
     .await;
 
@@ -171,7 +171,7 @@ async fn forbidden_members_get_no_content(sender: &TestApp, receiver: &TestApp) 
             )
             .await;
         assert_eq!((status, &body["code"]), (403, &json!(17)), "{body}");
-        assert!(!receiver.state.hub.is_watching(cid, user));
+        assert!(!receiver.state.bus.is_watching(cid, user));
     }
 
     // Not watching: members online get notification.message_new, the allowed ones only.
@@ -186,10 +186,10 @@ async fn forbidden_members_get_no_content(sender: &TestApp, receiver: &TestApp) 
 
     // Watching (seeded past the refusal, on the node that holds the sockets): every
     // channel event is refused to them too.
-    receiver.state.hub.watch(&guest.connection_id, PHI).unwrap();
+    receiver.state.bus.watch(&guest.connection_id, PHI).unwrap();
     receiver
         .state
-        .hub
+        .bus
         .watch(&auditor.connection_id, OPS)
         .unwrap();
     for (cid, secret) in [(PHI, "phi-secret-2"), (OPS, "ops-secret-2")] {
@@ -249,7 +249,8 @@ async fn forbidden_members_get_no_content(sender: &TestApp, receiver: &TestApp) 
     assert!(
         receiver
             .state
-            .hub
+            .bus
+            .local()
             .refused
             .load(std::sync::atomic::Ordering::Relaxed)
             > 0
@@ -281,7 +282,7 @@ async fn changes_take_effect_at_the_next_delivery(sender: &TestApp, receiver: &T
     assert_eq!(status, 201, "{body}");
     let cid = "messaging:team";
     eventually(5, "the sending node sees bob watching", async || {
-        sender.state.hub.is_watching(cid, "bob")
+        sender.state.bus.is_watching(cid, "bob")
     })
     .await;
 

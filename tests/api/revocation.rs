@@ -272,7 +272,7 @@ async fn revocation_closes_sockets_everywhere(db: Db, kind: Kind, n: usize) {
     };
     if n > 1 {
         eventually(5, "node a knows alice's socket on node b", async || {
-            a.state.hub.remote_connection_count() >= 2
+            a.state.bus.remote_connection_count() >= 2
         })
         .await;
     }
@@ -600,7 +600,7 @@ async fn close_latency() {
     for _ in 0..100 {
         let ws = connect_watching(b, "alice", &a.token("alice")).await;
         eventually(5, "node a knows alice's socket on node b", async || {
-            a.state.hub.remote_connection_count() >= 1
+            a.state.bus.remote_connection_count() >= 1
         })
         .await;
         let closed = tokio::spawn(until_closed(ws));
@@ -616,7 +616,7 @@ async fn close_latency() {
         let (status, _) = a.post("/users/alice/reactivate", &server, json!({})).await;
         assert_eq!(status, 201);
         eventually(5, "node a saw the socket go", async || {
-            a.state.hub.remote_connection_count() == 0
+            a.state.bus.remote_connection_count() == 0
         })
         .await;
     }

@@ -85,7 +85,7 @@ async fn connections_per_user_are_capped_with_code_71(db: Db) {
     drop(two);
     // The server notices the close asynchronously; wait (bounded) until it has.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while app.state.hub.connection_count() > 1 {
+    while app.state.bus.connection_count() > 1 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the closed connection is released"

@@ -1,6 +1,7 @@
 //! The read decision for every delivery: an event that carries a channel's content reaches a
-//! connection only if its user may read that channel, decided by the same Cedar policy
-//! (`ReadChannel`) and the same facts (`channel_type::facts`) as REST.
+//! connection only if its user may read that channel. The answer comes from a
+//! [`ReadPolicy`] the edge supplies (the same Cedar policy, `ReadChannel`, and the same facts
+//! as REST: `ws::read_policy`); this module caches it.
 //!
 //! The decision is made on the node that delivers, for its own connections: events from other
 //! nodes pass the same gate as local ones. Decisions are cached per channel and user (the
@@ -16,16 +17,12 @@
 //! whole cache is dropped when the bus goes down or comes back.
 //!
 //! The lock is synchronous: lookups and invalidations are a few map operations with no
-//! `.await` inside, and delivery (also synchronous, see `hub`) takes it for reading.
+//! `.await` inside, and delivery (also synchronous, see [`super::local`]) takes it for reading.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-
-use crate::authz::{Authz, Resource};
-use crate::chat::{Actor, channel_type};
-use crate::store::{ChannelStore, UserStore};
 
 /// How long a channel's cached decisions are trusted without an invalidation.
 pub const TTL: Duration = Duration::from_secs(30);
@@ -82,10 +79,16 @@ pub struct Scope {
     pub user_id: Option<String>,
 }
 
+/// Who may read a channel: the policy's answer for each user, from the channel, its members
+/// and the users as stored now. An error makes the delivery fail closed.
+#[async_trait::async_trait]
+pub trait ReadPolicy: Send + Sync {
+    async fn decide(&self, cid: &str, user_ids: &[String])
+    -> anyhow::Result<HashMap<String, bool>>;
+}
+
 pub struct Gate {
-    users: Arc<dyn UserStore>,
-    channels: Arc<dyn ChannelStore>,
-    authz: Arc<Authz>,
+    policy: Arc<dyn ReadPolicy>,
     inner: RwLock<Inner>,
     /// Loads from the database (cache misses, one per channel and batch of users).
     pub loads: AtomicU64,
@@ -104,15 +107,9 @@ impl Cached<'_> {
 }
 
 impl Gate {
-    pub fn new(
-        users: Arc<dyn UserStore>,
-        channels: Arc<dyn ChannelStore>,
-        authz: Arc<Authz>,
-    ) -> Self {
+    pub fn new(policy: Arc<dyn ReadPolicy>) -> Self {
         Self {
-            users,
-            channels,
-            authz,
+            policy,
             inner: RwLock::default(),
             loads: AtomicU64::new(0),
         }
@@ -155,7 +152,7 @@ impl Gate {
         let mut last = HashMap::new();
         for _ in 0..ATTEMPTS {
             let generation = self.read().generation;
-            let decisions = match self.decide(cid, user_ids).await {
+            let decisions = match self.policy.decide(cid, user_ids).await {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(cid = %cid, error = %e, "could not load read decisions; refusing the delivery");
@@ -193,50 +190,6 @@ impl Gate {
             last = decisions;
         }
         last
-    }
-
-    /// The policy's answer for each user, from the channel, its members and the users as
-    /// stored now.
-    async fn decide(
-        &self,
-        cid: &str,
-        user_ids: &[String],
-    ) -> anyhow::Result<HashMap<String, bool>> {
-        let mut out: HashMap<String, bool> = user_ids.iter().map(|u| (u.clone(), false)).collect();
-        let Some(config) = cid
-            .split_once(':')
-            .and_then(|(kind, _)| channel_type::lookup(kind))
-        else {
-            return Ok(out);
-        };
-        // A soft-deleted channel keeps its decisions (its `channel.deleted` reaches those who
-        // could read it); a channel that is gone is readable by no one.
-        let Some(channel) = self.channels.find_channel(cid).await? else {
-            return Ok(out);
-        };
-        let wanted: HashSet<&str> = user_ids.iter().map(String::as_str).collect();
-        let members: HashMap<String, crate::store::MemberRow> = self
-            .channels
-            .find_members(&[cid.to_string()])
-            .await?
-            .into_iter()
-            .filter(|m| wanted.contains(m.user_id.as_str()))
-            .map(|m| (m.user_id.clone(), m))
-            .collect();
-        for user in self.users.find_users(user_ids).await? {
-            if user.deleted_at.is_some() {
-                continue;
-            }
-            let membership = members.get(&user.id);
-            let id = user.id.clone();
-            let actor = Actor::user(user);
-            let facts = channel_type::facts(&actor, &config, &channel, membership);
-            let allowed =
-                self.authz
-                    .allows(actor.principal(), "ReadChannel", &Resource::Channel(&facts));
-            out.insert(id, allowed);
-        }
-        Ok(out)
     }
 
     /// Forgets the decisions `scope` covers (after the change is stored).
