@@ -10,7 +10,8 @@
 //!
 //! The bus owns this node's [`local::Hub`] (who is connected and watching what) and the read
 //! decision deliveries pass ([`gate`]). Domain code publishes, asks about presence and
-//! watchers, and watches or closes connections through [`Bus`] only ([`state`]).
+//! watchers, and watches or closes connections through [`Bus`] only
+//! (its methods in `bus/state.rs`).
 
 pub mod gate;
 pub mod local;
