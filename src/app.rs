@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::audit::{AuditEvent, AuditLog, AuditSink};
+use crate::audit::AuditLog;
 use crate::authz::Authz;
 use crate::bus::Bus;
 use crate::bus::redis::RedisBus;
@@ -102,10 +102,11 @@ impl Application {
         let root = open_root(&config)?;
         crate::crypto::root::check_against_database(&store, root.as_ref()).await?;
         // The keyring records key operations, and the log seals personal data with the
-        // keyring: the keyring's sink forwards to the log once it runs.
-        let late = Arc::new(LateSink::default());
-        let (store, crypto) = open_crypto(&config, store, late.clone(), root.clone())?;
-        let audit = crate::audit::appender::start(
+        // keyring: the keyring records into the log's queue, which the log drains once it
+        // runs.
+        let queue = crate::audit::Queue::new();
+        let (store, crypto) = open_crypto(&config, store, queue.recorder(), root.clone())?;
+        let audit = crate::audit::appender::start_with_queue(
             store.clone(),
             crypto.clone(),
             root.clone(),
@@ -113,10 +114,10 @@ impl Application {
                 origin: config.audit.origin.clone(),
                 sink: checkpoint_sink(&config)?,
             },
+            queue,
         )
         .await
         .context("opening the audit log")?;
-        late.attach(audit.clone());
         let credentials = settle_credentials(&config, &store, root.as_ref(), &audit).await?;
         let listener = TcpListener::bind(config.bind)
             .await
@@ -145,10 +146,10 @@ impl Application {
             None => None,
         };
         let authz = Arc::new(match &config.policy_dir {
-            Some(dir) => Authz::from_dir(dir, late.clone()).with_context(|| {
+            Some(dir) => Authz::from_dir(dir, audit.clone()).with_context(|| {
                 format!("loading the authorization policies from {}", dir.display())
             })?,
-            None => Authz::embedded(late.clone())
+            None => Authz::embedded(audit.clone())
                 .context("loading the built-in authorization policies")?,
         });
         let hub = Arc::new(Hub::new(config.limits.ws_queue_len));
@@ -334,37 +335,10 @@ pub fn open_crypto(
         root,
         audit,
     ))));
-    Ok((store.encrypted(crypto.clone()), Some(crypto)))
-}
-
-/// Forwards records to the audit log once it is attached; records made before (none are
-/// expected: the keyring works lazily) wait in memory and are handed over on attach.
-#[derive(Default)]
-pub struct LateSink {
-    log: std::sync::OnceLock<Arc<AuditLog>>,
-    early: std::sync::Mutex<Vec<AuditEvent>>,
-}
-
-impl LateSink {
-    pub fn attach(&self, log: Arc<AuditLog>) {
-        let _ = self.log.set(log.clone());
-        for e in std::mem::take(&mut *self.early.lock().unwrap_or_else(|e| e.into_inner())) {
-            log.record_detached(e);
-        }
-    }
-}
-
-impl AuditSink for LateSink {
-    fn record(&self, event: AuditEvent) {
-        match self.log.get() {
-            Some(log) => AuditSink::record(log.as_ref(), event),
-            None => self
-                .early
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(event),
-        }
-    }
+    Ok((
+        crate::crypto::sealed::seal_store(store, crypto.clone()),
+        Some(crypto),
+    ))
 }
 
 /// Where signed checkpoints are published outside the database: S3 when configured, else

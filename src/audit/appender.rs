@@ -27,7 +27,7 @@ use ward_audit::note::Signer;
 use zeroize::Zeroizing;
 
 use super::publish::CheckpointSink;
-use super::{AuditEvent, AuditLog, Command, EventType, SignedCheckpoint, tree};
+use super::{AuditEvent, AuditLog, Command, EventType, Queue, SignedCheckpoint, tree};
 use crate::crypto::fields::FieldCrypto;
 use crate::crypto::root::RootKey;
 use crate::store::{AuditBatch, AuditRow, CheckpointRow, OutboxRow, Store};
@@ -77,6 +77,18 @@ pub async fn start(
     root: Arc<dyn RootKey>,
     config: AppenderConfig,
 ) -> anyhow::Result<Arc<AuditLog>> {
+    start_with_queue(store, crypto, root, config, Queue::new()).await
+}
+
+/// As [`start`], draining a queue opened earlier (records already in it are appended
+/// first): for sinks needed before the log can start, such as the keyring's.
+pub async fn start_with_queue(
+    store: Store,
+    crypto: Option<Arc<FieldCrypto>>,
+    root: Arc<dyn RootKey>,
+    config: AppenderConfig,
+    queue: Queue,
+) -> anyhow::Result<Arc<AuditLog>> {
     let tenant = tenant_id(&store).await?;
     let origin = settle_origin(&store, config.origin.as_deref(), &tenant).await?;
     let (signer, created) = signing_key(&store, root.as_ref(), &origin).await?;
@@ -97,7 +109,11 @@ pub async fn start(
         .check_against_checkpoints(config.sink.as_deref(), &verifier)
         .await?;
 
-    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let Queue {
+        recorder,
+        commands: commands_rx,
+    } = queue;
+    let commands_tx = recorder.commands.clone();
     let notify = Arc::new(Notify::new());
     let log = Arc::new(AuditLog {
         commands: commands_tx,

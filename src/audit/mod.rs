@@ -1,7 +1,8 @@
 //! The verifiable audit log, server side. The format, hashing, proofs and the offline
 //! verifier live in the `ward-audit` crate (`audit/`), which auditors build alone.
 //!
-//! - [`event`]: the catalogue (`audit/events.toml`) and the typed [`AuditEvent`] builder.
+//! - [`record`]: the catalogue (`audit/events.toml`), the typed [`AuditEvent`] builder and
+//!   the sink traits: a leaf, so the layers below the log (the keyring) can make records.
 //! - [`AuditLog`]: how actions record. An action that writes stores its records in the
 //!   outbox *in its own transaction* ([`AuditLog::stage`] → the store's `audit` argument);
 //!   an action without a write of its own (a read, a connection, a denial) hands its record
@@ -13,8 +14,8 @@
 //! - [`tree`]: proofs and bundles from the stored tree; [`view`]: what auditors read.
 
 pub mod appender;
-pub mod event;
 pub mod publish;
+pub mod record;
 pub mod tree;
 pub mod view;
 
@@ -25,52 +26,11 @@ use std::sync::{Arc, LazyLock, Mutex};
 use anyhow::Context;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-pub use event::{AuditEvent, EventType, ObjectRef, Outcome};
+pub use record::{AuditEvent, AuditSink, DurableSink, EventType, MemorySink, ObjectRef, Outcome};
 
 use crate::crypto::fields::FieldCrypto;
 use crate::crypto::frame::{self, Field};
 use crate::store::{Fault, OutboxRow};
-
-/// Where code that cannot wait (the policy engine, the keyring) sends records. The
-/// [`AuditLog`] appends them; at the REST edge the response waits until they are durable.
-pub trait AuditSink: Send + Sync {
-    fn record(&self, event: AuditEvent);
-}
-
-/// Keeps records in memory (unit tests, offline commands).
-pub struct MemorySink {
-    records: Mutex<Vec<AuditEvent>>,
-}
-
-impl MemorySink {
-    pub fn new() -> Self {
-        Self {
-            records: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub fn recent(&self) -> Vec<AuditEvent> {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-impl Default for MemorySink {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl AuditSink for MemorySink {
-    fn record(&self, event: AuditEvent) {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(event);
-    }
-}
 
 /// Collects records and stores them in the outbox on [`OutboxSink::flush`]: for the
 /// command-line tools, which run beside (or without) a server; the server's appender chains
@@ -372,22 +332,76 @@ impl Stager {
 
 impl AuditSink for AuditLog {
     fn record(&self, event: AuditEvent) {
-        if event.pii.is_some() {
-            // Sealing needs the subject's key (async); such records come from async code,
-            // which uses `AuditLog::record`. Drop the personal data rather than the record.
-            tracing::error!(
-                event = event.event.name(),
-                "personal data given to the synchronous audit sink was dropped"
-            );
-        }
-        let row = prepare_plain(AuditEvent { pii: None, ..event });
-        let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Record(row, Some(tx))).is_err() {
-            tracing::error!("the audit appender has stopped; a record was not stored");
-        }
-        // Pushed even when the send failed: the dropped sender makes `durable` fail.
-        let _ = PENDING.try_with(|p| p.borrow_mut().push(rx));
+        hand_over(&self.commands, event);
     }
+}
+
+impl DurableSink for AuditLog {
+    async fn record_durable(&self, event: AuditEvent) -> anyhow::Result<()> {
+        Ok(self.record(event).await?)
+    }
+}
+
+/// The appender's queue, opened before the log starts. Its sending end, the [`Recorder`],
+/// is a sink from the first moment: the keyring needs one when it is built, and the log
+/// needs the keyring (it seals personal data with it) before it can start. Records sent
+/// before the appender runs wait in the queue; [`appender::start_with_queue`] takes the
+/// other end.
+pub struct Queue {
+    recorder: Arc<Recorder>,
+    commands: mpsc::UnboundedReceiver<Command>,
+}
+
+impl Queue {
+    pub fn new() -> Self {
+        let (tx, commands) = mpsc::unbounded_channel();
+        Self {
+            recorder: Arc::new(Recorder { commands: tx }),
+            commands,
+        }
+    }
+
+    /// The sink that feeds this queue (and so the log started with it).
+    pub fn recorder(&self) -> Arc<Recorder> {
+        self.recorder.clone()
+    }
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The sending end of the appender's [`Queue`]: records handed over synchronously, as
+/// [`AuditLog`]'s own [`AuditSink`] does.
+pub struct Recorder {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl AuditSink for Recorder {
+    fn record(&self, event: AuditEvent) {
+        hand_over(&self.commands, event);
+    }
+}
+
+/// Hands a record to the appender; inside [`durable`] the caller's scope waits for it.
+fn hand_over(commands: &mpsc::UnboundedSender<Command>, event: AuditEvent) {
+    if event.pii.is_some() {
+        // Sealing needs the subject's key (async); such records come from async code,
+        // which uses `AuditLog::record`. Drop the personal data rather than the record.
+        tracing::error!(
+            event = event.event.name(),
+            "personal data given to the synchronous audit sink was dropped"
+        );
+    }
+    let row = prepare_plain(AuditEvent { pii: None, ..event });
+    let (tx, rx) = oneshot::channel();
+    if commands.send(Command::Record(row, Some(tx))).is_err() {
+        tracing::error!("the audit appender has stopped; a record was not stored");
+    }
+    // Pushed even when the send failed: the dropped sender makes `durable` fail.
+    let _ = PENDING.try_with(|p| p.borrow_mut().push(rx));
 }
 
 fn meta_bytes(event: &AuditEvent) -> Vec<u8> {
@@ -440,7 +454,7 @@ async fn prepare(mut event: AuditEvent, crypto: Option<&FieldCrypto>) -> anyhow:
     if let (Some(pii), Some(subject), Some(crypto)) = (pii, &event.subject, crypto) {
         let dek = crypto
             .keyring
-            .dek_for_write(&crate::store::encrypted::user_subject(subject))
+            .dek_for_write(&crate::crypto::sealed::user_subject(subject))
             .await?;
         let row_id = pii_field(row.event_type, row.at_ms);
         row.pii = frame::seal(

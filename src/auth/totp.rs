@@ -98,7 +98,7 @@ pub async fn enroll(state: &AppState, user_id: &str) -> ApiResult<serde_json::Va
     let t = totp(user_id, &raw)?;
     let sealed = crypto
         .seal_text(
-            &crate::store::encrypted::user_subject(user_id),
+            &crate::crypto::sealed::user_subject(user_id),
             field(user_id),
             &STANDARD.encode(raw.as_slice()),
         )

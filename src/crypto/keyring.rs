@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use super::frame::Dek;
 use super::root::RootKey;
-use crate::audit::AuditSink;
+use crate::audit::record::AuditSink;
 use crate::store::{DekRow, KekRow, KeyStore};
 use crate::time::now_micros;
 

@@ -1,7 +1,9 @@
 //! Field-level encryption (envelope): a root key wraps KEKs, KEKs wrap one DEK per data
-//! subject, DEKs seal fields in the [`frame`] format. This is the first increment: the frame,
-//! the keys' hygiene (zeroized, never `Debug`), and the local root-key provider; the keyring
-//! tables and the store integration follow (see the field-encryption issue).
+//! subject, DEKs seal fields in the [`frame`] format. The [`keyring`] holds the keys (zeroized,
+//! never `Debug`) under a [`root`] key (a local file or KMS); [`sealed`] wraps the store's
+//! traits so the classified columns are sealed on write and opened on read. Key operations
+//! are recorded through the audit record traits (`audit::record`), never the log itself:
+//! the log seals personal data with the keyring, so it sits above this module.
 
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 pub mod aws;
@@ -13,33 +15,27 @@ pub mod keyring;
 pub mod kms;
 pub mod root;
 pub mod rotation;
+pub mod sealed;
 pub mod setting;
 
-use crate::app::AppState;
-use crate::audit::{AuditEvent, EventType};
+use crate::audit::record::{AuditEvent, DurableSink, EventType};
+use crate::store::MessageStore;
 
 /// Crypto-shreds a user: destroys their DEKs, so their profile, messages and reactions read
 /// as tombstones everywhere (backups and exports included), and drops their messages from
-/// the search index. Recorded for the audit log. Returns how many keys were destroyed.
-pub async fn shred_user(state: &AppState, user_id: &str) -> anyhow::Result<u64> {
-    let Some(crypto) = &state.crypto else {
-        anyhow::bail!("field encryption is off: there are no keys to shred");
-    };
-    let destroyed = crypto
-        .keyring
-        .shred(&crate::store::encrypted::user_subject(user_id))
-        .await?;
-    state
-        .store
-        .messages
-        .delete_tokens_of_author(user_id)
-        .await?;
-    state
-        .audit
-        .record(
-            key_event("shred", &crate::store::encrypted::user_subject(user_id))
-                .meta("count", destroyed),
-        )
+/// the search index (`messages`). Recorded for the audit log, durably before it returns.
+/// Returns how many keys were destroyed.
+pub async fn shred_user(
+    crypto: &fields::FieldCrypto,
+    messages: &dyn MessageStore,
+    audit: &impl DurableSink,
+    user_id: &str,
+) -> anyhow::Result<u64> {
+    let subject = sealed::user_subject(user_id);
+    let destroyed = crypto.keyring.shred(&subject).await?;
+    messages.delete_tokens_of_author(user_id).await?;
+    audit
+        .record_durable(key_event("shred", &subject).meta("count", destroyed))
         .await?;
     Ok(destroyed)
 }

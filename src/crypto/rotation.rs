@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::fields::FieldCrypto;
-use crate::audit::AuditSink;
+use crate::audit::record::AuditSink;
 use crate::store::Store;
 
 const PAGE: i64 = 100;

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::root::RootKey;
-use crate::audit::{AuditEvent, AuditLog, EventType};
+use crate::audit::record::{AuditEvent, DurableSink, EventType};
 use crate::store::Store;
 
 /// Marks a sealed value; anything else is a clear value from an older version.
@@ -55,7 +55,7 @@ async fn open(
 pub async fn find(
     store: &Store,
     root: &dyn RootKey,
-    audit: &AuditLog,
+    audit: &impl DurableSink,
     name: &str,
 ) -> anyhow::Result<Option<SecretString>> {
     let Some(stored) = store.settings.find_setting(name).await? else {
@@ -70,7 +70,7 @@ pub async fn find(
         .upsert_setting(name, &seal(root, name, &secret).await?)
         .await?;
     audit
-        .record(
+        .record_durable(
             AuditEvent::new(EventType::KeyOperation)
                 .object("setting", name.to_string())
                 .meta("operation", "secret_sealed")
@@ -89,7 +89,7 @@ pub async fn find(
 pub async fn insert_if_absent(
     store: &Store,
     root: &dyn RootKey,
-    audit: &AuditLog,
+    audit: &impl DurableSink,
     name: &str,
     secret: SecretString,
 ) -> anyhow::Result<(SecretString, bool)> {

@@ -110,14 +110,15 @@ pub async fn erase_user(
     // the earlier entries then carry the same pseudonym).
     state.audit.sync().await.map_err(ApiError::internal)?;
     let keys_destroyed = match &state.crypto {
-        Some(_) => {
-            let n = crate::crypto::shred_user(state, user_id)
-                .await
-                .map_err(ApiError::internal)?;
+        Some(crypto) => {
+            let n =
+                crate::crypto::shred_user(crypto, &*state.store.messages, &*state.audit, user_id)
+                    .await
+                    .map_err(ApiError::internal)?;
             // No node may keep serving the subject's plaintext from its key cache.
             state
                 .bus
-                .evict_keys(Some(&crate::store::encrypted::user_subject(user_id)))
+                .evict_keys(Some(&crate::crypto::sealed::user_subject(user_id)))
                 .await;
             n
         }

@@ -15,7 +15,6 @@ mod audit;
 mod channels;
 mod compliance;
 pub mod db;
-pub mod encrypted;
 mod fault;
 mod identity;
 mod jobs;
@@ -123,25 +122,6 @@ impl Store {
     /// The embedded migrations of the dialect `url` names.
     pub fn migrator(url: &str) -> sqlx::migrate::Migrator {
         db::migrator(url)
-    }
-
-    /// The same store with the classified columns sealed on write and opened on read.
-    pub fn encrypted(self, crypto: Arc<crate::crypto::fields::FieldCrypto>) -> Self {
-        Self {
-            users: Arc::new(encrypted::EncryptedUsers {
-                inner: self.users,
-                crypto: crypto.clone(),
-            }),
-            channels: Arc::new(encrypted::EncryptedChannels {
-                inner: self.channels,
-                crypto: crypto.clone(),
-            }),
-            messages: Arc::new(encrypted::EncryptedMessages {
-                inner: self.messages,
-                crypto,
-            }),
-            ..self
-        }
     }
 
     fn from_sql(s: Arc<SqlStore>) -> Self {

@@ -540,9 +540,14 @@ async fn crypto_shredding_a_subject_leaves_the_log_verifiable(db: Db) {
         .clone();
     assert_eq!(connect["pii_state"], "open");
 
-    ward::crypto::shred_user(&app.state, "leaver")
-        .await
-        .unwrap();
+    ward::crypto::shred_user(
+        app.state.crypto.as_deref().unwrap(),
+        &*app.state.store.messages,
+        &*app.state.audit,
+        "leaver",
+    )
+    .await
+    .unwrap();
 
     // Same bytes, same root at the old size; the subject's personal data is unreadable.
     let after = export(&app, 0, u64::MAX, Some(size_before)).await;

@@ -192,9 +192,14 @@ async fn shredding_a_user_leaves_tombstones_and_spares_everyone_else(db: Db) {
         )
         .await;
 
-    let destroyed = ward::crypto::shred_user(&app.state, "leaver")
-        .await
-        .unwrap();
+    let destroyed = ward::crypto::shred_user(
+        app.state.crypto.as_deref().unwrap(),
+        &*app.state.store.messages,
+        &*app.state.audit,
+        "leaver",
+    )
+    .await
+    .unwrap();
     assert!(destroyed >= 1);
 
     let (status, body) = app

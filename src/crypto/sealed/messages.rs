@@ -1,260 +1,28 @@
-//! Transparent field encryption: decorators that seal the classified columns on write and
-//! open them on read, around any store implementation (`policies/data_classification.toml`):
-//! `users.data` under the user's key, `channels.data` under the channel's, message `text`
-//! and `data` and reaction `data` under their author's. Search goes through the blind index.
-//! A value whose key was destroyed reads as a tombstone: empty text and `{"erased": true}`.
+//! Messages and reactions: text and data sealed under the author's key, searched through
+//! the blind index.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::{Map, Value};
 
-use super::{
-    Audit, ChannelRow, ChannelStore, Cursor, Fields, MemberAudit, MemberRow, MessageRow,
-    MessageStore, ReactionRow, ReadRow, RemovalAudit, StoreError, StoreResult, UserRow, UserStore,
-};
+use super::{crypto_err, open_fields, tombstone, user_subject};
 use crate::crypto::fields::{FieldCrypto, Opened, words};
 use crate::crypto::frame::Field;
+use crate::store::{Audit, Cursor, MessageRow, MessageStore, ReactionRow, StoreResult};
 use crate::time::Micros;
 
-fn crypto_err(e: anyhow::Error) -> StoreError {
-    StoreError::Crypto(e.to_string())
-}
-
-fn tombstone() -> Fields {
-    Map::from_iter([("erased".to_string(), Value::Bool(true))])
-}
-
-pub fn user_subject(id: &str) -> String {
-    format!("user:{id}")
-}
-
-pub fn channel_subject(cid: &str) -> String {
-    format!("channel:{cid}")
-}
-
-async fn open_fields(c: &FieldCrypto, field: Field<'_>, stored: &Fields) -> StoreResult<Fields> {
-    Ok(
-        match c.open_fields(field, stored).await.map_err(crypto_err)? {
-            Opened::Plain(f) => f,
-            Opened::Shredded => tombstone(),
-        },
-    )
-}
-
-pub struct EncryptedUsers {
-    pub inner: Arc<dyn UserStore>,
-    pub crypto: Arc<FieldCrypto>,
-}
-
-impl EncryptedUsers {
-    async fn open(&self, mut u: UserRow) -> StoreResult<UserRow> {
-        u.data = open_fields(
-            &self.crypto,
-            Field {
-                table: "users",
-                column: "data",
-                row_id: &u.id,
-            },
-            &u.data,
-        )
-        .await?;
-        Ok(u)
-    }
-}
-
-#[async_trait]
-impl UserStore for EncryptedUsers {
-    async fn upsert_user(&self, user: &UserRow, audit: Audit<'_>) -> StoreResult<UserRow> {
-        let mut sealed = user.clone();
-        sealed.data = self
-            .crypto
-            .seal_fields(
-                &user_subject(&user.id),
-                Field {
-                    table: "users",
-                    column: "data",
-                    row_id: &user.id,
-                },
-                &user.data,
-            )
-            .await
-            .map_err(crypto_err)?;
-        let stored = self.inner.upsert_user(&sealed, audit).await?;
-        self.open(stored).await
-    }
-    async fn find_user(&self, id: &str) -> StoreResult<Option<UserRow>> {
-        match self.inner.find_user(id).await? {
-            Some(u) => Ok(Some(self.open(u).await?)),
-            None => Ok(None),
-        }
-    }
-    async fn find_users(&self, ids: &[String]) -> StoreResult<Vec<UserRow>> {
-        let mut out = Vec::new();
-        for u in self.inner.find_users(ids).await? {
-            out.push(self.open(u).await?);
-        }
-        Ok(out)
-    }
-    async fn find_all_users(&self, cap: i64) -> StoreResult<Vec<UserRow>> {
-        let mut out = Vec::new();
-        for u in self.inner.find_all_users(cap).await? {
-            out.push(self.open(u).await?);
-        }
-        Ok(out)
-    }
-    async fn update_last_active(&self, id: &str, at: Micros) -> StoreResult<()> {
-        self.inner.update_last_active(id, at).await
-    }
-}
-
-pub struct EncryptedChannels {
-    pub inner: Arc<dyn ChannelStore>,
-    pub crypto: Arc<FieldCrypto>,
-}
-
-impl EncryptedChannels {
-    async fn seal(&self, c: &ChannelRow) -> StoreResult<ChannelRow> {
-        let mut sealed = c.clone();
-        sealed.data = self
-            .crypto
-            .seal_fields(
-                &channel_subject(&c.cid),
-                Field {
-                    table: "channels",
-                    column: "data",
-                    row_id: &c.cid,
-                },
-                &c.data,
-            )
-            .await
-            .map_err(crypto_err)?;
-        Ok(sealed)
-    }
-    async fn open(&self, mut c: ChannelRow) -> StoreResult<ChannelRow> {
-        c.data = open_fields(
-            &self.crypto,
-            Field {
-                table: "channels",
-                column: "data",
-                row_id: &c.cid,
-            },
-            &c.data,
-        )
-        .await?;
-        Ok(c)
-    }
-    async fn open_all(&self, rows: Vec<ChannelRow>) -> StoreResult<Vec<ChannelRow>> {
-        let mut out = Vec::with_capacity(rows.len());
-        for c in rows {
-            out.push(self.open(c).await?);
-        }
-        Ok(out)
-    }
-}
-
-#[async_trait]
-impl ChannelStore for EncryptedChannels {
-    async fn insert_channel(
-        &self,
-        channel: &ChannelRow,
-        members: &[MemberRow],
-        audit: Audit<'_>,
-    ) -> StoreResult<bool> {
-        self.inner
-            .insert_channel(&self.seal(channel).await?, members, audit)
-            .await
-    }
-    async fn find_channel(&self, cid: &str) -> StoreResult<Option<ChannelRow>> {
-        match self.inner.find_channel(cid).await? {
-            Some(c) => Ok(Some(self.open(c).await?)),
-            None => Ok(None),
-        }
-    }
-    async fn find_channels(&self, cids: &[String]) -> StoreResult<Vec<ChannelRow>> {
-        self.open_all(self.inner.find_channels(cids).await?).await
-    }
-    async fn find_channels_for_member(&self, user_id: &str) -> StoreResult<Vec<ChannelRow>> {
-        self.open_all(self.inner.find_channels_for_member(user_id).await?)
-            .await
-    }
-    async fn find_channels_of_types(
-        &self,
-        kinds: &[String],
-        cap: i64,
-    ) -> StoreResult<Vec<ChannelRow>> {
-        self.open_all(self.inner.find_channels_of_types(kinds, cap).await?)
-            .await
-    }
-    async fn update_channel(&self, channel: &ChannelRow, audit: Audit<'_>) -> StoreResult<()> {
-        self.inner
-            .update_channel(&self.seal(channel).await?, audit)
-            .await
-    }
-    async fn delete_channel(&self, cid: &str, audit: Audit<'_>) -> StoreResult<()> {
-        self.inner.delete_channel(cid, audit).await
-    }
-    async fn truncate_channel(
-        &self,
-        cid: &str,
-        at: Micros,
-        hard: bool,
-        audit: Audit<'_>,
-    ) -> StoreResult<()> {
-        self.inner.truncate_channel(cid, at, hard, audit).await
-    }
-    async fn find_members(&self, cids: &[String]) -> StoreResult<Vec<MemberRow>> {
-        self.inner.find_members(cids).await
-    }
-    async fn add_members(
-        &self,
-        cid: &str,
-        members: &[MemberRow],
-        audit: MemberAudit<'_>,
-    ) -> StoreResult<Vec<MemberRow>> {
-        self.inner.add_members(cid, members, audit).await
-    }
-    async fn update_member_role(
-        &self,
-        cid: &str,
-        user_id: &str,
-        role: &str,
-        at: Micros,
-        audit: Audit<'_>,
-    ) -> StoreResult<bool> {
-        self.inner
-            .update_member_role(cid, user_id, role, at, audit)
-            .await
-    }
-    async fn remove_members(
-        &self,
-        cid: &str,
-        user_ids: &[String],
-        audit: RemovalAudit<'_>,
-    ) -> StoreResult<Vec<String>> {
-        self.inner.remove_members(cid, user_ids, audit).await
-    }
-    async fn find_reads(&self, cids: &[String]) -> StoreResult<Vec<ReadRow>> {
-        self.inner.find_reads(cids).await
-    }
-    async fn find_reads_for_user(&self, user_id: &str) -> StoreResult<Vec<(ReadRow, String)>> {
-        self.inner.find_reads_for_user(user_id).await
-    }
-    async fn upsert_read(&self, read: &ReadRow) -> StoreResult<()> {
-        self.inner.upsert_read(read).await
-    }
-}
-
-pub struct EncryptedMessages {
-    pub inner: Arc<dyn MessageStore>,
-    pub crypto: Arc<FieldCrypto>,
+/// A [`MessageStore`] that seals messages and reactions on write, opens them on read, and
+/// keeps the blind index of their words.
+pub struct SealedMessages {
+    pub(super) inner: Arc<dyn MessageStore>,
+    pub(super) crypto: Arc<FieldCrypto>,
 }
 
 fn reaction_row_id(r: &ReactionRow) -> String {
     format!("{}/{}/{}", r.message_id, r.user_id, r.kind)
 }
 
-impl EncryptedMessages {
+impl SealedMessages {
     async fn seal(&self, m: &MessageRow) -> StoreResult<MessageRow> {
         let subject = user_subject(&m.user_id);
         let mut sealed = m.clone();
@@ -356,7 +124,7 @@ impl EncryptedMessages {
 }
 
 #[async_trait]
-impl MessageStore for EncryptedMessages {
+impl MessageStore for SealedMessages {
     async fn insert_message_with_tokens(
         &self,
         message: &MessageRow,

@@ -3,8 +3,15 @@
 //! only identifiers (pseudonymised when the entry is written), catalogue-listed metadata
 //! keys, and personal data that will be sealed under the subject's key — so no plaintext
 //! personal data can reach the append-only log, where it could never be erased.
+//!
+//! Also the two ways code hands records over: [`AuditSink`] (synchronous; at the REST edge
+//! the response waits until the records are durable) and [`DurableSink`] (waits itself).
+//!
+//! A leaf: it imports nothing of Ward, so every layer (the keyring, the policy engine, the
+//! store's callers) can make records without depending on the log that chains them.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -201,7 +208,7 @@ impl AuditEvent {
             outcome: Outcome::Ok,
             meta: BTreeMap::new(),
             pii: None,
-            at_ms: crate::time::now_micros() / 1000,
+            at_ms: chrono::Utc::now().timestamp_millis(),
         }
     }
 
@@ -241,6 +248,62 @@ impl AuditEvent {
     pub fn pii(mut self, value: Value) -> Self {
         self.pii = Some(value);
         self
+    }
+}
+
+/// Where code that cannot wait (the policy engine, the keyring) sends records. The audit
+/// log appends them; at the REST edge the response waits until they are durable.
+pub trait AuditSink: Send + Sync {
+    fn record(&self, event: AuditEvent);
+}
+
+/// Where code that must know its record is stored before it goes on sends it (a key
+/// shredded, a secret sealed in place): `record_durable` returns once the record is
+/// durable, and an error when it could not be stored (the action must then not be reported
+/// as done).
+pub trait DurableSink: Send + Sync {
+    fn record_durable(&self, event: AuditEvent) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Keeps records in memory (unit tests, offline commands).
+pub struct MemorySink {
+    records: Mutex<Vec<AuditEvent>>,
+}
+
+impl MemorySink {
+    pub fn new() -> Self {
+        Self {
+            records: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn recent(&self) -> Vec<AuditEvent> {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Default for MemorySink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AuditSink for MemorySink {
+    fn record(&self, event: AuditEvent) {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event);
+    }
+}
+
+impl DurableSink for MemorySink {
+    async fn record_durable(&self, event: AuditEvent) -> anyhow::Result<()> {
+        AuditSink::record(self, event);
+        Ok(())
     }
 }
 
