@@ -1,5 +1,12 @@
 //! Configuration: defaults, then an optional TOML file (`--config`), then `WARD_*`
 //! environment variables. Validated once at start; secrets are `SecretString`.
+//!
+//! A leaf: it imports nothing above `startup`. The AWS settings ([`aws`]), the file
+//! ([`file`]) and the rate-limit settings ([`rate_limits`]) sit in their own files.
+
+mod aws;
+mod file;
+pub mod rate_limits;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,6 +15,12 @@ use anyhow::{Context, bail};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use aws::kms_credentials;
+pub use aws::{AuditS3Config, KmsConfig, KmsCredentials};
+use file::{FileConfig, parse_file};
+pub use rate_limits::{Cidr, RateLimitConfig};
+
+/// The validated configuration of one process.
 #[derive(Clone)]
 pub struct Config {
     /// Address to listen on. Never 3030: the SDK rewrites `:3030` in its WebSocket URL.
@@ -44,7 +57,7 @@ pub struct Config {
     /// deployments without a load balancer.
     pub tls: Option<TlsConfig>,
     /// `WARD_RATE_LIMIT_*` and `WARD_TRUSTED_PROXIES`.
-    pub rate_limits: crate::ratelimit::RateLimitConfig,
+    pub rate_limits: RateLimitConfig,
     /// `WARD_METRICS_BIND`: where `GET /metrics` is served, on a listener of its own (never
     /// on the API port); unset or `off`: not served.
     pub metrics_bind: Option<SocketAddr>,
@@ -81,45 +94,10 @@ pub struct AuditConfig {
 }
 
 #[derive(Clone)]
-pub struct AuditS3Config {
-    pub bucket: String,
-    pub prefix: String,
-    pub region: String,
-    pub endpoint: Option<String>,
-    /// Object Lock retention (COMPLIANCE mode) for each checkpoint, in days.
-    pub retain_days: Option<u32>,
-    pub credentials: KmsCredentials,
-}
-
-#[derive(Clone)]
 pub enum KeyProvider {
     /// `<data dir>/root.key`, for one machine.
     Local,
     AwsKms(KmsConfig),
-}
-
-/// `WARD_KMS_KEY_ID`, `WARD_KMS_REGION` (or `AWS_REGION`), `WARD_KMS_ENDPOINT`, and the
-/// standard `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
-#[derive(Clone)]
-pub struct KmsConfig {
-    pub key_id: String,
-    pub region: String,
-    pub endpoint: Option<String>,
-    pub credentials: KmsCredentials,
-}
-
-/// Static keys, or the ECS task role through the container credentials endpoint.
-#[derive(Clone)]
-pub enum KmsCredentials {
-    Static {
-        access_key_id: String,
-        secret_access_key: SecretString,
-        session_token: Option<SecretString>,
-    },
-    Container {
-        url: String,
-        token: Option<SecretString>,
-    },
 }
 
 /// A plan's included monthly active users and peak concurrent connections.
@@ -162,26 +140,6 @@ impl Default for Limits {
             ws_queue_len: 256,
         }
     }
-}
-
-/// The TOML file: every key optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    bind: Option<String>,
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    api_key: Option<String>,
-    api_secret: Option<String>,
-    dev_tokens: Option<bool>,
-    log_format: Option<LogFormat>,
-    limits: Option<Limits>,
-    redis_url: Option<String>,
-    redis_channel: Option<String>,
-    node_id: Option<String>,
-    plan: Option<Plan>,
-    policy_dir: Option<PathBuf>,
-    encryption: Option<bool>,
 }
 
 impl Config {
@@ -328,28 +286,7 @@ impl Config {
             Some(dir) => Some(PathBuf::from(dir)),
             None => Some(data_dir.join("audit-checkpoints")),
         };
-        let mut rate_limits = crate::ratelimit::RateLimitConfig::default();
-        for (name, field) in rate_limits.variables() {
-            if let Some(v) = env(name) {
-                *field = v.trim().parse().with_context(|| {
-                    format!("{name} must be a number of requests per minute (0: no limit)")
-                })?;
-            }
-        }
-        if let Some(v) = env("WARD_TRUSTED_PROXIES") {
-            rate_limits.trusted_proxies = v
-                .split(',')
-                .filter(|p| !p.trim().is_empty())
-                .map(|p| {
-                    crate::ratelimit::Cidr::parse(p).with_context(|| {
-                        format!(
-                            "WARD_TRUSTED_PROXIES: {:?} is not an address or CIDR block",
-                            p.trim()
-                        )
-                    })
-                })
-                .collect::<anyhow::Result<_>>()?;
-        }
+        let rate_limits = rate_limits::from_env(&env)?;
         let metrics_bind = match env("WARD_METRICS_BIND").as_deref().map(str::trim) {
             None | Some("" | "off") => None,
             Some(text) => Some(text.parse().with_context(|| {
@@ -424,75 +361,6 @@ impl Config {
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }
-}
-
-/// The AWS credential sources Ward supports, in the SDKs' order: static keys from the
-/// environment, then the ECS container credentials endpoint (the task role).
-fn kms_credentials(env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<KmsCredentials> {
-    if let Some(access_key_id) = env("AWS_ACCESS_KEY_ID") {
-        return Ok(KmsCredentials::Static {
-            access_key_id,
-            secret_access_key: SecretString::from(
-                env("AWS_SECRET_ACCESS_KEY")
-                    .context("AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY")?,
-            ),
-            session_token: env("AWS_SESSION_TOKEN").map(SecretString::from),
-        });
-    }
-    let url = env("AWS_CONTAINER_CREDENTIALS_FULL_URI").or_else(|| {
-        env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").map(|p| format!("http://169.254.170.2{p}"))
-    });
-    match url {
-        Some(url) => {
-            let token = match env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
-                Some(path) => Some(
-                    std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {path}"))?
-                        .trim()
-                        .to_string(),
-                ),
-                None => env("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
-            };
-            Ok(KmsCredentials::Container {
-                url,
-                token: token.map(SecretString::from),
-            })
-        }
-        None => bail!(
-            "aws-kms needs AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an ECS task role (AWS_CONTAINER_CREDENTIALS_*)"
-        ),
-    }
-}
-
-/// Parses the TOML file; an error names the file, the line and the key, on one line.
-fn parse_file(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
-    toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let key = e.span().and_then(|s| {
-            let start = text[..s.start.min(text.len())]
-                .rfind('\n')
-                .map_or(0, |i| i + 1);
-            let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-            text[start..end]
-                .split_once('=')
-                .map(|(k, _)| k.trim().trim_matches('"').to_string())
-                .filter(|k| !k.is_empty() && !k.starts_with('['))
-        });
-        let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
-        let mut at = format!("config file {}", path.display());
-        if let Some(line) = line {
-            at.push_str(&format!(", line {line}"));
-        }
-        if let Some(key) = key {
-            at.push_str(&format!(", key `{key}`"));
-        }
-        anyhow::Error::new(crate::startup::StartupError::new(
-            format!("{at}: {message}"),
-            "correct that line (every key is optional; README \"Configuration\" lists them)",
-        ))
-    })
 }
 
 fn parse_bool(v: &str) -> anyhow::Result<bool> {

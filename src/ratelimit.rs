@@ -26,6 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
+use crate::config::rate_limits::canonical;
+pub use crate::config::rate_limits::{Cidr, RateLimitConfig};
 use crate::http::error::ApiError;
 
 /// The window a limit is stated over, and how long one refusal's audit record stands for
@@ -95,138 +97,20 @@ impl Limit {
     }
 }
 
-/// `WARD_RATE_LIMIT_*`: requests per minute (burst the same); 0 switches one limit off.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimitConfig {
-    pub login_per_ip: u32,
-    pub login_per_account: u32,
-    pub totp_per_ip: u32,
-    pub totp_per_account: u32,
-    pub sso_per_ip: u32,
-    pub sso_per_account: u32,
-    pub chat_token_per_ip: u32,
-    pub chat_token_per_account: u32,
-    pub connect_per_ip: u32,
-    pub connect_per_user: u32,
-    pub writes_per_user: u32,
-    /// `WARD_TRUSTED_PROXIES`: addresses or CIDR blocks whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<Cidr>,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            login_per_ip: 60,
-            login_per_account: 10,
-            totp_per_ip: 60,
-            totp_per_account: 20,
-            sso_per_ip: 120,
-            sso_per_account: 30,
-            chat_token_per_ip: 600,
-            chat_token_per_account: 60,
-            // One address may be a NAT or a balancer not listed as a trusted proxy.
-            connect_per_ip: 3000,
-            connect_per_user: 300,
-            writes_per_user: 1200,
-            trusted_proxies: Vec::new(),
-        }
-    }
-}
-
-impl RateLimitConfig {
-    /// The environment variable of each limit and the field it sets.
-    pub fn variables(&mut self) -> [(&'static str, &mut u32); 11] {
-        [
-            ("WARD_RATE_LIMIT_LOGIN_PER_IP", &mut self.login_per_ip),
-            (
-                "WARD_RATE_LIMIT_LOGIN_PER_ACCOUNT",
-                &mut self.login_per_account,
-            ),
-            ("WARD_RATE_LIMIT_TOTP_PER_IP", &mut self.totp_per_ip),
-            (
-                "WARD_RATE_LIMIT_TOTP_PER_ACCOUNT",
-                &mut self.totp_per_account,
-            ),
-            ("WARD_RATE_LIMIT_SSO_PER_IP", &mut self.sso_per_ip),
-            ("WARD_RATE_LIMIT_SSO_PER_ACCOUNT", &mut self.sso_per_account),
-            (
-                "WARD_RATE_LIMIT_CHAT_TOKEN_PER_IP",
-                &mut self.chat_token_per_ip,
-            ),
-            (
-                "WARD_RATE_LIMIT_CHAT_TOKEN_PER_ACCOUNT",
-                &mut self.chat_token_per_account,
-            ),
-            ("WARD_RATE_LIMIT_CONNECT_PER_IP", &mut self.connect_per_ip),
-            (
-                "WARD_RATE_LIMIT_CONNECT_PER_USER",
-                &mut self.connect_per_user,
-            ),
-            ("WARD_RATE_LIMIT_WRITES_PER_USER", &mut self.writes_per_user),
-        ]
-    }
-
-    fn per_minute(&self, limit: Limit) -> u32 {
-        match limit {
-            Limit::LoginIp => self.login_per_ip,
-            Limit::LoginAccount => self.login_per_account,
-            Limit::TotpIp => self.totp_per_ip,
-            Limit::TotpAccount => self.totp_per_account,
-            Limit::SsoIp => self.sso_per_ip,
-            Limit::SsoAccount => self.sso_per_account,
-            Limit::ChatTokenIp => self.chat_token_per_ip,
-            Limit::ChatTokenAccount => self.chat_token_per_account,
-            Limit::ConnectIp => self.connect_per_ip,
-            Limit::ConnectUser => self.connect_per_user,
-            Limit::WritesUser => self.writes_per_user,
-        }
-    }
-}
-
-/// An address block: `10.0.0.0/8`, `fd00::/8`, or one address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    net: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    pub fn parse(text: &str) -> Option<Self> {
-        let text = text.trim();
-        let (addr, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
-            None => (text.parse::<IpAddr>().ok()?, None),
-        };
-        let addr = canonical(addr);
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Self { net: addr, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.net, canonical(ip)) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// IPv4-mapped IPv6 addresses as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
+/// The limit's rate in `config`, per minute (0: off).
+fn per_minute(config: &RateLimitConfig, limit: Limit) -> u32 {
+    match limit {
+        Limit::LoginIp => config.login_per_ip,
+        Limit::LoginAccount => config.login_per_account,
+        Limit::TotpIp => config.totp_per_ip,
+        Limit::TotpAccount => config.totp_per_account,
+        Limit::SsoIp => config.sso_per_ip,
+        Limit::SsoAccount => config.sso_per_account,
+        Limit::ChatTokenIp => config.chat_token_per_ip,
+        Limit::ChatTokenAccount => config.chat_token_per_account,
+        Limit::ConnectIp => config.connect_per_ip,
+        Limit::ConnectUser => config.connect_per_user,
+        Limit::WritesUser => config.writes_per_user,
     }
 }
 
@@ -334,7 +218,7 @@ impl RateLimits {
         let limiters = Limit::ALL
             .iter()
             .filter_map(|&l| {
-                let n = NonZeroU32::new(config.per_minute(l))?;
+                let n = NonZeroU32::new(per_minute(config, l))?;
                 Some((l, RateLimiter::keyed(Quota::per_minute(n))))
             })
             .collect();
