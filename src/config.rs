@@ -1,8 +1,8 @@
 //! Configuration: defaults, then an optional TOML file (`--config`), then `WARD_*`
 //! environment variables. Validated once at start; secrets are `SecretString`.
 //!
-//! A leaf: it imports nothing above `startup`. The AWS settings ([`aws`]), the file
-//! ([`file`]) and the rate-limit settings ([`rate_limits`]) sit in their own files.
+//! A leaf: it imports nothing above `startup`. The AWS settings (`aws`), the file
+//! (`file`) and the rate-limit settings ([`rate_limits`]) sit in their own files.
 
 mod aws;
 mod file;
