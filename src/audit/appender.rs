@@ -8,7 +8,7 @@
 //! Restart safety: the outbox rows of committed actions stay until the batch that chains
 //! them commits, so a crash at any point loses nothing; at start the head is reloaded from
 //! the database and checked against the last signed checkpoint and the last one published
-//! outside it ([`open`]).
+//! outside it (`appender/open.rs`).
 
 mod open;
 
