@@ -193,8 +193,8 @@ impl Application {
             crypto,
             jobs: {
                 let jobs = Arc::new(crate::jobs::Jobs::default());
-                crate::gdpr::register_jobs(&jobs);
-                crate::auth::lifecycle::register_jobs(&jobs);
+                crate::gdpr::register_jobs(&jobs, crate::http::error::gdpr::answer);
+                crate::auth::lifecycle::register_jobs(&jobs, crate::http::error::auth::answer);
                 jobs
             },
         }));

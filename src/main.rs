@@ -463,7 +463,7 @@ async fn admin_command(config: Config, command: AdminCommand) -> anyhow::Result<
             };
             ward::auth::bootstrap_admin(&state, &user_id, &password)
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
+                .map_err(|e| anyhow::anyhow!(ward::http::error::ApiError::from(e).message))?;
             println!(
                 "ward: admin {user_id} created; log in with POST /auth/login, then enrol TOTP (POST /auth/totp/enroll)"
             );
@@ -471,10 +471,10 @@ async fn admin_command(config: Config, command: AdminCommand) -> anyhow::Result<
         AdminCommand::Reset2fa { user_id, reason } => {
             ward::auth::totp::reset(&state, &user_id, None, &format!("cli:{reason}"))
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
+                .map_err(|e| anyhow::anyhow!(ward::http::error::ApiError::from(e).message))?;
             let n = ward::auth::session::revoke_all(&state, &user_id, None, "2fa_reset")
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
+                .map_err(|e| anyhow::anyhow!(ward::http::error::ApiError::from(e).message))?;
             println!(
                 "ward: TOTP removed for {user_id}; {n} sessions revoked; they enrol again at the next login"
             );
@@ -573,7 +573,7 @@ async fn gdpr_command(config: Config, command: GdprCommand) -> anyhow::Result<()
             };
             let certificate = ward::gdpr::erase::erase_user(&state, &user_id, options, None, None)
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
+                .map_err(|e| anyhow::anyhow!(ward::http::error::ApiError::from(e).message))?;
             state.audit.flush().await?;
             println!("{}", serde_json::to_string_pretty(&certificate)?);
         }
@@ -606,7 +606,7 @@ async fn gdpr_command(config: Config, command: GdprCommand) -> anyhow::Result<()
                 let mut shown = progress_line(String::new());
                 let m = export::export_user(&state, user_id, &out, &mut shown)
                     .await
-                    .map_err(|e| anyhow::anyhow!(e.message))?;
+                    .map_err(|e| anyhow::anyhow!(ward::http::error::ApiError::from(e).message))?;
                 vec![(out, m)]
             } else {
                 ward::fsx::create_private_dir(&out)
@@ -618,7 +618,7 @@ async fn gdpr_command(config: Config, command: GdprCommand) -> anyhow::Result<()
                 let mut shown = |i: usize, done, total| lines[i](done, total);
                 export::export_users(&state, &user_ids, &out, &mut shown)
                     .await
-                    .map_err(|e| anyhow::anyhow!(e.message))?
+                    .map_err(|e| anyhow::anyhow!(ward::http::error::ApiError::from(e).message))?
             };
             state.audit.flush().await?;
             let key = &state.audit.verifier_key;

@@ -130,7 +130,7 @@ async fn finish_login(
     let bound = cookie_value(&headers, FLOW_COOKIE);
     let mut res = match oidc::finish_login(&state, &p, params, bound).await {
         Ok(res) => res,
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     };
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
