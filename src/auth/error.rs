@@ -42,6 +42,9 @@ pub enum Error {
     /// A token is refused.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// Too many logins for one account: the caller may retry after this many seconds.
+    #[error("too many logins, retry in {0} s")]
+    RateLimited(u64),
     /// Too many wrong attempts: the caller may try again later.
     #[error("{0}")]
     TooManyAttempts(String),
@@ -98,6 +101,7 @@ impl Error {
             | Self::NotAllowed(_)
             | Self::NotAuthenticated(_)
             | Self::Token(_)
+            | Self::RateLimited(_)
             | Self::TooManyAttempts(_) => true,
             Self::Store(StoreError::Conflict(_)) => true,
             _ => false,

@@ -346,7 +346,7 @@ impl crate::jobs::Job for UsersStateJob {
         let total = p.user_ids.len() as i64;
         let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);
         let task_id = ctx.id().to_string();
-        let state = ctx.state().clone();
+        let state: AppState = ctx.host()?;
         let by = match &p.requested_by {
             Some(id) => state
                 .store

@@ -376,6 +376,7 @@ pub struct CallbackParams {
 /// is the `state` the browser's flow cookie carries. Every refusal is audited.
 pub async fn finish_login(
     state: &AppState,
+    limit: &dyn sso::LoginLimit,
     provider: &SsoProvider,
     params: CallbackParams,
     bound_state: Option<&str>,
@@ -383,7 +384,7 @@ pub async fn finish_login(
     let verified = verify_callback(state, provider, params, bound_state).await;
     let failure = match verified {
         Ok((login, return_to)) => {
-            return sso::complete_login(state, login, return_to.as_deref()).await;
+            return sso::complete_login(state, limit, login, return_to.as_deref()).await;
         }
         Err(f) => f,
     };

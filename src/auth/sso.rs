@@ -141,6 +141,14 @@ pub async fn save_provider(state: &AppState, p: &SsoProvider, by: Option<&str>) 
     Ok(())
 }
 
+/// The edge's limit on SSO logins per account, checked once the identity is verified and
+/// before anything is provisioned.
+#[async_trait::async_trait]
+pub trait LoginLimit: Send + Sync {
+    /// Refuses `login` ([`Error::RateLimited`]) while its account is over the limit.
+    async fn check(&self, login: &ExternalLogin) -> Result<()>;
+}
+
 /// An identity a protocol module has verified.
 #[derive(Debug, Clone)]
 pub struct ExternalLogin {
@@ -161,23 +169,14 @@ pub struct ExternalLogin {
 /// 303 to `return_to` (a path on this server only) or a JSON body.
 pub async fn complete_login(
     state: &AppState,
+    limit: &dyn LoginLimit,
     login: ExternalLogin,
     return_to: Option<&str>,
 ) -> Result<Response> {
     crate::chat::validate_user_id(&login.user_id)?;
     // SSO logins per account: a replayed or scripted IdP flow cannot mint sessions faster
     // than people log in.
-    crate::ratelimit::enforce(
-        state,
-        crate::ratelimit::Limit::SsoAccount,
-        &login.user_id,
-        Some(&login.user_id),
-        crate::ratelimit::Audited::Login {
-            method: login.method,
-            provider: &login.provider_id,
-        },
-    )
-    .await?;
+    limit.check(&login).await?;
     let now = now_micros();
     let existing = state.store.users.find_user(&login.user_id).await?;
     if let Some(u) = &existing

@@ -280,7 +280,7 @@ impl crate::jobs::Job for EraseJob {
             if ctx.cancelled().await? {
                 return Err(JobError::Cancelled);
             }
-            let state = ctx.state().clone();
+            let state: AppState = ctx.host()?;
             match erase_user(
                 &state,
                 user_id,

@@ -647,7 +647,7 @@ impl crate::jobs::Job for ExportJob {
         use crate::jobs::JobError;
         let p = ctx.payload().clone();
         let task = ctx.id().to_string();
-        let state = ctx.state().clone();
+        let state: AppState = ctx.host()?;
         let dir = task_dir(&state, &task);
         crate::fsx::create_private_dir(&dir).map_err(|e| JobError::Retryable(e.to_string()))?;
         let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);

@@ -128,7 +128,15 @@ async fn finish_login(
     let params: CallbackParams = query(raw.as_deref())?;
     let p = oidc::find_oidc_provider(&state, &provider).await?;
     let bound = cookie_value(&headers, FLOW_COOKIE);
-    let mut res = match oidc::finish_login(&state, &p, params, bound).await {
+    let mut res = match oidc::finish_login(
+        &state,
+        &crate::ratelimit::SsoLogins(&state),
+        &p,
+        params,
+        bound,
+    )
+    .await
+    {
         Ok(res) => res,
         Err(e) => ApiError::from(e).into_response(),
     };

@@ -121,7 +121,13 @@ async fn consume_assertion(
         },
     )
     .await?;
-    Ok(saml::finish_login(&state, &provider, &body).await?)
+    Ok(saml::finish_login(
+        &state,
+        &crate::ratelimit::SsoLogins(&state),
+        &provider,
+        &body,
+    )
+    .await?)
 }
 
 #[utoipa::path(get, path = "/auth/saml/{provider}/logout", tag = "sso",

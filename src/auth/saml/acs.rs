@@ -33,6 +33,7 @@ struct AcsForm {
 /// through [`sso::complete_login`]. Every rejection is audited with its reason.
 pub async fn finish_login(
     state: &AppState,
+    limit: &dyn sso::LoginLimit,
     provider_id: &str,
     body: &[u8],
 ) -> crate::auth::Result<Response> {
@@ -47,7 +48,9 @@ pub async fn finish_login(
         }
     };
     match accept(state, &p, body).await {
-        Ok((login, return_to)) => sso::complete_login(state, login, return_to.as_deref()).await,
+        Ok((login, return_to)) => {
+            sso::complete_login(state, limit, login, return_to.as_deref()).await
+        }
         Err(r) => {
             // The reason goes to the audit log; the answer is the same for every refusal.
             tracing::debug!(provider = %p.id, reason = r.reason, "SAML login rejected");

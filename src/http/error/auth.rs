@@ -25,6 +25,7 @@ impl From<Error> for ApiError {
             Error::NotAllowed(m) => ApiError::not_allowed(m),
             Error::NotAuthenticated(m) => ApiError::unauthorized(code::ACCESS_KEY, m),
             Error::Token(t) => t.into(),
+            Error::RateLimited(secs) => ApiError::rate_limited(secs),
             Error::TooManyAttempts(m) => {
                 ApiError::new(code::RATE_LIMITED, StatusCode::TOO_MANY_REQUESTS, m)
             }
