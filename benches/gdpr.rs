@@ -257,7 +257,7 @@ async fn main() -> anyhow::Result<()> {
         };
         let manifest = ward::gdpr::export::export_user(&state, "subject", &out, &mut progress)
             .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let secs = started.elapsed().as_secs_f64();
         let (rss_after, hwm) = memory();
         let marks = marks.lock().unwrap().clone();
@@ -295,7 +295,7 @@ async fn main() -> anyhow::Result<()> {
         };
         let certificate = ward::gdpr::erase::erase_user(&state, "subject", options, None, None)
             .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         println!(
             "RESULT {db} erase: {} messages, {} reactions removed, {} keys destroyed, {} pseudonyms unlinked in {:.2} s",
             certificate["removed"]["messages"],

@@ -5,6 +5,8 @@
 
 mod server;
 
+mod jobs;
+
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -117,8 +119,8 @@ impl AppState {
             crypto: parts.crypto,
             jobs: {
                 let jobs = Arc::new(crate::jobs::Jobs::default());
-                crate::gdpr::register_jobs(&jobs);
-                crate::auth::lifecycle::register_jobs(&jobs);
+                crate::gdpr::register_jobs(&jobs, crate::http::error::gdpr::answer);
+                crate::auth::lifecycle::register_jobs(&jobs, crate::http::error::auth::answer);
                 jobs
             },
         }))

@@ -353,6 +353,28 @@ pub async fn enforce_ip(
     }
 }
 
+/// The limit on SSO logins per account, as auth checks it once an identity is verified:
+/// a replayed or scripted IdP flow cannot mint sessions faster than people log in.
+pub struct SsoLogins<'a>(pub &'a AppState);
+
+#[async_trait::async_trait]
+impl crate::auth::sso::LoginLimit for SsoLogins<'_> {
+    async fn check(&self, login: &crate::auth::sso::ExternalLogin) -> crate::auth::Result<()> {
+        enforce(
+            self.0,
+            Limit::SsoAccount,
+            &login.user_id,
+            Some(&login.user_id),
+            Audited::Login {
+                method: login.method,
+                provider: &login.provider_id,
+            },
+        )
+        .await
+        .map_err(|e| crate::auth::Error::RateLimited(e.retry_after.unwrap_or(1)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

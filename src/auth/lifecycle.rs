@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
+use crate::auth::error::Error;
 use crate::bus::wire::Revocation;
 use crate::chat::{Actor, view};
-use crate::http::error::{ApiError, ApiResult};
 use crate::store::UserRow;
 use crate::time::{now_micros, rfc3339};
 
@@ -26,14 +26,14 @@ use crate::time::{now_micros, rfc3339};
 /// (revocations made on other nodes cannot reach this one meanwhile).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
-async fn existing_user(state: &AppState, user_id: &str) -> ApiResult<UserRow> {
+async fn existing_user(state: &AppState, user_id: &str) -> crate::auth::Result<UserRow> {
     crate::chat::validate_user_id(user_id)?;
     state
         .store
         .users
         .find_user(user_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("user {user_id} does not exist")))
+        .ok_or_else(|| Error::not_found(format!("user {user_id} does not exist")))
 }
 
 fn state_event(actor: &Actor, user_id: &str, change: &str, task_id: Option<&str>) -> AuditEvent {
@@ -67,7 +67,7 @@ pub async fn deactivate_user(
     actor: &Actor,
     user_id: &str,
     task_id: Option<&str>,
-) -> ApiResult<UserRow> {
+) -> crate::auth::Result<UserRow> {
     let mut user = existing_user(state, user_id).await?;
     if user.deactivated_at.is_none() {
         let now = now_micros();
@@ -94,10 +94,10 @@ pub async fn reactivate_user(
     user_id: &str,
     name: Option<&str>,
     task_id: Option<&str>,
-) -> ApiResult<UserRow> {
+) -> crate::auth::Result<UserRow> {
     let mut user = existing_user(state, user_id).await?;
     if user.deleted_at.is_some() {
-        return Err(ApiError::input(format!(
+        return Err(Error::input(format!(
             "user {user_id} is deleted: restore them first"
         )));
     }
@@ -117,12 +117,16 @@ pub async fn reactivate_user(
 
 /// Restores soft-deleted users (Stream's `POST /users/restore`): they may connect again
 /// with tokens issued from now on. What erasure shredded stays unreadable.
-pub async fn restore_users(state: &AppState, actor: &Actor, user_ids: &[String]) -> ApiResult<()> {
+pub async fn restore_users(
+    state: &AppState,
+    actor: &Actor,
+    user_ids: &[String],
+) -> crate::auth::Result<()> {
     let mut users = Vec::with_capacity(user_ids.len());
     for id in user_ids {
         let user = existing_user(state, id).await?;
         if user.deleted_at.is_none() {
-            return Err(ApiError::input(format!("user {id} is not deleted")));
+            return Err(Error::input(format!("user {id} is not deleted")));
         }
         users.push(user);
     }
@@ -139,22 +143,22 @@ pub async fn restore_users(state: &AppState, actor: &Actor, user_ids: &[String])
 /// Reads Stream's `revoke_tokens_issued_before`: an RFC 3339 time, rounded up to the
 /// second (token `iat`s are whole seconds, and a token issued in the same second as a
 /// fractional cut-off was issued before it), or `null` to lift the revocation (`None`).
-pub fn parse_cutoff(value: &Value) -> ApiResult<Option<i64>> {
+pub fn parse_cutoff(value: &Value) -> crate::auth::Result<Option<i64>> {
     match value {
         Value::Null => Ok(None),
         Value::String(s) => {
             let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
-                ApiError::input("revoke_tokens_issued_before must be an RFC 3339 time or null")
+                Error::input("revoke_tokens_issued_before must be an RFC 3339 time or null")
             })?;
             let secs = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
             if secs <= 0 {
-                return Err(ApiError::input(
+                return Err(Error::input(
                     "revoke_tokens_issued_before must be after 1970",
                 ));
             }
             Ok(Some(secs))
         }
-        _ => Err(ApiError::input(
+        _ => Err(Error::input(
             "revoke_tokens_issued_before must be an RFC 3339 time or null",
         )),
     }
@@ -168,7 +172,7 @@ pub async fn revoke_user_tokens(
     actor: &Actor,
     user_id: &str,
     before: Option<i64>,
-) -> ApiResult<()> {
+) -> crate::auth::Result<()> {
     actor.authorize_app(state, "ManageRoles")?;
     let cutoff = before.unwrap_or(0);
     state
@@ -208,7 +212,7 @@ pub async fn revoke_app_tokens(
     state: &AppState,
     actor: &Actor,
     before: Option<i64>,
-) -> ApiResult<()> {
+) -> crate::auth::Result<()> {
     actor.authorize_app(state, "ManageRoles")?;
     match before {
         Some(secs) => {
@@ -262,9 +266,9 @@ pub async fn recheck_connections(state: &AppState) -> usize {
                 };
                 let v = match super::check_revocation(state, &claims).await {
                     Ok(()) => true,
-                    Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => false,
+                    Err(Error::Token(_)) => false,
                     Err(e) => {
-                        tracing::warn!(error = %e.message, "could not re-check a connection's token");
+                        tracing::warn!(error = %e, "could not re-check a connection's token");
                         true
                     }
                 };
@@ -318,9 +322,16 @@ pub struct UsersPayload {
     pub requested_by: Option<String>,
 }
 
+/// How the edge answers an error: whether the caller is at fault, the code and the
+/// message it sends (a task fails with them).
+pub type Answer = fn(Error) -> (bool, i32, String);
+
 /// `users.state`: Stream's `POST /users/deactivate` and `/users/reactivate` as a task.
 /// The checkpoint is the number of users done; each step is idempotent.
-pub struct UsersStateJob;
+pub struct UsersStateJob {
+    /// How a refused step is described in the task's error.
+    pub answer: Answer,
+}
 
 impl crate::jobs::Job for UsersStateJob {
     const KIND: &'static str = "users.state";
@@ -335,7 +346,7 @@ impl crate::jobs::Job for UsersStateJob {
         let total = p.user_ids.len() as i64;
         let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);
         let task_id = ctx.id().to_string();
-        let state = ctx.state().clone();
+        let state: AppState = ctx.host()?;
         let by = match &p.requested_by {
             Some(id) => state
                 .store
@@ -360,16 +371,16 @@ impl crate::jobs::Job for UsersStateJob {
                         .map(|_| ())
                 }
             };
-            match done {
-                Ok(()) => {}
-                Err(e) if e.status.is_client_error() => {
-                    return Err(JobError::Fatal(format!(
-                        "user {} of the task could not be changed (code {})",
-                        i + 1,
-                        e.code
-                    )));
-                }
-                Err(e) => return Err(JobError::Retryable(e.message)),
+            if let Err(e) = done {
+                let (callers, code, message) = (self.answer)(e);
+                return Err(if callers {
+                    JobError::Fatal(format!(
+                        "user {} of the task could not be changed (code {code})",
+                        i + 1
+                    ))
+                } else {
+                    JobError::Retryable(message)
+                });
             }
             ctx.save_checkpoint(&(i + 1)).await?;
             ctx.progress(i as i64 + 1, total).await?;
@@ -383,6 +394,6 @@ impl crate::jobs::Job for UsersStateJob {
 }
 
 /// Registers the identity job kinds with this process's workers.
-pub fn register_jobs(jobs: &crate::jobs::Jobs) {
-    jobs.register(UsersStateJob);
+pub fn register_jobs(jobs: &crate::jobs::Jobs, answer: Answer) {
+    jobs.register(UsersStateJob { answer });
 }

@@ -1,5 +1,6 @@
 //! Who is calling: Stream-compatible tokens and the resulting caller identity.
 
+mod error;
 pub mod lifecycle;
 pub mod oidc;
 pub mod password;
@@ -8,6 +9,8 @@ pub mod session;
 pub mod sso;
 pub mod token;
 pub mod totp;
+
+pub use error::{Error, Result, TokenError};
 
 /// The authenticated caller of a REST request or WebSocket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +35,6 @@ impl Caller {
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
-use crate::http::error::{ApiError, ApiResult, code};
 
 /// The setting holding the app-wide `revoke_tokens_issued_before` (Unix seconds).
 pub const APP_TOKENS_REVOKED: &str = "revoke_tokens_issued_before";
@@ -44,7 +46,7 @@ pub fn issued_before(iat: Option<i64>, before: i64) -> bool {
 }
 
 /// The app-wide revocation cut-off, if one is set.
-pub async fn app_tokens_revoked(state: &AppState) -> ApiResult<Option<i64>> {
+pub async fn app_tokens_revoked(state: &AppState) -> crate::auth::Result<Option<i64>> {
     Ok(state
         .store
         .settings
@@ -57,16 +59,11 @@ pub async fn app_tokens_revoked(state: &AppState) -> ApiResult<Option<i64>> {
 /// with or without the bus): issued before the user's tokens were revoked (deprovisioning,
 /// erasure, Stream's `revoke_tokens_issued_before` per user or app-wide), belonging to an
 /// ended session, or held by a deactivated or deleted user.
-pub async fn check_revocation(state: &AppState, claims: &token::Claims) -> ApiResult<()> {
+pub async fn check_revocation(state: &AppState, claims: &token::Claims) -> crate::auth::Result<()> {
     let Some(user_id) = claims.user_id.as_deref().filter(|_| !claims.server) else {
         return Ok(());
     };
-    let revoked = || {
-        ApiError::unauthorized(
-            code::TOKEN_SIGNATURE_INVALID,
-            "JWTAuth error: token has been revoked",
-        )
-    };
+    let revoked = || Error::Token(TokenError::Invalid("JWTAuth error: token has been revoked"));
     if let Some(before) = state.store.identity.find_tokens_revoked(user_id).await?
         && issued_before(claims.iat, before)
     {
@@ -80,10 +77,9 @@ pub async fn check_revocation(state: &AppState, claims: &token::Claims) -> ApiRe
     if let Some(user) = state.store.users.find_user(user_id).await?
         && (user.deactivated_at.is_some() || user.deleted_at.is_some())
     {
-        return Err(ApiError::unauthorized(
-            code::TOKEN_SIGNATURE_INVALID,
+        return Err(Error::Token(TokenError::Invalid(
             "JWTAuth error: the user is deactivated",
-        ));
+        )));
     }
     if let Some(sid) = &claims.sid {
         let live = state
@@ -97,10 +93,9 @@ pub async fn check_revocation(state: &AppState, claims: &token::Claims) -> ApiRe
                     && s.expires_at > crate::time::now_micros()
             });
         if !live {
-            return Err(ApiError::unauthorized(
-                code::TOKEN_SIGNATURE_INVALID,
+            return Err(Error::Token(TokenError::Invalid(
                 "JWTAuth error: the token's session has ended",
-            ));
+            )));
         }
     }
     Ok(())
@@ -114,11 +109,9 @@ pub async fn deprovision(
     user_id: &str,
     by: Option<&str>,
     reason: &str,
-) -> ApiResult<u64> {
+) -> crate::auth::Result<u64> {
     let Some(mut user) = state.store.users.find_user(user_id).await? else {
-        return Err(ApiError::not_found(format!(
-            "user {user_id} does not exist"
-        )));
+        return Err(Error::not_found(format!("user {user_id} does not exist")));
     };
     let now = crate::time::now_micros();
     // Tokens are refused first, so nothing authenticates while the rest happens.
@@ -149,27 +142,31 @@ pub async fn deprovision(
 }
 
 /// OIDC provider settings check (the OIDC module owns the rules).
-pub fn oidc_config_check(config: &serde_json::Value) -> Result<(), String> {
+pub fn oidc_config_check(config: &serde_json::Value) -> std::result::Result<(), String> {
     oidc::validate_config(config)
 }
 
 /// SAML provider settings check (the SAML module owns the rules).
-pub fn saml_config_check(config: &serde_json::Value) -> Result<(), String> {
+pub fn saml_config_check(config: &serde_json::Value) -> std::result::Result<(), String> {
     saml::validate_config(config)
 }
 
 /// Creates the first admin with a password (argon2id), for deployments without an IdP yet.
 /// Refuses weak passwords and existing users. TOTP enrolment is then mandatory (the 2FA
 /// policy covers admins and cannot drop them).
-pub async fn bootstrap_admin(state: &AppState, user_id: &str, password: &str) -> ApiResult<()> {
+pub async fn bootstrap_admin(
+    state: &AppState,
+    user_id: &str,
+    password: &str,
+) -> crate::auth::Result<()> {
     crate::chat::validate_user_id(user_id)?;
     if password.chars().count() < 12 {
-        return Err(ApiError::input(
+        return Err(Error::input(
             "the password must have at least 12 characters",
         ));
     }
     if state.store.users.find_user(user_id).await?.is_some() {
-        return Err(ApiError::input(format!("user {user_id} already exists")));
+        return Err(Error::input(format!("user {user_id} already exists")));
     }
     let now = crate::time::now_micros();
     let mut user = crate::chat::user::new_user(user_id, now);
@@ -180,7 +177,7 @@ pub async fn bootstrap_admin(state: &AppState, user_id: &str, password: &str) ->
         .meta("created", true)
         .meta("via", "bootstrap");
     crate::chat::user::save_user(state, &user, [created]).await?;
-    let hash = password::hash(password).map_err(ApiError::internal)?;
+    let hash = password::hash(password).map_err(Error::internal)?;
     let record = AuditEvent::new(EventType::ConfigChange)
         .subject(user_id)
         .object("user", user_id)

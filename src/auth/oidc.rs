@@ -40,7 +40,7 @@ use serde_json::{Map, Value};
 
 use super::sso::{self, ExternalLogin, ProviderKind, SsoProvider};
 use crate::app::AppState;
-use crate::http::error::{ApiError, ApiResult, code};
+use crate::auth::error::Error;
 use crate::time::now_micros;
 
 mod config;
@@ -68,7 +68,7 @@ pub enum Failure {
     /// The IdP could not be used (502).
     Unavailable(&'static str),
     /// Ward itself failed (its own error).
-    Internal(ApiError),
+    Internal(Error),
 }
 
 impl Failure {
@@ -79,23 +79,19 @@ impl Failure {
         }
     }
 
-    fn into_error(self) -> ApiError {
+    fn into_error(self) -> Error {
         match self {
-            Self::Rejected(r) => {
-                ApiError::unauthorized(code::ACCESS_KEY, format!("OIDC login refused ({r})"))
+            Self::Rejected(r) => Error::not_authenticated(format!("OIDC login refused ({r})")),
+            Self::Unavailable(r) => {
+                Error::IdpUnavailable(format!("the identity provider could not be used ({r})"))
             }
-            Self::Unavailable(r) => ApiError::new(
-                code::INTERNAL,
-                axum::http::StatusCode::BAD_GATEWAY,
-                format!("the identity provider could not be used ({r})"),
-            ),
             Self::Internal(e) => e,
         }
     }
 }
 
-impl From<ApiError> for Failure {
-    fn from(e: ApiError) -> Self {
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
         Self::Internal(e)
     }
 }
@@ -141,7 +137,7 @@ static RP: LazyLock<Result<Rp, String>> = LazyLock::new(|| {
 
 fn rp() -> Result<&'static Rp, Failure> {
     RP.as_ref()
-        .map_err(|e| Failure::Internal(ApiError::internal(e)))
+        .map_err(|e| Failure::Internal(Error::internal(e)))
 }
 
 impl Rp {
@@ -231,7 +227,7 @@ type RpClient = Client<
 fn redirect_uri(state: &AppState, provider_id: &str) -> Result<RedirectUrl, Failure> {
     let base = state.config.public_url.trim_end_matches('/');
     RedirectUrl::new(format!("{base}/auth/oidc/{provider_id}/callback"))
-        .map_err(|e| Failure::Internal(ApiError::internal(e)))
+        .map_err(|e| Failure::Internal(Error::internal(e)))
 }
 
 fn client(
@@ -291,10 +287,10 @@ fn flow_key(csrf_state: &str) -> String {
 
 /// The enabled OIDC provider `id`, or a 404 (unknown, disabled and SAML providers look the
 /// same from outside).
-pub async fn find_oidc_provider(state: &AppState, id: &str) -> ApiResult<SsoProvider> {
+pub async fn find_oidc_provider(state: &AppState, id: &str) -> crate::auth::Result<SsoProvider> {
     match sso::find_provider(state, id).await? {
         Some(p) if p.enabled && p.kind == ProviderKind::Oidc => Ok(p),
-        _ => Err(ApiError::not_found("this OIDC provider does not exist")),
+        _ => Err(Error::not_found("this OIDC provider does not exist")),
     }
 }
 
@@ -310,12 +306,12 @@ pub async fn begin_login(
     state: &AppState,
     provider: &SsoProvider,
     return_to: Option<&str>,
-) -> ApiResult<LoginRedirect> {
+) -> crate::auth::Result<LoginRedirect> {
     if return_to.is_some_and(|r| !sso::is_local_path(r)) {
-        return Err(ApiError::input("return_to must be a path on this server"));
+        return Err(Error::input("return_to must be a path on this server"));
     }
     let cfg = OidcConfig::parse(&provider.config).map_err(|e| {
-        ApiError::internal(format!(
+        Error::internal(format!(
             "OIDC provider {} has an invalid config: {e}",
             provider.id
         ))
@@ -344,7 +340,7 @@ pub async fn begin_login(
             pkce_verifier: verifier.secret().clone(),
             return_to: return_to.map(str::to_string),
         };
-        let data = serde_json::to_string(&flow).map_err(ApiError::internal)?;
+        let data = serde_json::to_string(&flow).map_err(Error::internal)?;
         let now = now_micros();
         state
             .store
@@ -356,7 +352,7 @@ pub async fn begin_login(
                 now,
             )
             .await
-            .map_err(ApiError::from)?;
+            .map_err(Error::from)?;
         Ok::<_, Failure>(LoginRedirect {
             url: url.to_string(),
             csrf_state: csrf.secret().clone(),
@@ -380,14 +376,15 @@ pub struct CallbackParams {
 /// is the `state` the browser's flow cookie carries. Every refusal is audited.
 pub async fn finish_login(
     state: &AppState,
+    limit: &dyn sso::LoginLimit,
     provider: &SsoProvider,
     params: CallbackParams,
     bound_state: Option<&str>,
-) -> ApiResult<Response> {
+) -> crate::auth::Result<Response> {
     let verified = verify_callback(state, provider, params, bound_state).await;
     let failure = match verified {
         Ok((login, return_to)) => {
-            return sso::complete_login(state, login, return_to.as_deref()).await;
+            return sso::complete_login(state, limit, login, return_to.as_deref()).await;
         }
         Err(f) => f,
     };
@@ -427,12 +424,12 @@ async fn verify_callback(
         .identity
         .take_flow(&flow_key(&csrf_state), now_micros())
         .await
-        .map_err(ApiError::from)?;
+        .map_err(Error::from)?;
     if idp_error {
         return Err(Rejected("idp_error"));
     }
     let flow: Flow = match flow {
-        Some(data) => serde_json::from_str(&data).map_err(ApiError::internal)?,
+        Some(data) => serde_json::from_str(&data).map_err(Error::internal)?,
         None => return Err(Rejected("state_unknown")),
     };
     // A flow started at another provider answered here: an IdP mix-up (RFC 9700 §4.4).
@@ -440,7 +437,7 @@ async fn verify_callback(
         return Err(Rejected("state_mismatch"));
     }
     let cfg = OidcConfig::parse(&provider.config).map_err(|e| {
-        ApiError::internal(format!(
+        Error::internal(format!(
             "OIDC provider {} has an invalid config: {e}",
             provider.id
         ))
@@ -645,16 +642,15 @@ mod tests {
             "state_mismatch"
         );
         assert_eq!(
-            Failure::Internal(ApiError::input("x")).reason(),
+            Failure::Internal(Error::input("x")).reason(),
             "internal_error"
         );
         let err = Failure::Rejected("nonce_mismatch").into_error();
-        assert_eq!(err.status, axum::http::StatusCode::UNAUTHORIZED);
-        assert!(err.message.contains("nonce_mismatch"));
-        assert_eq!(
-            Failure::Unavailable("discovery_failed").into_error().status,
-            axum::http::StatusCode::BAD_GATEWAY
-        );
+        assert!(matches!(&err, Error::NotAuthenticated(m) if m.contains("nonce_mismatch")));
+        assert!(matches!(
+            Failure::Unavailable("discovery_failed").into_error(),
+            Error::IdpUnavailable(_)
+        ));
     }
 
     #[test]

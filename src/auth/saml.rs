@@ -49,7 +49,7 @@ use serde_json::Value;
 
 use super::sso::{self, ProviderKind, is_local_path};
 use crate::app::AppState;
-use crate::http::error::{ApiError, ApiResult, code};
+use crate::auth::error::Error;
 use crate::time::now_micros;
 
 /// The SP private key type samael signs and decrypts with (an OpenSSL key).
@@ -240,19 +240,19 @@ pub struct SamlProvider {
 
 impl SamlProvider {
     /// Loads an enabled SAML provider; unknown, disabled or non-SAML ids are 404.
-    pub async fn load(state: &AppState, id: &str) -> ApiResult<Self> {
+    pub async fn load(state: &AppState, id: &str) -> crate::auth::Result<Self> {
         let p = sso::find_provider(state, id)
             .await?
             .filter(|p| p.kind == ProviderKind::Saml && p.enabled)
-            .ok_or_else(|| ApiError::not_found("no such SAML provider"))?;
+            .ok_or_else(|| Error::not_found("no such SAML provider"))?;
         Self::from_provider(p, &state.config.public_url)
     }
 
     /// A provider from its stored row, its endpoints under `public_url`.
-    pub fn from_provider(p: sso::SsoProvider, public_url: &str) -> ApiResult<Self> {
+    pub fn from_provider(p: sso::SsoProvider, public_url: &str) -> crate::auth::Result<Self> {
         let id = &p.id;
         let (config, idp, idp_certs) = parse_config(&p.config).map_err(|e| {
-            ApiError::internal(format!("SAML provider {id} has an invalid config: {e}"))
+            Error::internal(format!("SAML provider {id} has an invalid config: {e}"))
         })?;
         let key = match &p.secret {
             None => None,
@@ -261,7 +261,7 @@ impl SamlProvider {
                 Some(
                     SpKey::private_key_from_pem(secret.expose_secret().as_bytes()).map_err(
                         |_| {
-                            ApiError::internal(format!(
+                            Error::internal(format!(
                                 "SAML provider {id}: the SP key is not a PEM private key"
                             ))
                         },
@@ -318,8 +318,8 @@ impl SamlProvider {
 
     /// The SP metadata document (SAML Metadata §2.4.4): entity id, the POST ACS, the SLO
     /// endpoint in both bindings, and the SP certificate when there is one.
-    pub fn metadata_xml(&self) -> ApiResult<String> {
-        let mut md = self.sp.metadata().map_err(ApiError::internal)?;
+    pub fn metadata_xml(&self) -> crate::auth::Result<String> {
+        let mut md = self.sp.metadata().map_err(Error::internal)?;
         if let Some(sp) = md.sp_sso_descriptors.as_mut().and_then(|d| d.first_mut()) {
             sp.authn_requests_signed = Some(self.key.is_some());
             sp.want_assertions_signed = Some(true);
@@ -341,7 +341,7 @@ impl SamlProvider {
                     .collect(),
             );
         }
-        md.to_string().map_err(ApiError::internal)
+        md.to_string().map_err(Error::internal)
     }
 }
 
@@ -368,18 +368,18 @@ pub async fn start_login(
     state: &AppState,
     p: &SamlProvider,
     return_to: Option<&str>,
-) -> ApiResult<String> {
+) -> crate::auth::Result<String> {
     // As for OIDC: a return_to that is not a local path is refused here, before the user
     // signs in, rather than dropped after (a link carrying one is not Ward's own).
     if return_to.is_some_and(|r| !is_local_path(r)) {
-        return Err(ApiError::input("return_to must be a path on this server"));
+        return Err(Error::input("return_to must be a path on this server"));
     }
     let sso_url =
         p.sp.sso_binding_location(HTTP_REDIRECT_BINDING)
-            .ok_or_else(|| ApiError::not_found("this IdP has no HTTP-Redirect sign-on endpoint"))?;
+            .ok_or_else(|| Error::not_found("this IdP has no HTTP-Redirect sign-on endpoint"))?;
     let mut req =
         p.sp.make_authentication_request(&sso_url)
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
     req.id = new_id();
     let flow = Flow {
         provider: p.id.clone(),
@@ -391,7 +391,7 @@ pub async fn start_login(
         .identity
         .insert_flow(
             &flow_key("authn", &req.id),
-            &serde_json::to_string(&flow).map_err(ApiError::internal)?,
+            &serde_json::to_string(&flow).map_err(Error::internal)?,
             now + FLOW_TTL_SECS * 1_000_000,
             now,
         )
@@ -400,8 +400,8 @@ pub async fn start_login(
         Some(key) => req.signed_redirect("", key),
         None => req.redirect(""),
     }
-    .map_err(ApiError::internal)?
-    .ok_or_else(|| ApiError::internal("the AuthnRequest has no destination"))?;
+    .map_err(Error::internal)?
+    .ok_or_else(|| Error::internal("the AuthnRequest has no destination"))?;
     tracing::info!(provider = %p.id, "SAML login {} started", p.id);
     Ok(url.to_string())
 }
@@ -436,11 +436,11 @@ fn store_failure(e: impl std::fmt::Display) -> Reject {
 }
 
 impl Reject {
-    fn into_error(self) -> ApiError {
+    fn into_error(self) -> Error {
         if self.internal {
-            ApiError::internal("the SAML store failed")
+            Error::internal("the SAML store failed")
         } else {
-            ApiError::unauthorized(code::ACCESS_KEY, REFUSED)
+            Error::not_authenticated(REFUSED)
         }
     }
 }

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
+use crate::auth::error::{Error, Result};
 use crate::bus::wire::Revocation;
-use crate::http::error::{ApiError, ApiResult, code};
 use crate::store::{SessionRow, UserRow};
 use crate::time::now_micros;
 
@@ -45,7 +45,7 @@ pub struct Start<'a> {
 }
 
 /// Starts a session for `user`; returns the cookie value (the only copy of the secret).
-pub async fn create(state: &AppState, user: &UserRow, start: Start<'_>) -> ApiResult<String> {
+pub async fn create(state: &AppState, user: &UserRow, start: Start<'_>) -> Result<String> {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
@@ -112,7 +112,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// The live session of a request, if it carries one: unknown, revoked, expired or idle
 /// sessions are `None` (idle and expired ones are revoked on the way, and audited).
-pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Session>> {
+pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>> {
     let Some(token) = cookie_token(headers) else {
         return Ok(None);
     };
@@ -160,14 +160,14 @@ pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> ApiResult<Op
 }
 
 /// The request's live session, or code 5 / 401.
-pub async fn require(state: &AppState, headers: &HeaderMap) -> ApiResult<Session> {
+pub async fn require(state: &AppState, headers: &HeaderMap) -> Result<Session> {
     from_headers(state, headers)
         .await?
-        .ok_or_else(|| ApiError::unauthorized(code::ACCESS_KEY, "log in first (no live session)"))
+        .ok_or_else(|| Error::not_authenticated("log in first (no live session)"))
 }
 
 /// Marks the session's second factor verified.
-pub async fn mark_mfa(state: &AppState, session: &Session) -> ApiResult<()> {
+pub async fn mark_mfa(state: &AppState, session: &Session) -> Result<()> {
     state
         .store
         .identity
@@ -183,7 +183,7 @@ pub async fn revoke(
     user_id: &str,
     by: Option<&str>,
     reason: &str,
-) -> ApiResult<bool> {
+) -> Result<bool> {
     let event = if reason == "logout" {
         AuditEvent::new(EventType::Logout)
             .actor(by.unwrap_or(user_id).to_string())
@@ -220,7 +220,7 @@ pub async fn revoke_all(
     user_id: &str,
     by: Option<&str>,
     reason: &str,
-) -> ApiResult<u64> {
+) -> Result<u64> {
     let record = AuditEvent::new(EventType::SessionRevoked)
         .actor_opt(by)
         .subject(user_id.to_string())
@@ -246,7 +246,7 @@ pub async fn revoke_all(
 
 /// Whether a user of `role` must have verified a second factor (policy in the setting
 /// `auth_2fa_roles`, a JSON list; by default admins, auditors and compliance officers).
-pub async fn requires_2fa(state: &AppState, role: &str) -> ApiResult<bool> {
+pub async fn requires_2fa(state: &AppState, role: &str) -> Result<bool> {
     let roles: Vec<String> = match state.store.settings.find_setting("auth_2fa_roles").await? {
         Some(json) => serde_json::from_str(&json).unwrap_or_else(|_| default_2fa_roles()),
         None => default_2fa_roles(),

@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use super::session::{self, Start};
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
+use crate::auth::error::{Error, Result};
 use crate::crypto::fields::Opened;
 use crate::crypto::frame::Field;
-use crate::http::error::{ApiError, ApiResult};
 use crate::store::ProviderRow;
 use crate::time::now_micros;
 
@@ -64,27 +64,27 @@ fn secret_field(id: &str) -> Field<'_> {
 }
 
 /// The provider `id` with its secret opened, if it exists.
-pub async fn find_provider(state: &AppState, id: &str) -> ApiResult<Option<SsoProvider>> {
+pub async fn find_provider(state: &AppState, id: &str) -> Result<Option<SsoProvider>> {
     let Some(row) = state.store.identity.find_provider(id).await? else {
         return Ok(None);
     };
     let kind = ProviderKind::parse(&row.kind)
-        .ok_or_else(|| ApiError::internal(format!("provider {id} has an unknown kind")))?;
+        .ok_or_else(|| Error::internal(format!("provider {id} has an unknown kind")))?;
     let secret = match (&row.secret, &state.crypto) {
         (None, _) => None,
         (Some(sealed), Some(crypto)) => {
-            let text = String::from_utf8(sealed.clone()).map_err(ApiError::internal)?;
+            let text = String::from_utf8(sealed.clone()).map_err(Error::internal)?;
             match crypto
                 .open_text(secret_field(id), &text)
                 .await
-                .map_err(ApiError::internal)?
+                .map_err(Error::internal)?
             {
                 Opened::Plain(s) => Some(SecretString::from(s)),
                 Opened::Shredded => None,
             }
         }
         (Some(_), None) => {
-            return Err(ApiError::internal(
+            return Err(Error::internal(
                 "a provider secret is sealed but field encryption is off",
             ));
         }
@@ -94,24 +94,24 @@ pub async fn find_provider(state: &AppState, id: &str) -> ApiResult<Option<SsoPr
         kind,
         name: row.name,
         enabled: row.enabled,
-        config: serde_json::from_str(&row.config).map_err(ApiError::internal)?,
+        config: serde_json::from_str(&row.config).map_err(Error::internal)?,
         secret,
     }))
 }
 
 /// Stores a provider (sealing its secret), recording the change for the audit log.
-pub async fn save_provider(state: &AppState, p: &SsoProvider, by: Option<&str>) -> ApiResult<()> {
+pub async fn save_provider(state: &AppState, p: &SsoProvider, by: Option<&str>) -> Result<()> {
     let secret = match (&p.secret, &state.crypto) {
         (None, _) => None,
         (Some(s), Some(crypto)) => Some(
             crypto
                 .seal_text(SECRET_SUBJECT, secret_field(&p.id), s.expose_secret())
                 .await
-                .map_err(ApiError::internal)?
+                .map_err(Error::internal)?
                 .into_bytes(),
         ),
         (Some(_), None) => {
-            return Err(ApiError::input(
+            return Err(Error::input(
                 "field encryption is off: a client secret cannot be stored encrypted",
             ));
         }
@@ -141,6 +141,14 @@ pub async fn save_provider(state: &AppState, p: &SsoProvider, by: Option<&str>) 
     Ok(())
 }
 
+/// The edge's limit on SSO logins per account, checked once the identity is verified and
+/// before anything is provisioned.
+#[async_trait::async_trait]
+pub trait LoginLimit: Send + Sync {
+    /// Refuses `login` ([`Error::RateLimited`]) while its account is over the limit.
+    async fn check(&self, login: &ExternalLogin) -> Result<()>;
+}
+
 /// An identity a protocol module has verified.
 #[derive(Debug, Clone)]
 pub struct ExternalLogin {
@@ -161,30 +169,21 @@ pub struct ExternalLogin {
 /// 303 to `return_to` (a path on this server only) or a JSON body.
 pub async fn complete_login(
     state: &AppState,
+    limit: &dyn LoginLimit,
     login: ExternalLogin,
     return_to: Option<&str>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     crate::chat::validate_user_id(&login.user_id)?;
     // SSO logins per account: a replayed or scripted IdP flow cannot mint sessions faster
     // than people log in.
-    crate::ratelimit::enforce(
-        state,
-        crate::ratelimit::Limit::SsoAccount,
-        &login.user_id,
-        Some(&login.user_id),
-        crate::ratelimit::Audited::Login {
-            method: login.method,
-            provider: &login.provider_id,
-        },
-    )
-    .await?;
+    limit.check(&login).await?;
     let now = now_micros();
     let existing = state.store.users.find_user(&login.user_id).await?;
     if let Some(u) = &existing
         && (u.deactivated_at.is_some() || u.deleted_at.is_some() || u.banned)
     {
         record_failure(state, &login.provider_id, login.method, "user_disabled").await;
-        return Err(ApiError::not_allowed("this user is disabled"));
+        return Err(Error::not_allowed("this user is disabled"));
     }
     let mut user = existing
         .clone()
@@ -237,7 +236,7 @@ pub async fn complete_login(
             let mut r = StatusCode::SEE_OTHER.into_response();
             r.headers_mut().insert(
                 header::LOCATION,
-                HeaderValue::from_str(path).map_err(ApiError::internal)?,
+                HeaderValue::from_str(path).map_err(Error::internal)?,
             );
             r
         }

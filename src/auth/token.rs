@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::http::error::{ApiError, code};
+use super::error::TokenError;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -61,13 +61,13 @@ pub fn server_token(secret: &[u8]) -> String {
 }
 
 /// Verifies `token` and returns its claims. `now` is the current Unix time in seconds.
-pub fn verify(token: &str, secret: &[u8], dev_tokens: bool, now: i64) -> Result<Claims, ApiError> {
-    let malformed = || {
-        ApiError::unauthorized(
-            code::TOKEN_SIGNATURE_INVALID,
-            "JWTAuth error: token is malformed",
-        )
-    };
+pub fn verify(
+    token: &str,
+    secret: &[u8],
+    dev_tokens: bool,
+    now: i64,
+) -> Result<Claims, TokenError> {
+    let malformed = || TokenError::Invalid("JWTAuth error: token is malformed");
     let mut parts = token.split('.');
     let (Some(header_b64), Some(payload_b64), Some(sig_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -101,35 +101,24 @@ pub fn verify(token: &str, secret: &[u8], dev_tokens: bool, now: i64) -> Result<
     }
 
     if claims.exp.is_some_and(|exp| now > exp + LEEWAY_SECS) {
-        return Err(ApiError::unauthorized(
-            code::TOKEN_EXPIRED,
-            "JWTAuth error: token is expired (exp)",
-        ));
+        return Err(TokenError::Expired);
     }
     if claims.nbf.is_some_and(|nbf| now + LEEWAY_SECS < nbf) {
-        return Err(ApiError::unauthorized(
-            code::TOKEN_NOT_VALID_YET,
-            "JWTAuth error: token is not valid yet (nbf)",
-        ));
+        return Err(TokenError::NotValidYet);
     }
     if claims.iat.is_some_and(|iat| now + LEEWAY_SECS < iat) {
-        return Err(ApiError::unauthorized(
-            code::TOKEN_USED_BEFORE_IAT,
-            "JWTAuth error: token used before issue at (iat)",
-        ));
+        return Err(TokenError::UsedBeforeIat);
     }
     if !claims.server && claims.user_id.as_deref().is_none_or(str::is_empty) {
-        return Err(ApiError::unauthorized(
-            code::TOKEN_SIGNATURE_INVALID,
+        return Err(TokenError::Invalid(
             "JWTAuth error: token has no user_id claim",
         ));
     }
     Ok(claims)
 }
 
-fn bad_signature() -> ApiError {
-    ApiError::unauthorized(
-        code::TOKEN_SIGNATURE_INVALID,
+fn bad_signature() -> TokenError {
+    TokenError::Invalid(
         "JWTAuth error: signature is not valid. Make sure the token is created using the secret for this API key",
     )
 }
@@ -160,20 +149,35 @@ mod tests {
     #[test]
     fn failures_map_to_stream_codes() {
         let expired = user_token("a", Some(NOW - 60), SECRET);
-        assert_eq!(verify(&expired, SECRET, false, NOW).unwrap_err().code, 40);
+        assert_eq!(
+            verify(&expired, SECRET, false, NOW).unwrap_err(),
+            TokenError::Expired
+        );
         let future = sign(
             &serde_json::json!({"user_id": "a", "nbf": NOW + 60}),
             SECRET,
         );
-        assert_eq!(verify(&future, SECRET, false, NOW).unwrap_err().code, 41);
+        assert_eq!(
+            verify(&future, SECRET, false, NOW).unwrap_err(),
+            TokenError::NotValidYet
+        );
         let iat = sign(
             &serde_json::json!({"user_id": "a", "iat": NOW + 60}),
             SECRET,
         );
-        assert_eq!(verify(&iat, SECRET, false, NOW).unwrap_err().code, 42);
+        assert_eq!(
+            verify(&iat, SECRET, false, NOW).unwrap_err(),
+            TokenError::UsedBeforeIat
+        );
         let wrong = user_token("a", None, b"other");
-        assert_eq!(verify(&wrong, SECRET, false, NOW).unwrap_err().code, 43);
-        assert_eq!(verify("garbage", SECRET, false, NOW).unwrap_err().code, 43);
+        assert!(matches!(
+            verify(&wrong, SECRET, false, NOW).unwrap_err(),
+            TokenError::Invalid(_)
+        ));
+        assert!(matches!(
+            verify("garbage", SECRET, false, NOW).unwrap_err(),
+            TokenError::Invalid(_)
+        ));
     }
 
     #[test]
@@ -181,7 +185,10 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
         let payload = URL_SAFE_NO_PAD.encode(br#"{"user_id":"a"}"#);
         let token = format!("{header}.{payload}.");
-        assert_eq!(verify(&token, SECRET, false, NOW).unwrap_err().code, 43);
+        assert!(matches!(
+            verify(&token, SECRET, false, NOW).unwrap_err(),
+            TokenError::Invalid(_)
+        ));
     }
 
     #[test]
@@ -189,7 +196,10 @@ mod tests {
         // The SDK's devToken: padded standard base64 payload, literal signature.
         let payload = STANDARD.encode(br#"{"user_id":"bob"}"#);
         let token = format!("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{payload}.devtoken");
-        assert_eq!(verify(&token, SECRET, false, NOW).unwrap_err().code, 43);
+        assert!(matches!(
+            verify(&token, SECRET, false, NOW).unwrap_err(),
+            TokenError::Invalid(_)
+        ));
         assert_eq!(
             verify(&token, SECRET, true, NOW)
                 .unwrap()

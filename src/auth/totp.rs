@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
+use crate::auth::error::{Error, Result};
 use crate::crypto::frame::Field;
-use crate::http::error::{ApiError, ApiResult};
 use crate::store::TotpRow;
 use crate::time::now_micros;
 
@@ -29,7 +29,7 @@ fn field(user_id: &str) -> Field<'_> {
     }
 }
 
-fn totp(user_id: &str, seed: &[u8]) -> ApiResult<Totp> {
+fn totp(user_id: &str, seed: &[u8]) -> Result<Totp> {
     Builder::new()
         .with_algorithm(Algorithm::SHA1)
         .with_digits(6)
@@ -39,31 +39,31 @@ fn totp(user_id: &str, seed: &[u8]) -> ApiResult<Totp> {
         .with_account_name(user_id)
         .with_issuer(Some("Ward"))
         .build()
-        .map_err(ApiError::internal)
+        .map_err(Error::internal)
 }
 
-async fn seed(state: &AppState, row: &TotpRow) -> ApiResult<Zeroizing<Vec<u8>>> {
+async fn seed(state: &AppState, row: &TotpRow) -> Result<Zeroizing<Vec<u8>>> {
     let crypto = state
         .crypto
         .as_ref()
-        .ok_or_else(|| ApiError::internal("TOTP needs field encryption"))?;
-    let text = String::from_utf8(row.secret.clone()).map_err(ApiError::internal)?;
+        .ok_or_else(|| Error::internal("TOTP needs field encryption"))?;
+    let text = String::from_utf8(row.secret.clone()).map_err(Error::internal)?;
     match crypto
         .open_text(field(&row.user_id), &text)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(Error::internal)?
     {
         crate::crypto::fields::Opened::Plain(b64) => Ok(Zeroizing::new(
-            STANDARD.decode(b64).map_err(ApiError::internal)?,
+            STANDARD.decode(b64).map_err(Error::internal)?,
         )),
         crate::crypto::fields::Opened::Shredded => {
-            Err(ApiError::not_allowed("this user's keys were destroyed"))
+            Err(Error::not_allowed("this user's keys were destroyed"))
         }
     }
 }
 
 /// Stores a TOTP row with the record of the step that changed it.
-async fn upsert_audited(state: &AppState, row: &TotpRow, record: AuditEvent) -> ApiResult<()> {
+async fn upsert_audited(state: &AppState, row: &TotpRow, record: AuditEvent) -> Result<()> {
     state
         .audit
         .audited([record], async |records| {
@@ -82,16 +82,16 @@ fn event(user_id: &str, step: &str) -> AuditEvent {
 
 /// Starts (or restarts, while unconfirmed) an enrolment: returns the otpauth URL, the QR
 /// code as a base64 PNG, and the base32 secret for manual entry.
-pub async fn enroll(state: &AppState, user_id: &str) -> ApiResult<serde_json::Value> {
+pub async fn enroll(state: &AppState, user_id: &str) -> Result<serde_json::Value> {
     if let Some(row) = state.store.identity.find_totp(user_id).await?
         && row.confirmed
     {
-        return Err(ApiError::input(
+        return Err(Error::input(
             "TOTP is already enrolled; use a recovery code and ask an admin to reset it",
         ));
     }
     let crypto = state.crypto.as_ref().ok_or_else(|| {
-        ApiError::input("field encryption is off: TOTP seeds cannot be stored encrypted")
+        Error::input("field encryption is off: TOTP seeds cannot be stored encrypted")
     })?;
     let mut raw = Zeroizing::new(vec![0u8; 20]);
     rand::rngs::OsRng.fill_bytes(&mut raw);
@@ -103,7 +103,7 @@ pub async fn enroll(state: &AppState, user_id: &str) -> ApiResult<serde_json::Va
             &STANDARD.encode(raw.as_slice()),
         )
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(Error::internal)?;
     let row = TotpRow {
         user_id: user_id.to_string(),
         secret: sealed.into_bytes(),
@@ -120,8 +120,8 @@ pub async fn enroll(state: &AppState, user_id: &str) -> ApiResult<serde_json::Va
         })
         .await?;
     Ok(serde_json::json!({
-        "otpauth_url": t.to_url().map_err(ApiError::internal)?,
-        "qr_png_base64": t.to_qr_base64().map_err(ApiError::internal)?,
+        "otpauth_url": t.to_url().map_err(Error::internal)?,
+        "qr_png_base64": t.to_qr_base64().map_err(Error::internal)?,
         "secret": t.secret().to_base32(),
     }))
 }
@@ -134,13 +134,13 @@ pub enum Checked {
 
 /// Checks a code: confirms a pending enrolment, or verifies an enrolled user. Wrong,
 /// reused and locked-out attempts are refused (and counted, and audited).
-pub async fn check(state: &AppState, user_id: &str, code: &str) -> ApiResult<Checked> {
+pub async fn check(state: &AppState, user_id: &str, code: &str) -> Result<Checked> {
     let mut row = state
         .store
         .identity
         .find_totp(user_id)
         .await?
-        .ok_or_else(|| ApiError::input("TOTP is not enrolled: POST /auth/totp/enroll first"))?;
+        .ok_or_else(|| Error::input("TOTP is not enrolled: POST /auth/totp/enroll first"))?;
     let now = now_micros();
     if let Some(until) = row.locked_until
         && until > now
@@ -150,14 +150,10 @@ pub async fn check(state: &AppState, user_id: &str, code: &str) -> ApiResult<Che
             event(user_id, "locked_attempt").outcome(Outcome::Denied),
         )
         .await;
-        return Err(ApiError::new(
-            crate::http::error::code::RATE_LIMITED,
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "too many wrong codes: try again in {} s",
-                (until - now) / 1_000_000 + 1
-            ),
-        ));
+        return Err(Error::TooManyAttempts(format!(
+            "too many wrong codes: try again in {} s",
+            (until - now) / 1_000_000 + 1
+        )));
     }
     let seed = seed(state, &row).await?;
     let t = totp(user_id, &seed)?;
@@ -189,14 +185,11 @@ pub async fn check(state: &AppState, user_id: &str, code: &str) -> ApiResult<Che
                 .outcome(Outcome::Denied)
                 .meta("reason", reason);
             upsert_audited(state, &row, record).await?;
-            Err(ApiError::unauthorized(
-                crate::http::error::code::ACCESS_KEY,
-                if reason == "reused" {
-                    "this code was already used; wait for the next one"
-                } else {
-                    "the code is not valid"
-                },
-            ))
+            Err(Error::not_authenticated(if reason == "reused" {
+                "this code was already used; wait for the next one"
+            } else {
+                "the code is not valid"
+            }))
         }
     }
 }
@@ -207,7 +200,7 @@ async fn record(state: &AppState, e: AuditEvent) {
     }
 }
 
-async fn new_recovery_codes(state: &AppState, user_id: &str) -> ApiResult<Vec<String>> {
+async fn new_recovery_codes(state: &AppState, user_id: &str) -> Result<Vec<String>> {
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     let mut hashes = Vec::with_capacity(RECOVERY_CODES);
     for _ in 0..RECOVERY_CODES {
@@ -216,7 +209,7 @@ async fn new_recovery_codes(state: &AppState, user_id: &str) -> ApiResult<Vec<St
         let code = raw.chunks(2).map(hex::encode).collect::<Vec<_>>().join("-");
         hashes.push((
             uuid::Uuid::new_v4().to_string(),
-            super::password::hash(&code).map_err(ApiError::internal)?,
+            super::password::hash(&code).map_err(Error::internal)?,
         ));
         codes.push(code);
     }
@@ -229,7 +222,7 @@ async fn new_recovery_codes(state: &AppState, user_id: &str) -> ApiResult<Vec<St
 }
 
 /// Uses one recovery code (once).
-pub async fn use_recovery_code(state: &AppState, user_id: &str, code: &str) -> ApiResult<()> {
+pub async fn use_recovery_code(state: &AppState, user_id: &str, code: &str) -> Result<()> {
     let code = code.trim().to_ascii_lowercase();
     for (id, hash) in state.store.identity.find_recovery_codes(user_id).await? {
         if super::password::verify(&code, &hash) {
@@ -252,14 +245,11 @@ pub async fn use_recovery_code(state: &AppState, user_id: &str, code: &str) -> A
         event(user_id, "recovery_code_failed").outcome(Outcome::Denied),
     )
     .await;
-    Err(ApiError::unauthorized(
-        crate::http::error::code::ACCESS_KEY,
-        "the recovery code is not valid",
-    ))
+    Err(Error::not_authenticated("the recovery code is not valid"))
 }
 
 /// Removes a user's TOTP and recovery codes (the audited admin recovery path).
-pub async fn reset(state: &AppState, user_id: &str, by: Option<&str>, via: &str) -> ApiResult<()> {
+pub async fn reset(state: &AppState, user_id: &str, by: Option<&str>, via: &str) -> Result<()> {
     let record = AuditEvent::new(EventType::TwoFactor)
         .actor_opt(by)
         .subject(user_id)

@@ -221,7 +221,9 @@ pub async fn partial_update_users(
 fn revocation_of(update: &PartialUpdate) -> ApiResult<Option<Option<i64>>> {
     const KEY: &str = crate::auth::APP_TOKENS_REVOKED;
     if let Some(v) = update.set.get(KEY) {
-        return crate::auth::lifecycle::parse_cutoff(v).map(Some);
+        return crate::auth::lifecycle::parse_cutoff(v)
+            .map(Some)
+            .map_err(Into::into);
     }
     Ok(update.unset.iter().any(|k| k == KEY).then_some(None))
 }

@@ -18,7 +18,7 @@ pub async fn bootstrap(config: Config, user_id: &str) -> anyhow::Result<()> {
     };
     crate::auth::bootstrap_admin(&state, user_id, &password)
         .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+        .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?;
     println!(
         "ward: admin {user_id} created; log in with POST /auth/login, then enrol TOTP (POST /auth/totp/enroll)"
     );
@@ -31,10 +31,10 @@ pub async fn reset_2fa(config: Config, user_id: &str, reason: &str) -> anyhow::R
     let state = AppState::build(config).await?;
     crate::auth::totp::reset(&state, user_id, None, &format!("cli:{reason}"))
         .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+        .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?;
     let n = crate::auth::session::revoke_all(&state, user_id, None, "2fa_reset")
         .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+        .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?;
     println!(
         "ward: TOTP removed for {user_id}; {n} sessions revoked; they enrol again at the next login"
     );

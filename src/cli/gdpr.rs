@@ -22,7 +22,7 @@ pub async fn erase(config: Config, user_id: &str, hard: bool) -> anyhow::Result<
     };
     let certificate = erase::erase_user(&state, user_id, options, None, None)
         .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+        .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?;
     state.audit.flush().await?;
     println!("{}", serde_json::to_string_pretty(&certificate)?);
     Ok(())
@@ -56,7 +56,7 @@ pub async fn export(config: Config, user_ids: &[String], out: PathBuf) -> anyhow
         let mut shown = progress_line(String::new());
         let m = export::export_user(&state, user_id, &out, &mut shown)
             .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+            .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?;
         vec![(out, m)]
     } else {
         crate::fsx::create_private_dir(&out)
@@ -68,7 +68,7 @@ pub async fn export(config: Config, user_ids: &[String], out: PathBuf) -> anyhow
         let mut shown = |i: usize, done, total| lines[i](done, total);
         export::export_users(&state, user_ids, &out, &mut shown)
             .await
-            .map_err(|e| anyhow::anyhow!(e.message))?
+            .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?
     };
     state.audit.flush().await?;
     let key = &state.audit.verifier_key;

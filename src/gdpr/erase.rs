@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
-use crate::http::error::{ApiError, ApiResult, code};
+use crate::gdpr::error::{Error, Result};
 use crate::time::{now_micros, rfc3339};
 
 /// Stream's delete modes.
@@ -46,7 +46,7 @@ pub async fn erase_user(
     options: Options,
     by: Option<&str>,
     task_id: Option<&str>,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     let user = state.store.users.find_user(user_id).await?;
     let already = state
         .store
@@ -56,9 +56,7 @@ pub async fn erase_user(
         .is_some()
         && user.as_ref().is_none_or(|u| u.deleted_at.is_some());
     if user.is_none() && !already {
-        return Err(ApiError::not_found(format!(
-            "user {user_id} does not exist"
-        )));
+        return Err(Error::not_found(format!("user {user_id} does not exist")));
     }
     let holds = state
         .store
@@ -77,11 +75,10 @@ pub async fn erase_user(
             refused = refused.meta("task_id", t);
         }
         state.audit.record(refused).await?;
-        return Err(ApiError::new(
-            code::NOT_ALLOWED,
-            axum::http::StatusCode::CONFLICT,
-            format!("a legal hold covers this user: {}", ids.join(", ")),
-        ));
+        return Err(Error::Held(format!(
+            "a legal hold covers this user: {}",
+            ids.join(", ")
+        )));
     }
     let now = now_micros();
     // Tokens first, so nothing authenticates as the user while the rest happens, and their
@@ -108,13 +105,13 @@ pub async fn erase_user(
         .collect();
     // Chain what is queued while the directory still links the user (the certificate and
     // the earlier entries then carry the same pseudonym).
-    state.audit.sync().await.map_err(ApiError::internal)?;
+    state.audit.sync().await.map_err(Error::internal)?;
     let keys_destroyed = match &state.crypto {
         Some(crypto) => {
             let n =
                 crate::crypto::shred_user(crypto, &*state.store.messages, &*state.audit, user_id)
                     .await
-                    .map_err(ApiError::internal)?;
+                    .map_err(Error::internal)?;
             // No node may keep serving the subject's plaintext from its key cache.
             state
                 .bus
@@ -151,17 +148,17 @@ pub async fn erase_user(
         })
         .await?;
     state.bus.invalidate_reads(None, Some(user_id));
-    let size = state.audit.sync().await.map_err(ApiError::internal)?;
+    let size = state.audit.sync().await.map_err(Error::internal)?;
     let unlinked = state
         .audit
         .unlink("user", &[user_id.to_string()])
         .await
-        .map_err(ApiError::internal)?
+        .map_err(Error::internal)?
         + state
             .audit
             .unlink("message", &message_ids)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
     // Every node resolves pseudonyms afresh: none links new entries to the erased subject.
     state.bus.forget_pseudonyms().await;
     announce_deletion(state, user_id, options, now, &channels).await;
@@ -226,7 +223,7 @@ async fn announce_deletion(
 }
 
 /// Ids of every message the user wrote (for unlinking their pseudonyms).
-async fn message_ids(state: &AppState, user_id: &str) -> ApiResult<Vec<String>> {
+async fn message_ids(state: &AppState, user_id: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut after = String::new();
     loop {
@@ -246,7 +243,10 @@ async fn message_ids(state: &AppState, user_id: &str) -> ApiResult<Vec<String>> 
 /// `gdpr.erase`: erases users one by one (Stream's `POST /users/delete` runs it as a task).
 /// The checkpoint is the number of users done; each erasure is idempotent, so a worker
 /// that dies mid-way is replaced by one that finishes with the same result.
-pub struct EraseJob;
+pub struct EraseJob {
+    /// How a refused erasure is described in the task's error.
+    pub answer: super::Answer,
+}
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ErasePayload {
@@ -263,7 +263,7 @@ impl crate::jobs::Job for EraseJob {
     async fn run(
         &self,
         ctx: &mut crate::jobs::JobContext<ErasePayload>,
-    ) -> Result<Value, crate::jobs::JobError> {
+    ) -> std::result::Result<Value, crate::jobs::JobError> {
         use crate::jobs::JobError;
         let p = ctx.payload().clone();
         let total = p.user_ids.len() as i64;
@@ -281,7 +281,7 @@ impl crate::jobs::Job for EraseJob {
             if ctx.cancelled().await? {
                 return Err(JobError::Cancelled);
             }
-            let state = ctx.state().clone();
+            let state: AppState = ctx.host()?;
             match erase_user(
                 &state,
                 user_id,
@@ -292,16 +292,19 @@ impl crate::jobs::Job for EraseJob {
             .await
             {
                 Ok(_) => {}
-                // A hold or an unknown user will not change by retrying.
-                Err(e) if e.status.is_client_error() => {
-                    // The message can name the user: keep only the position and the code.
-                    return Err(JobError::Fatal(format!(
-                        "user {} of the task could not be erased (code {})",
-                        i + 1,
-                        e.code
-                    )));
+                Err(e) => {
+                    let (callers, code, message) = (self.answer)(e);
+                    return Err(if callers {
+                        // A hold or an unknown user will not change by retrying. The
+                        // message can name the user: keep only the position and the code.
+                        JobError::Fatal(format!(
+                            "user {} of the task could not be erased (code {code})",
+                            i + 1
+                        ))
+                    } else {
+                        JobError::Retryable(message)
+                    });
                 }
-                Err(e) => return Err(JobError::Retryable(e.message)),
             }
             ctx.save_checkpoint(&(i + 1)).await?;
             ctx.progress(i as i64 + 1, total).await?;

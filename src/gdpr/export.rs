@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
-use crate::http::error::{ApiError, ApiResult};
+use crate::gdpr::error::{Error, Result};
 use crate::store::{Cursor, MessageRow, ReactionRow};
 use crate::time::{Micros, rfc3339};
 use archive::Archive;
@@ -120,7 +120,7 @@ pub async fn export_user(
     user_id: &str,
     out: &Path,
     progress: Progress<'_>,
-) -> ApiResult<Manifest> {
+) -> Result<Manifest> {
     let request = ExportRequest {
         user_id: user_id.to_string(),
         ..ExportRequest::default()
@@ -135,7 +135,7 @@ pub async fn export_users(
     user_ids: &[String],
     dir: &Path,
     progress: &mut (dyn FnMut(usize, u64, u64) + Send),
-) -> ApiResult<Vec<(PathBuf, Manifest)>> {
+) -> Result<Vec<(PathBuf, Manifest)>> {
     let mut out = Vec::with_capacity(user_ids.len());
     for (i, id) in user_ids.iter().enumerate() {
         let path = dir.join(format!("{id}.zip"));
@@ -154,9 +154,9 @@ pub async fn export(
     request: &ExportRequest,
     out: &Path,
     progress: Progress<'_>,
-) -> ApiResult<Manifest> {
+) -> Result<Manifest> {
     crate::chat::validate_user_id(&request.user_id)
-        .map_err(|_| ApiError::input("the user id is invalid"))?;
+        .map_err(|_| Error::input("the user id is invalid"))?;
     if state
         .store
         .users
@@ -164,7 +164,7 @@ pub async fn export(
         .await?
         .is_none()
     {
-        return Err(ApiError::not_found("the user does not exist"));
+        return Err(Error::not_found("the user does not exist"));
     }
     let mut partial = out.as_os_str().to_owned();
     partial.push(".partial");
@@ -181,7 +181,7 @@ pub async fn export(
     if finished.is_err() {
         let _ = tokio::fs::remove_file(&partial).await;
     }
-    finished.map_err(|e| ApiError::internal(format!("GDPR export failed: {e:#}")))
+    finished.map_err(|e| Error::internal(format!("GDPR export failed: {e:#}")))
 }
 
 async fn record(state: &AppState, request: &ExportRequest, ok: bool) -> anyhow::Result<()> {
@@ -598,7 +598,10 @@ mod tests {
 /// `gdpr.export`: Stream's `POST /export/users` as a task. Each user's archive is written
 /// to `<data dir>/exports/<task id>/<user id>.zip` (checkpoint: users done, so a resumed
 /// run skips finished archives); the result lists signed, expiring download URLs.
-pub struct ExportJob;
+pub struct ExportJob {
+    /// How a refused export is described in the task's error.
+    pub answer: super::Answer,
+}
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExportPayload {
@@ -640,11 +643,11 @@ impl crate::jobs::Job for ExportJob {
     async fn run(
         &self,
         ctx: &mut crate::jobs::JobContext<ExportPayload>,
-    ) -> Result<serde_json::Value, crate::jobs::JobError> {
+    ) -> std::result::Result<serde_json::Value, crate::jobs::JobError> {
         use crate::jobs::JobError;
         let p = ctx.payload().clone();
         let task = ctx.id().to_string();
-        let state = ctx.state().clone();
+        let state: AppState = ctx.host()?;
         let dir = task_dir(&state, &task);
         crate::fsx::create_private_dir(&dir).map_err(|e| JobError::Retryable(e.to_string()))?;
         let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);
@@ -668,14 +671,17 @@ impl crate::jobs::Job for ExportJob {
             .await
             {
                 Ok(_) => {}
-                Err(e) if e.status.is_client_error() => {
-                    return Err(JobError::Fatal(format!(
-                        "user {} of the task could not be exported (code {})",
-                        i + 1,
-                        e.code
-                    )));
+                Err(e) => {
+                    let (callers, code, message) = (self.answer)(e);
+                    return Err(if callers {
+                        JobError::Fatal(format!(
+                            "user {} of the task could not be exported (code {code})",
+                            i + 1
+                        ))
+                    } else {
+                        JobError::Retryable(message)
+                    });
                 }
-                Err(e) => return Err(JobError::Retryable(e.message)),
             }
             ctx.save_checkpoint(&(i + 1)).await?;
             ctx.progress(i as i64 + 1, total).await?;

@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
 use crate::crypto::fields::Opened;
 use crate::crypto::frame::Field;
-use crate::http::error::{ApiError, ApiResult};
+use crate::gdpr::error::{Error, Result};
 use crate::store::HoldRow;
 use crate::time::{now_micros, rfc3339};
 
@@ -30,30 +30,28 @@ pub async fn place(
     target: &str,
     reason: &str,
     by: Option<&str>,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     if !matches!(scope, "user" | "channel") {
-        return Err(ApiError::input("scope must be user or channel"));
+        return Err(Error::input("scope must be user or channel"));
     }
     if reason.trim().is_empty() || reason.len() > 1000 {
-        return Err(ApiError::input(
-            "a reason of 1 to 1000 characters is required",
-        ));
+        return Err(Error::input("a reason of 1 to 1000 characters is required"));
     }
     let exists = match scope {
         "user" => state.store.users.find_user(target).await?.is_some(),
         _ => state.store.channels.find_channel(target).await?.is_some(),
     };
     if !exists {
-        return Err(ApiError::not_found(format!("no {scope} {target}")));
+        return Err(Error::not_found(format!("no {scope} {target}")));
     }
     let crypto = state.crypto.as_ref().ok_or_else(|| {
-        ApiError::input("field encryption is off: hold reasons cannot be stored encrypted")
+        Error::input("field encryption is off: hold reasons cannot be stored encrypted")
     })?;
     let id = uuid::Uuid::now_v7().to_string();
     let sealed = crypto
         .seal_text(SUBJECT, field(&id), reason)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(Error::internal)?;
     let row = HoldRow {
         id: id.clone(),
         scope: scope.to_string(),
@@ -81,13 +79,13 @@ pub async fn place(
     hold_json(state, &row).await
 }
 
-pub async fn release(state: &AppState, id: &str, by: Option<&str>) -> ApiResult<Value> {
+pub async fn release(state: &AppState, id: &str, by: Option<&str>) -> Result<Value> {
     let row = state
         .store
         .compliance
         .find_hold(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no legal hold {id}")))?;
+        .ok_or_else(|| Error::not_found(format!("no legal hold {id}")))?;
     let mut event = AuditEvent::new(EventType::LegalHoldRelease)
         .actor_opt(by)
         .meta("hold_id", id)
@@ -108,13 +106,13 @@ pub async fn release(state: &AppState, id: &str, by: Option<&str>) -> ApiResult<
         })
         .await?;
     if !released {
-        return Err(ApiError::input("this hold was already released"));
+        return Err(Error::input("this hold was already released"));
     }
     let row = state.store.compliance.find_hold(id).await?.unwrap_or(row);
     hold_json(state, &row).await
 }
 
-pub async fn list(state: &AppState, active_only: bool) -> ApiResult<Vec<Value>> {
+pub async fn list(state: &AppState, active_only: bool) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for row in state.store.compliance.find_holds(active_only).await? {
         out.push(hold_json(state, &row).await?);
@@ -122,12 +120,12 @@ pub async fn list(state: &AppState, active_only: bool) -> ApiResult<Vec<Value>> 
     Ok(out)
 }
 
-pub async fn hold_json(state: &AppState, h: &HoldRow) -> ApiResult<Value> {
+pub async fn hold_json(state: &AppState, h: &HoldRow) -> Result<Value> {
     let reason = match &state.crypto {
         Some(crypto) => match crypto
             .open_text(field(&h.id), &h.reason)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(Error::internal)?
         {
             Opened::Plain(r) => Some(r),
             Opened::Shredded => None,

@@ -152,7 +152,7 @@ impl Job for RetentionJob {
         if p.dry_run {
             return dry_run(ctx, &p, &limits, cp.started_at).await;
         }
-        let state = ctx.state().clone();
+        let state: AppState = ctx.host()?;
         let task_id = ctx.id().to_string();
         // Progress: what is deleted of what was deletable when this attempt started.
         let mut done: i64 = cp.deleted.values().sum();
@@ -259,7 +259,7 @@ async fn dry_run(
     limits: &[(String, u32)],
     started_at: Micros,
 ) -> Result<Value, JobError> {
-    let state = ctx.state();
+    let state: &AppState = &ctx.host()?;
     let mut types = serde_json::Map::new();
     let mut events = Vec::new();
     for (kind, days) in limits {

@@ -28,6 +28,9 @@ pub mod code {
     pub const RATE_LIMITED: i32 = 9;
 }
 
+pub mod auth;
+pub mod gdpr;
+
 const MORE_INFO: &str = "https://getstream.io/chat/docs/api_errors_response";
 
 #[derive(Debug, Clone)]

@@ -178,6 +178,7 @@ impl FromRequestParts<AppState> for Auth {
                     }
                 };
                 if let Err(e) = crate::auth::check_revocation(state, &claims).await {
+                    let e = ApiError::from(e);
                     record_rejection(state, "rest", &e).await;
                     return Err(e);
                 }

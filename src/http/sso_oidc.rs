@@ -128,9 +128,17 @@ async fn finish_login(
     let params: CallbackParams = query(raw.as_deref())?;
     let p = oidc::find_oidc_provider(&state, &provider).await?;
     let bound = cookie_value(&headers, FLOW_COOKIE);
-    let mut res = match oidc::finish_login(&state, &p, params, bound).await {
+    let mut res = match oidc::finish_login(
+        &state,
+        &crate::ratelimit::SsoLogins(&state),
+        &p,
+        params,
+        bound,
+    )
+    .await
+    {
         Ok(res) => res,
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     };
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

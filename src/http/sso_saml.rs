@@ -121,7 +121,13 @@ async fn consume_assertion(
         },
     )
     .await?;
-    saml::finish_login(&state, &provider, &body).await
+    Ok(saml::finish_login(
+        &state,
+        &crate::ratelimit::SsoLogins(&state),
+        &provider,
+        &body,
+    )
+    .await?)
 }
 
 #[utoipa::path(get, path = "/auth/saml/{provider}/logout", tag = "sso",
@@ -138,13 +144,13 @@ async fn logout_redirect(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let query = query.unwrap_or_default();
-    logout::logout(
+    Ok(logout::logout(
         &state,
         &provider,
         &headers,
         logout::Binding::Redirect(&query),
     )
-    .await
+    .await?)
 }
 
 #[utoipa::path(post, path = "/auth/saml/{provider}/logout", tag = "sso",
@@ -158,5 +164,5 @@ async fn logout_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    logout::logout(&state, &provider, &headers, logout::Binding::Post(&body)).await
+    Ok(logout::logout(&state, &provider, &headers, logout::Binding::Post(&body)).await?)
 }

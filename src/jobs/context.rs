@@ -1,19 +1,19 @@
-//! What a running job sees: the app, its payload, its saved checkpoint, and the calls that
+//! What a running job sees: its host, its payload, its saved checkpoint, and the calls that
 //! record progress and notice cancellation.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::JobError;
-use crate::app::AppState;
-use crate::store::JobLease;
+use super::{AnyHost, JobError};
+use crate::store::{JobLease, Store};
 use crate::time::now_micros;
 
 /// One run of a job. The lease is renewed by the worker's heartbeat while the run executes;
 /// nothing here needs to be called for that.
 pub struct JobContext<P> {
-    state: AppState,
+    host: AnyHost,
+    store: Store,
     lease: JobLease,
     payload: P,
     checkpoint: Option<Value>,
@@ -21,21 +21,28 @@ pub struct JobContext<P> {
 
 impl<P> JobContext<P> {
     pub(super) fn new(
-        state: AppState,
+        host: AnyHost,
+        store: Store,
         lease: JobLease,
         payload: P,
         checkpoint: Option<Value>,
     ) -> Self {
         Self {
-            state,
+            host,
+            store,
             lease,
             payload,
             checkpoint,
         }
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The host the workers run in, as the type `H` the job's kind was written for (the
+    /// edge's application state); a host of another type fails the job.
+    pub fn host<H: Clone + 'static>(&self) -> Result<H, JobError> {
+        self.host
+            .downcast_ref::<H>()
+            .cloned()
+            .ok_or_else(|| JobError::Fatal("the workers run in another host".into()))
     }
 
     pub fn id(&self) -> &str {
@@ -69,7 +76,6 @@ impl<P> JobContext<P> {
         let value = serde_json::to_value(cursor)
             .map_err(|_| JobError::Fatal("the checkpoint does not encode".into()))?;
         let held = self
-            .state
             .store
             .jobs
             .update_job_checkpoint(&self.lease, &value, now_micros())
@@ -84,7 +90,6 @@ impl<P> JobContext<P> {
     /// Records `done` items of `total`, shown with the job's status.
     pub async fn progress(&self, done: i64, total: i64) -> Result<(), JobError> {
         let held = self
-            .state
             .store
             .jobs
             .update_job_progress(&self.lease, done, total, now_micros())
@@ -96,7 +101,7 @@ impl<P> JobContext<P> {
     /// return [`JobError::Cancelled`]. One read of the job's row: call it between steps or
     /// batches, not for every row.
     pub async fn cancelled(&self) -> Result<bool, JobError> {
-        let job = self.state.store.jobs.find_job(&self.lease.id).await?;
+        let job = self.store.jobs.find_job(&self.lease.id).await?;
         match job {
             Some(job)
                 if job.locked_by.as_deref() == Some(self.lease.worker.as_str())

@@ -5,7 +5,8 @@
 //! - **Typed, stable names.** A job type implements [`Job`]: a [`Job::KIND`] stored with
 //!   each job (so it never changes once jobs of that kind exist), a serde payload (ids, never
 //!   personal data in clear), and `run`, which returns a JSON result or a [`JobError`].
-//!   Runners are registered per process on [`Jobs`] (`state.jobs.register(MyJob)`).
+//!   Runners are registered per process on [`Jobs`] (`state.jobs.register(MyJob)`); a job
+//!   reaches what it needs through the [`Host`] its workers run in.
 //! - **Claims.** [`enqueue`] stores a pending job. A worker claims the job due first
 //!   ([`crate::store::JobStore::claim_job`]: `FOR UPDATE SKIP LOCKED` on PostgreSQL, an
 //!   IMMEDIATE transaction on SQLite) and holds a lease ([`WorkerConfig::lease`]) that a
@@ -42,7 +43,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
-use crate::app::AppState;
 pub use crate::store::{JobLease, JobRow, JobStatus};
 use crate::store::{Store, StoreError, StoreResult};
 use crate::time::{Micros, now_micros};
@@ -100,12 +100,29 @@ pub fn backoff(attempt: i64) -> Duration {
     Duration::from_secs(1 << doublings).min(CAP)
 }
 
+/// What workers run in: the process's store, job kinds and node id, and the value a job
+/// reaches its dependencies through ([`JobContext::host`]). The edge implements it for its
+/// application state; this module never names that type.
+pub trait Host: Clone + Send + Sync + 'static {
+    /// The store the queue lives in.
+    fn store(&self) -> &Store;
+    /// The job kinds this process runs, and how its workers run them.
+    fn jobs(&self) -> &Jobs;
+    /// This node's id (workers are named after it).
+    fn node_id(&self) -> &str;
+}
+
+/// The host a job runs in, type-erased: a job of a domain asks for the type it was
+/// registered with ([`JobContext::host`]).
+pub type AnyHost = Arc<dyn std::any::Any + Send + Sync>;
+
 /// A runner with its payload type erased, so workers can run any registered kind.
 #[async_trait]
 trait Runner: Send + Sync {
     async fn run(
         &self,
-        state: AppState,
+        host: AnyHost,
+        store: Store,
         lease: JobLease,
         payload: Value,
         checkpoint: Option<Value>,
@@ -119,7 +136,8 @@ struct Typed<J>(J);
 impl<J: Job> Runner for Typed<J> {
     async fn run(
         &self,
-        state: AppState,
+        host: AnyHost,
+        store: Store,
         lease: JobLease,
         payload: Value,
         checkpoint: Option<Value>,
@@ -131,7 +149,7 @@ impl<J: Job> Runner for Typed<J> {
                 J::KIND
             ))
         })?;
-        let mut ctx = JobContext::new(state, lease, payload, checkpoint);
+        let mut ctx = JobContext::new(host, store, lease, payload, checkpoint);
         self.0.run(&mut ctx).await
     }
 
@@ -159,6 +177,11 @@ impl Default for Jobs {
 }
 
 impl Jobs {
+    /// Tells one idle worker of this process that a job is due.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     pub fn new(config: WorkerConfig) -> Self {
         Self {
             runners: RwLock::new(HashMap::new()),
@@ -229,16 +252,6 @@ pub trait JobQueue {
 impl JobQueue for Store {
     fn store(&self) -> &Store {
         self
-    }
-}
-
-impl JobQueue for AppState {
-    fn store(&self) -> &Store {
-        &self.store
-    }
-
-    fn wake(&self) {
-        self.jobs.wake.notify_one();
     }
 }
 

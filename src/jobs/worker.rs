@@ -9,8 +9,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{JobError, Runner, micros, short};
-use crate::app::AppState;
+use super::{Host, JobError, Runner, micros, short};
 use crate::store::{JobLease, JobOutcome, JobRow, Store, StoreResult};
 use crate::time::{Micros, now_micros};
 
@@ -41,8 +40,8 @@ impl Default for WorkerConfig {
 }
 
 /// One worker: runs one job at a time until stopped.
-pub struct Worker {
-    state: AppState,
+pub struct Worker<H> {
+    host: H,
     id: String,
     config: WorkerConfig,
 }
@@ -80,11 +79,11 @@ impl WorkerHandle {
 pub struct Workers(Vec<WorkerHandle>);
 
 impl Workers {
-    /// `n` workers named `<node id>/<i>`, configured by `state.jobs`.
-    pub fn spawn(state: &AppState, n: usize) -> Self {
+    /// `n` workers named `<node id>/<i>`, configured by the host's jobs.
+    pub fn spawn<H: Host>(host: &H, n: usize) -> Self {
         Self(
             (0..n)
-                .map(|i| Worker::spawn(state.clone(), format!("{}/{i}", state.config.node_id)))
+                .map(|i| Worker::spawn(host.clone(), format!("{}/{i}", host.node_id())))
                 .collect(),
         )
     }
@@ -100,22 +99,18 @@ impl Workers {
     }
 }
 
-impl Worker {
+impl<H: Host> Worker<H> {
     /// Starts a worker configured by `state.jobs`. `id` names its claims; the node id and a
     /// number make a good one. (Two workers with one id are still safe: each claim is also
     /// told apart by its attempt number.)
-    pub fn spawn(state: AppState, id: impl Into<String>) -> WorkerHandle {
-        let config = state.jobs.config().clone();
-        Self::spawn_with(state, id, config)
+    pub fn spawn(host: H, id: impl Into<String>) -> WorkerHandle {
+        let config = host.jobs().config().clone();
+        Self::spawn_with(host, id, config)
     }
 
-    pub fn spawn_with(
-        state: AppState,
-        id: impl Into<String>,
-        config: WorkerConfig,
-    ) -> WorkerHandle {
+    pub fn spawn_with(host: H, id: impl Into<String>, config: WorkerConfig) -> WorkerHandle {
         let worker = Worker {
-            state,
+            host,
             id: id.into(),
             config,
         };
@@ -146,7 +141,7 @@ impl Worker {
             }
             tokio::select! {
                 () = wait_stop(&mut stop) => break,
-                () = self.state.jobs.wake.notified() => {}
+                () = self.host.jobs().wake.notified() => {}
                 () = tokio::time::sleep(self.config.poll_interval) => {}
             }
         }
@@ -157,11 +152,11 @@ impl Worker {
     async fn run_next(&self, stop: &mut watch::Receiver<bool>) -> StoreResult<bool> {
         // Busy from before the claim: `run_pending_now` must not see an idle process while
         // a job it could not claim is about to run here.
-        let _busy = self.state.jobs.mark_busy();
+        let _busy = self.host.jobs().mark_busy();
         let now = now_micros();
         let claimed = self
-            .state
-            .store
+            .host
+            .store()
             .jobs
             .claim_job(&self.id, now, now + micros(self.config.lease))
             .await?;
@@ -180,8 +175,8 @@ impl Worker {
             return Ok(true);
         };
         let recorded = self
-            .state
-            .store
+            .host
+            .store()
             .jobs
             .finish_job(&lease, &outcome, now)
             .await?;
@@ -227,7 +222,7 @@ impl Worker {
             let error = "the worker running its last attempt stopped without finishing";
             return Some((JobOutcome::Failed(error.into()), now_micros()));
         }
-        let Some(runner) = self.state.jobs.runner(&job.kind) else {
+        let Some(runner) = self.host.jobs().runner(&job.kind) else {
             let error = short(&format!(
                 "unknown job kind {:?}: no runner is registered for it",
                 job.kind
@@ -236,13 +231,14 @@ impl Worker {
         };
         tracing::info!(job_id = %job.id, kind = %job.kind, attempt = job.attempts, "job {} started", job.id);
         let run = AssertUnwindSafe(runner.run(
-            self.state.clone(),
+            std::sync::Arc::new(self.host.clone()),
+            self.host.store().clone(),
             lease.clone(),
             job.payload.clone(),
             job.checkpoint.clone(),
         ))
         .catch_unwind();
-        let heartbeat = heartbeat(&self.state.store, lease, self.config.lease);
+        let heartbeat = heartbeat(self.host.store(), lease, self.config.lease);
         tokio::pin!(run, heartbeat);
         let ended = tokio::select! {
             r = &mut run => Some(r),
@@ -317,16 +313,12 @@ async fn heartbeat(store: &Store, lease: &JobLease, length: Duration) {
 /// runs it made; jobs that this process's own workers took meanwhile are waited for, so
 /// that everything due has run when it returns (a job that never ends keeps it waiting).
 /// Jobs due later (waiting out a backoff) and runs on other nodes are not waited for. For
-/// tests and tools: it uses the workers' configuration from `state.jobs`.
-pub async fn run_pending_now(state: &AppState) -> StoreResult<usize> {
+/// tests and tools: it uses the workers' configuration from the host's jobs.
+pub async fn run_pending_now<H: Host>(host: &H) -> StoreResult<usize> {
     let worker = Worker {
-        state: state.clone(),
-        id: format!(
-            "{}/now-{}",
-            state.config.node_id,
-            uuid::Uuid::new_v4().simple()
-        ),
-        config: state.jobs.config().clone(),
+        host: host.clone(),
+        id: format!("{}/now-{}", host.node_id(), uuid::Uuid::new_v4().simple()),
+        config: host.jobs().config().clone(),
     };
     // Never stopped: held for the whole drain.
     let (_keep, mut stop) = watch::channel(false);
@@ -335,7 +327,7 @@ pub async fn run_pending_now(state: &AppState) -> StoreResult<usize> {
         while worker.run_next(&mut stop).await? {
             runs += 1;
         }
-        let mut busy = state.jobs.busy.subscribe();
+        let mut busy = host.jobs().busy.subscribe();
         if *busy.borrow_and_update() == 0 {
             return Ok(runs);
         }

@@ -64,12 +64,12 @@ pub fn parse_connect(
         crate::chat::validate_user_id(&user_id)?;
     }
     let token = query.get("authorization").map_or("", String::as_str);
-    crate::auth::token::verify(
+    Ok(crate::auth::token::verify(
         token.strip_prefix("Bearer ").unwrap_or(token),
         secret,
         false,
         now,
-    )
+    )?)
 }
 
 /// The connecting user, and the token's `iat` and interactive session (whose chat token
@@ -101,6 +101,7 @@ async fn authenticate(
         }
     };
     if let Err(e) = crate::auth::check_revocation(state, &claims).await {
+        let e = ApiError::from(e);
         ex::record_rejection(state, "ws", &e).await;
         return Err(e);
     }
@@ -174,7 +175,7 @@ pub async fn run(
     };
     if let Err(e) = crate::auth::check_revocation(&state, &recheck).await {
         state.bus.unregister(&conn_id);
-        return reject(socket, e).await;
+        return reject(socket, e.into()).await;
     }
     if let Some(sid) = &session {
         close_at_session_expiry(&state, sid, &conn_id).await;

@@ -731,9 +731,11 @@ async fn an_unknown_or_invalid_user_is_refused_and_nothing_is_written(db: Db) {
     let dir = scratch();
     let out = dir.join("x.zip");
     for (user, code) in [("nobody", 16), ("../etc", 4), ("", 4)] {
-        let err = export::export_user(&app.state, user, &out, &mut |_, _| {})
-            .await
-            .unwrap_err();
+        let err = ward::http::error::ApiError::from(
+            export::export_user(&app.state, user, &out, &mut |_, _| {})
+                .await
+                .unwrap_err(),
+        );
         assert_eq!(err.code, code, "{user:?}: {err}");
         assert!(!err.message.contains(user) || user.is_empty(), "{err}");
     }

@@ -223,6 +223,7 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy(db: Db) {
 async fn session_of(app: &TestApp, user: &str) -> String {
     let res = complete_login(
         &app.state,
+        &ward::ratelimit::SsoLogins(&app.state),
         ExternalLogin {
             provider_id: "okta".into(),
             method: "oidc",

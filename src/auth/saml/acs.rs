@@ -2,7 +2,6 @@
 //! message's shape, samael's verification, then the checks samael leaves out, the replay
 //! cache, the request the response answers, and the mapping to a Ward identity.
 
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
 use samael::schema::Assertion;
@@ -16,7 +15,6 @@ use super::{
 };
 use crate::app::AppState;
 use crate::auth::sso::{self, ExternalLogin, is_local_path};
-use crate::http::error::ApiResult;
 use crate::time::now_micros;
 
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
@@ -33,11 +31,16 @@ struct AcsForm {
 
 /// The assertion consumer service: verifies the Response and, if it holds, logs the user in
 /// through [`sso::complete_login`]. Every rejection is audited with its reason.
-pub async fn finish_login(state: &AppState, provider_id: &str, body: &[u8]) -> ApiResult<Response> {
+pub async fn finish_login(
+    state: &AppState,
+    limit: &dyn sso::LoginLimit,
+    provider_id: &str,
+    body: &[u8],
+) -> crate::auth::Result<Response> {
     let p = match SamlProvider::load(state, provider_id).await {
         Ok(p) => p,
         Err(e) => {
-            if e.status == StatusCode::NOT_FOUND {
+            if matches!(e, crate::auth::Error::NotFound(_)) {
                 sso::record_failure(state, &audit_id(provider_id), "saml", "unknown_provider")
                     .await;
             }
@@ -45,7 +48,9 @@ pub async fn finish_login(state: &AppState, provider_id: &str, body: &[u8]) -> A
         }
     };
     match accept(state, &p, body).await {
-        Ok((login, return_to)) => sso::complete_login(state, login, return_to.as_deref()).await,
+        Ok((login, return_to)) => {
+            sso::complete_login(state, limit, login, return_to.as_deref()).await
+        }
         Err(r) => {
             // The reason goes to the audit log; the answer is the same for every refusal.
             tracing::debug!(provider = %p.id, reason = r.reason, "SAML login rejected");

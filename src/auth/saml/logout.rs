@@ -27,9 +27,9 @@ use super::{
     decode_post, deflate, flow_key, new_id, read_xml, reject, store_failure, with_xmlsec, xml_text,
 };
 use crate::app::AppState;
+use crate::auth::error::Error;
 use crate::auth::session;
 use crate::auth::sso::is_local_path;
-use crate::http::error::{ApiError, ApiResult};
 use crate::time::now_micros;
 
 /// How the message (if any) arrived.
@@ -46,13 +46,13 @@ pub async fn logout(
     provider_id: &str,
     headers: &HeaderMap,
     binding: Binding<'_>,
-) -> ApiResult<Response> {
+) -> crate::auth::Result<Response> {
     let p = SamlProvider::load(state, provider_id).await?;
     let params: HashMap<String, String> = match &binding {
         Binding::Redirect(q) => serde_urlencoded::from_str(q),
         Binding::Post(body) => serde_urlencoded::from_bytes(body),
     }
-    .map_err(|_| ApiError::input("the logout parameters are not valid"))?;
+    .map_err(|_| Error::input("the logout parameters are not valid"))?;
     let result = if let Some(request) = params.get("SAMLRequest") {
         idp_request(
             state,
@@ -105,7 +105,7 @@ async fn sp_logout(
     p: &SamlProvider,
     headers: &HeaderMap,
     return_to: Option<&str>,
-) -> ApiResult<Response> {
+) -> crate::auth::Result<Response> {
     let current = session::from_headers(state, headers).await?;
     let mut slo = None;
     if let Some(s) = &current {
@@ -131,7 +131,7 @@ async fn sp_logout(
                 .identity
                 .insert_flow(
                     &flow_key("logout", &id),
-                    &serde_json::to_string(&flow).map_err(ApiError::internal)?,
+                    &serde_json::to_string(&flow).map_err(Error::internal)?,
                     now + FLOW_TTL_SECS * 1_000_000,
                     now,
                 )
@@ -151,11 +151,11 @@ async fn sp_logout(
     Ok(res)
 }
 
-fn see_other(location: &str) -> ApiResult<Response> {
+fn see_other(location: &str) -> crate::auth::Result<Response> {
     let mut res = StatusCode::SEE_OTHER.into_response();
     res.headers_mut().insert(
         header::LOCATION,
-        HeaderValue::from_str(location).map_err(ApiError::internal)?,
+        HeaderValue::from_str(location).map_err(Error::internal)?,
     );
     Ok(res)
 }
@@ -221,13 +221,13 @@ fn redirect_url(
     param: &str,
     xml: &str,
     relay_state: Option<&str>,
-) -> ApiResult<String> {
+) -> crate::auth::Result<String> {
     let message = STANDARD.encode(deflate::deflate(xml.as_bytes()));
     let mut pairs = vec![(param, message.as_str())];
     if let Some(r) = relay_state {
         pairs.push(("RelayState", r));
     }
-    let query = serde_urlencoded::to_string(pairs).map_err(ApiError::internal)?;
+    let query = serde_urlencoded::to_string(pairs).map_err(Error::internal)?;
     let sep = if location.contains('?') { '&' } else { '?' };
     let url = format!("{location}{sep}{query}");
     match &p.key {
@@ -235,9 +235,9 @@ fn redirect_url(
         Some(key) => {
             let parsed = url
                 .parse()
-                .map_err(|_| ApiError::internal("the IdP logout URL is not a URL"))?;
+                .map_err(|_| Error::internal("the IdP logout URL is not a URL"))?;
             Ok(samael::crypto::sign_url(parsed, key)
-                .map_err(ApiError::internal)?
+                .map_err(Error::internal)?
                 .to_string())
         }
     }

@@ -123,15 +123,25 @@ async fn oidc_login_refuses_a_return_to_off_site(db: Db) {
         saml_session_index: None,
     };
     for bad in OFF_SITE {
-        let res = complete_login(&app.state, login("alice"), Some(bad))
-            .await
-            .unwrap_or_else(|e| panic!("{bad:?}: {e:?}"));
+        let res = complete_login(
+            &app.state,
+            &ward::ratelimit::SsoLogins(&app.state),
+            login("alice"),
+            Some(bad),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{bad:?}: {e:?}"));
         assert!(res.headers().get("location").is_none(), "{bad:?}");
         assert!(res.status().is_success(), "{bad:?}: {}", res.status());
     }
-    let res = complete_login(&app.state, login("alice"), Some("/inbox"))
-        .await
-        .unwrap();
+    let res = complete_login(
+        &app.state,
+        &ward::ratelimit::SsoLogins(&app.state),
+        login("alice"),
+        Some("/inbox"),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/inbox");
 }
