@@ -1,6 +1,8 @@
 //! Building and running the application: open the store (migrating it), settle the app
 //! credentials, bind the listener (port 0 in tests), and serve until a shutdown signal.
 
+mod chat;
+
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;

@@ -5,11 +5,11 @@ use crate::audit::EventType;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use crate::chat::Ctx;
 use crate::chat::channel;
 use crate::chat::view::{self, RESERVED_MESSAGE_FIELDS};
 use crate::chat::{Actor, event, filter, validate_message_id, validate_user_id};
-use crate::http::error::{ApiError, ApiResult, code};
+use crate::chat::{Error, Result};
 use crate::store::{Cursor, MessageRow};
 use crate::time::{now_micros, parse_rfc3339, rfc3339};
 
@@ -24,41 +24,37 @@ pub struct SendMessage {
     pub skip_push: bool,
 }
 
-fn too_long(max: usize) -> ApiError {
-    ApiError::new(
-        code::MESSAGE_TOO_LONG,
-        axum::http::StatusCode::BAD_REQUEST,
-        format!("message is too long: the maximum is {max} characters"),
-    )
+fn too_long(max: usize) -> Error {
+    Error::MessageTooLong { max }
 }
 
 /// The parts of a client message object that go into `MessageRow::data`: attachments,
 /// mentions, quote, pin details and custom fields.
 fn message_data(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     msg: &Map<String, Value>,
     into: &mut Map<String, Value>,
-) -> ApiResult<()> {
+) -> Result<()> {
     if let Some(a) = msg.get("attachments") {
         let list = a
             .as_array()
-            .ok_or_else(|| ApiError::input("attachments must be a list"))?;
+            .ok_or_else(|| Error::input("attachments must be a list"))?;
         if list.len() > MAX_ATTACHMENTS {
-            return Err(ApiError::input(format!(
+            return Err(Error::input(format!(
                 "a message can have at most {MAX_ATTACHMENTS} attachments"
             )));
         }
         if list.iter().any(|x| !x.is_object()) {
-            return Err(ApiError::input("each attachment must be an object"));
+            return Err(Error::input("each attachment must be an object"));
         }
         into.insert("attachments".into(), a.clone());
     }
     if let Some(m) = msg.get("mentioned_users") {
         let list = m
             .as_array()
-            .ok_or_else(|| ApiError::input("mentioned_users must be a list"))?;
+            .ok_or_else(|| Error::input("mentioned_users must be a list"))?;
         if list.len() > MAX_MENTIONS {
-            return Err(ApiError::input("too many mentioned users"));
+            return Err(Error::input("too many mentioned users"));
         }
         let ids = list
             .iter()
@@ -66,11 +62,11 @@ fn message_data(
                 let id = x
                     .as_str()
                     .or_else(|| x.get("id").and_then(Value::as_str))
-                    .ok_or_else(|| ApiError::input("mentioned_users must be user ids"))?;
+                    .ok_or_else(|| Error::input("mentioned_users must be user ids"))?;
                 validate_user_id(id)?;
                 Ok(Value::from(id))
             })
-            .collect::<ApiResult<Vec<Value>>>()?;
+            .collect::<Result<Vec<Value>>>()?;
         into.insert("mentioned_users".into(), ids.into());
     }
     let custom: Map<String, Value> = msg
@@ -94,20 +90,20 @@ fn message_data(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if Value::Object(custom.clone()).to_string().len() > MAX_CUSTOM_BYTES {
-        return Err(ApiError::input("message custom data must stay under 5KB"));
+        return Err(Error::input("message custom data must stay under 5KB"));
     }
     into.extend(custom);
-    let _ = state;
+    let _ = ctx;
     Ok(())
 }
 
-fn text_of(state: &AppState, msg: &Map<String, Value>) -> ApiResult<String> {
+fn text_of(ctx: &Ctx<'_>, msg: &Map<String, Value>) -> Result<String> {
     let text = match msg.get("text") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(ApiError::input("message.text must be a string")),
+        Some(_) => return Err(Error::input("message.text must be a string")),
     };
-    let max = state.config.limits.max_message_length;
+    let max = ctx.max_message_length;
     if text.chars().count() > max {
         return Err(too_long(max));
     }
@@ -116,13 +112,13 @@ fn text_of(state: &AppState, msg: &Map<String, Value>) -> ApiResult<String> {
 
 /// `POST /channels/{type}/{id}/message`.
 pub async fn send_message(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     cid: &str,
     body: &SendMessage,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     let author = actor.require_user()?.clone();
-    let loaded = channel::load(state, actor, cid).await?;
+    let loaded = channel::load(ctx, actor, cid).await?;
     let is_reply = msg_has_parent(&body.message);
     loaded.require(if is_reply { "SendReply" } else { "SendMessage" })?;
     let msg = &body.message;
@@ -132,59 +128,55 @@ pub async fn send_message(
             validate_message_id(id)?;
             id.clone()
         }
-        Some(_) => return Err(ApiError::input("message.id must be a non-empty string")),
+        Some(_) => return Err(Error::input("message.id must be a non-empty string")),
     };
-    let text = text_of(state, msg)?;
+    let text = text_of(ctx, msg)?;
     let mut data = Map::new();
-    message_data(state, msg, &mut data)?;
+    message_data(ctx, msg, &mut data)?;
     let has_attachments = data
         .get("attachments")
         .and_then(Value::as_array)
         .is_some_and(|a| !a.is_empty());
     if text.trim().is_empty() && !has_attachments {
-        return Err(ApiError::input("message must have text or attachments"));
+        return Err(Error::input("message must have text or attachments"));
     }
     let parent_id = match msg.get("parent_id") {
         None | Some(Value::Null) => None,
         Some(Value::String(p)) => {
             if !loaded.config.replies {
-                return Err(ApiError::input(format!(
+                return Err(Error::input(format!(
                     "replies are disabled for channel type {}",
                     loaded.channel.kind
                 )));
             }
-            let parent = state
+            let parent = ctx
                 .store
                 .messages
                 .find_message(p)
                 .await?
                 .filter(|m| m.cid == cid)
                 .ok_or_else(|| {
-                    ApiError::input(format!("parent message {p} does not exist in {cid}"))
+                    Error::input(format!("parent message {p} does not exist in {cid}"))
                 })?;
             if parent.parent_id.is_some() {
-                return Err(ApiError::new(
-                    code::MULTIPLE_NESTING,
-                    axum::http::StatusCode::BAD_REQUEST,
-                    "replies to replies are not allowed",
-                ));
+                return Err(Error::MultipleNesting);
             }
             Some(parent.id)
         }
-        Some(_) => return Err(ApiError::input("parent_id must be a string")),
+        Some(_) => return Err(Error::input("parent_id must be a string")),
     };
     if let Some(q) = msg.get("quoted_message_id").filter(|v| !v.is_null()) {
         let q = q
             .as_str()
-            .ok_or_else(|| ApiError::input("quoted_message_id must be a string"))?;
-        state
+            .ok_or_else(|| Error::input("quoted_message_id must be a string"))?;
+        ctx
             .store
             .messages
             .find_message(q)
             .await?
             .filter(|m| m.cid == cid)
             .ok_or_else(|| {
-                ApiError::input(format!("quoted message {q} does not exist in {cid}"))
+                Error::input(format!("quoted message {q} does not exist in {cid}"))
             })?;
         data.insert("quoted_message_id".into(), q.into());
     }
@@ -199,7 +191,7 @@ pub async fn send_message(
         }
         Some(other) if other == "reply" && parent_id.is_some() => "reply",
         Some(other) => {
-            return Err(ApiError::input(format!(
+            return Err(Error::input(format!(
                 "message type {other:?} cannot be sent"
             )));
         }
@@ -236,29 +228,29 @@ pub async fn send_message(
         .object("message", row.id.clone())
         .meta("channel_type", &loaded.channel.kind)
         .meta("message_type", &row.kind);
-    state
+    ctx
         .audit
         .audited([record], async |records| {
-            let messages = &state.store.messages;
+            let messages = &ctx.store.messages;
             messages.insert_message(&row, !row.silent, &records).await
         })
         .await?;
     tracing::debug!(cid = %cid, message_id = %row.id, "message stored");
 
-    let rendered = view::render_messages(state, std::slice::from_ref(&row), None)
+    let rendered = view::render_messages(ctx, std::slice::from_ref(&row), None)
         .await?
         .remove(0);
-    let user_json = view::user_json(state, &author);
+    let user_json = view::user_json(ctx, &author);
     let mut ev = event::channel_event("message.new", cid);
     ev["message"] = rendered.clone();
     ev["message_id"] = row.id.clone().into();
     ev["user"] = user_json;
-    ev["watcher_count"] = state.hub.watcher_count(cid).into();
+    ev["watcher_count"] = ctx.hub.watcher_count(cid).into();
     ev["channel_member_count"] = loaded.channel.member_count.into();
-    state.bus.to_channel(cid, &ev).await;
+    ctx.bus.to_channel(cid, &ev).await;
 
     if row.parent_id.is_none() || row.show_in_channel {
-        notify_members_not_watching(state, &loaded, &row, &rendered).await?;
+        notify_members_not_watching(ctx, &loaded, &row, &rendered).await?;
     }
     Ok(json!({ "message": rendered }))
 }
@@ -266,32 +258,32 @@ pub async fn send_message(
 /// `notification.message_new` for members who are not watching the channel, each with
 /// their own unread counters.
 async fn notify_members_not_watching(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     loaded: &channel::Loaded,
     row: &MessageRow,
     rendered: &Value,
-) -> ApiResult<()> {
+) -> Result<()> {
     let cid = &loaded.channel.cid;
-    let members = state
+    let members = ctx
         .store
         .channels
         .find_members(std::slice::from_ref(cid))
         .await?;
     for m in members
         .iter()
-        .filter(|m| m.user_id != row.user_id && !state.hub.is_watching(cid, &m.user_id))
+        .filter(|m| m.user_id != row.user_id && !ctx.hub.is_watching(cid, &m.user_id))
     {
-        if !state.hub.is_online(&m.user_id) {
+        if !ctx.hub.is_online(&m.user_id) {
             continue;
         }
-        let Some(target) = state.store.users.find_user(&m.user_id).await? else {
+        let Some(target) = ctx.store.users.find_user(&m.user_id).await? else {
             continue;
         };
         let target = Actor::user(target);
-        let unread = crate::chat::read::unread_for(state, &m.user_id).await?;
+        let unread = crate::chat::read::unread_for(ctx, &m.user_id).await?;
         let mut ev = event::channel_event("notification.message_new", cid);
         ev["channel"] = view::channel_json(
-            state,
+            ctx,
             &target,
             &loaded.channel,
             &loaded.config,
@@ -302,36 +294,36 @@ async fn notify_members_not_watching(
         ev["total_unread_count"] = unread.total.into();
         ev["unread_channels"] = unread.channels.into();
         ev["unread_count"] = unread.total.into();
-        state.bus.to_user(&m.user_id, &ev).await;
+        ctx.bus.to_user(&m.user_id, &ev).await;
     }
     Ok(())
 }
 
-async fn load_message(state: &AppState, id: &str) -> ApiResult<MessageRow> {
+async fn load_message(ctx: &Ctx<'_>, id: &str) -> Result<MessageRow> {
     validate_message_id(id)?;
-    state
+    ctx
         .store
         .messages
         .find_message(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("message {id} does not exist")))
+        .ok_or_else(|| Error::not_found(format!("message {id} does not exist")))
 }
 
 /// Loads a message the actor can read (its channel is readable and it is not truncated).
 async fn readable_message(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     id: &str,
-) -> ApiResult<(MessageRow, channel::Loaded)> {
-    let m = load_message(state, id).await?;
-    let loaded = channel::load(state, actor, &m.cid).await?;
+) -> Result<(MessageRow, channel::Loaded)> {
+    let m = load_message(ctx, id).await?;
+    let loaded = channel::load(ctx, actor, &m.cid).await?;
     loaded.require_read()?;
     if loaded
         .channel
         .truncated_at
         .is_some_and(|t| m.created_at <= t)
     {
-        return Err(ApiError::not_found(format!("message {id} does not exist")));
+        return Err(Error::not_found(format!("message {id} does not exist")));
     }
     Ok((m, loaded))
 }
@@ -343,7 +335,7 @@ fn may_edit(
     m: &MessageRow,
     own: &str,
     any: &str,
-) -> ApiResult<()> {
+) -> Result<()> {
     if actor.user_id() == Some(m.user_id.as_str()) {
         loaded.require_on_message(own, true)
     } else {
@@ -356,22 +348,22 @@ fn msg_has_parent(msg: &Map<String, Value>) -> bool {
 }
 
 /// `GET /messages/{id}`.
-pub async fn get_message(state: &AppState, actor: &Actor, id: &str) -> ApiResult<Value> {
-    let (m, _) = readable_message(state, actor, id).await?;
+pub async fn get_message(ctx: &Ctx<'_>, actor: &Actor, id: &str) -> Result<Value> {
+    let (m, _) = readable_message(ctx, actor, id).await?;
     let cid = m.cid.clone();
-    let rendered = view::render_messages(state, &[m], actor.user_id())
+    let rendered = view::render_messages(ctx, &[m], actor.user_id())
         .await?
         .remove(0);
-    record_reads(state, actor, "get_message", [(cid.as_str(), 1)]).await?;
+    record_reads(ctx, actor, "get_message", [(cid.as_str(), 1)]).await?;
     Ok(json!({ "message": rendered }))
 }
 
 async fn store_and_announce(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     m: &MessageRow,
     kind: &str,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     let event = if kind == "message.deleted" {
         EventType::MessageDelete
     } else {
@@ -385,26 +377,26 @@ async fn store_and_announce(
     if event == EventType::MessageDelete {
         record = record.meta("hard", false);
     }
-    state
+    ctx
         .audit
         .audited([record], async |records| {
-            state.store.messages.update_message(m, &records).await
+            ctx.store.messages.update_message(m, &records).await
         })
         .await?;
-    let stored = load_message(state, &m.id).await?;
-    let rendered = view::render_messages(state, &[stored], actor.user_id())
+    let stored = load_message(ctx, &m.id).await?;
+    let rendered = view::render_messages(ctx, &[stored], actor.user_id())
         .await?
         .remove(0);
     let mut ev = event::channel_event(kind, &m.cid);
     ev["message"] = rendered.clone();
     ev["message_id"] = m.id.clone().into();
     if let Some(u) = &actor.user {
-        ev["user"] = view::user_json(state, u);
+        ev["user"] = view::user_json(ctx, u);
     }
     if kind == "message.deleted" {
         ev["hard_delete"] = false.into();
     }
-    state.bus.to_channel(&m.cid, &ev).await;
+    ctx.bus.to_channel(&m.cid, &ev).await;
     Ok(json!({ "message": rendered }))
 }
 
@@ -415,15 +407,15 @@ pub struct UpdateMessage {
 
 /// `POST /messages/{id}`: replaces text, attachments, mentions and custom fields.
 pub async fn update_message(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     id: &str,
     body: &UpdateMessage,
-) -> ApiResult<Value> {
-    let (mut m, loaded) = readable_message(state, actor, id).await?;
+) -> Result<Value> {
+    let (mut m, loaded) = readable_message(ctx, actor, id).await?;
     may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
     if m.deleted_at.is_some() {
-        return Err(ApiError::input(format!(
+        return Err(Error::input(format!(
             "message {id} was deleted and cannot be updated"
         )));
     }
@@ -433,11 +425,11 @@ pub async fn update_message(
         .and_then(Value::as_str)
         .is_some_and(|b| b != id)
     {
-        return Err(ApiError::input(
+        return Err(Error::input(
             "message.id does not match the id in the path",
         ));
     }
-    m.text = text_of(state, &body.message)?;
+    m.text = text_of(ctx, &body.message)?;
     let mut data = Map::new();
     for keep in [
         "quoted_message_id",
@@ -449,13 +441,13 @@ pub async fn update_message(
             data.insert(keep.into(), v.clone());
         }
     }
-    message_data(state, &body.message, &mut data)?;
+    message_data(ctx, &body.message, &mut data)?;
     m.data = data;
     if let Some(pinned) = body.message.get("pinned").and_then(Value::as_bool) {
         set_pinned(&mut m, pinned, actor);
     }
     m.updated_at = now_micros();
-    store_and_announce(state, actor, &m, "message.updated").await
+    store_and_announce(ctx, actor, &m, "message.updated").await
 }
 
 fn set_pinned(m: &mut MessageRow, pinned: bool, actor: &Actor) {
@@ -483,15 +475,15 @@ pub struct PartialUpdateMessage {
 
 /// `PUT /messages/{id}`: sets and unsets fields (pinning goes through here).
 pub async fn partial_update_message(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     id: &str,
     body: &PartialUpdateMessage,
-) -> ApiResult<Value> {
-    let (mut m, loaded) = readable_message(state, actor, id).await?;
+) -> Result<Value> {
+    let (mut m, loaded) = readable_message(ctx, actor, id).await?;
     may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
     if m.deleted_at.is_some() {
-        return Err(ApiError::input(format!(
+        return Err(Error::input(format!(
             "message {id} was deleted and cannot be updated"
         )));
     }
@@ -514,16 +506,16 @@ pub async fn partial_update_message(
     ];
     for k in body.set.keys().chain(body.unset.iter()) {
         if IMMUTABLE.contains(&k.as_str()) {
-            return Err(ApiError::input(format!("field {k} cannot be changed")));
+            return Err(Error::input(format!("field {k} cannot be changed")));
         }
     }
     if body.set.contains_key("text") {
-        m.text = text_of(state, &body.set)?;
+        m.text = text_of(ctx, &body.set)?;
     }
     let mut fields = body.set.clone();
     fields.remove("text");
     let pinned = fields.remove("pinned").and_then(|v| v.as_bool());
-    message_data(state, &fields, &mut m.data)?;
+    message_data(ctx, &fields, &mut m.data)?;
     for k in ["pin_expires"] {
         if let Some(v) = fields.get(k) {
             m.data.insert(k.into(), v.clone());
@@ -542,25 +534,25 @@ pub async fn partial_update_message(
         set_pinned(&mut m, p, actor);
     }
     m.updated_at = now_micros();
-    store_and_announce(state, actor, &m, "message.updated").await
+    store_and_announce(ctx, actor, &m, "message.updated").await
 }
 
 /// `DELETE /messages/{id}`: soft by default (the row stays for retention; the API shows it
 /// as deleted with no content); `hard` removes it and its reactions.
 pub async fn delete_message(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     id: &str,
     hard: bool,
-) -> ApiResult<Value> {
-    let (mut m, loaded) = readable_message(state, actor, id).await?;
+) -> Result<Value> {
+    let (mut m, loaded) = readable_message(ctx, actor, id).await?;
     may_edit(actor, &loaded, &m, "DeleteOwnMessage", "DeleteAnyMessage")?;
     let now = now_micros();
     if hard {
         m.kind = "deleted".into();
         m.deleted_at = Some(now);
         m.updated_at = now;
-        let rendered = view::render_messages(state, std::slice::from_ref(&m), actor.user_id())
+        let rendered = view::render_messages(ctx, std::slice::from_ref(&m), actor.user_id())
             .await?
             .remove(0);
         let record = actor
@@ -569,17 +561,17 @@ pub async fn delete_message(
             .object("message", m.id.clone())
             .meta("channel_type", channel_type_of(&m.cid))
             .meta("hard", true);
-        state
+        ctx
             .audit
             .audited([record], async |records| {
-                state.store.messages.delete_message(id, &records).await
+                ctx.store.messages.delete_message(id, &records).await
             })
             .await?;
         let mut ev = event::channel_event("message.deleted", &m.cid);
         ev["message"] = rendered.clone();
         ev["message_id"] = m.id.clone().into();
         ev["hard_delete"] = true.into();
-        state.bus.to_channel(&m.cid, &ev).await;
+        ctx.bus.to_channel(&m.cid, &ev).await;
         return Ok(json!({ "message": rendered }));
     }
     if m.deleted_at.is_none() {
@@ -587,7 +579,7 @@ pub async fn delete_message(
         m.deleted_at = Some(now);
         m.updated_at = now;
     }
-    store_and_announce(state, actor, &m, "message.deleted").await
+    store_and_announce(ctx, actor, &m, "message.deleted").await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -603,19 +595,19 @@ pub struct RepliesQuery {
 
 /// `GET /messages/{parent_id}/replies`, ascending.
 pub async fn get_replies(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     parent_id: &str,
     q: &RepliesQuery,
-) -> ApiResult<Value> {
-    let (parent, _) = readable_message(state, actor, parent_id).await?;
+) -> Result<Value> {
+    let (parent, _) = readable_message(ctx, actor, parent_id).await?;
     let limit = q.limit.unwrap_or(25);
     if !(1..=300).contains(&limit) {
-        return Err(ApiError::input("limit must be between 1 and 300"));
+        return Err(Error::input("limit must be between 1 and 300"));
     }
     let at = |id: &str| {
         let id = id.to_string();
-        async move { load_message(state, &id).await }
+        async move { load_message(ctx, &id).await }
     };
     let cursor = if let Some(id) = &q.id_lt {
         let m = at(id).await?;
@@ -648,27 +640,27 @@ pub async fn get_replies(
     } else if let Some(t) = &q.created_at_before {
         Cursor::Before {
             at: parse_rfc3339(t)
-                .ok_or_else(|| ApiError::input("created_at_before must be RFC 3339"))?,
+                .ok_or_else(|| Error::input("created_at_before must be RFC 3339"))?,
             id: String::new(),
             inclusive: false,
         }
     } else if let Some(t) = &q.created_at_after {
         Cursor::After {
             at: parse_rfc3339(t)
-                .ok_or_else(|| ApiError::input("created_at_after must be RFC 3339"))?,
+                .ok_or_else(|| Error::input("created_at_after must be RFC 3339"))?,
             id: "\u{10FFFF}".into(),
             inclusive: false,
         }
     } else {
         Cursor::Latest
     };
-    let rows = state
+    let rows = ctx
         .store
         .messages
         .find_replies(&parent.id, &cursor, limit)
         .await?;
-    let messages = view::render_messages(state, &rows, actor.user_id()).await?;
-    record_reads(state, actor, "replies", [(parent.cid.as_str(), rows.len())]).await?;
+    let messages = view::render_messages(ctx, &rows, actor.user_id()).await?;
+    record_reads(ctx, actor, "replies", [(parent.cid.as_str(), rows.len())]).await?;
     Ok(json!({ "messages": messages }))
 }
 
@@ -691,13 +683,13 @@ const SEARCH_SCAN_CAP: i64 = 1_000;
 
 /// `GET /search`: messages in channels the caller belongs to (matching `filter_conditions`)
 /// whose text contains `query`, newest first, each with its `channel`.
-pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Value> {
+pub async fn search(ctx: &Ctx<'_>, actor: &Actor, q: &Search) -> Result<Value> {
     if q.filter_conditions.as_object().is_none_or(|o| o.is_empty()) {
-        return Err(ApiError::input(
+        return Err(Error::input(
             "search needs non-empty filter_conditions to select channels",
         ));
     }
-    actor.authorize_app(state, "QueryChannels")?;
+    actor.authorize_app(ctx, "QueryChannels")?;
     let channel_filter = filter::parse(&q.filter_conditions)?;
     let message_filter = filter::parse(&q.message_filter_conditions)?;
     let needle = match (&q.query, message_filter_text(&q.message_filter_conditions)) {
@@ -705,25 +697,25 @@ pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Va
         (_, Some(text)) => text,
         _ if q.message_filter_conditions.is_object() => String::new(),
         _ => {
-            return Err(ApiError::input(
+            return Err(Error::input(
                 "search needs a query or message_filter_conditions",
             ));
         }
     };
     if needle.chars().count() > 300 {
-        return Err(ApiError::input("search query is too long"));
+        return Err(Error::input("search query is too long"));
     }
     let limit = q.limit.unwrap_or(20);
     let offset = match &q.next {
         Some(next) => next
             .parse::<i64>()
-            .map_err(|_| ApiError::input("next is not a valid cursor"))?,
+            .map_err(|_| Error::input("next is not a valid cursor"))?,
         None => q.offset.unwrap_or(0),
     };
     if !(1..=100).contains(&limit) || !(0..=1000).contains(&offset) {
-        return Err(ApiError::input("limit must be 1–100 and offset 0–1000"));
+        return Err(Error::input("limit must be 1–100 and offset 0–1000"));
     }
-    let channels = channel::readable_channels(state, actor, &channel_filter, true).await?;
+    let channels = channel::readable_channels(ctx, actor, &channel_filter, true).await?;
     let channels: Vec<channel::Loaded> = channels
         .into_iter()
         .filter(|l| l.allows("SearchMessages"))
@@ -738,17 +730,17 @@ pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Va
     } else {
         (limit + 1, offset)
     };
-    let rows = state
+    let rows = ctx
         .store
         .messages
         .search_messages(&cids, &needle, fetch_limit, fetch_offset)
         .await?;
-    let mut rendered = view::render_messages(state, &rows, actor.user_id()).await?;
+    let mut rendered = view::render_messages(ctx, &rows, actor.user_id()).await?;
     let mut per_channel: std::collections::BTreeMap<&str, usize> = Default::default();
     for r in &rows {
         *per_channel.entry(r.cid.as_str()).or_default() += 1;
     }
-    record_reads(state, actor, "search", per_channel).await?;
+    record_reads(ctx, actor, "search", per_channel).await?;
     if filtered {
         rendered.retain(|m| message_filter.matches(m));
         rendered.sort_by(|a, b| filter::compare_docs(a, b, &sort));
@@ -764,7 +756,7 @@ pub async fn search(state: &AppState, actor: &Actor, q: &Search) -> ApiResult<Va
                 .find(|l| Some(l.channel.cid.as_str()) == m["cid"].as_str())
             {
                 m["channel"] = view::channel_json(
-                    state,
+                    ctx,
                     actor,
                     &l.channel,
                     &l.config,
@@ -802,11 +794,11 @@ fn channel_type_of(cid: &str) -> &str {
 /// Records that channel messages (PHI) were returned to `actor`: one entry per channel with
 /// the number of messages, durable before the reply leaves.
 pub async fn record_reads<'a>(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     how: &str,
     per_channel: impl IntoIterator<Item = (&'a str, usize)>,
-) -> ApiResult<()> {
+) -> Result<()> {
     let events: Vec<_> = per_channel
         .into_iter()
         .filter(|(_, n)| *n > 0)
@@ -829,9 +821,9 @@ pub async fn record_reads<'a>(
     if events.is_empty() {
         return Ok(());
     }
-    state
+    ctx
         .audit
         .record_all(events)
-        .await
-        .map_err(crate::http::error::ApiError::from)
+        .await?;
+    Ok(())
 }
