@@ -227,9 +227,7 @@ pub fn parse_members(v: Option<&Value>) -> Result<Vec<(String, String)>> {
         };
         validate_user_id(&id)?;
         if !["channel_member", "channel_moderator"].contains(&role.as_str()) {
-            return Err(Error::input(format!(
-                "channel_role {role:?} is not known"
-            )));
+            return Err(Error::input(format!("channel_role {role:?} is not known")));
         }
         if !out.iter().any(|(i, _)| *i == id) {
             out.push((id, role));
@@ -389,12 +387,7 @@ async fn create_channel(
     if created {
         ctx.bus.invalidate_reads(Some(&cid), None);
         tracing::info!(cid = %cid, "channel created");
-        let stored = ctx
-            .store
-            .channels
-            .find_channel(&cid)
-            .await?
-            .unwrap_or(row);
+        let stored = ctx.store.channels.find_channel(&cid).await?.unwrap_or(row);
         let others: Vec<MemberRow> = member_rows
             .into_iter()
             .filter(|m| m.user_id != creator)
@@ -473,14 +466,8 @@ pub async fn notify_added_to_channel(
             continue;
         };
         let mut ev = event::channel_event("notification.added_to_channel", &channel.cid);
-        ev["channel"] = view::channel_json(
-            ctx,
-            &Actor::user(u.clone()),
-            channel,
-            config,
-            Some(m),
-            None,
-        );
+        ev["channel"] =
+            view::channel_json(ctx, &Actor::user(u.clone()), channel, config, Some(m), None);
         ev["member"] = view::member_json(m, view::user_json(ctx, u));
         ctx.bus.to_user(&m.user_id, &ev).await;
     }
@@ -490,12 +477,7 @@ pub async fn notify_added_to_channel(
 /// Subscribes the actor's connection to a channel and tells the watchers when the user
 /// starts watching. Watching is reading: a user who may not read the channel (by the
 /// decision deliveries use, whoever asks for them) never becomes a watcher.
-pub async fn watch(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    conn_id: Option<&str>,
-    cid: &str,
-) -> Result<()> {
+pub async fn watch(ctx: &Ctx<'_>, actor: &Actor, conn_id: Option<&str>, cid: &str) -> Result<()> {
     let (Some(conn), Some(user)) = (conn_id, actor.user.as_ref()) else {
         return Ok(());
     };
@@ -573,8 +555,7 @@ pub async fn channel_states(
     for ch in &channels {
         per_channel_messages.push(message_page(ctx, ch, opts.messages).await?);
         per_channel_pinned.push(
-            ctx
-                .store
+            ctx.store
                 .messages
                 .find_pinned_messages(&ch.cid, ch.truncated_at, 10)
                 .await?,
@@ -641,8 +622,7 @@ pub async fn channel_states(
 }
 
 async fn cursor_at(ctx: &Ctx<'_>, id: &str) -> Result<MessageRow> {
-    ctx
-        .store
+    ctx.store
         .messages
         .find_message(id)
         .await?
@@ -830,8 +810,7 @@ async fn matching_channels(
         ctx.store.channels.find_channels(&cids).await?
     } else if actor.is_admin() {
         let types = filter.required_values("type").unwrap_or(all_types);
-        ctx
-            .store
+        ctx.store
             .channels
             .find_channels_of_types(&types, CHANNEL_SCAN_CAP)
             .await?
@@ -849,8 +828,7 @@ async fn matching_channels(
         };
         let seen: HashSet<String> = mine.iter().map(|c| c.cid.clone()).collect();
         mine.extend(
-            ctx
-                .store
+            ctx.store
                 .channels
                 .find_channels_of_types(&public, CHANNEL_SCAN_CAP)
                 .await?

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::chat::Ctx;
 use crate::audit::EventType;
+use crate::chat::Ctx;
 use crate::chat::channel::{self, Loaded, custom_data, parse_members};
 use crate::chat::{Actor, event, message, user, view};
 use crate::chat::{Error, Result};
@@ -27,13 +27,8 @@ pub struct UpdateChannel {
 }
 
 async fn members_json(ctx: &Ctx<'_>, cid: &str) -> Result<Vec<Value>> {
-    let members = ctx
-        .store
-        .channels
-        .find_members(&[cid.to_string()])
-        .await?;
-    let users =
-        view::users_by_id(ctx, members.iter().map(|m| m.user_id.clone()).collect()).await?;
+    let members = ctx.store.channels.find_members(&[cid.to_string()]).await?;
+    let users = view::users_by_id(ctx, members.iter().map(|m| m.user_id.clone()).collect()).await?;
     Ok(members
         .iter()
         .map(|m| view::member_json(m, users[&m.user_id].clone()))
@@ -177,9 +172,7 @@ pub async fn update_channel(
                 );
                 ctx.bus.to_channel(cid, &ev).await;
             } else {
-                return Err(Error::input(format!(
-                    "user {uid} is not a member of {cid}"
-                )));
+                return Err(Error::input(format!("user {uid} is not a member of {cid}")));
             }
         }
     }
@@ -191,11 +184,7 @@ pub async fn update_channel(
     Ok(reply)
 }
 
-async fn add_members(
-    ctx: &Ctx<'_>,
-    loaded: &Loaded,
-    members: &[(String, String)],
-) -> Result<()> {
+async fn add_members(ctx: &Ctx<'_>, loaded: &Loaded, members: &[(String, String)]) -> Result<()> {
     let cid = &loaded.channel.cid;
     let ids: Vec<String> = members.iter().map(|(id, _)| id.clone()).collect();
     user::require_existing(ctx, &ids).await?;
@@ -259,9 +248,7 @@ async fn add_members(
 async fn remove_members(ctx: &Ctx<'_>, loaded: &Loaded, ids: &[String]) -> Result<()> {
     let cid = &loaded.channel.cid;
     if ids.len() > 100 {
-        return Err(Error::input(
-            "at most 100 members can be removed at once",
-        ));
+        return Err(Error::input("at most 100 members can be removed at once"));
     }
     let removed = ctx
         .audit
@@ -334,12 +321,7 @@ pub async fn partial_update_channel(
 
 /// `DELETE /channels/{type}/{id}`: soft delete by default (kept for retention, hidden from
 /// every query); `hard_delete` removes the rows.
-pub async fn delete_channel(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    cid: &str,
-    hard: bool,
-) -> Result<Value> {
+pub async fn delete_channel(ctx: &Ctx<'_>, actor: &Actor, cid: &str, hard: bool) -> Result<Value> {
     let loaded = channel::load(ctx, actor, cid).await?;
     loaded.require("DeleteChannel")?;
     let rendered = view::channel_json(
@@ -350,11 +332,7 @@ pub async fn delete_channel(
         loaded.membership.as_ref(),
         None,
     );
-    let members = ctx
-        .store
-        .channels
-        .find_members(&[cid.to_string()])
-        .await?;
+    let members = ctx.store.channels.find_members(&[cid.to_string()]).await?;
     let record = actor
         .audit(EventType::ChannelDelete)
         .object("channel", cid)
@@ -364,8 +342,7 @@ pub async fn delete_channel(
     let now = now_micros();
     ch.deleted_at = Some(now);
     ch.updated_at = now;
-    ctx
-        .audit
+    ctx.audit
         .audited([record], async |records| {
             let channels = &ctx.store.channels;
             if hard {
@@ -407,9 +384,7 @@ pub async fn truncate_channel(
     let loaded = channel::load(ctx, actor, cid).await?;
     loaded.require("TruncateChannel")?;
     let at = match &body.truncated_at {
-        Some(t) => {
-            parse_rfc3339(t).ok_or_else(|| Error::input("truncated_at must be RFC 3339"))?
-        }
+        Some(t) => parse_rfc3339(t).ok_or_else(|| Error::input("truncated_at must be RFC 3339"))?,
         None => now_micros(),
     };
     let record = actor
@@ -417,8 +392,7 @@ pub async fn truncate_channel(
         .object("channel", cid)
         .meta("channel_type", &loaded.channel.kind)
         .meta("hard", body.hard_delete);
-    ctx
-        .audit
+    ctx.audit
         .audited([record], async |records| {
             let channels = &ctx.store.channels;
             channels
@@ -476,8 +450,7 @@ async fn save_channel(ctx: &Ctx<'_>, actor: &Actor, ch: &ChannelRow) -> Result<(
         .audit(EventType::ChannelUpdate)
         .object("channel", ch.cid.clone())
         .meta("channel_type", &ch.kind);
-    ctx
-        .audit
+    ctx.audit
         .audited([record], async |records| {
             ctx.store.channels.update_channel(ch, &records).await
         })

@@ -169,15 +169,12 @@ pub async fn send_message(
         let q = q
             .as_str()
             .ok_or_else(|| Error::input("quoted_message_id must be a string"))?;
-        ctx
-            .store
+        ctx.store
             .messages
             .find_message(q)
             .await?
             .filter(|m| m.cid == cid)
-            .ok_or_else(|| {
-                Error::input(format!("quoted message {q} does not exist in {cid}"))
-            })?;
+            .ok_or_else(|| Error::input(format!("quoted message {q} does not exist in {cid}")))?;
         data.insert("quoted_message_id".into(), q.into());
     }
     let kind = match msg.get("type").and_then(Value::as_str) {
@@ -228,8 +225,7 @@ pub async fn send_message(
         .object("message", row.id.clone())
         .meta("channel_type", &loaded.channel.kind)
         .meta("message_type", &row.kind);
-    ctx
-        .audit
+    ctx.audit
         .audited([record], async |records| {
             let messages = &ctx.store.messages;
             messages.insert_message(&row, !row.silent, &records).await
@@ -282,14 +278,8 @@ async fn notify_members_not_watching(
         let target = Actor::user(target);
         let unread = crate::chat::read::unread_for(ctx, &m.user_id).await?;
         let mut ev = event::channel_event("notification.message_new", cid);
-        ev["channel"] = view::channel_json(
-            ctx,
-            &target,
-            &loaded.channel,
-            &loaded.config,
-            Some(m),
-            None,
-        );
+        ev["channel"] =
+            view::channel_json(ctx, &target, &loaded.channel, &loaded.config, Some(m), None);
         ev["message"] = rendered.clone();
         ev["total_unread_count"] = unread.total.into();
         ev["unread_channels"] = unread.channels.into();
@@ -301,8 +291,7 @@ async fn notify_members_not_watching(
 
 async fn load_message(ctx: &Ctx<'_>, id: &str) -> Result<MessageRow> {
     validate_message_id(id)?;
-    ctx
-        .store
+    ctx.store
         .messages
         .find_message(id)
         .await?
@@ -377,8 +366,7 @@ async fn store_and_announce(
     if event == EventType::MessageDelete {
         record = record.meta("hard", false);
     }
-    ctx
-        .audit
+    ctx.audit
         .audited([record], async |records| {
             ctx.store.messages.update_message(m, &records).await
         })
@@ -425,9 +413,7 @@ pub async fn update_message(
         .and_then(Value::as_str)
         .is_some_and(|b| b != id)
     {
-        return Err(Error::input(
-            "message.id does not match the id in the path",
-        ));
+        return Err(Error::input("message.id does not match the id in the path"));
     }
     m.text = text_of(ctx, &body.message)?;
     let mut data = Map::new();
@@ -539,12 +525,7 @@ pub async fn partial_update_message(
 
 /// `DELETE /messages/{id}`: soft by default (the row stays for retention; the API shows it
 /// as deleted with no content); `hard` removes it and its reactions.
-pub async fn delete_message(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    id: &str,
-    hard: bool,
-) -> Result<Value> {
+pub async fn delete_message(ctx: &Ctx<'_>, actor: &Actor, id: &str, hard: bool) -> Result<Value> {
     let (mut m, loaded) = readable_message(ctx, actor, id).await?;
     may_edit(actor, &loaded, &m, "DeleteOwnMessage", "DeleteAnyMessage")?;
     let now = now_micros();
@@ -561,8 +542,7 @@ pub async fn delete_message(
             .object("message", m.id.clone())
             .meta("channel_type", channel_type_of(&m.cid))
             .meta("hard", true);
-        ctx
-            .audit
+        ctx.audit
             .audited([record], async |records| {
                 ctx.store.messages.delete_message(id, &records).await
             })
@@ -821,9 +801,6 @@ pub async fn record_reads<'a>(
     if events.is_empty() {
         return Ok(());
     }
-    ctx
-        .audit
-        .record_all(events)
-        .await?;
+    ctx.audit.record_all(events).await?;
     Ok(())
 }

@@ -89,9 +89,7 @@ impl Actor {
     pub fn require_user(&self) -> Result<&UserRow> {
         self.user.as_ref().ok_or_else(|| {
             if self.server {
-                Error::input(
-                    "either user or user_id must be provided when using server side auth",
-                )
+                Error::input("either user or user_id must be provided when using server side auth")
             } else {
                 Error::not_allowed("anonymous users cannot perform this action")
             }

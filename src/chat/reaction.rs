@@ -38,9 +38,7 @@ fn validate_type(kind: &str) -> Result<()> {
     {
         Ok(())
     } else {
-        Err(Error::input(format!(
-            "reaction type {kind:?} is invalid"
-        )))
+        Err(Error::input(format!("reaction type {kind:?} is invalid")))
     }
 }
 

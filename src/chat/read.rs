@@ -50,12 +50,7 @@ pub struct MarkRead {
 
 /// `POST /channels/{type}/{id}/read`: resets the caller's unread count, tells the watchers
 /// (`message.read`) and the caller's other connections (`notification.mark_read`).
-pub async fn mark_read(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    cid: &str,
-    body: &MarkRead,
-) -> Result<Value> {
+pub async fn mark_read(ctx: &Ctx<'_>, actor: &Actor, cid: &str, body: &MarkRead) -> Result<Value> {
     let user = actor.require_user()?;
     let loaded = channel::load(ctx, actor, cid).await?;
     if !loaded.config.read_events {
@@ -81,8 +76,7 @@ pub async fn mark_read(
             .map(|m| m.id),
     };
     let now = now_micros();
-    ctx
-        .store
+    ctx.store
         .channels
         .upsert_read(&ReadRow {
             cid: cid.to_string(),
@@ -104,8 +98,7 @@ pub async fn mark_read(
     });
     ctx.bus.to_channel(cid, &event).await;
     let unread = unread_for(ctx, &user.id).await?;
-    ctx
-        .bus
+    ctx.bus
         .to_user(
             &user.id,
             &json!({
@@ -152,17 +145,14 @@ pub async fn mark_unread(
                 .find_message(id)
                 .await?
                 .filter(|m| m.cid == cid)
-                .ok_or_else(|| {
-                    Error::not_found(format!("message {id} does not exist in {cid}"))
-                })?;
+                .ok_or_else(|| Error::not_found(format!("message {id} does not exist in {cid}")))?;
             m.created_at
         }
-        (None, Some(ts)) => parse_rfc3339(ts)
-            .ok_or_else(|| Error::input("message_timestamp must be RFC 3339"))?,
+        (None, Some(ts)) => {
+            parse_rfc3339(ts).ok_or_else(|| Error::input("message_timestamp must be RFC 3339"))?
+        }
         (None, None) => {
-            return Err(Error::input(
-                "message_id or message_timestamp is required",
-            ));
+            return Err(Error::input("message_id or message_timestamp is required"));
         }
     };
     let last_read = from - 1;
@@ -186,8 +176,7 @@ pub async fn mark_unread(
         )
         .await?
         .pop();
-    ctx
-        .store
+    ctx.store
         .channels
         .upsert_read(&ReadRow {
             cid: cid.to_string(),
@@ -198,8 +187,7 @@ pub async fn mark_unread(
         })
         .await?;
     let totals = unread_for(ctx, &user.id).await?;
-    ctx
-        .bus
+    ctx.bus
         .to_user(
             &user.id,
             &json!({

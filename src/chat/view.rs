@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
-use crate::chat::{Actor, Ctx, Result};
 use crate::chat::channel_type::{self, ChannelConfig};
+use crate::chat::{Actor, Ctx, Result};
 use crate::store::{ChannelRow, MemberRow, MessageRow, ReactionRow, ReadRow, UserRow};
 use crate::time::rfc3339;
 
@@ -65,10 +65,7 @@ pub fn user_json(ctx: &Ctx<'_>, u: &UserRow) -> Value {
 }
 
 /// Renders the given users by id; an id with no stored user renders as `{id}`.
-pub async fn users_by_id(
-    ctx: &Ctx<'_>,
-    ids: HashSet<String>,
-) -> Result<HashMap<String, Value>> {
+pub async fn users_by_id(ctx: &Ctx<'_>, ids: HashSet<String>) -> Result<HashMap<String, Value>> {
     let ids: Vec<String> = ids.into_iter().collect();
     let rows = ctx.store.users.find_users(&ids).await?;
     let mut map: HashMap<String, Value> = rows
@@ -130,10 +127,7 @@ pub fn channel_json(
     obj.insert("disabled".into(), false.into());
     obj.insert("hidden".into(), false.into());
     obj.insert("member_count".into(), ch.member_count.into());
-    obj.insert(
-        "config".into(),
-        config.to_json(ctx.max_message_length),
-    );
+    obj.insert("config".into(), config.to_json(ctx.max_message_length));
     obj.insert(
         "own_capabilities".into(),
         json!(channel_type::capabilities(
