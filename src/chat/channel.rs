@@ -48,7 +48,7 @@ impl Loaded {
         )
     }
 
-    /// Permits `action` here or answers code 17 naming it (and records the denial).
+    /// Permits `action` here or refuses it with a denial naming it (and records it).
     pub fn require(&self, action: &str) -> Result<()> {
         self.authz.authorize(
             self.actor.principal(),
@@ -103,7 +103,7 @@ fn with_access(
     })
 }
 
-/// Loads a live channel and the actor's membership. Missing or deleted: code 16.
+/// Loads a live channel and the actor's membership. Missing or deleted: [`Error::NotFound`].
 pub async fn load(ctx: &Ctx<'_>, actor: &Actor, cid: &str) -> Result<Loaded> {
     crate::chat::parse_cid(cid)?;
     let channel = ctx

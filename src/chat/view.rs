@@ -131,7 +131,7 @@ pub fn channel_json(
     obj.insert(
         "own_capabilities".into(),
         json!(channel_type::capabilities(
-            &ctx.authz,
+            ctx.authz,
             actor,
             config,
             &channel_type::facts(actor, config, ch, membership)
