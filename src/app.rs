@@ -7,6 +7,8 @@ mod server;
 
 mod jobs;
 
+mod chat;
+
 use std::ops::Deref;
 use std::sync::Arc;
 

@@ -62,7 +62,10 @@ pub enum Error {
     RecordLost(#[from] RecordLost),
     /// An error of the chat domain, passed on as it is (users are saved through chat).
     #[error(transparent)]
-    Chat(Box<dyn std::error::Error + Send + Sync>),
+    Chat(#[from] crate::chat::Error),
+    /// The policy refused the action.
+    #[error(transparent)]
+    Denied(#[from] crate::authz::Denied),
     /// Ward itself failed; the cause is for the log (no personal data in it).
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -91,20 +94,5 @@ impl Error {
     /// Ward failed; `cause` is kept for the log. It must not hold personal data.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(anyhow::anyhow!("{cause:#}"))
-    }
-
-    /// Whether the caller is at fault (a 4xx at the edge), as opposed to the server.
-    pub fn is_callers(&self) -> bool {
-        match self {
-            Self::Input(_)
-            | Self::NotFound(_)
-            | Self::NotAllowed(_)
-            | Self::NotAuthenticated(_)
-            | Self::Token(_)
-            | Self::RateLimited(_)
-            | Self::TooManyAttempts(_) => true,
-            Self::Store(StoreError::Conflict(_)) => true,
-            _ => false,
-        }
     }
 }

@@ -51,11 +51,11 @@ fn state_event(actor: &Actor, user_id: &str, change: &str, task_id: Option<&str>
 async fn announce(state: &AppState, kind: &str, actor: &Actor, user: &UserRow) {
     let mut event = json!({
         "type": kind,
-        "user": view::user_json(state, user),
+        "user": view::user_json(&state.chat(), user),
         "created_at": rfc3339(now_micros()),
     });
     if let Some(by) = &actor.user {
-        event["created_by"] = view::user_json(state, by);
+        event["created_by"] = view::user_json(&state.chat(), by);
     }
     state.bus.to_presence_subscribers(&user.id, &event).await;
 }
@@ -74,7 +74,7 @@ pub async fn deactivate_user(
         user.deactivated_at = Some(now);
         user.updated_at = now;
         let record = state_event(actor, user_id, "deactivated", task_id);
-        user = save_user(state, &user, [record]).await?;
+        user = save_user(&state.chat(), &user, [record]).await?;
     }
     state
         .bus
@@ -110,7 +110,7 @@ pub async fn reactivate_user(
         user.data.insert("name".into(), name.into());
     }
     let record = state_event(actor, user_id, "reactivated", task_id);
-    let user = save_user(state, &user, [record]).await?;
+    let user = save_user(&state.chat(), &user, [record]).await?;
     announce(state, "user.reactivated", actor, &user).await;
     Ok(user)
 }
@@ -135,7 +135,7 @@ pub async fn restore_users(
         user.deactivated_at = None;
         user.updated_at = now_micros();
         let record = state_event(actor, &user.id, "restored", None);
-        save_user(state, &user, [record]).await?;
+        save_user(&state.chat(), &user, [record]).await?;
     }
     Ok(())
 }
@@ -144,24 +144,7 @@ pub async fn restore_users(
 /// second (token `iat`s are whole seconds, and a token issued in the same second as a
 /// fractional cut-off was issued before it), or `null` to lift the revocation (`None`).
 pub fn parse_cutoff(value: &Value) -> crate::auth::Result<Option<i64>> {
-    match value {
-        Value::Null => Ok(None),
-        Value::String(s) => {
-            let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
-                Error::input("revoke_tokens_issued_before must be an RFC 3339 time or null")
-            })?;
-            let secs = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
-            if secs <= 0 {
-                return Err(Error::input(
-                    "revoke_tokens_issued_before must be after 1970",
-                ));
-            }
-            Ok(Some(secs))
-        }
-        _ => Err(Error::input(
-            "revoke_tokens_issued_before must be an RFC 3339 time or null",
-        )),
-    }
+    Ok(crate::chat::user::parse_cutoff(value)?)
 }
 
 /// Revokes a user's tokens issued before `before` (Unix seconds; `None` lifts the

@@ -130,7 +130,7 @@ pub async fn deprovision(
             .object("user", user_id)
             .meta("created", false)
             .meta("via", reason);
-        crate::chat::user::save_user(state, &user, [record]).await?;
+        crate::chat::user::save_user(&state.chat(), &user, [record]).await?;
     }
     state
         .bus
@@ -176,7 +176,7 @@ pub async fn bootstrap_admin(
         .object("user", user_id)
         .meta("created", true)
         .meta("via", "bootstrap");
-    crate::chat::user::save_user(state, &user, [created]).await?;
+    crate::chat::user::save_user(&state.chat(), &user, [created]).await?;
     let hash = password::hash(password).map_err(Error::internal)?;
     let record = AuditEvent::new(EventType::ConfigChange)
         .subject(user_id)

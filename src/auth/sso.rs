@@ -216,7 +216,7 @@ pub async fn complete_login(
                 .meta("created", existing.is_none())
                 .meta("via", login.method),
         );
-        user = crate::chat::user::save_user(state, &user, records).await?;
+        user = crate::chat::user::save_user(&state.chat(), &user, records).await?;
     }
     let token = session::create(
         state,

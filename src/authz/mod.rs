@@ -2,8 +2,9 @@
 //! policies in `policies/` (embedded at build time), default deny. Policies are validated
 //! against the schema at start; an invalid set stops the server.
 //!
-//! Handlers call [`Authz::authorize`] (denials answer code 17 naming the action and are sent
-//! to the audit sink) or, to filter lists and compute `own_capabilities`, [`Authz::allows`].
+//! Handlers call [`Authz::authorize`] (a denial is a [`Denied`] naming the action, sent to
+//! the audit sink; the edge answers it with code 17) or, to filter lists and compute
+//! `own_capabilities`, [`Authz::allows`].
 //! Every decision is noted for the current request, so the HTTP layer can refuse to answer a
 //! request that reached no decision (see `http::enforce_decision`).
 
@@ -21,7 +22,6 @@ use cedar_policy::{
 };
 
 use crate::audit::AuditSink;
-use crate::http::error::{ApiError, ApiResult};
 
 /// The policy files, in load order. `ward policy check --dir` reads the same names.
 pub const POLICY_FILES: &[(&str, &str)] = &[
@@ -340,14 +340,14 @@ impl Authz {
         self.decide(principal, action, resource) == Decision::Allow
     }
 
-    /// Permits the action or answers code 17 naming it, recording the denial for the audit
-    /// log.
+    /// Permits the action or refuses it with [`Denied`] naming it, recording the denial
+    /// for the audit log.
     pub fn authorize(
         &self,
         principal: Principal<'_>,
         action: &str,
         resource: &Resource<'_>,
-    ) -> ApiResult<()> {
+    ) -> Result<(), Denied> {
         let allowed = self.allows(principal, action, resource);
         // Denials are always recorded; so is every server-side call (the API secret can do
         // everything, so each use is attributed to the user it acted for).
@@ -383,11 +383,21 @@ impl Authz {
             Resource::Channel(f) => format!(" in channel {}", f.cid),
             _ => String::new(),
         };
-        Err(ApiError::not_allowed(format!(
-            "{action} is not allowed for this user{on}"
-        )))
+        Err(Denied(format!("{action} is not allowed for this user{on}")))
     }
 }
+
+impl AsRef<Authz> for Authz {
+    fn as_ref(&self) -> &Authz {
+        self
+    }
+}
+
+/// A request the policies refused. The message names the action (and the channel), as
+/// the caller sees it: the edge answers it with Stream's code 17.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
 
 #[cfg(test)]
 mod tests {

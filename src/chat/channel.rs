@@ -1,23 +1,28 @@
 //! Channels: get-or-create with state (`/query`), querying many (`POST /channels`), and the
 //! ChannelState shape both return. Updates, members and deletion are in `channel_update`.
 
-use std::collections::{HashMap, HashSet};
+mod query;
+mod state;
+
+pub use query::{QueryChannels, query_channels, readable_channels};
+pub use state::{MessagePagination, Pagination, StateOptions, channel_states, message_page};
+
+use std::collections::HashMap;
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use std::sync::Arc;
 
 use crate::authz::{Authz, ChannelFacts, Resource};
 use crate::chat::channel_type::{self, ChannelConfig};
 use crate::chat::{
-    Actor, event, filter, user, validate_channel_id, validate_channel_type, validate_user_id, view,
+    Actor, event, user, validate_channel_id, validate_channel_type, validate_user_id, view,
 };
-use crate::http::error::{ApiError, ApiResult};
-use crate::store::{ChannelRow, Cursor, MemberRow, MessageRow};
-use crate::time::{now_micros, parse_rfc3339, rfc3339};
+use crate::chat::{Ctx, Error, Result};
+use crate::store::{ChannelRow, MemberRow};
+use crate::time::now_micros;
 
 /// A channel, the actor's membership, and the facts the policies decide on.
 pub struct Loaded {
@@ -43,24 +48,26 @@ impl Loaded {
         )
     }
 
-    /// Permits `action` here or answers code 17 naming it (and records the denial).
-    pub fn require(&self, action: &str) -> ApiResult<()> {
+    /// Permits `action` here or refuses it with a denial naming it (and records it).
+    pub fn require(&self, action: &str) -> Result<()> {
         self.authz.authorize(
             self.actor.principal(),
             action,
             &Resource::Channel(&self.facts),
-        )
+        )?;
+        Ok(())
     }
 
     /// As [`Loaded::require`], about a message the actor did or did not write.
-    pub fn require_on_message(&self, action: &str, is_author: bool) -> ApiResult<()> {
+    pub fn require_on_message(&self, action: &str, is_author: bool) -> Result<()> {
         let mut facts = self.facts.clone();
         facts.is_author = is_author;
         self.authz
-            .authorize(self.actor.principal(), action, &Resource::Channel(&facts))
+            .authorize(self.actor.principal(), action, &Resource::Channel(&facts))?;
+        Ok(())
     }
 
-    pub fn require_read(&self) -> ApiResult<()> {
+    pub fn require_read(&self) -> Result<()> {
         self.require("ReadChannel")
     }
 }
@@ -72,18 +79,18 @@ pub fn connect_events(cid: &str) -> bool {
         .is_some_and(|c| c.connect_events)
 }
 
-pub fn config_for(kind: &str) -> ApiResult<ChannelConfig> {
+pub fn config_for(kind: &str) -> Result<ChannelConfig> {
     validate_channel_type(kind)?;
     channel_type::lookup(kind)
-        .ok_or_else(|| ApiError::input(format!("channel type {kind:?} does not exist")))
+        .ok_or_else(|| Error::input(format!("channel type {kind:?} does not exist")))
 }
 
 fn with_access(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     channel: ChannelRow,
     membership: Option<MemberRow>,
-) -> ApiResult<Loaded> {
+) -> Result<Loaded> {
     let config = config_for(&channel.kind)?;
     let facts = channel_type::facts(actor, &config, &channel, membership.as_ref());
     Ok(Loaded {
@@ -92,55 +99,35 @@ fn with_access(
         membership,
         facts,
         actor: actor.clone(),
-        authz: state.authz.clone(),
+        authz: ctx.authz.clone(),
     })
 }
 
-/// Loads a live channel and the actor's membership. Missing or deleted: code 16.
-pub async fn load(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<Loaded> {
+/// Loads a live channel and the actor's membership. Missing or deleted: [`Error::NotFound`].
+pub async fn load(ctx: &Ctx<'_>, actor: &Actor, cid: &str) -> Result<Loaded> {
     crate::chat::parse_cid(cid)?;
-    let channel = state
+    let channel = ctx
         .store
         .channels
         .find_channel(cid)
         .await?
         .filter(|c| c.deleted_at.is_none())
-        .ok_or_else(|| ApiError::not_found(format!("channel {cid} does not exist")))?;
-    let membership = membership_of(state, actor, cid).await?;
-    with_access(state, actor, channel, membership)
+        .ok_or_else(|| Error::not_found(format!("channel {cid} does not exist")))?;
+    let membership = membership_of(ctx, actor, cid).await?;
+    with_access(ctx, actor, channel, membership)
 }
 
-async fn membership_of(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<Option<MemberRow>> {
+async fn membership_of(ctx: &Ctx<'_>, actor: &Actor, cid: &str) -> Result<Option<MemberRow>> {
     let Some(uid) = actor.user_id() else {
         return Ok(None);
     };
-    Ok(state
+    Ok(ctx
         .store
         .channels
         .find_members(&[cid.to_string()])
         .await?
         .into_iter()
         .find(|m| m.user_id == uid))
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Pagination {
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct MessagePagination {
-    pub limit: Option<i64>,
-    pub id_lt: Option<String>,
-    pub id_lte: Option<String>,
-    pub id_gt: Option<String>,
-    pub id_gte: Option<String>,
-    pub id_around: Option<String>,
-    pub created_at_before: Option<String>,
-    pub created_at_before_or_equal: Option<String>,
-    pub created_at_after: Option<String>,
-    pub created_at_after_or_equal: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,14 +167,14 @@ const NOT_CUSTOM: &[&str] = &[
     "hidden",
 ];
 
-pub fn custom_data(data: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
+pub fn custom_data(data: &Map<String, Value>) -> Result<Map<String, Value>> {
     let custom: Map<String, Value> = data
         .iter()
         .filter(|(k, _)| !NOT_CUSTOM.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if Value::Object(custom.clone()).to_string().len() > 5 * 1024 {
-        return Err(ApiError::input(
+        return Err(Error::input(
             "channel data is too large: custom fields must stay under 5KB",
         ));
     }
@@ -195,13 +182,13 @@ pub fn custom_data(data: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
 }
 
 /// Parses a member list: ids, or `{user_id, channel_role}` objects.
-pub fn parse_members(v: Option<&Value>) -> ApiResult<Vec<(String, String)>> {
+pub fn parse_members(v: Option<&Value>) -> Result<Vec<(String, String)>> {
     let Some(v) = v else { return Ok(Vec::new()) };
     let list = v
         .as_array()
-        .ok_or_else(|| ApiError::input("members must be a list"))?;
+        .ok_or_else(|| Error::input("members must be a list"))?;
     if list.len() > 100 {
-        return Err(ApiError::input("at most 100 members can be added at once"));
+        return Err(Error::input("at most 100 members can be added at once"));
     }
     let mut out: Vec<(String, String)> = Vec::new();
     for item in list {
@@ -210,7 +197,7 @@ pub fn parse_members(v: Option<&Value>) -> ApiResult<Vec<(String, String)>> {
             Value::Object(o) => (
                 o.get("user_id")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| ApiError::input("member.user_id is required"))?
+                    .ok_or_else(|| Error::input("member.user_id is required"))?
                     .to_string(),
                 o.get("channel_role")
                     .and_then(Value::as_str)
@@ -218,16 +205,14 @@ pub fn parse_members(v: Option<&Value>) -> ApiResult<Vec<(String, String)>> {
                     .to_string(),
             ),
             _ => {
-                return Err(ApiError::input(
+                return Err(Error::input(
                     "members must be user ids or {user_id, channel_role}",
                 ));
             }
         };
         validate_user_id(&id)?;
         if !["channel_member", "channel_moderator"].contains(&role.as_str()) {
-            return Err(ApiError::input(format!(
-                "channel_role {role:?} is not known"
-            )));
+            return Err(Error::input(format!("channel_role {role:?} is not known")));
         }
         if !out.iter().any(|(i, _)| *i == id) {
             out.push((id, role));
@@ -247,13 +232,13 @@ fn distinct_id(members: &[(String, String)]) -> String {
 /// `POST /channels/{type}/{id}/query` (and `/channels/{type}/query` for distinct channels):
 /// gets or creates the channel, optionally watches it, and returns its state.
 pub async fn query_channel(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     kind: &str,
     id: Option<&str>,
     req: &QueryChannel,
     conn_id: Option<&str>,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     let config = config_for(kind)?;
     let empty = Map::new();
     let data = req.data.as_ref().unwrap_or(&empty);
@@ -262,7 +247,7 @@ pub async fn query_channel(
         Some(id) => id.to_string(),
         None if members.len() >= 2 => distinct_id(&members),
         None => {
-            return Err(ApiError::input(
+            return Err(Error::input(
                 "a channel without id needs data.members with at least 2 members",
             ));
         }
@@ -270,21 +255,21 @@ pub async fn query_channel(
     validate_channel_id(&id)?;
     let cid = format!("{kind}:{id}");
 
-    let existing = state.store.channels.find_channel(&cid).await?;
+    let existing = ctx.store.channels.find_channel(&cid).await?;
     if existing.as_ref().is_some_and(|c| c.deleted_at.is_some()) {
-        return Err(ApiError::not_found(format!("channel {cid} was deleted")));
+        return Err(Error::not_found(format!("channel {cid} was deleted")));
     }
     if existing.is_none() {
-        create_channel(state, actor, kind, &id, data, &members).await?;
+        create_channel(ctx, actor, kind, &id, data, &members).await?;
     }
-    let loaded = load(state, actor, &cid).await?;
+    let loaded = load(ctx, actor, &cid).await?;
     loaded.require_read()?;
     let _ = config;
     if req.watch {
-        watch(state, actor, conn_id, &cid).await?;
+        watch(ctx, actor, conn_id, &cid).await?;
     }
     let states = channel_states(
-        state,
+        ctx,
         actor,
         vec![loaded.channel],
         &StateOptions {
@@ -298,13 +283,13 @@ pub async fn query_channel(
 }
 
 async fn create_channel(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     kind: &str,
     id: &str,
     data: &Map<String, Value>,
     members: &[(String, String)],
-) -> ApiResult<()> {
+) -> Result<()> {
     let creator = match actor.user_id() {
         Some(uid) if !actor.server => uid.to_string(),
         _ => data
@@ -312,14 +297,14 @@ async fn create_channel(
             .and_then(Value::as_str)
             .or_else(|| data.get("created_by").and_then(|c| c.get("id")).and_then(Value::as_str))
             .or(actor.user_id())
-            .ok_or_else(|| ApiError::input("either data.created_by or data.created_by_id must be provided when using server side auth"))?
+            .ok_or_else(|| Error::input("either data.created_by or data.created_by_id must be provided when using server side auth"))?
             .to_string(),
     };
     let mut involved: Vec<String> = members.iter().map(|(m, _)| m.clone()).collect();
     involved.push(creator.clone());
-    user::require_existing(state, &involved).await?;
+    user::require_existing(ctx, &involved).await?;
     require_member_roles(
-        state,
+        ctx,
         actor,
         &config_for(kind)?,
         &format!("{kind}:{id}"),
@@ -358,7 +343,7 @@ async fn create_channel(
         .user_id()
         .and_then(|me| member_rows.iter().find(|m| m.user_id == me));
     let facts = channel_type::facts(actor, &config, &row, membership);
-    state.authz.authorize(
+    ctx.authz.authorize(
         actor.principal(),
         "CreateChannel",
         &Resource::Channel(&facts),
@@ -377,27 +362,22 @@ async fn create_channel(
             .meta("channel_type", kind)
             .meta("channel_role", &m.channel_role)
     }));
-    let created = state
+    let created = ctx
         .audit
         .audited(records, async |records| {
-            let channels = &state.store.channels;
+            let channels = &ctx.store.channels;
             channels.insert_channel(&row, &member_rows, &records).await
         })
         .await?;
     if created {
-        state.bus.invalidate_reads(Some(&cid), None);
+        ctx.bus.invalidate_reads(Some(&cid), None);
         tracing::info!(cid = %cid, "channel created");
-        let stored = state
-            .store
-            .channels
-            .find_channel(&cid)
-            .await?
-            .unwrap_or(row);
+        let stored = ctx.store.channels.find_channel(&cid).await?.unwrap_or(row);
         let others: Vec<MemberRow> = member_rows
             .into_iter()
             .filter(|m| m.user_id != creator)
             .collect();
-        notify_added_to_channel(state, &stored, &config_for(kind)?, &others).await?;
+        notify_added_to_channel(ctx, &stored, &config_for(kind)?, &others).await?;
     }
     Ok(())
 }
@@ -405,16 +385,16 @@ async fn create_channel(
 /// Refuses members whose app role the channel type does not accept (`phi`: guests and
 /// anonymous users), naming them; the refusal is audited.
 pub async fn require_member_roles(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     config: &ChannelConfig,
     cid: &str,
     user_ids: &[String],
-) -> ApiResult<()> {
+) -> Result<()> {
     if config.refused_member_roles.is_empty() || user_ids.is_empty() {
         return Ok(());
     }
-    let mut refused: Vec<String> = state
+    let mut refused: Vec<String> = ctx
         .store
         .users
         .find_users(user_ids)
@@ -436,9 +416,9 @@ pub async fn require_member_roles(
             .meta("action", "UpdateChannelMembers")
             .meta("resource_kind", "channel")
             .meta("channel_type", config.name);
-        state.audit.record(denied).await?;
+        ctx.audit.record(denied).await?;
     }
-    Err(ApiError::not_allowed(format!(
+    Err(Error::not_allowed(format!(
         "channels of type {} do not accept {} as members: {}",
         config.name,
         config.refused_member_roles.join(" or "),
@@ -449,16 +429,16 @@ pub async fn require_member_roles(
 /// `notification.added_to_channel` to each added member, with the channel as that member
 /// sees it (their own capabilities). Their users are loaded once for the batch.
 pub async fn notify_added_to_channel(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     channel: &ChannelRow,
     config: &ChannelConfig,
     members: &[MemberRow],
-) -> ApiResult<()> {
+) -> Result<()> {
     if members.is_empty() {
         return Ok(());
     }
     let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
-    let users: HashMap<String, crate::store::UserRow> = state
+    let users: HashMap<String, crate::store::UserRow> = ctx
         .store
         .users
         .find_users(&ids)
@@ -471,16 +451,10 @@ pub async fn notify_added_to_channel(
             continue;
         };
         let mut ev = event::channel_event("notification.added_to_channel", &channel.cid);
-        ev["channel"] = view::channel_json(
-            state,
-            &Actor::user(u.clone()),
-            channel,
-            config,
-            Some(m),
-            None,
-        );
-        ev["member"] = view::member_json(m, view::user_json(state, u));
-        state.bus.to_user(&m.user_id, &ev).await;
+        ev["channel"] =
+            view::channel_json(ctx, &Actor::user(u.clone()), channel, config, Some(m), None);
+        ev["member"] = view::member_json(m, view::user_json(ctx, u));
+        ctx.bus.to_user(&m.user_id, &ev).await;
     }
     Ok(())
 }
@@ -488,21 +462,16 @@ pub async fn notify_added_to_channel(
 /// Subscribes the actor's connection to a channel and tells the watchers when the user
 /// starts watching. Watching is reading: a user who may not read the channel (by the
 /// decision deliveries use, whoever asks for them) never becomes a watcher.
-pub async fn watch(
-    state: &AppState,
-    actor: &Actor,
-    conn_id: Option<&str>,
-    cid: &str,
-) -> ApiResult<()> {
+pub async fn watch(ctx: &Ctx<'_>, actor: &Actor, conn_id: Option<&str>, cid: &str) -> Result<()> {
     let (Some(conn), Some(user)) = (conn_id, actor.user.as_ref()) else {
         return Ok(());
     };
-    if state.bus.connection_user(conn).as_deref() != Some(user.id.as_str()) {
-        return Err(ApiError::input(format!(
+    if ctx.bus.connection_user(conn).as_deref() != Some(user.id.as_str()) {
+        return Err(Error::input(format!(
             "connection_id {conn} is not an open connection of this user"
         )));
     }
-    let may_read = state.bus.may_read(cid, &user.id).await;
+    let may_read = ctx.bus.may_read(cid, &user.id).await;
     if !may_read {
         use crate::audit::{AuditEvent, EventType, Outcome};
         let denied = AuditEvent::new(EventType::AuthzDenied)
@@ -513,445 +482,24 @@ pub async fn watch(
             .meta("resource_kind", "channel")
             .meta("channel_type", cid.split_once(':').map_or("", |(t, _)| t))
             .meta("via", if actor.server { "server" } else { "client" });
-        state.audit.record(denied).await?;
-        return Err(ApiError::not_allowed(format!(
+        ctx.audit.record(denied).await?;
+        return Err(Error::not_allowed(format!(
             "ReadChannel is not allowed for this user in channel {cid}"
         )));
     }
     // Channel types without connect events (livestream) announce no watchers: with N
     // joiners that would be N² frames.
-    if let Some(change) = state.bus.watch(conn, cid)
+    if let Some(change) = ctx.bus.watch(conn, cid)
         && change.user_changed
         && connect_events(cid)
     {
         let ev = event::watching(
             "user.watching.start",
             cid,
-            view::user_json(state, user),
+            view::user_json(ctx, user),
             change.watcher_count,
         );
-        state.bus.to_channel(cid, &ev).await;
+        ctx.bus.to_channel(cid, &ev).await;
     }
     Ok(())
-}
-
-pub struct StateOptions<'a> {
-    pub messages: Option<&'a MessagePagination>,
-    pub member_limit: Option<i64>,
-    pub presence_conn: Option<&'a str>,
-}
-
-/// The default and largest message page of a channel state.
-const DEFAULT_MESSAGES: i64 = 25;
-const MAX_MESSAGES: i64 = 300;
-const MAX_EMBEDDED_MEMBERS: i64 = 100;
-/// Watchers embedded in a channel state (the count is always exact).
-const MAX_EMBEDDED_WATCHERS: usize = 100;
-
-/// Renders ChannelState objects for several channels, batching the lookups they share.
-pub async fn channel_states(
-    state: &AppState,
-    actor: &Actor,
-    channels: Vec<ChannelRow>,
-    opts: &StateOptions<'_>,
-) -> ApiResult<Vec<Value>> {
-    let cids: Vec<String> = channels.iter().map(|c| c.cid.clone()).collect();
-    let members = state.store.channels.find_members(&cids).await?;
-    let reads = state.store.channels.find_reads(&cids).await?;
-    let member_limit = opts
-        .member_limit
-        .unwrap_or(MAX_EMBEDDED_MEMBERS)
-        .clamp(0, MAX_EMBEDDED_MEMBERS) as usize;
-
-    let mut per_channel_messages = Vec::with_capacity(channels.len());
-    let mut per_channel_pinned = Vec::with_capacity(channels.len());
-    for ch in &channels {
-        per_channel_messages.push(message_page(state, ch, opts.messages).await?);
-        per_channel_pinned.push(
-            state
-                .store
-                .messages
-                .find_pinned_messages(&ch.cid, ch.truncated_at, 10)
-                .await?,
-        );
-    }
-    let watcher_ids: Vec<Vec<String>> = cids.iter().map(|cid| state.bus.watcher_ids(cid)).collect();
-
-    let mut ids: HashSet<String> = HashSet::new();
-    ids.extend(members.iter().map(|m| m.user_id.clone()));
-    ids.extend(reads.iter().map(|r| r.user_id.clone()));
-    ids.extend(channels.iter().filter_map(|c| c.created_by_id.clone()));
-    ids.extend(
-        watcher_ids
-            .iter()
-            .flat_map(|w| w.iter().take(MAX_EMBEDDED_WATCHERS))
-            .cloned(),
-    );
-    let users = view::users_by_id(state, ids).await?;
-    let user = |id: &str| {
-        users
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| json!({ "id": id }))
-    };
-
-    let viewer = actor.user_id();
-    crate::chat::message::record_reads(
-        state,
-        actor,
-        "query",
-        channels.iter().enumerate().map(|(i, ch)| {
-            (
-                ch.cid.as_str(),
-                per_channel_messages[i].len() + per_channel_pinned[i].len(),
-            )
-        }),
-    )
-    .await?;
-    let mut out = Vec::with_capacity(channels.len());
-    for (i, ch) in channels.iter().enumerate() {
-        let ch_members: Vec<&MemberRow> = members.iter().filter(|m| m.cid == ch.cid).collect();
-        let membership = viewer.and_then(|v| ch_members.iter().find(|m| m.user_id == v).copied());
-        let loaded = with_access(state, actor, ch.clone(), membership.cloned())?;
-        let messages = view::render_messages(state, &per_channel_messages[i], viewer).await?;
-        let pinned = view::render_messages(state, &per_channel_pinned[i], viewer).await?;
-        if let Some(conn) = opts.presence_conn {
-            let ids: Vec<String> = ch_members.iter().map(|m| m.user_id.clone()).collect();
-            state.bus.subscribe_presence(conn, &ids);
-        }
-        out.push(json!({
-            "channel": view::channel_json(state, actor, ch, &loaded.config, membership, ch.created_by_id.as_deref().map(user)),
-            "messages": messages,
-            "pinned_messages": pinned,
-            "members": ch_members.iter().take(member_limit).map(|m| view::member_json(m, user(&m.user_id))).collect::<Vec<_>>(),
-            "membership": membership.map(|m| view::member_json(m, user(&m.user_id))),
-            "read": reads.iter().filter(|r| r.cid == ch.cid).map(|r| view::read_json(r, user(&r.user_id))).collect::<Vec<_>>(),
-            "watchers": watcher_ids[i].iter().take(MAX_EMBEDDED_WATCHERS).map(|id| user(id)).collect::<Vec<_>>(),
-            "watcher_count": watcher_ids[i].len(),
-            "threads": [],
-            "hidden": false,
-        }));
-    }
-    Ok(out)
-}
-
-async fn cursor_at(state: &AppState, id: &str) -> ApiResult<MessageRow> {
-    state
-        .store
-        .messages
-        .find_message(id)
-        .await?
-        .ok_or_else(|| ApiError::input(format!("message {id} used for pagination does not exist")))
-}
-
-fn time_param(text: &str) -> ApiResult<i64> {
-    parse_rfc3339(text).ok_or_else(|| ApiError::input(format!("{text:?} is not an RFC 3339 time")))
-}
-
-/// The message page a pagination object asks for.
-pub async fn message_page(
-    state: &AppState,
-    ch: &ChannelRow,
-    p: Option<&MessagePagination>,
-) -> ApiResult<Vec<MessageRow>> {
-    let default = MessagePagination::default();
-    let p = p.unwrap_or(&default);
-    let limit = p.limit.unwrap_or(DEFAULT_MESSAGES);
-    if !(0..=MAX_MESSAGES).contains(&limit) {
-        return Err(ApiError::input(format!(
-            "messages.limit must be between 0 and {MAX_MESSAGES}"
-        )));
-    }
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    const MAX_ID: &str = "\u{10FFFF}";
-    let cursor = if let Some(id) = &p.id_lt {
-        let m = cursor_at(state, id).await?;
-        Cursor::Before {
-            at: m.created_at,
-            id: m.id,
-            inclusive: false,
-        }
-    } else if let Some(id) = &p.id_lte {
-        let m = cursor_at(state, id).await?;
-        Cursor::Before {
-            at: m.created_at,
-            id: m.id,
-            inclusive: true,
-        }
-    } else if let Some(id) = &p.id_gt {
-        let m = cursor_at(state, id).await?;
-        Cursor::After {
-            at: m.created_at,
-            id: m.id,
-            inclusive: false,
-        }
-    } else if let Some(id) = &p.id_gte {
-        let m = cursor_at(state, id).await?;
-        Cursor::After {
-            at: m.created_at,
-            id: m.id,
-            inclusive: true,
-        }
-    } else if let Some(id) = &p.id_around {
-        let m = cursor_at(state, id).await?;
-        let msgs = &state.store.messages;
-        let mut before = msgs
-            .find_channel_messages(
-                &ch.cid,
-                ch.truncated_at,
-                &Cursor::Before {
-                    at: m.created_at,
-                    id: m.id.clone(),
-                    inclusive: true,
-                },
-                limit / 2 + 1,
-            )
-            .await?;
-        let after = msgs
-            .find_channel_messages(
-                &ch.cid,
-                ch.truncated_at,
-                &Cursor::After {
-                    at: m.created_at,
-                    id: m.id,
-                    inclusive: false,
-                },
-                limit - limit / 2 - 1,
-            )
-            .await?;
-        before.extend(after);
-        return Ok(before);
-    } else if let Some(t) = &p.created_at_before {
-        Cursor::Before {
-            at: time_param(t)?,
-            id: String::new(),
-            inclusive: false,
-        }
-    } else if let Some(t) = &p.created_at_before_or_equal {
-        Cursor::Before {
-            at: time_param(t)?,
-            id: MAX_ID.into(),
-            inclusive: true,
-        }
-    } else if let Some(t) = &p.created_at_after {
-        Cursor::After {
-            at: time_param(t)?,
-            id: MAX_ID.into(),
-            inclusive: false,
-        }
-    } else if let Some(t) = &p.created_at_after_or_equal {
-        Cursor::After {
-            at: time_param(t)?,
-            id: String::new(),
-            inclusive: true,
-        }
-    } else {
-        Cursor::Latest
-    };
-    Ok(state
-        .store
-        .messages
-        .find_channel_messages(&ch.cid, ch.truncated_at, &cursor, limit)
-        .await?)
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct QueryChannels {
-    #[serde(default)]
-    pub filter_conditions: Value,
-    #[serde(default)]
-    pub sort: Value,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-    pub message_limit: Option<i64>,
-    pub member_limit: Option<i64>,
-    #[serde(default)]
-    pub watch: bool,
-    #[serde(default)]
-    pub presence: bool,
-}
-
-/// Most channels one query considers before filtering in memory.
-const CHANNEL_SCAN_CAP: i64 = 10_000;
-
-/// The JSON a channel filter is evaluated against: columns, members and custom fields.
-fn filter_doc(ch: &ChannelRow, member_ids: Vec<String>) -> Value {
-    let mut doc = ch.data.clone();
-    doc.insert("cid".into(), ch.cid.clone().into());
-    doc.insert("id".into(), ch.id.clone().into());
-    doc.insert("type".into(), ch.kind.clone().into());
-    doc.insert("created_by_id".into(), ch.created_by_id.clone().into());
-    doc.insert("frozen".into(), ch.frozen.into());
-    doc.insert("member_count".into(), ch.member_count.into());
-    doc.insert("created_at".into(), rfc3339(ch.created_at).into());
-    doc.insert("updated_at".into(), rfc3339(ch.updated_at).into());
-    if let Some(t) = ch.last_message_at {
-        doc.insert("last_message_at".into(), rfc3339(t).into());
-    }
-    let last_updated = ch
-        .last_message_at
-        .unwrap_or(ch.created_at)
-        .max(ch.updated_at);
-    doc.insert("last_updated".into(), rfc3339(last_updated).into());
-    doc.insert("members".into(), member_ids.into());
-    Value::Object(doc)
-}
-
-/// The channels the actor may read that match `filter`, each with the document the filter
-/// was evaluated on. `members_only` leaves out public channels the actor has not joined.
-async fn matching_channels(
-    state: &AppState,
-    actor: &Actor,
-    filter: &filter::Filter,
-    members_only: bool,
-) -> ApiResult<Vec<(Value, Loaded)>> {
-    if let Some(types) = filter.required_values("type") {
-        for t in &types {
-            validate_channel_type(t)?;
-        }
-    }
-    let public_types: Vec<String> = channel_type::ALL
-        .iter()
-        .filter(|c| c.public && !members_only)
-        .map(|c| c.name.to_string())
-        .collect();
-    let all_types: Vec<String> = channel_type::ALL
-        .iter()
-        .map(|c| c.name.to_string())
-        .collect();
-    let mut candidates: Vec<ChannelRow> = if let Some(cids) = filter.required_values("cid") {
-        state.store.channels.find_channels(&cids).await?
-    } else if actor.is_admin() {
-        let types = filter.required_values("type").unwrap_or(all_types);
-        state
-            .store
-            .channels
-            .find_channels_of_types(&types, CHANNEL_SCAN_CAP)
-            .await?
-    } else {
-        let mut mine = match actor.user_id() {
-            Some(uid) => state.store.channels.find_channels_for_member(uid).await?,
-            None => Vec::new(),
-        };
-        let public: Vec<String> = match filter.required_values("type") {
-            Some(types) => types
-                .into_iter()
-                .filter(|t| public_types.contains(t))
-                .collect(),
-            None => public_types,
-        };
-        let seen: HashSet<String> = mine.iter().map(|c| c.cid.clone()).collect();
-        mine.extend(
-            state
-                .store
-                .channels
-                .find_channels_of_types(&public, CHANNEL_SCAN_CAP)
-                .await?
-                .into_iter()
-                .filter(|c| !seen.contains(&c.cid)),
-        );
-        mine
-    };
-    candidates.retain(|c| c.deleted_at.is_none());
-
-    let cids: Vec<String> = candidates.iter().map(|c| c.cid.clone()).collect();
-    let mut members_by_cid: HashMap<String, Vec<MemberRow>> = HashMap::new();
-    for m in state.store.channels.find_members(&cids).await? {
-        members_by_cid.entry(m.cid.clone()).or_default().push(m);
-    }
-    Ok(candidates
-        .into_iter()
-        .filter_map(|ch| {
-            let members = members_by_cid.get(&ch.cid).cloned().unwrap_or_default();
-            let membership = actor
-                .user_id()
-                .and_then(|v| members.iter().find(|m| m.user_id == v).cloned());
-            if members_only && membership.is_none() && !actor.is_admin() {
-                return None;
-            }
-            let loaded = with_access(state, actor, ch, membership).ok()?;
-            if !loaded.allows("ReadChannel") {
-                return None;
-            }
-            let doc = filter_doc(
-                &loaded.channel,
-                members.iter().map(|m| m.user_id.clone()).collect(),
-            );
-            filter.matches(&doc).then_some((doc, loaded))
-        })
-        .collect())
-}
-
-/// The channels the actor may read that match `filter` (see [`matching_channels`]).
-pub async fn readable_channels(
-    state: &AppState,
-    actor: &Actor,
-    filter: &filter::Filter,
-    members_only: bool,
-) -> ApiResult<Vec<Loaded>> {
-    Ok(matching_channels(state, actor, filter, members_only)
-        .await?
-        .into_iter()
-        .map(|(_, l)| l)
-        .collect())
-}
-
-/// `POST /channels`: the channels the actor may read that match the filter, sorted and
-/// paginated, optionally watched. Reconnecting SDKs recover their watches through it.
-pub async fn query_channels(
-    state: &AppState,
-    actor: &Actor,
-    q: &QueryChannels,
-    conn_id: Option<&str>,
-) -> ApiResult<Value> {
-    actor.authorize_app(state, "QueryChannels")?;
-    let filter = filter::parse(&q.filter_conditions)?;
-    let mut sort = filter::parse_sort(&q.sort)?;
-    if sort.is_empty() {
-        sort.push(filter::SortKey {
-            field: "last_updated".into(),
-            descending: true,
-        });
-    }
-    sort.push(filter::SortKey {
-        field: "cid".into(),
-        descending: false,
-    });
-    let limit = q.limit.unwrap_or(10);
-    let offset = q.offset.unwrap_or(0);
-    if !(0..=30).contains(&limit) || !(0..=10_000).contains(&offset) {
-        return Err(ApiError::input("limit must be 0–30 and offset 0–10000"));
-    }
-    let mut matched = matching_channels(state, actor, &filter, false).await?;
-    matched.sort_by(|a, b| filter::compare_docs(&a.0, &b.0, &sort));
-    let page: Vec<ChannelRow> = matched
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit as usize)
-        .map(|(_, l)| l.channel)
-        .collect();
-
-    if q.watch {
-        for ch in &page {
-            watch(state, actor, conn_id, &ch.cid).await?;
-        }
-    }
-    let messages = MessagePagination {
-        limit: q.message_limit,
-        ..Default::default()
-    };
-    let states = channel_states(
-        state,
-        actor,
-        page,
-        &StateOptions {
-            messages: Some(&messages),
-            member_limit: q.member_limit,
-            presence_conn: conn_id.filter(|_| q.presence),
-        },
-    )
-    .await?;
-    Ok(json!({ "channels": states }))
 }

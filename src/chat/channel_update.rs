@@ -6,11 +6,11 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
 use crate::audit::EventType;
+use crate::chat::Ctx;
 use crate::chat::channel::{self, Loaded, custom_data, parse_members};
 use crate::chat::{Actor, event, message, user, view};
-use crate::http::error::{ApiError, ApiResult};
+use crate::chat::{Error, Result};
 use crate::store::{ChannelRow, MemberRow};
 use crate::time::{now_micros, parse_rfc3339};
 
@@ -26,33 +26,28 @@ pub struct UpdateChannel {
     pub user_id: Option<String>,
 }
 
-async fn members_json(state: &AppState, cid: &str) -> ApiResult<Vec<Value>> {
-    let members = state
-        .store
-        .channels
-        .find_members(&[cid.to_string()])
-        .await?;
-    let users =
-        view::users_by_id(state, members.iter().map(|m| m.user_id.clone()).collect()).await?;
+async fn members_json(ctx: &Ctx<'_>, cid: &str) -> Result<Vec<Value>> {
+    let members = ctx.store.channels.find_members(&[cid.to_string()]).await?;
+    let users = view::users_by_id(ctx, members.iter().map(|m| m.user_id.clone()).collect()).await?;
     Ok(members
         .iter()
         .map(|m| view::member_json(m, users[&m.user_id].clone()))
         .collect())
 }
 
-async fn channel_json(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<Value> {
-    let loaded = channel::load(state, actor, cid).await?;
+async fn channel_json(ctx: &Ctx<'_>, actor: &Actor, cid: &str) -> Result<Value> {
+    let loaded = channel::load(ctx, actor, cid).await?;
     let created_by = match &loaded.channel.created_by_id {
-        Some(id) => state
+        Some(id) => ctx
             .store
             .users
             .find_user(id)
             .await?
-            .map(|u| view::user_json(state, &u)),
+            .map(|u| view::user_json(ctx, &u)),
         None => None,
     };
     Ok(view::channel_json(
-        state,
+        ctx,
         actor,
         &loaded.channel,
         &loaded.config,
@@ -61,7 +56,7 @@ async fn channel_json(state: &AppState, actor: &Actor, cid: &str) -> ApiResult<V
     ))
 }
 
-async fn announce_channel_updated(state: &AppState, actor: &Actor, cid: &str, channel: &Value) {
+async fn announce_channel_updated(ctx: &Ctx<'_>, actor: &Actor, cid: &str, channel: &Value) {
     let mut ev = event::channel_event("channel.updated", cid);
     let mut ch = channel.clone();
     // own_capabilities are per viewer; the SDK keeps its own when the field is absent.
@@ -70,26 +65,26 @@ async fn announce_channel_updated(state: &AppState, actor: &Actor, cid: &str, ch
     }
     ev["channel"] = ch;
     if let Some(u) = &actor.user {
-        ev["user"] = view::user_json(state, u);
+        ev["user"] = view::user_json(ctx, u);
     }
-    state.bus.to_channel(cid, &ev).await;
+    ctx.bus.to_channel(cid, &ev).await;
 }
 
 /// Posts the message that accompanies a channel change (update, truncate), if any, into
 /// the reply.
 async fn post_accompanying_message(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     cid: &str,
     message: Option<&Map<String, Value>>,
     reply: &mut Value,
-) -> ApiResult<()> {
+) -> Result<()> {
     if let Some(msg) = message {
         let body = message::SendMessage {
             message: msg.clone(),
             ..Default::default()
         };
-        reply["message"] = message::send_message(state, actor, cid, &body).await?["message"].take();
+        reply["message"] = message::send_message(ctx, actor, cid, &body).await?["message"].take();
     }
     Ok(())
 }
@@ -97,12 +92,12 @@ async fn post_accompanying_message(
 /// `POST /channels/{type}/{id}`: replaces custom data and/or changes members and roles,
 /// optionally posting a message with the change.
 pub async fn update_channel(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     cid: &str,
     body: &UpdateChannel,
-) -> ApiResult<Value> {
-    let loaded = channel::load(state, actor, cid).await?;
+) -> Result<Value> {
+    let loaded = channel::load(ctx, actor, cid).await?;
     loaded.require_read()?;
     let now = now_micros();
 
@@ -114,13 +109,13 @@ pub async fn update_channel(
             ch.frozen = frozen;
         }
         ch.updated_at = now;
-        save_channel(state, actor, &ch).await?;
-        let rendered = channel_json(state, actor, cid).await?;
-        announce_channel_updated(state, actor, cid, &rendered).await;
+        save_channel(ctx, actor, &ch).await?;
+        let rendered = channel_json(ctx, actor, cid).await?;
+        announce_channel_updated(ctx, actor, cid, &rendered).await;
     }
     if body.add_members.is_some() {
         loaded.require("UpdateChannelMembers")?;
-        add_members(state, &loaded, &parse_members(body.add_members.as_ref())?).await?;
+        add_members(ctx, &loaded, &parse_members(body.add_members.as_ref())?).await?;
     }
     if let Some(ids) = &body.remove_members {
         let only_self = actor
@@ -131,7 +126,7 @@ pub async fn update_channel(
         } else {
             "UpdateChannelMembers"
         })?;
-        remove_members(state, &loaded, ids).await?;
+        remove_members(ctx, &loaded, ids).await?;
     }
     let mut role_changes: Vec<(String, String)> = Vec::new();
     for id in body.add_moderators.iter().flatten() {
@@ -150,17 +145,17 @@ pub async fn update_channel(
                 .object("channel", cid)
                 .meta("channel_type", &loaded.channel.kind)
                 .meta("channel_role", &role);
-            let changed = state
+            let changed = ctx
                 .audit
                 .audited([record], async |records| {
-                    let channels = &state.store.channels;
+                    let channels = &ctx.store.channels;
                     channels
                         .update_member_role(cid, &uid, &role, now, &records)
                         .await
                 })
                 .await?;
             if changed {
-                state.bus.invalidate_reads(Some(cid), Some(&uid));
+                ctx.bus.invalidate_reads(Some(cid), Some(&uid));
                 let m = MemberRow {
                     cid: cid.to_string(),
                     user_id: uid.clone(),
@@ -168,38 +163,32 @@ pub async fn update_channel(
                     created_at: now,
                     updated_at: now,
                 };
-                let u = state.store.users.find_user(&uid).await?;
+                let u = ctx.store.users.find_user(&uid).await?;
                 let mut ev = event::channel_event("member.updated", cid);
                 ev["member"] = view::member_json(
                     &m,
-                    u.map(|u| view::user_json(state, &u))
+                    u.map(|u| view::user_json(ctx, &u))
                         .unwrap_or(json!({"id": uid})),
                 );
-                state.bus.to_channel(cid, &ev).await;
+                ctx.bus.to_channel(cid, &ev).await;
             } else {
-                return Err(ApiError::input(format!(
-                    "user {uid} is not a member of {cid}"
-                )));
+                return Err(Error::input(format!("user {uid} is not a member of {cid}")));
             }
         }
     }
     let mut reply = json!({
-        "channel": channel_json(state, actor, cid).await?,
-        "members": members_json(state, cid).await?,
+        "channel": channel_json(ctx, actor, cid).await?,
+        "members": members_json(ctx, cid).await?,
     });
-    post_accompanying_message(state, actor, cid, body.message.as_ref(), &mut reply).await?;
+    post_accompanying_message(ctx, actor, cid, body.message.as_ref(), &mut reply).await?;
     Ok(reply)
 }
 
-async fn add_members(
-    state: &AppState,
-    loaded: &Loaded,
-    members: &[(String, String)],
-) -> ApiResult<()> {
+async fn add_members(ctx: &Ctx<'_>, loaded: &Loaded, members: &[(String, String)]) -> Result<()> {
     let cid = &loaded.channel.cid;
     let ids: Vec<String> = members.iter().map(|(id, _)| id.clone()).collect();
-    user::require_existing(state, &ids).await?;
-    channel::require_member_roles(state, loaded.actor(), &loaded.config, cid, &ids).await?;
+    user::require_existing(ctx, &ids).await?;
+    channel::require_member_roles(ctx, loaded.actor(), &loaded.config, cid, &ids).await?;
     let now = now_micros();
     let rows: Vec<MemberRow> = members
         .iter()
@@ -211,7 +200,7 @@ async fn add_members(
             updated_at: now,
         })
         .collect();
-    let added = state
+    let added = ctx
         .audit
         .audited_each(async |stage| {
             let audit = |m: &MemberRow| {
@@ -224,22 +213,22 @@ async fn add_members(
                     .meta("channel_role", &m.channel_role);
                 Some(stage.stage(record))
             };
-            state.store.channels.add_members(cid, &rows, &audit).await
+            ctx.store.channels.add_members(cid, &rows, &audit).await
         })
         .await?;
-    state.bus.invalidate_reads(Some(cid), None);
+    ctx.bus.invalidate_reads(Some(cid), None);
     if added.is_empty() {
         return Ok(());
     }
     let users = view::users_by_id(
-        state,
+        ctx,
         added
             .iter()
             .map(|m| m.user_id.clone())
             .collect::<HashSet<_>>(),
     )
     .await?;
-    let channel = state
+    let channel = ctx
         .store
         .channels
         .find_channel(cid)
@@ -250,20 +239,18 @@ async fn add_members(
         ev["member"] = view::member_json(m, users[&m.user_id].clone());
         ev["user"] = users[&m.user_id].clone();
         ev["channel_member_count"] = channel.member_count.into();
-        state.bus.to_channel(cid, &ev).await;
+        ctx.bus.to_channel(cid, &ev).await;
     }
-    channel::notify_added_to_channel(state, &channel, &loaded.config, &added).await?;
+    channel::notify_added_to_channel(ctx, &channel, &loaded.config, &added).await?;
     Ok(())
 }
 
-async fn remove_members(state: &AppState, loaded: &Loaded, ids: &[String]) -> ApiResult<()> {
+async fn remove_members(ctx: &Ctx<'_>, loaded: &Loaded, ids: &[String]) -> Result<()> {
     let cid = &loaded.channel.cid;
     if ids.len() > 100 {
-        return Err(ApiError::input(
-            "at most 100 members can be removed at once",
-        ));
+        return Err(Error::input("at most 100 members can be removed at once"));
     }
-    let removed = state
+    let removed = ctx
         .audit
         .audited_each(async |stage| {
             let audit = |id: &str| {
@@ -275,24 +262,24 @@ async fn remove_members(state: &AppState, loaded: &Loaded, ids: &[String]) -> Ap
                     .meta("channel_type", &loaded.channel.kind);
                 Some(stage.stage(record))
             };
-            state.store.channels.remove_members(cid, ids, &audit).await
+            ctx.store.channels.remove_members(cid, ids, &audit).await
         })
         .await?;
-    state.bus.invalidate_reads(Some(cid), None);
-    let users = view::users_by_id(state, removed.iter().cloned().collect()).await?;
+    ctx.bus.invalidate_reads(Some(cid), None);
+    let users = view::users_by_id(ctx, removed.iter().cloned().collect()).await?;
     for id in &removed {
         // member.removed is keyed by the top-level user (protocol brief §0.11).
         let mut ev = event::channel_event("member.removed", cid);
         ev["user"] = users[id].clone();
         ev["member"] = json!({"user_id": id, "user": users[id]});
-        state.bus.to_channel(cid, &ev).await;
+        ctx.bus.to_channel(cid, &ev).await;
         if !loaded.config.public {
-            state.bus.unwatch_user(cid, id);
+            ctx.bus.unwatch_user(cid, id);
         }
         let mut note = event::channel_event("notification.removed_from_channel", cid);
         note["user"] = users[id].clone();
         note["channel"] = json!({"cid": cid, "id": loaded.channel.id, "type": loaded.channel.kind});
-        state.bus.to_user(id, &note).await;
+        ctx.bus.to_user(id, &note).await;
     }
     Ok(())
 }
@@ -307,12 +294,12 @@ pub struct PartialUpdateChannel {
 
 /// `PATCH /channels/{type}/{id}`: sets and unsets custom fields (and `frozen`).
 pub async fn partial_update_channel(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     cid: &str,
     body: &PartialUpdateChannel,
-) -> ApiResult<Value> {
-    let loaded = channel::load(state, actor, cid).await?;
+) -> Result<Value> {
+    let loaded = channel::load(ctx, actor, cid).await?;
     loaded.require("UpdateChannel")?;
     let mut ch: ChannelRow = loaded.channel.clone();
     for (k, v) in custom_data(&body.set)? {
@@ -326,35 +313,26 @@ pub async fn partial_update_channel(
     }
     custom_data(&ch.data)?;
     ch.updated_at = now_micros();
-    save_channel(state, actor, &ch).await?;
-    let rendered = channel_json(state, actor, cid).await?;
-    announce_channel_updated(state, actor, cid, &rendered).await;
-    Ok(json!({ "channel": rendered, "members": members_json(state, cid).await? }))
+    save_channel(ctx, actor, &ch).await?;
+    let rendered = channel_json(ctx, actor, cid).await?;
+    announce_channel_updated(ctx, actor, cid, &rendered).await;
+    Ok(json!({ "channel": rendered, "members": members_json(ctx, cid).await? }))
 }
 
 /// `DELETE /channels/{type}/{id}`: soft delete by default (kept for retention, hidden from
 /// every query); `hard_delete` removes the rows.
-pub async fn delete_channel(
-    state: &AppState,
-    actor: &Actor,
-    cid: &str,
-    hard: bool,
-) -> ApiResult<Value> {
-    let loaded = channel::load(state, actor, cid).await?;
+pub async fn delete_channel(ctx: &Ctx<'_>, actor: &Actor, cid: &str, hard: bool) -> Result<Value> {
+    let loaded = channel::load(ctx, actor, cid).await?;
     loaded.require("DeleteChannel")?;
     let rendered = view::channel_json(
-        state,
+        ctx,
         actor,
         &loaded.channel,
         &loaded.config,
         loaded.membership.as_ref(),
         None,
     );
-    let members = state
-        .store
-        .channels
-        .find_members(&[cid.to_string()])
-        .await?;
+    let members = ctx.store.channels.find_members(&[cid.to_string()]).await?;
     let record = actor
         .audit(EventType::ChannelDelete)
         .object("channel", cid)
@@ -364,10 +342,9 @@ pub async fn delete_channel(
     let now = now_micros();
     ch.deleted_at = Some(now);
     ch.updated_at = now;
-    state
-        .audit
+    ctx.audit
         .audited([record], async |records| {
-            let channels = &state.store.channels;
+            let channels = &ctx.store.channels;
             if hard {
                 channels.delete_channel(cid, &records).await
             } else {
@@ -377,13 +354,13 @@ pub async fn delete_channel(
         .await?;
     let mut ev = event::channel_event("channel.deleted", cid);
     ev["channel"] = rendered.clone();
-    state.bus.to_channel(cid, &ev).await;
+    ctx.bus.to_channel(cid, &ev).await;
     let mut note = event::channel_event("notification.channel_deleted", cid);
     note["channel"] = rendered.clone();
     let member_ids: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
-    state.bus.to_users(member_ids, &note).await;
-    state.bus.forget_channel(cid);
-    state.bus.invalidate_reads(Some(cid), None);
+    ctx.bus.to_users(member_ids, &note).await;
+    ctx.bus.forget_channel(cid);
+    ctx.bus.invalidate_reads(Some(cid), None);
     Ok(json!({ "channel": rendered }))
 }
 
@@ -399,17 +376,15 @@ pub struct TruncateChannel {
 /// `POST /channels/{type}/{id}/truncate`: hides (or with `hard_delete`, removes) the
 /// messages up to now or `truncated_at`.
 pub async fn truncate_channel(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     cid: &str,
     body: &TruncateChannel,
-) -> ApiResult<Value> {
-    let loaded = channel::load(state, actor, cid).await?;
+) -> Result<Value> {
+    let loaded = channel::load(ctx, actor, cid).await?;
     loaded.require("TruncateChannel")?;
     let at = match &body.truncated_at {
-        Some(t) => {
-            parse_rfc3339(t).ok_or_else(|| ApiError::input("truncated_at must be RFC 3339"))?
-        }
+        Some(t) => parse_rfc3339(t).ok_or_else(|| Error::input("truncated_at must be RFC 3339"))?,
         None => now_micros(),
     };
     let record = actor
@@ -417,71 +392,69 @@ pub async fn truncate_channel(
         .object("channel", cid)
         .meta("channel_type", &loaded.channel.kind)
         .meta("hard", body.hard_delete);
-    state
-        .audit
+    ctx.audit
         .audited([record], async |records| {
-            let channels = &state.store.channels;
+            let channels = &ctx.store.channels;
             channels
                 .truncate_channel(cid, at, body.hard_delete, &records)
                 .await
         })
         .await?;
-    let rendered = channel_json(state, actor, cid).await?;
+    let rendered = channel_json(ctx, actor, cid).await?;
     let mut ev = event::channel_event("channel.truncated", cid);
     ev["channel"] = rendered.clone();
-    state.bus.to_channel(cid, &ev).await;
+    ctx.bus.to_channel(cid, &ev).await;
     let mut reply = json!({ "channel": rendered });
-    post_accompanying_message(state, actor, cid, body.message.as_ref(), &mut reply).await?;
+    post_accompanying_message(ctx, actor, cid, body.message.as_ref(), &mut reply).await?;
     Ok(reply)
 }
 
 /// `POST /channels/{type}/{id}/stop-watching`.
 pub async fn stop_watching(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     cid: &str,
     conn_id: Option<&str>,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     crate::chat::parse_cid(cid)?;
-    actor.authorize_app(state, "QueryChannels")?;
+    actor.authorize_app(ctx, "QueryChannels")?;
     let (Some(conn), Some(user)) = (conn_id, actor.user.as_ref()) else {
-        return Err(ApiError::input(
+        return Err(Error::input(
             "stop-watching needs the connection_id of an open connection",
         ));
     };
-    if state.bus.connection_user(conn).as_deref() != Some(user.id.as_str()) {
-        return Err(ApiError::input(format!(
+    if ctx.bus.connection_user(conn).as_deref() != Some(user.id.as_str()) {
+        return Err(Error::input(format!(
             "connection_id {conn} is not an open connection of this user"
         )));
     }
-    if let Some(change) = state.bus.unwatch(conn, cid)
+    if let Some(change) = ctx.bus.unwatch(conn, cid)
         && change.user_changed
         && channel::connect_events(cid)
     {
         let ev = event::watching(
             "user.watching.stop",
             cid,
-            view::user_json(state, user),
+            view::user_json(ctx, user),
             change.watcher_count,
         );
-        state.bus.to_channel(cid, &ev).await;
+        ctx.bus.to_channel(cid, &ev).await;
     }
     Ok(json!({}))
 }
 
 /// Stores a changed channel row with its record, then drops the cached read decisions on
 /// the channel (its type or frozen state may have changed).
-async fn save_channel(state: &AppState, actor: &Actor, ch: &ChannelRow) -> ApiResult<()> {
+async fn save_channel(ctx: &Ctx<'_>, actor: &Actor, ch: &ChannelRow) -> Result<()> {
     let record = actor
         .audit(EventType::ChannelUpdate)
         .object("channel", ch.cid.clone())
         .meta("channel_type", &ch.kind);
-    state
-        .audit
+    ctx.audit
         .audited([record], async |records| {
-            state.store.channels.update_channel(ch, &records).await
+            ctx.store.channels.update_channel(ch, &records).await
         })
         .await?;
-    state.bus.invalidate_reads(Some(&ch.cid), None);
+    ctx.bus.invalidate_reads(Some(&ch.cid), None);
     Ok(())
 }

@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use crate::chat::Ctx;
 use crate::chat::{Actor, channel, view};
-use crate::http::error::{ApiError, ApiResult};
+use crate::chat::{Error, Result};
 use crate::time::{now_micros, rfc3339};
 
 /// The envelope every channel event shares.
@@ -54,33 +54,29 @@ const SERVER_ONLY_PREFIXES: &[&str] = &[
 /// `POST /channels/{type}/{id}/event`: re-sends typing (and custom) events to the watchers
 /// with `user` filled in from the caller.
 pub async fn send_event(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     cid: &str,
     body: &SendEvent,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     let user = actor.require_user()?;
-    let loaded = channel::load(state, actor, cid).await?;
+    let loaded = channel::load(ctx, actor, cid).await?;
     loaded.require_read()?;
     let kind = body
         .event
         .get("type")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty() && t.len() <= 64)
-        .ok_or_else(|| ApiError::input("event.type is required"))?;
+        .ok_or_else(|| Error::input("event.type is required"))?;
     let is_typing = kind == "typing.start" || kind == "typing.stop";
     if is_typing && !loaded.config.typing_events {
-        return Err(ApiError::input(format!(
+        return Err(Error::input(format!(
             "typing events are disabled for channel type {}",
             loaded.channel.kind
         )));
     }
     if !is_typing && SERVER_ONLY_PREFIXES.iter().any(|p| kind.starts_with(p)) {
-        return Err(ApiError::new(
-            18,
-            axum::http::StatusCode::BAD_REQUEST,
-            format!("event type {kind} cannot be sent by clients"),
-        ));
+        return Err(Error::ServerOnlyEvent(kind.to_string()));
     }
     loaded.require(if is_typing {
         "SendTypingEvents"
@@ -88,10 +84,8 @@ pub async fn send_event(
         "SendCustomEvents"
     })?;
     if Value::Object(body.event.clone()).to_string().len() > 5 * 1024 {
-        return Err(ApiError::new(
-            crate::http::error::code::PAYLOAD_TOO_BIG,
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "custom event data must stay under 5KB",
+        return Err(Error::PayloadTooBig(
+            "custom event data must stay under 5KB".into(),
         ));
     }
     let mut event = channel_event(kind, cid);
@@ -109,7 +103,7 @@ pub async fn send_event(
             event[k] = v.clone();
         }
     }
-    event["user"] = view::user_json(state, user);
-    state.bus.to_channel(cid, &event).await;
+    event["user"] = view::user_json(ctx, user);
+    ctx.bus.to_channel(cid, &event).await;
     Ok(json!({ "event": event }))
 }

@@ -8,6 +8,7 @@
 pub mod channel;
 pub mod channel_type;
 pub mod channel_update;
+mod error;
 pub mod event;
 pub mod filter;
 pub mod message;
@@ -16,8 +17,32 @@ pub mod read;
 pub mod user;
 pub mod view;
 
-use crate::http::error::{ApiError, ApiResult};
-use crate::store::UserRow;
+use std::sync::Arc;
+
+use crate::audit::AuditLog;
+use crate::authz::{Authz, Denied};
+use crate::bus::Bus;
+use crate::store::{Store, UserRow};
+
+pub use error::{Error, Result};
+
+/// What chat operations use: the store, delivery, the policies, the audit log and the
+/// message length limit. The edge builds one per request (`AppState::chat`).
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub bus: &'a Bus,
+    pub authz: &'a Arc<Authz>,
+    pub audit: &'a AuditLog,
+    /// The longest message text, in characters (`config.limits`).
+    pub max_message_length: usize,
+}
+
+impl AsRef<Authz> for Ctx<'_> {
+    fn as_ref(&self) -> &Authz {
+        self.authz
+    }
+}
 
 /// Who an operation acts for: an end user, or a server-side caller acting for the user
 /// named in the request (if any).
@@ -58,14 +83,12 @@ impl Actor {
     }
 
     /// The acting user, required for operations that are attributed to one.
-    pub fn require_user(&self) -> ApiResult<&UserRow> {
+    pub fn require_user(&self) -> Result<&UserRow> {
         self.user.as_ref().ok_or_else(|| {
             if self.server {
-                ApiError::input(
-                    "either user or user_id must be provided when using server side auth",
-                )
+                Error::input("either user or user_id must be provided when using server side auth")
             } else {
-                ApiError::not_allowed("anonymous users cannot perform this action")
+                Error::not_allowed("anonymous users cannot perform this action")
             }
         })
     }
@@ -108,10 +131,15 @@ impl Actor {
         }
     }
 
-    /// Asks the policies about an app-level action (code 17 when denied).
-    pub fn authorize_app(&self, state: &crate::app::AppState, action: &str) -> ApiResult<()> {
-        state
-            .authz
+    /// Asks the policies about an app-level action (a [`Denied`] names it; the edge
+    /// answers code 17). `authz` is anything that holds the policies.
+    pub fn authorize_app(
+        &self,
+        authz: &impl AsRef<Authz>,
+        action: &str,
+    ) -> std::result::Result<(), Denied> {
+        authz
+            .as_ref()
             .authorize(self.principal(), action, &crate::authz::Resource::App)
     }
 }
@@ -125,52 +153,52 @@ fn valid_chars(text: &str, max: usize, extra: &[char]) -> bool {
 }
 
 /// Channel types match `^[\w_-]+$`.
-pub fn validate_channel_type(kind: &str) -> ApiResult<()> {
+pub fn validate_channel_type(kind: &str) -> Result<()> {
     if valid_chars(kind, 64, &[]) {
         Ok(())
     } else {
-        Err(ApiError::input(format!(
+        Err(Error::input(format!(
             "channel type {kind:?} is invalid: it must match ^[\\w_-]+$"
         )))
     }
 }
 
 /// Channel ids match `^[\w!_-]+$` (no `:`), at most 64 characters.
-pub fn validate_channel_id(id: &str) -> ApiResult<()> {
+pub fn validate_channel_id(id: &str) -> Result<()> {
     if valid_chars(id, 64, &['!']) {
         Ok(())
     } else {
-        Err(ApiError::input(format!(
+        Err(Error::input(format!(
             "channel id {id:?} is invalid: it must match ^[\\w!_-]+$"
         )))
     }
 }
 
 /// User ids use letters, digits, `@`, `_` and `-` (Stream's rule), at most 255 characters.
-pub fn validate_user_id(id: &str) -> ApiResult<()> {
+pub fn validate_user_id(id: &str) -> Result<()> {
     if valid_chars(id, 255, &['@', '.']) {
         Ok(())
     } else {
-        Err(ApiError::input(format!(
+        Err(Error::input(format!(
             "user id {id:?} is invalid: use letters, digits, @, _ and -"
         )))
     }
 }
 
 /// Message ids are client-supplied UUIDs or similar, at most 255 characters.
-pub fn validate_message_id(id: &str) -> ApiResult<()> {
+pub fn validate_message_id(id: &str) -> Result<()> {
     if valid_chars(id, 255, &['@', '.', ':', '!']) {
         Ok(())
     } else {
-        Err(ApiError::input(format!("message id {id:?} is invalid")))
+        Err(Error::input(format!("message id {id:?} is invalid")))
     }
 }
 
 /// Splits and validates a `type:id` channel id.
-pub fn parse_cid(cid: &str) -> ApiResult<(&str, &str)> {
+pub fn parse_cid(cid: &str) -> Result<(&str, &str)> {
     let (kind, id) = cid
         .split_once(':')
-        .ok_or_else(|| ApiError::input(format!("cid {cid:?} is invalid: expected type:id")))?;
+        .ok_or_else(|| Error::input(format!("cid {cid:?} is invalid: expected type:id")))?;
     validate_channel_type(kind)?;
     validate_channel_id(id)?;
     Ok((kind, id))

@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use crate::chat::Ctx;
 use crate::chat::{Actor, channel, event, view};
-use crate::http::error::{ApiError, ApiResult};
+use crate::chat::{Error, Result};
 use crate::store::ReactionRow;
 use crate::time::now_micros;
 
@@ -29,7 +29,7 @@ const RESERVED: &[&str] = &[
     "updated_at",
 ];
 
-fn validate_type(kind: &str) -> ApiResult<()> {
+fn validate_type(kind: &str) -> Result<()> {
     if !kind.is_empty()
         && kind.len() <= 30
         && kind
@@ -38,27 +38,25 @@ fn validate_type(kind: &str) -> ApiResult<()> {
     {
         Ok(())
     } else {
-        Err(ApiError::input(format!(
-            "reaction type {kind:?} is invalid"
-        )))
+        Err(Error::input(format!("reaction type {kind:?} is invalid")))
     }
 }
 
 async fn message_and_channel(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     message_id: &str,
-) -> ApiResult<(crate::store::MessageRow, channel::Loaded)> {
+) -> Result<(crate::store::MessageRow, channel::Loaded)> {
     crate::chat::validate_message_id(message_id)?;
-    let m = state
+    let m = ctx
         .store
         .messages
         .find_message(message_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("message {message_id} does not exist")))?;
-    let loaded = channel::load(state, actor, &m.cid).await?;
+        .ok_or_else(|| Error::not_found(format!("message {message_id} does not exist")))?;
+    let loaded = channel::load(ctx, actor, &m.cid).await?;
     if !loaded.config.reactions {
-        return Err(ApiError::input(format!(
+        return Err(Error::input(format!(
             "reactions are disabled for channel type {}",
             loaded.channel.kind
         )));
@@ -67,23 +65,23 @@ async fn message_and_channel(
 }
 
 async fn announce(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     kind: &str,
     cid: &str,
     message_id: &str,
     reaction: &ReactionRow,
     author: &Value,
     viewer: &str,
-) -> ApiResult<Value> {
-    let m = state
+) -> Result<Value> {
+    let m = ctx
         .store
         .messages
         .find_message(message_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("message {message_id} does not exist")))?;
+        .ok_or_else(|| Error::not_found(format!("message {message_id} does not exist")))?;
     // Events carry the message without per-viewer `own_reactions`; the SDK derives them
     // from `reaction.user_id`.
-    let shared = view::render_messages(state, std::slice::from_ref(&m), None)
+    let shared = view::render_messages(ctx, std::slice::from_ref(&m), None)
         .await?
         .remove(0);
     let reaction_json = view::reaction_json(reaction, author.clone());
@@ -91,8 +89,8 @@ async fn announce(
     ev["message"] = shared;
     ev["reaction"] = reaction_json.clone();
     ev["user"] = author.clone();
-    state.bus.to_channel(cid, &ev).await;
-    let own = view::render_messages(state, &[m], Some(viewer))
+    ctx.bus.to_channel(cid, &ev).await;
+    let own = view::render_messages(ctx, &[m], Some(viewer))
         .await?
         .remove(0);
     Ok(json!({ "message": own, "reaction": reaction_json }))
@@ -100,29 +98,29 @@ async fn announce(
 
 /// `POST /messages/{id}/reaction`.
 pub async fn send_reaction(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     message_id: &str,
     body: &SendReaction,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     let user = actor.require_user()?;
-    let (m, loaded) = message_and_channel(state, actor, message_id).await?;
+    let (m, loaded) = message_and_channel(ctx, actor, message_id).await?;
     loaded.require("SendReaction")?;
     if m.deleted_at.is_some() {
-        return Err(ApiError::input(format!("message {message_id} was deleted")));
+        return Err(Error::input(format!("message {message_id} was deleted")));
     }
     let kind = body
         .reaction
         .get("type")
         .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::input("reaction.type is required"))?;
+        .ok_or_else(|| Error::input("reaction.type is required"))?;
     validate_type(kind)?;
     let score = match body.reaction.get("score") {
         None | Some(Value::Null) => 1,
         Some(v) => v
             .as_i64()
             .filter(|s| (1..=1_000_000).contains(s))
-            .ok_or_else(|| ApiError::input("reaction.score must be a positive integer"))?,
+            .ok_or_else(|| Error::input("reaction.score must be a positive integer"))?,
     };
     let data: Map<String, Value> = body
         .reaction
@@ -131,7 +129,7 @@ pub async fn send_reaction(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if Value::Object(data.clone()).to_string().len() > 1024 {
-        return Err(ApiError::input("reaction custom data must stay under 1KB"));
+        return Err(Error::input("reaction custom data must stay under 1KB"));
     }
     let now = now_micros();
     let row = ReactionRow {
@@ -143,45 +141,45 @@ pub async fn send_reaction(
         created_at: now,
         updated_at: now,
     };
-    let replaced = state
+    let replaced = ctx
         .store
         .messages
         .upsert_reaction(&row, body.enforce_unique)
         .await?;
-    let author = view::user_json(state, user);
+    let author = view::user_json(ctx, user);
     let kind = if replaced {
         "reaction.updated"
     } else {
         "reaction.new"
     };
-    announce(state, kind, &m.cid, &m.id, &row, &author, &user.id).await
+    announce(ctx, kind, &m.cid, &m.id, &row, &author, &user.id).await
 }
 
 /// `DELETE /messages/{id}/reaction/{type}`.
 pub async fn delete_reaction(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     message_id: &str,
     kind: &str,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     let user = actor.require_user()?;
     validate_type(kind)?;
-    let (m, loaded) = message_and_channel(state, actor, message_id).await?;
+    let (m, loaded) = message_and_channel(ctx, actor, message_id).await?;
     loaded.require_read()?;
-    let removed = state
+    let removed = ctx
         .store
         .messages
         .delete_reaction(&m.id, &user.id, kind)
         .await?
         .ok_or_else(|| {
-            ApiError::not_found(format!(
+            Error::not_found(format!(
                 "reaction {kind} by {} on message {message_id} does not exist",
                 user.id
             ))
         })?;
-    let author = view::user_json(state, user);
+    let author = view::user_json(ctx, user);
     announce(
-        state,
+        ctx,
         "reaction.deleted",
         &m.cid,
         &m.id,

@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::chat::Ctx;
 use crate::chat::{Actor, channel, view};
-use crate::http::error::{ApiError, ApiResult};
+use crate::chat::{Error, Result};
 use crate::store::{ReadRow, UserRow};
 use crate::time::{now_micros, parse_rfc3339, rfc3339};
 
@@ -17,8 +17,8 @@ pub struct Unread {
     pub reads: Vec<(ReadRow, String)>,
 }
 
-pub async fn unread_for(state: &AppState, user_id: &str) -> ApiResult<Unread> {
-    let reads = state.store.channels.find_reads_for_user(user_id).await?;
+pub async fn unread_for(ctx: &Ctx<'_>, user_id: &str) -> Result<Unread> {
+    let reads = ctx.store.channels.find_reads_for_user(user_id).await?;
     Ok(Unread {
         total: reads.iter().map(|(r, _)| r.unread_messages).sum(),
         channels: reads.iter().filter(|(r, _)| r.unread_messages > 0).count() as i64,
@@ -28,9 +28,9 @@ pub async fn unread_for(state: &AppState, user_id: &str) -> ApiResult<Unread> {
 
 /// The OwnUser object: a user plus the mute lists (arrays, never missing: the SDK loops over
 /// them) and the unread counters.
-pub async fn own_user_json(state: &AppState, user: &UserRow) -> ApiResult<Value> {
-    let unread = unread_for(state, &user.id).await?;
-    let mut me = view::user_json(state, user);
+pub async fn own_user_json(ctx: &Ctx<'_>, user: &UserRow) -> Result<Value> {
+    let unread = unread_for(ctx, &user.id).await?;
+    let mut me = view::user_json(ctx, user);
     me["mutes"] = json!([]);
     me["channel_mutes"] = json!([]);
     me["devices"] = json!([]);
@@ -50,16 +50,11 @@ pub struct MarkRead {
 
 /// `POST /channels/{type}/{id}/read`: resets the caller's unread count, tells the watchers
 /// (`message.read`) and the caller's other connections (`notification.mark_read`).
-pub async fn mark_read(
-    state: &AppState,
-    actor: &Actor,
-    cid: &str,
-    body: &MarkRead,
-) -> ApiResult<Value> {
+pub async fn mark_read(ctx: &Ctx<'_>, actor: &Actor, cid: &str, body: &MarkRead) -> Result<Value> {
     let user = actor.require_user()?;
-    let loaded = channel::load(state, actor, cid).await?;
+    let loaded = channel::load(ctx, actor, cid).await?;
     if !loaded.config.read_events {
-        return Err(ApiError::input(format!(
+        return Err(Error::input(format!(
             "read events are disabled for channel type {}",
             loaded.channel.kind
         )));
@@ -67,7 +62,7 @@ pub async fn mark_read(
     loaded.require("MarkRead")?;
     let last_message_id = match &body.message_id {
         Some(id) => Some(id.clone()),
-        None => state
+        None => ctx
             .store
             .messages
             .find_channel_messages(
@@ -81,8 +76,7 @@ pub async fn mark_read(
             .map(|m| m.id),
     };
     let now = now_micros();
-    state
-        .store
+    ctx.store
         .channels
         .upsert_read(&ReadRow {
             cid: cid.to_string(),
@@ -92,7 +86,7 @@ pub async fn mark_read(
             unread_messages: 0,
         })
         .await?;
-    let user_json = view::user_json(state, user);
+    let user_json = view::user_json(ctx, user);
     let event = json!({
         "type": "message.read",
         "cid": cid,
@@ -102,10 +96,9 @@ pub async fn mark_read(
         "created_at": rfc3339(now),
         "last_read_message_id": last_message_id,
     });
-    state.bus.to_channel(cid, &event).await;
-    let unread = unread_for(state, &user.id).await?;
-    state
-        .bus
+    ctx.bus.to_channel(cid, &event).await;
+    let unread = unread_for(ctx, &user.id).await?;
+    ctx.bus
         .to_user(
             &user.id,
             &json!({
@@ -136,42 +129,39 @@ pub struct MarkUnread {
 
 /// `POST /channels/{type}/{id}/unread`: marks the channel unread from a message on.
 pub async fn mark_unread(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     cid: &str,
     body: &MarkUnread,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     let user = actor.require_user()?;
-    let loaded = channel::load(state, actor, cid).await?;
+    let loaded = channel::load(ctx, actor, cid).await?;
     loaded.require("MarkRead")?;
     let from = match (&body.message_id, &body.message_timestamp) {
         (Some(id), _) => {
-            let m = state
+            let m = ctx
                 .store
                 .messages
                 .find_message(id)
                 .await?
                 .filter(|m| m.cid == cid)
-                .ok_or_else(|| {
-                    ApiError::not_found(format!("message {id} does not exist in {cid}"))
-                })?;
+                .ok_or_else(|| Error::not_found(format!("message {id} does not exist in {cid}")))?;
             m.created_at
         }
-        (None, Some(ts)) => parse_rfc3339(ts)
-            .ok_or_else(|| ApiError::input("message_timestamp must be RFC 3339"))?,
+        (None, Some(ts)) => {
+            parse_rfc3339(ts).ok_or_else(|| Error::input("message_timestamp must be RFC 3339"))?
+        }
         (None, None) => {
-            return Err(ApiError::input(
-                "message_id or message_timestamp is required",
-            ));
+            return Err(Error::input("message_id or message_timestamp is required"));
         }
     };
     let last_read = from - 1;
-    let unread = state
+    let unread = ctx
         .store
         .messages
         .count_messages_after(cid, last_read, &user.id)
         .await?;
-    let previous = state
+    let previous = ctx
         .store
         .messages
         .find_channel_messages(
@@ -186,8 +176,7 @@ pub async fn mark_unread(
         )
         .await?
         .pop();
-    state
-        .store
+    ctx.store
         .channels
         .upsert_read(&ReadRow {
             cid: cid.to_string(),
@@ -197,9 +186,8 @@ pub async fn mark_unread(
             unread_messages: unread,
         })
         .await?;
-    let totals = unread_for(state, &user.id).await?;
-    state
-        .bus
+    let totals = unread_for(ctx, &user.id).await?;
+    ctx.bus
         .to_user(
             &user.id,
             &json!({
@@ -207,7 +195,7 @@ pub async fn mark_unread(
                 "cid": cid,
                 "channel_id": loaded.channel.id,
                 "channel_type": loaded.channel.kind,
-                "user": view::user_json(state, user),
+                "user": view::user_json(ctx, user),
                 "created_at": rfc3339(now_micros()),
                 "first_unread_message_id": body.message_id,
                 "last_read_at": rfc3339(last_read),
@@ -223,10 +211,10 @@ pub async fn mark_unread(
 }
 
 /// `GET /unread`: the caller's counters, per channel and per channel type.
-pub async fn unread_counts(state: &AppState, actor: &Actor) -> ApiResult<Value> {
-    actor.authorize_app(state, "ReadUnreadCounts")?;
+pub async fn unread_counts(ctx: &Ctx<'_>, actor: &Actor) -> Result<Value> {
+    actor.authorize_app(ctx, "ReadUnreadCounts")?;
     let user = actor.require_user()?;
-    let unread = unread_for(state, &user.id).await?;
+    let unread = unread_for(ctx, &user.id).await?;
     let channels: Vec<Value> = unread
         .reads
         .iter()

@@ -6,10 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
-use crate::chat::Actor;
 use crate::chat::channel_type::{self, ChannelConfig};
-use crate::http::error::ApiResult;
+use crate::chat::{Actor, Ctx, Result};
 use crate::store::{ChannelRow, MemberRow, MessageRow, ReactionRow, ReadRow, UserRow};
 use crate::time::rfc3339;
 
@@ -45,7 +43,7 @@ pub const RESERVED_MESSAGE_FIELDS: &[&str] = &[
     "thread_participants",
 ];
 
-pub fn user_json(state: &AppState, u: &UserRow) -> Value {
+pub fn user_json(ctx: &Ctx<'_>, u: &UserRow) -> Value {
     let mut obj = u.data.clone();
     obj.insert("id".into(), u.id.clone().into());
     obj.insert("role".into(), u.role.clone().into());
@@ -61,21 +59,18 @@ pub fn user_json(state: &AppState, u: &UserRow) -> Value {
         obj.insert("deleted_at".into(), rfc3339(t).into());
     }
     obj.insert("banned".into(), u.banned.into());
-    obj.insert("online".into(), state.bus.is_online(&u.id).into());
+    obj.insert("online".into(), ctx.bus.is_online(&u.id).into());
     obj.entry("teams").or_insert_with(|| json!([]));
     Value::Object(obj)
 }
 
 /// Renders the given users by id; an id with no stored user renders as `{id}`.
-pub async fn users_by_id(
-    state: &AppState,
-    ids: HashSet<String>,
-) -> ApiResult<HashMap<String, Value>> {
+pub async fn users_by_id(ctx: &Ctx<'_>, ids: HashSet<String>) -> Result<HashMap<String, Value>> {
     let ids: Vec<String> = ids.into_iter().collect();
-    let rows = state.store.users.find_users(&ids).await?;
+    let rows = ctx.store.users.find_users(&ids).await?;
     let mut map: HashMap<String, Value> = rows
         .iter()
-        .map(|u| (u.id.clone(), user_json(state, u)))
+        .map(|u| (u.id.clone(), user_json(ctx, u)))
         .collect();
     for id in ids {
         map.entry(id.clone()).or_insert_with(|| json!({ "id": id }));
@@ -112,7 +107,7 @@ pub fn read_json(r: &ReadRow, user: Value) -> Value {
 
 /// The `channel` object. `own_capabilities` is computed for `actor`.
 pub fn channel_json(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     actor: &Actor,
     ch: &ChannelRow,
     config: &ChannelConfig,
@@ -132,14 +127,11 @@ pub fn channel_json(
     obj.insert("disabled".into(), false.into());
     obj.insert("hidden".into(), false.into());
     obj.insert("member_count".into(), ch.member_count.into());
-    obj.insert(
-        "config".into(),
-        config.to_json(state.config.limits.max_message_length),
-    );
+    obj.insert("config".into(), config.to_json(ctx.max_message_length));
     obj.insert(
         "own_capabilities".into(),
         json!(channel_type::capabilities(
-            &state.authz,
+            ctx.authz,
             actor,
             config,
             &channel_type::facts(actor, config, ch, membership)
@@ -182,15 +174,15 @@ fn id_list(v: Option<&Value>) -> Vec<String> {
 /// Renders messages with their authors, mentions, reactions (as seen by `viewer`) and
 /// quoted messages, loading each kind of related row once for the whole batch.
 pub async fn render_messages(
-    state: &AppState,
+    ctx: &Ctx<'_>,
     rows: &[MessageRow],
     viewer: Option<&str>,
-) -> ApiResult<Vec<Value>> {
+) -> Result<Vec<Value>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
-    let reactions = state.store.messages.find_reactions(&ids).await?;
+    let reactions = ctx.store.messages.find_reactions(&ids).await?;
     let quoted_ids: Vec<String> = rows
         .iter()
         .filter_map(|m| {
@@ -200,7 +192,7 @@ pub async fn render_messages(
                 .map(String::from)
         })
         .collect();
-    let quoted = state.store.messages.find_messages(&quoted_ids).await?;
+    let quoted = ctx.store.messages.find_messages(&quoted_ids).await?;
 
     let mut user_ids: HashSet<String> = HashSet::new();
     for m in rows.iter().chain(quoted.iter()) {
@@ -211,7 +203,7 @@ pub async fn render_messages(
         }
     }
     user_ids.extend(reactions.iter().map(|r| r.user_id.clone()));
-    let users = users_by_id(state, user_ids).await?;
+    let users = users_by_id(ctx, user_ids).await?;
 
     let mut by_message: HashMap<&str, Vec<&ReactionRow>> = HashMap::new();
     for r in &reactions {

@@ -28,7 +28,10 @@ pub enum Error {
     RecordLost(#[from] RecordLost),
     /// An error of another domain (chat), passed on as it is.
     #[error(transparent)]
-    Chat(Box<dyn std::error::Error + Send + Sync>),
+    Chat(#[from] crate::chat::Error),
+    /// The policy refused the action.
+    #[error(transparent)]
+    Denied(#[from] crate::authz::Denied),
     /// Ward itself failed; the cause is for the log (no personal data in it).
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),

@@ -49,7 +49,8 @@ async fn query_channels(
 ) -> HandlerResult {
     let actor = auth.actor_for(&state, auth.query_user()).await?;
     Ok(Reply(
-        channel::query_channels(&state, &actor, &body, auth.connection_id.as_deref()).await?,
+        channel::query_channels(&state.chat(), &actor, &body, auth.connection_id.as_deref())
+            .await?,
     ))
 }
 
@@ -71,8 +72,15 @@ async fn query_channel_impl(
     let req: QueryChannel = serde_json::from_value(body)
         .map_err(|e| crate::http::error::ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(
-        channel::query_channel(state, &actor, kind, id, &req, auth.connection_id.as_deref())
-            .await?,
+        channel::query_channel(
+            &state.chat(),
+            &actor,
+            kind,
+            id,
+            &req,
+            auth.connection_id.as_deref(),
+        )
+        .await?,
     ))
 }
 
@@ -107,7 +115,7 @@ async fn update_channel(
         .or_else(|| body.message.as_ref().and_then(named_user));
     let actor = auth.actor_for(&state, named).await?;
     Ok(Reply(
-        channel_update::update_channel(&state, &actor, &cid, &body).await?,
+        channel_update::update_channel(&state.chat(), &actor, &cid, &body).await?,
     ))
 }
 
@@ -119,7 +127,7 @@ async fn partial_update_channel(
 ) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
     Ok(Reply(
-        channel_update::partial_update_channel(&state, &auth.actor, &cid, &body).await?,
+        channel_update::partial_update_channel(&state.chat(), &auth.actor, &cid, &body).await?,
     ))
 }
 
@@ -131,7 +139,7 @@ async fn delete_channel(
     let cid = cid_of(&kind, &id)?;
     let hard = auth.flag("hard_delete");
     Ok(Reply(
-        channel_update::delete_channel(&state, &auth.actor, &cid, hard).await?,
+        channel_update::delete_channel(&state.chat(), &auth.actor, &cid, hard).await?,
     ))
 }
 
@@ -144,7 +152,7 @@ async fn send_message(
     let cid = cid_of(&kind, &id)?;
     let actor = auth.actor_for(&state, named_user(&body.message)).await?;
     Ok(Reply(
-        message::send_message(&state, &actor, &cid, &body).await?,
+        message::send_message(&state.chat(), &actor, &cid, &body).await?,
     ))
 }
 
@@ -159,7 +167,9 @@ async fn mark_read(
     let actor = auth.actor_for(&state, named).await?;
     let req: MarkRead = serde_json::from_value(body)
         .map_err(|e| crate::http::error::ApiError::input(format!("invalid request body: {e}")))?;
-    Ok(Reply(read::mark_read(&state, &actor, &cid, &req).await?))
+    Ok(Reply(
+        read::mark_read(&state.chat(), &actor, &cid, &req).await?,
+    ))
 }
 
 async fn mark_unread(
@@ -173,7 +183,9 @@ async fn mark_unread(
     let actor = auth.actor_for(&state, named).await?;
     let req: MarkUnread = serde_json::from_value(body)
         .map_err(|e| crate::http::error::ApiError::input(format!("invalid request body: {e}")))?;
-    Ok(Reply(read::mark_unread(&state, &actor, &cid, &req).await?))
+    Ok(Reply(
+        read::mark_unread(&state.chat(), &actor, &cid, &req).await?,
+    ))
 }
 
 async fn send_event(
@@ -184,7 +196,9 @@ async fn send_event(
 ) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
     let actor = auth.actor_for(&state, named_user(&body.event)).await?;
-    Ok(Reply(event::send_event(&state, &actor, &cid, &body).await?))
+    Ok(Reply(
+        event::send_event(&state.chat(), &actor, &cid, &body).await?,
+    ))
 }
 
 async fn stop_watching(
@@ -194,8 +208,13 @@ async fn stop_watching(
 ) -> HandlerResult {
     let cid = cid_of(&kind, &id)?;
     Ok(Reply(
-        channel_update::stop_watching(&state, &auth.actor, &cid, auth.connection_id.as_deref())
-            .await?,
+        channel_update::stop_watching(
+            &state.chat(),
+            &auth.actor,
+            &cid,
+            auth.connection_id.as_deref(),
+        )
+        .await?,
     ))
 }
 
@@ -212,6 +231,6 @@ async fn truncate_channel(
         .or_else(|| body.message.as_ref().and_then(named_user));
     let actor = auth.actor_for(&state, named).await?;
     Ok(Reply(
-        channel_update::truncate_channel(&state, &actor, &cid, &body).await?,
+        channel_update::truncate_channel(&state.chat(), &actor, &cid, &body).await?,
     ))
 }

@@ -135,7 +135,7 @@ async fn delete_user(
     };
     let certificate = erase::erase_user(&state, &id, options, actor.user_id(), None).await?;
     let user = match state.store.users.find_user(&id).await? {
-        Some(u) => crate::chat::view::user_json(&state, &u),
+        Some(u) => crate::chat::view::user_json(&state.chat(), &u),
         None => json!({"id": id, "deleted_at": certificate["erased_at"]}),
     };
     if certificate.is_null() {
@@ -406,7 +406,7 @@ async fn export_user_json(
         }
     }
     let messages = state.store.messages.find_messages(&ids).await?;
-    let rendered = crate::chat::view::render_messages(&state, &messages, None).await?;
+    let rendered = crate::chat::view::render_messages(&state.chat(), &messages, None).await?;
     let reactions: Vec<_> = state
         .store
         .messages
@@ -428,7 +428,7 @@ async fn export_user_json(
         .await
         .map_err(ApiError::from)?;
     Ok(Reply(json!({
-        "user": crate::chat::view::user_json(&state, &user),
+        "user": crate::chat::view::user_json(&state.chat(), &user),
         "messages": rendered,
         "reactions": reactions,
     })))

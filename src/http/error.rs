@@ -7,6 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+mod authz;
+mod chat;
+
 use crate::http::timing;
 use crate::store::Fault;
 
@@ -17,6 +20,8 @@ pub mod code {
     pub const INPUT: i32 = 4;
     pub const DOES_NOT_EXIST: i32 = 16;
     pub const NOT_ALLOWED: i32 = 17;
+    /// An event type clients may not send.
+    pub const EVENT_NOT_SUPPORTED: i32 = 18;
     pub const MESSAGE_TOO_LONG: i32 = 20;
     pub const MULTIPLE_NESTING: i32 = 21;
     pub const PAYLOAD_TOO_BIG: i32 = 22;

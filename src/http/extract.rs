@@ -48,7 +48,7 @@ impl Auth {
         state: &AppState,
         named: Option<&str>,
     ) -> Result<Actor, ApiError> {
-        user::act_as(state, &self.actor, named).await
+        Ok(user::act_as(&state.chat(), &self.actor, named).await?)
     }
 
     /// The `user_id` query parameter (server-side DELETEs and GETs name their user there).
@@ -219,7 +219,7 @@ impl FromRequestParts<AppState> for Auth {
         }
         let actor = match &caller {
             Caller::Server => Actor::server(None),
-            Caller::User(id) => Actor::user(user::find_or_create(state, id).await?),
+            Caller::User(id) => Actor::user(user::find_or_create(&state.chat(), id).await?),
             Caller::Anonymous => Actor::anonymous(),
         };
         Ok(Self {

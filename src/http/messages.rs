@@ -36,7 +36,9 @@ async fn get_message(
     ApiPath(id): ApiPath<String>,
 ) -> HandlerResult {
     let actor = auth.actor_for(&state, auth.query_user()).await?;
-    Ok(Reply(message::get_message(&state, &actor, &id).await?))
+    Ok(Reply(
+        message::get_message(&state.chat(), &actor, &id).await?,
+    ))
 }
 
 async fn update_message(
@@ -48,7 +50,7 @@ async fn update_message(
     let named = named_user(&body.message);
     let actor = auth.actor_for(&state, named).await?;
     Ok(Reply(
-        message::update_message(&state, &actor, &id, &body).await?,
+        message::update_message(&state.chat(), &actor, &id, &body).await?,
     ))
 }
 
@@ -63,7 +65,7 @@ async fn partial_update_message(
     let req: PartialUpdateMessage = serde_json::from_value(body)
         .map_err(|e| ApiError::input(format!("invalid request body: {e}")))?;
     Ok(Reply(
-        message::partial_update_message(&state, &actor, &id, &req).await?,
+        message::partial_update_message(&state.chat(), &actor, &id, &req).await?,
     ))
 }
 
@@ -75,7 +77,7 @@ async fn delete_message(
     let actor = auth.actor_for(&state, auth.query_user()).await?;
     let hard = auth.flag("hard");
     Ok(Reply(
-        message::delete_message(&state, &actor, &id, hard).await?,
+        message::delete_message(&state.chat(), &actor, &id, hard).await?,
     ))
 }
 
@@ -100,7 +102,7 @@ async fn get_replies(
         created_at_after: auth.query.get("created_at_after").cloned(),
     };
     Ok(Reply(
-        message::get_replies(&state, &auth.actor, &id, &q).await?,
+        message::get_replies(&state.chat(), &auth.actor, &id, &q).await?,
     ))
 }
 
@@ -113,7 +115,7 @@ async fn send_reaction(
     let named = named_user(&body.reaction);
     let actor = auth.actor_for(&state, named).await?;
     Ok(Reply(
-        reaction::send_reaction(&state, &actor, &id, &body).await?,
+        reaction::send_reaction(&state.chat(), &actor, &id, &body).await?,
     ))
 }
 
@@ -124,12 +126,12 @@ async fn delete_reaction(
 ) -> HandlerResult {
     let actor = auth.actor_for(&state, auth.query_user()).await?;
     Ok(Reply(
-        reaction::delete_reaction(&state, &actor, &id, &kind).await?,
+        reaction::delete_reaction(&state.chat(), &actor, &id, &kind).await?,
     ))
 }
 
 async fn search(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     let q: Search = auth.payload()?;
     let actor = auth.actor_for(&state, auth.query_user()).await?;
-    Ok(Reply(message::search(&state, &actor, &q).await?))
+    Ok(Reply(message::search(&state.chat(), &actor, &q).await?))
 }

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::{ApiJson, ApiPath, Auth, HandlerResult, Reply};
 use crate::app::AppState;
@@ -93,7 +93,7 @@ async fn deactivate_user(
     body.check()?;
     let user = lifecycle::deactivate_user(&state, &actor, &id, None).await?;
     Ok(Reply(
-        serde_json::json!({ "user": crate::chat::view::user_json(&state, &user) }),
+        serde_json::json!({ "user": crate::chat::view::user_json(&state.chat(), &user) }),
     ))
 }
 
@@ -107,7 +107,7 @@ async fn reactivate_user(
     let actor = server_actor(&state, &auth, body.created_by_id.as_deref()).await?;
     let user = lifecycle::reactivate_user(&state, &actor, &id, body.name.as_deref(), None).await?;
     Ok(Reply(
-        serde_json::json!({ "user": crate::chat::view::user_json(&state, &user) }),
+        serde_json::json!({ "user": crate::chat::view::user_json(&state.chat(), &user) }),
     ))
 }
 
@@ -183,7 +183,7 @@ async fn upsert_users(
     ApiJson(body): ApiJson<UpsertUsers>,
 ) -> HandlerResult {
     Ok(Reply(
-        user::upsert_users(&state, &auth.actor, &body.users).await?,
+        user::upsert_users(&state.chat(), &auth.actor, &body.users).await?,
     ))
 }
 
@@ -197,21 +197,38 @@ async fn partial_update_users(
     auth: Auth,
     ApiJson(body): ApiJson<PartialUpdates>,
 ) -> HandlerResult {
-    Ok(Reply(
-        user::partial_update_users(&state, &auth.actor, &body.users).await?,
-    ))
+    let chat = state.chat();
+    user::check_partial_update_batch(&body.users)?;
+    let mut out = Map::new();
+    for update in &body.users {
+        let prepared = user::prepare_partial_update(&chat, &auth.actor, update).await?;
+        // Chat knows no tokens: a `revoke_tokens_issued_before` in the update is applied
+        // here, before the user is stored (a refused revocation stores nothing).
+        if let Some(before) = prepared.revocation {
+            lifecycle::revoke_user_tokens(&state, &auth.actor, prepared.user_id(), before).await?;
+        }
+        let (id, rendered) = user::finish_partial_update(&chat, &auth.actor, prepared).await?;
+        out.insert(id, rendered);
+    }
+    Ok(Reply(json!({ "users": out })))
 }
 
 async fn query_users(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     let q: QueryUsers = auth.payload()?;
     Ok(Reply(
-        user::query_users(&state, &auth.actor, &q, auth.connection_id.as_deref()).await?,
+        user::query_users(
+            &state.chat(),
+            &auth.actor,
+            &q,
+            auth.connection_id.as_deref(),
+        )
+        .await?,
     ))
 }
 
 async fn unread_counts(State(state): State<AppState>, auth: Auth) -> HandlerResult {
     let actor = auth.actor_for(&state, auth.query_user()).await?;
     Ok(Reply(
-        crate::chat::read::unread_counts(&state, &actor).await?,
+        crate::chat::read::unread_counts(&state.chat(), &actor).await?,
     ))
 }

@@ -118,7 +118,8 @@ async fn authenticate(
             "the token's user_id does not match json.user_id",
         ));
     }
-    let user = user::upsert_on_connect(state, &user_id, payload.user_details.as_ref()).await?;
+    let user =
+        user::upsert_on_connect(&state.chat(), &user_id, payload.user_details.as_ref()).await?;
     crate::chat::Actor::user(user.clone()).authorize_app(state, "Connect")?;
     Ok((user, claims.iat, claims.sid))
 }
@@ -200,7 +201,7 @@ pub async fn run(
         return reject(socket, ApiError::internal("the audit log is unavailable")).await;
     }
 
-    let first = match read::own_user_json(&state, &user).await {
+    let first = match read::own_user_json(&state.chat(), &user).await {
         Ok(me) => {
             let mut hc = health_check(&conn_id);
             hc["me"] = me;
@@ -208,13 +209,16 @@ pub async fn run(
         }
         Err(err) => {
             state.bus.unregister(&conn_id);
-            return reject(socket, err).await;
+            return reject(socket, err.into()).await;
         }
     };
     if reg.came_online {
         state
             .bus
-            .to_presence_subscribers(&user.id, &event::presence(view::user_json(&state, &user)))
+            .to_presence_subscribers(
+                &user.id,
+                &event::presence(view::user_json(&state.chat(), &user)),
+            )
             .await;
     }
     if socket
@@ -353,7 +357,7 @@ async fn finish(state: &AppState, conn_id: &str) {
         Ok(Some(u)) => u,
         _ => return,
     };
-    let user_json = view::user_json(state, &user);
+    let user_json = view::user_json(&state.chat(), &user);
     for change in gone
         .stopped
         .iter()

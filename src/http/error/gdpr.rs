@@ -14,10 +14,8 @@ impl From<Error> for ApiError {
             Error::Store(e) => e.into(),
             Error::Record(e) => e.into(),
             Error::RecordLost(e) => e.into(),
-            Error::Chat(e) => match e.downcast::<ApiError>() {
-                Ok(api) => *api,
-                Err(other) => ApiError::internal(other),
-            },
+            Error::Chat(e) => ApiError::from(e),
+            Error::Denied(e) => ApiError::from(e),
             Error::Internal(e) => ApiError::new(
                 code::INTERNAL,
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -25,13 +23,6 @@ impl From<Error> for ApiError {
             )
             .caused_by(e),
         }
-    }
-}
-
-/// Chat answers in [`ApiError`] until it has its own error type: gdpr passes it on.
-impl From<ApiError> for Error {
-    fn from(err: ApiError) -> Self {
-        Error::Chat(Box::new(err))
     }
 }
 

@@ -1,0 +1,227 @@
+//! Changing messages: update (replace), partial update (pinning goes through here) and
+//! delete, each stored with its record and announced to the channel.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{channel_type_of, load_message, may_edit, message_data, readable_message, text_of};
+use crate::audit::EventType;
+use crate::chat::view;
+use crate::chat::{Actor, Ctx, Error, Result, event};
+use crate::store::MessageRow;
+use crate::time::{now_micros, rfc3339};
+
+async fn store_and_announce(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    m: &MessageRow,
+    kind: &str,
+) -> Result<Value> {
+    let event = if kind == "message.deleted" {
+        EventType::MessageDelete
+    } else {
+        EventType::MessageUpdate
+    };
+    let mut record = actor
+        .audit(event)
+        .subject(m.user_id.clone())
+        .object("message", m.id.clone())
+        .meta("channel_type", channel_type_of(&m.cid));
+    if event == EventType::MessageDelete {
+        record = record.meta("hard", false);
+    }
+    ctx.audit
+        .audited([record], async |records| {
+            ctx.store.messages.update_message(m, &records).await
+        })
+        .await?;
+    let stored = load_message(ctx, &m.id).await?;
+    let rendered = view::render_messages(ctx, &[stored], actor.user_id())
+        .await?
+        .remove(0);
+    let mut ev = event::channel_event(kind, &m.cid);
+    ev["message"] = rendered.clone();
+    ev["message_id"] = m.id.clone().into();
+    if let Some(u) = &actor.user {
+        ev["user"] = view::user_json(ctx, u);
+    }
+    if kind == "message.deleted" {
+        ev["hard_delete"] = false.into();
+    }
+    ctx.bus.to_channel(&m.cid, &ev).await;
+    Ok(json!({ "message": rendered }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UpdateMessage {
+    pub message: Map<String, Value>,
+}
+
+/// `POST /messages/{id}`: replaces text, attachments, mentions and custom fields.
+pub async fn update_message(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+    body: &UpdateMessage,
+) -> Result<Value> {
+    let (mut m, loaded) = readable_message(ctx, actor, id).await?;
+    may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
+    if m.deleted_at.is_some() {
+        return Err(Error::input(format!(
+            "message {id} was deleted and cannot be updated"
+        )));
+    }
+    if body
+        .message
+        .get("id")
+        .and_then(Value::as_str)
+        .is_some_and(|b| b != id)
+    {
+        return Err(Error::input("message.id does not match the id in the path"));
+    }
+    m.text = text_of(ctx, &body.message)?;
+    let mut data = Map::new();
+    for keep in [
+        "quoted_message_id",
+        "pinned_by_id",
+        "pinned_at",
+        "pin_expires",
+    ] {
+        if let Some(v) = m.data.get(keep) {
+            data.insert(keep.into(), v.clone());
+        }
+    }
+    message_data(ctx, &body.message, &mut data)?;
+    m.data = data;
+    if let Some(pinned) = body.message.get("pinned").and_then(Value::as_bool) {
+        set_pinned(&mut m, pinned, actor);
+    }
+    m.updated_at = now_micros();
+    store_and_announce(ctx, actor, &m, "message.updated").await
+}
+
+fn set_pinned(m: &mut MessageRow, pinned: bool, actor: &Actor) {
+    if pinned && !m.pinned {
+        if let Some(uid) = actor.user_id() {
+            m.data.insert("pinned_by_id".into(), uid.into());
+        }
+        m.data
+            .insert("pinned_at".into(), rfc3339(now_micros()).into());
+    } else if !pinned {
+        for k in ["pinned_by_id", "pinned_at", "pin_expires"] {
+            m.data.remove(k);
+        }
+    }
+    m.pinned = pinned;
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PartialUpdateMessage {
+    #[serde(default)]
+    pub set: Map<String, Value>,
+    #[serde(default)]
+    pub unset: Vec<String>,
+}
+
+/// `PUT /messages/{id}`: sets and unsets fields (pinning goes through here).
+pub async fn partial_update_message(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+    body: &PartialUpdateMessage,
+) -> Result<Value> {
+    let (mut m, loaded) = readable_message(ctx, actor, id).await?;
+    may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
+    if m.deleted_at.is_some() {
+        return Err(Error::input(format!(
+            "message {id} was deleted and cannot be updated"
+        )));
+    }
+    const IMMUTABLE: &[&str] = &[
+        "id",
+        "cid",
+        "user",
+        "user_id",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+        "type",
+        "parent_id",
+        "reply_count",
+        "latest_reactions",
+        "own_reactions",
+        "reaction_groups",
+        "reaction_counts",
+        "reaction_scores",
+    ];
+    for k in body.set.keys().chain(body.unset.iter()) {
+        if IMMUTABLE.contains(&k.as_str()) {
+            return Err(Error::input(format!("field {k} cannot be changed")));
+        }
+    }
+    if body.set.contains_key("text") {
+        m.text = text_of(ctx, &body.set)?;
+    }
+    let mut fields = body.set.clone();
+    fields.remove("text");
+    let pinned = fields.remove("pinned").and_then(|v| v.as_bool());
+    message_data(ctx, &fields, &mut m.data)?;
+    for k in ["pin_expires"] {
+        if let Some(v) = fields.get(k) {
+            m.data.insert(k.into(), v.clone());
+        }
+    }
+    for k in &body.unset {
+        if k == "text" {
+            m.text.clear();
+        } else if k == "pinned" {
+            set_pinned(&mut m, false, actor);
+        } else {
+            m.data.remove(k);
+        }
+    }
+    if let Some(p) = pinned {
+        set_pinned(&mut m, p, actor);
+    }
+    m.updated_at = now_micros();
+    store_and_announce(ctx, actor, &m, "message.updated").await
+}
+
+/// `DELETE /messages/{id}`: soft by default (the row stays for retention; the API shows it
+/// as deleted with no content); `hard` removes it and its reactions.
+pub async fn delete_message(ctx: &Ctx<'_>, actor: &Actor, id: &str, hard: bool) -> Result<Value> {
+    let (mut m, loaded) = readable_message(ctx, actor, id).await?;
+    may_edit(actor, &loaded, &m, "DeleteOwnMessage", "DeleteAnyMessage")?;
+    let now = now_micros();
+    if hard {
+        m.kind = "deleted".into();
+        m.deleted_at = Some(now);
+        m.updated_at = now;
+        let rendered = view::render_messages(ctx, std::slice::from_ref(&m), actor.user_id())
+            .await?
+            .remove(0);
+        let record = actor
+            .audit(EventType::MessageDelete)
+            .subject(m.user_id.clone())
+            .object("message", m.id.clone())
+            .meta("channel_type", channel_type_of(&m.cid))
+            .meta("hard", true);
+        ctx.audit
+            .audited([record], async |records| {
+                ctx.store.messages.delete_message(id, &records).await
+            })
+            .await?;
+        let mut ev = event::channel_event("message.deleted", &m.cid);
+        ev["message"] = rendered.clone();
+        ev["message_id"] = m.id.clone().into();
+        ev["hard_delete"] = true.into();
+        ctx.bus.to_channel(&m.cid, &ev).await;
+        return Ok(json!({ "message": rendered }));
+    }
+    if m.deleted_at.is_none() {
+        m.kind = "deleted".into();
+        m.deleted_at = Some(now);
+        m.updated_at = now;
+    }
+    store_and_announce(ctx, actor, &m, "message.deleted").await
+}
