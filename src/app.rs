@@ -7,6 +7,10 @@ mod server;
 
 mod jobs;
 
+mod auth;
+
+mod gdpr;
+
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -120,7 +124,10 @@ impl AppState {
             jobs: {
                 let jobs = Arc::new(crate::jobs::Jobs::default());
                 crate::gdpr::register_jobs(&jobs, crate::http::error::gdpr::answer);
-                crate::auth::lifecycle::register_jobs(&jobs, crate::http::error::auth::answer);
+                crate::auth::lifecycle::register_jobs::<Self>(
+                    &jobs,
+                    crate::http::error::auth::answer,
+                );
                 jobs
             },
         }))

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::sso::{self, ExternalLogin, ProviderKind, SsoProvider};
-use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::auth::error::Error;
 use crate::time::now_micros;
 
@@ -224,14 +224,14 @@ type RpClient = Client<
     EndpointMaybeSet,
 >;
 
-fn redirect_uri(state: &AppState, provider_id: &str) -> Result<RedirectUrl, Failure> {
-    let base = state.config.public_url.trim_end_matches('/');
+fn redirect_uri(state: &Ctx<'_>, provider_id: &str) -> Result<RedirectUrl, Failure> {
+    let base = state.public_url.trim_end_matches('/');
     RedirectUrl::new(format!("{base}/auth/oidc/{provider_id}/callback"))
         .map_err(|e| Failure::Internal(Error::internal(e)))
 }
 
 fn client(
-    state: &AppState,
+    state: &Ctx<'_>,
     provider: &SsoProvider,
     cfg: &OidcConfig,
     metadata: &CoreProviderMetadata,
@@ -287,7 +287,7 @@ fn flow_key(csrf_state: &str) -> String {
 
 /// The enabled OIDC provider `id`, or a 404 (unknown, disabled and SAML providers look the
 /// same from outside).
-pub async fn find_oidc_provider(state: &AppState, id: &str) -> crate::auth::Result<SsoProvider> {
+pub async fn find_oidc_provider(state: &Ctx<'_>, id: &str) -> crate::auth::Result<SsoProvider> {
     match sso::find_provider(state, id).await? {
         Some(p) if p.enabled && p.kind == ProviderKind::Oidc => Ok(p),
         _ => Err(Error::not_found("this OIDC provider does not exist")),
@@ -303,7 +303,7 @@ pub struct LoginRedirect {
 /// Starts a login: an authorization request (OIDC Core §3.1.2.1) for the code flow with
 /// `state`, `nonce` and an S256 PKCE challenge (RFC 7636 §4.2).
 pub async fn begin_login(
-    state: &AppState,
+    state: &Ctx<'_>,
     provider: &SsoProvider,
     return_to: Option<&str>,
 ) -> crate::auth::Result<LoginRedirect> {
@@ -375,7 +375,7 @@ pub struct CallbackParams {
 /// ID token, maps the claims, and starts the session ([`sso::complete_login`]). `bound_state`
 /// is the `state` the browser's flow cookie carries. Every refusal is audited.
 pub async fn finish_login(
-    state: &AppState,
+    state: &Ctx<'_>,
     limit: &dyn sso::LoginLimit,
     provider: &SsoProvider,
     params: CallbackParams,
@@ -395,7 +395,7 @@ pub async fn finish_login(
 }
 
 async fn verify_callback(
-    state: &AppState,
+    state: &Ctx<'_>,
     provider: &SsoProvider,
     params: CallbackParams,
     bound_state: Option<&str>,

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::sso::{self, ProviderKind, is_local_path};
-use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::auth::error::Error;
 use crate::time::now_micros;
 
@@ -240,12 +240,12 @@ pub struct SamlProvider {
 
 impl SamlProvider {
     /// Loads an enabled SAML provider; unknown, disabled or non-SAML ids are 404.
-    pub async fn load(state: &AppState, id: &str) -> crate::auth::Result<Self> {
+    pub async fn load(state: &Ctx<'_>, id: &str) -> crate::auth::Result<Self> {
         let p = sso::find_provider(state, id)
             .await?
             .filter(|p| p.kind == ProviderKind::Saml && p.enabled)
             .ok_or_else(|| Error::not_found("no such SAML provider"))?;
-        Self::from_provider(p, &state.config.public_url)
+        Self::from_provider(p, &state.public_url)
     }
 
     /// A provider from its stored row, its endpoints under `public_url`.
@@ -365,7 +365,7 @@ struct Flow {
 /// IdP URL carrying the request in the HTTP-Redirect binding (Bindings §3.4), signed when the
 /// provider has an SP key.
 pub async fn start_login(
-    state: &AppState,
+    state: &Ctx<'_>,
     p: &SamlProvider,
     return_to: Option<&str>,
 ) -> crate::auth::Result<String> {

@@ -196,7 +196,8 @@ pub async fn partial_update_users(
         }
         check_size(&user.data)?;
         if let Some(before) = revocation {
-            crate::auth::lifecycle::revoke_user_tokens(state, actor, &user.id, before).await?;
+            crate::auth::lifecycle::revoke_user_tokens(&state.auth(), actor, &user.id, before)
+                .await?;
         }
         user.updated_at = now_micros();
         user.last_active = None;
