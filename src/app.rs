@@ -123,7 +123,7 @@ impl AppState {
             crypto: parts.crypto,
             jobs: {
                 let jobs = Arc::new(crate::jobs::Jobs::default());
-                crate::gdpr::register_jobs(&jobs, crate::http::error::gdpr::answer);
+                crate::gdpr::register_jobs::<Self>(&jobs, crate::http::error::gdpr::answer);
                 crate::auth::lifecycle::register_jobs::<Self>(
                     &jobs,
                     crate::http::error::auth::answer,

@@ -27,8 +27,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
+use crate::gdpr::Ctx;
 use crate::gdpr::error::{Error, Result};
 use crate::store::{Cursor, MessageRow, ReactionRow};
 use crate::time::{Micros, rfc3339};
@@ -116,7 +116,7 @@ pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
 /// Exports one user to the ZIP `out` (see [`export`]).
 pub async fn export_user(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     out: &Path,
     progress: Progress<'_>,
@@ -131,7 +131,7 @@ pub async fn export_user(
 /// Exports several users, one archive each (`<dir>/<user id>.zip`): each data subject gets
 /// their own file, which holds nobody else's data. `progress` gets the user's index too.
 pub async fn export_users(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_ids: &[String],
     dir: &Path,
     progress: &mut (dyn FnMut(usize, u64, u64) + Send),
@@ -150,7 +150,7 @@ pub async fn export_users(
 /// exported user), then renames it to `out`. On failure nothing is left at `out`, and the
 /// attempt is recorded as failed.
 pub async fn export(
-    state: &AppState,
+    state: &Ctx<'_>,
     request: &ExportRequest,
     out: &Path,
     progress: Progress<'_>,
@@ -184,7 +184,7 @@ pub async fn export(
     finished.map_err(|e| Error::internal(format!("GDPR export failed: {e:#}")))
 }
 
-async fn record(state: &AppState, request: &ExportRequest, ok: bool) -> anyhow::Result<()> {
+async fn record(state: &Ctx<'_>, request: &ExportRequest, ok: bool) -> anyhow::Result<()> {
     let mut event = AuditEvent::new(EventType::GdprExport)
         .actor_opt(request.actor.as_deref())
         .subject(request.user_id.clone())
@@ -199,7 +199,7 @@ async fn record(state: &AppState, request: &ExportRequest, ok: bool) -> anyhow::
 }
 
 async fn write_archive(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     path: &Path,
     progress: Progress<'_>,
@@ -385,7 +385,7 @@ fn reaction_json(r: &ReactionRow) -> Value {
     })
 }
 
-async fn count_messages(state: &AppState, user_id: &str) -> anyhow::Result<u64> {
+async fn count_messages(state: &Ctx<'_>, user_id: &str) -> anyhow::Result<u64> {
     let (mut n, mut after) = (0u64, String::new());
     loop {
         let ids = state
@@ -405,7 +405,7 @@ async fn count_messages(state: &AppState, user_id: &str) -> anyhow::Result<u64> 
 /// channels they belong to or have read (threads included). The store has no lookup of
 /// reactions by user, so those channels are scanned a page at a time.
 async fn write_reactions(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     cids: &[String],
     zip: &mut Archive,
@@ -465,7 +465,7 @@ async fn write_reactions(
 }
 
 async fn write_reactions_on(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     message_ids: &[String],
     zip: &mut Archive,
@@ -564,7 +564,7 @@ mod tests {
     /// Jobs run on spawned tasks: the export must be a `Send` future (checked at compile
     /// time).
     #[allow(dead_code)]
-    fn the_export_future_is_send(state: &AppState, out: &Path, progress: Progress<'_>) {
+    fn the_export_future_is_send(state: &Ctx<'_>, out: &Path, progress: Progress<'_>) {
         fn send<T: Send>(_: T) {}
         send(export(state, &ExportRequest::default(), out, progress));
     }
@@ -598,9 +598,19 @@ mod tests {
 /// `gdpr.export`: Stream's `POST /export/users` as a task. Each user's archive is written
 /// to `<data dir>/exports/<task id>/<user id>.zip` (checkpoint: users done, so a resumed
 /// run skips finished archives); the result lists signed, expiring download URLs.
-pub struct ExportJob {
+pub struct ExportJob<H> {
     /// How a refused export is described in the task's error.
     pub answer: super::Answer,
+    host: std::marker::PhantomData<fn() -> H>,
+}
+
+impl<H> ExportJob<H> {
+    pub fn new(answer: super::Answer) -> Self {
+        Self {
+            answer,
+            host: std::marker::PhantomData,
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -614,29 +624,29 @@ pub const DOWNLOAD_SECS: i64 = 3600;
 
 /// The signature of a download URL: HMAC-SHA256 under the API secret of the task, file and
 /// expiry.
-pub fn download_signature(state: &AppState, task: &str, file: &str, expires: i64) -> String {
+pub fn download_signature(state: &Ctx<'_>, task: &str, file: &str, expires: i64) -> String {
     use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(state.credentials.secret_bytes())
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(state.api_secret)
         .expect("HMAC takes any key length");
     mac.update(format!("ward-export-download/v1\n{task}\n{file}\n{expires}").as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
-pub fn download_url(state: &AppState, task: &str, file: &str) -> String {
+pub fn download_url(state: &Ctx<'_>, task: &str, file: &str) -> String {
     let expires = chrono::Utc::now().timestamp() + DOWNLOAD_SECS;
     format!(
         "{}/exports/{task}/{file}?expires={expires}&signature={}",
-        state.config.public_url,
+        state.public_url,
         download_signature(state, task, file, expires)
     )
 }
 
 /// Where a task's archives live.
-pub fn task_dir(state: &AppState, task: &str) -> PathBuf {
-    state.config.data_dir.join("exports").join(task)
+pub fn task_dir(state: &Ctx<'_>, task: &str) -> PathBuf {
+    state.data_dir.join("exports").join(task)
 }
 
-impl crate::jobs::Job for ExportJob {
+impl<H: crate::gdpr::Host> crate::jobs::Job for ExportJob<H> {
     const KIND: &'static str = "gdpr.export";
     type Payload = ExportPayload;
 
@@ -647,7 +657,8 @@ impl crate::jobs::Job for ExportJob {
         use crate::jobs::JobError;
         let p = ctx.payload().clone();
         let task = ctx.id().to_string();
-        let state: AppState = ctx.host()?;
+        let host: H = ctx.host()?;
+        let state = host.gdpr();
         let dir = task_dir(&state, &task);
         crate::fsx::create_private_dir(&dir).map_err(|e| JobError::Retryable(e.to_string()))?;
         let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);
