@@ -95,16 +95,16 @@ impl Error {
 
     /// Whether the caller is at fault (a 4xx at the edge), as opposed to the server.
     pub fn is_callers(&self) -> bool {
-        match self {
+        matches!(
+            self,
             Self::Input(_)
-            | Self::NotFound(_)
-            | Self::NotAllowed(_)
-            | Self::NotAuthenticated(_)
-            | Self::Token(_)
-            | Self::RateLimited(_)
-            | Self::TooManyAttempts(_) => true,
-            Self::Store(StoreError::Conflict(_)) => true,
-            _ => false,
-        }
+                | Self::NotFound(_)
+                | Self::NotAllowed(_)
+                | Self::NotAuthenticated(_)
+                | Self::Token(_)
+                | Self::RateLimited(_)
+                | Self::TooManyAttempts(_)
+                | Self::Store(StoreError::Conflict(_))
+        )
     }
 }

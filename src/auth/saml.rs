@@ -245,7 +245,7 @@ impl SamlProvider {
             .await?
             .filter(|p| p.kind == ProviderKind::Saml && p.enabled)
             .ok_or_else(|| Error::not_found("no such SAML provider"))?;
-        Self::from_provider(p, &state.public_url)
+        Self::from_provider(p, state.public_url)
     }
 
     /// A provider from its stored row, its endpoints under `public_url`.

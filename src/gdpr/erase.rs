@@ -108,10 +108,9 @@ pub async fn erase_user(
     state.audit.sync().await.map_err(Error::internal)?;
     let keys_destroyed = match &state.crypto {
         Some(crypto) => {
-            let n =
-                crate::crypto::shred_user(crypto, &*state.store.messages, &*state.audit, user_id)
-                    .await
-                    .map_err(Error::internal)?;
+            let n = crate::crypto::shred_user(crypto, &*state.store.messages, state.audit, user_id)
+                .await
+                .map_err(Error::internal)?;
             // No node may keep serving the subject's plaintext from its key cache.
             state
                 .bus
