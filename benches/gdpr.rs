@@ -255,9 +255,10 @@ async fn main() -> anyhow::Result<()> {
                     .push((started.elapsed().as_secs_f64(), done, total));
             }
         };
-        let manifest = ward::gdpr::export::export_user(&state, "subject", &out, &mut progress)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let manifest =
+            ward::gdpr::export::export_user(&state.gdpr(), "subject", &out, &mut progress)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         let secs = started.elapsed().as_secs_f64();
         let (rss_after, hwm) = memory();
         let marks = marks.lock().unwrap().clone();
@@ -293,9 +294,10 @@ async fn main() -> anyhow::Result<()> {
             user: ward::gdpr::erase::Mode::Hard,
             messages: ward::gdpr::erase::Mode::Hard,
         };
-        let certificate = ward::gdpr::erase::erase_user(&state, "subject", options, None, None)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let certificate =
+            ward::gdpr::erase::erase_user(&state.gdpr(), "subject", options, None, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         println!(
             "RESULT {db} erase: {} messages, {} reactions removed, {} keys destroyed, {} pseudonyms unlinked in {:.2} s",
             certificate["removed"]["messages"],

@@ -7,7 +7,9 @@ mod server;
 
 mod jobs;
 
+mod auth;
 mod chat;
+mod gdpr;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -121,8 +123,11 @@ impl AppState {
             crypto: parts.crypto,
             jobs: {
                 let jobs = Arc::new(crate::jobs::Jobs::default());
-                crate::gdpr::register_jobs(&jobs, crate::http::error::gdpr::answer);
-                crate::auth::lifecycle::register_jobs(&jobs, crate::http::error::auth::answer);
+                crate::gdpr::register_jobs::<Self>(&jobs, crate::http::error::gdpr::answer);
+                crate::auth::lifecycle::register_jobs::<Self>(
+                    &jobs,
+                    crate::http::error::auth::answer,
+                );
                 jobs
             },
         }))

@@ -9,16 +9,17 @@
 //! every live node has closed the sockets concerned), then announced and audited.
 
 use crate::chat::user::save_user;
+use crate::chat::view;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
+use crate::auth::Ctx;
 use crate::auth::error::Error;
 use crate::bus::wire::Revocation;
-use crate::chat::{Actor, view};
+use crate::chat::Actor;
 use crate::store::UserRow;
 use crate::time::{now_micros, rfc3339};
 
@@ -26,7 +27,7 @@ use crate::time::{now_micros, rfc3339};
 /// (revocations made on other nodes cannot reach this one meanwhile).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
-async fn existing_user(state: &AppState, user_id: &str) -> crate::auth::Result<UserRow> {
+async fn existing_user(state: &Ctx<'_>, user_id: &str) -> crate::auth::Result<UserRow> {
     crate::chat::validate_user_id(user_id)?;
     state
         .store
@@ -48,14 +49,14 @@ fn state_event(actor: &Actor, user_id: &str, change: &str, task_id: Option<&str>
     event
 }
 
-async fn announce(state: &AppState, kind: &str, actor: &Actor, user: &UserRow) {
+async fn announce(state: &Ctx<'_>, kind: &str, actor: &Actor, user: &UserRow) {
     let mut event = json!({
         "type": kind,
-        "user": view::user_json(&state.chat(), user),
+        "user": view::user_json(&state.chat, user),
         "created_at": rfc3339(now_micros()),
     });
     if let Some(by) = &actor.user {
-        event["created_by"] = view::user_json(&state.chat(), by);
+        event["created_by"] = view::user_json(&state.chat, by);
     }
     state.bus.to_presence_subscribers(&user.id, &event).await;
 }
@@ -63,7 +64,7 @@ async fn announce(state: &AppState, kind: &str, actor: &Actor, user: &UserRow) {
 /// Deactivates a user: refused on REST and WebSocket whatever their token, their sockets
 /// closed on every node, `user.deactivated` sent to their presence subscribers.
 pub async fn deactivate_user(
-    state: &AppState,
+    state: &Ctx<'_>,
     actor: &Actor,
     user_id: &str,
     task_id: Option<&str>,
@@ -74,7 +75,7 @@ pub async fn deactivate_user(
         user.deactivated_at = Some(now);
         user.updated_at = now;
         let record = state_event(actor, user_id, "deactivated", task_id);
-        user = save_user(&state.chat(), &user, [record]).await?;
+        user = save_user(&state.chat, &user, [record]).await?;
     }
     state
         .bus
@@ -89,7 +90,7 @@ pub async fn deactivate_user(
 /// Reactivates a deactivated user (a deleted one must be restored first); `name`, if
 /// given, replaces their name. Tokens revoked meanwhile stay revoked.
 pub async fn reactivate_user(
-    state: &AppState,
+    state: &Ctx<'_>,
     actor: &Actor,
     user_id: &str,
     name: Option<&str>,
@@ -110,7 +111,7 @@ pub async fn reactivate_user(
         user.data.insert("name".into(), name.into());
     }
     let record = state_event(actor, user_id, "reactivated", task_id);
-    let user = save_user(&state.chat(), &user, [record]).await?;
+    let user = save_user(&state.chat, &user, [record]).await?;
     announce(state, "user.reactivated", actor, &user).await;
     Ok(user)
 }
@@ -118,7 +119,7 @@ pub async fn reactivate_user(
 /// Restores soft-deleted users (Stream's `POST /users/restore`): they may connect again
 /// with tokens issued from now on. What erasure shredded stays unreadable.
 pub async fn restore_users(
-    state: &AppState,
+    state: &Ctx<'_>,
     actor: &Actor,
     user_ids: &[String],
 ) -> crate::auth::Result<()> {
@@ -135,7 +136,7 @@ pub async fn restore_users(
         user.deactivated_at = None;
         user.updated_at = now_micros();
         let record = state_event(actor, &user.id, "restored", None);
-        save_user(&state.chat(), &user, [record]).await?;
+        save_user(&state.chat, &user, [record]).await?;
     }
     Ok(())
 }
@@ -151,12 +152,16 @@ pub fn parse_cutoff(value: &Value) -> crate::auth::Result<Option<i64>> {
 /// revocation): refused from now on on every node, and their sockets opened with such a
 /// token closed on every node.
 pub async fn revoke_user_tokens(
-    state: &AppState,
+    state: &Ctx<'_>,
     actor: &Actor,
     user_id: &str,
     before: Option<i64>,
 ) -> crate::auth::Result<()> {
-    actor.authorize_app(state, "ManageRoles")?;
+    state.authz.authorize(
+        actor.principal(),
+        "ManageRoles",
+        &crate::authz::Resource::App,
+    )?;
     let cutoff = before.unwrap_or(0);
     state
         .store
@@ -192,11 +197,15 @@ pub async fn revoke_user_tokens(
 /// `PATCH /app`): every user token issued before the cut-off is refused, and the sockets
 /// opened with one are closed, on every node. `None` lifts it.
 pub async fn revoke_app_tokens(
-    state: &AppState,
+    state: &Ctx<'_>,
     actor: &Actor,
     before: Option<i64>,
 ) -> crate::auth::Result<()> {
-    actor.authorize_app(state, "ManageRoles")?;
+    state.authz.authorize(
+        actor.principal(),
+        "ManageRoles",
+        &crate::authz::Resource::App,
+    )?;
     match before {
         Some(secs) => {
             state
@@ -231,7 +240,7 @@ pub async fn revoke_app_tokens(
 /// session ended, user deactivated or deleted) and revokes those that fail. Returns how
 /// many were revoked. A database error leaves the connection alone (checked again next
 /// time).
-pub async fn recheck_connections(state: &AppState) -> usize {
+pub async fn recheck_connections(state: &Ctx<'_>) -> usize {
     let mut revoked = 0;
     // Connections opened with the same credentials (tabs of one user) are checked once.
     let mut verdicts: std::collections::HashMap<(String, Option<i64>, Option<String>), bool> =
@@ -269,8 +278,9 @@ pub async fn recheck_connections(state: &AppState) -> usize {
 /// While the cross-node bus is down, re-checks this node's open connections every
 /// [`SWEEP_INTERVAL`]: revocations made on other nodes then still close them within a few
 /// seconds. Stops with the shutdown signal.
-pub fn spawn_sweep(state: AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn_sweep(host: impl crate::auth::Host) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let state = host.auth();
         let mut shutdown = state.shutdown.clone();
         let mut tick = tokio::time::interval(SWEEP_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -310,13 +320,24 @@ pub struct UsersPayload {
 pub type Answer = fn(Error) -> (bool, i32, String);
 
 /// `users.state`: Stream's `POST /users/deactivate` and `/users/reactivate` as a task.
-/// The checkpoint is the number of users done; each step is idempotent.
-pub struct UsersStateJob {
+/// The checkpoint is the number of users done; each step is idempotent. `H` is the host the
+/// workers run in, which lends the authentication context.
+pub struct UsersStateJob<H> {
     /// How a refused step is described in the task's error.
     pub answer: Answer,
+    host: std::marker::PhantomData<fn() -> H>,
 }
 
-impl crate::jobs::Job for UsersStateJob {
+impl<H> UsersStateJob<H> {
+    pub fn new(answer: Answer) -> Self {
+        Self {
+            answer,
+            host: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<H: crate::auth::Host> crate::jobs::Job for UsersStateJob<H> {
     const KIND: &'static str = "users.state";
     type Payload = UsersPayload;
 
@@ -329,7 +350,8 @@ impl crate::jobs::Job for UsersStateJob {
         let total = p.user_ids.len() as i64;
         let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);
         let task_id = ctx.id().to_string();
-        let state: AppState = ctx.host()?;
+        let host: H = ctx.host()?;
+        let state = host.auth();
         let by = match &p.requested_by {
             Some(id) => state
                 .store
@@ -377,6 +399,6 @@ impl crate::jobs::Job for UsersStateJob {
 }
 
 /// Registers the identity job kinds with this process's workers.
-pub fn register_jobs(jobs: &crate::jobs::Jobs, answer: Answer) {
-    jobs.register(UsersStateJob { answer });
+pub fn register_jobs<H: crate::auth::Host>(jobs: &crate::jobs::Jobs, answer: Answer) {
+    jobs.register(UsersStateJob::<H>::new(answer));
 }

@@ -12,6 +12,43 @@ pub mod totp;
 
 pub use error::{Error, Result, TokenError};
 
+use tokio::sync::watch;
+
+use crate::audit::AuditLog;
+use crate::authz::Authz;
+use crate::bus::Bus;
+use crate::config::SessionConfig;
+use crate::crypto::fields::FieldCrypto;
+use crate::store::Store;
+
+/// What authentication works with, borrowed from the application for one operation: the
+/// edge builds it (`AppState::auth`), so this domain needs nothing above it.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub bus: &'a Bus,
+    /// The policies (app-level revocations need `ManageRoles`).
+    pub authz: &'a Authz,
+    /// The verifiable audit log.
+    pub audit: &'a AuditLog,
+    /// Field encryption (TOTP seeds, IdP secrets); `None` when switched off.
+    pub crypto: Option<&'a FieldCrypto>,
+    /// Session lifetimes and cookie settings (`config.sessions`).
+    pub sessions: &'a SessionConfig,
+    /// The public base URL (SSO redirect and SAML endpoints).
+    pub public_url: &'a str,
+    /// Flips to true once shutdown starts (the revocation sweep stops).
+    pub shutdown: &'a watch::Receiver<bool>,
+    /// Chat's context: accounts are saved and shown the way chat saves and shows users.
+    pub chat: crate::chat::Ctx<'a>,
+}
+
+/// What authentication's background work runs in (its jobs and the revocation sweep): a
+/// cheap-to-clone handle that lends an authentication context.
+pub trait Host: Clone + Send + Sync + 'static {
+    fn auth(&self) -> Ctx<'_>;
+}
+
 /// The authenticated caller of a REST request or WebSocket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
@@ -33,7 +70,6 @@ impl Caller {
     }
 }
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
 
 /// The setting holding the app-wide `revoke_tokens_issued_before` (Unix seconds).
@@ -46,7 +82,7 @@ pub fn issued_before(iat: Option<i64>, before: i64) -> bool {
 }
 
 /// The app-wide revocation cut-off, if one is set.
-pub async fn app_tokens_revoked(state: &AppState) -> crate::auth::Result<Option<i64>> {
+pub async fn app_tokens_revoked(state: &Ctx<'_>) -> crate::auth::Result<Option<i64>> {
     Ok(state
         .store
         .settings
@@ -59,7 +95,7 @@ pub async fn app_tokens_revoked(state: &AppState) -> crate::auth::Result<Option<
 /// with or without the bus): issued before the user's tokens were revoked (deprovisioning,
 /// erasure, Stream's `revoke_tokens_issued_before` per user or app-wide), belonging to an
 /// ended session, or held by a deactivated or deleted user.
-pub async fn check_revocation(state: &AppState, claims: &token::Claims) -> crate::auth::Result<()> {
+pub async fn check_revocation(state: &Ctx<'_>, claims: &token::Claims) -> crate::auth::Result<()> {
     let Some(user_id) = claims.user_id.as_deref().filter(|_| !claims.server) else {
         return Ok(());
     };
@@ -105,7 +141,7 @@ pub async fn check_revocation(state: &AppState, claims: &token::Claims) -> crate
 /// account deactivated, and their WebSockets closed on every node. Returns how many
 /// sessions were revoked.
 pub async fn deprovision(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     by: Option<&str>,
     reason: &str,
@@ -130,7 +166,7 @@ pub async fn deprovision(
             .object("user", user_id)
             .meta("created", false)
             .meta("via", reason);
-        crate::chat::user::save_user(&state.chat(), &user, [record]).await?;
+        crate::chat::user::save_user(&state.chat, &user, [record]).await?;
     }
     state
         .bus
@@ -155,7 +191,7 @@ pub fn saml_config_check(config: &serde_json::Value) -> std::result::Result<(), 
 /// Refuses weak passwords and existing users. TOTP enrolment is then mandatory (the 2FA
 /// policy covers admins and cannot drop them).
 pub async fn bootstrap_admin(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     password: &str,
 ) -> crate::auth::Result<()> {
@@ -176,7 +212,7 @@ pub async fn bootstrap_admin(
         .object("user", user_id)
         .meta("created", true)
         .meta("via", "bootstrap");
-    crate::chat::user::save_user(&state.chat(), &user, [created]).await?;
+    crate::chat::user::save_user(&state.chat, &user, [created]).await?;
     let hash = password::hash(password).map_err(Error::internal)?;
     let record = AuditEvent::new(EventType::ConfigChange)
         .subject(user_id)

@@ -27,11 +27,10 @@ use openidconnect::core::{
     CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AccessToken, AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode,
-    ClaimsVerificationError, Client, ClientId, ClientSecret, CsrfToken, EmptyExtraTokenFields,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IdToken, IdTokenFields, IssuerUrl, JsonWebKey,
-    JwsSigningAlgorithm, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RequestTokenError, Scope, SignatureVerificationError, StandardErrorResponse,
+    AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, Client, ClientId,
+    ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IdToken, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardErrorResponse,
     StandardTokenResponse, TokenResponse, UserInfoClaims, reqwest,
 };
 use secrecy::ExposeSecret;
@@ -39,16 +38,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::sso::{self, ExternalLogin, ProviderKind, SsoProvider};
-use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::auth::error::Error;
 use crate::time::now_micros;
 
 mod config;
+mod id_token;
 
 use config::needs_userinfo;
 pub use config::{
     Mapped, OidcConfig, UserIdClaim, map_claims, map_role, map_user_id, validate_config,
 };
+use id_token::{IdTokenError, verify_id_token};
 
 /// How long a login may take between the redirect to the IdP and the callback.
 const FLOW_TTL_SECS: i64 = 600;
@@ -224,14 +225,14 @@ type RpClient = Client<
     EndpointMaybeSet,
 >;
 
-fn redirect_uri(state: &AppState, provider_id: &str) -> Result<RedirectUrl, Failure> {
-    let base = state.config.public_url.trim_end_matches('/');
+fn redirect_uri(state: &Ctx<'_>, provider_id: &str) -> Result<RedirectUrl, Failure> {
+    let base = state.public_url.trim_end_matches('/');
     RedirectUrl::new(format!("{base}/auth/oidc/{provider_id}/callback"))
         .map_err(|e| Failure::Internal(Error::internal(e)))
 }
 
 fn client(
-    state: &AppState,
+    state: &Ctx<'_>,
     provider: &SsoProvider,
     cfg: &OidcConfig,
     metadata: &CoreProviderMetadata,
@@ -287,7 +288,7 @@ fn flow_key(csrf_state: &str) -> String {
 
 /// The enabled OIDC provider `id`, or a 404 (unknown, disabled and SAML providers look the
 /// same from outside).
-pub async fn find_oidc_provider(state: &AppState, id: &str) -> crate::auth::Result<SsoProvider> {
+pub async fn find_oidc_provider(state: &Ctx<'_>, id: &str) -> crate::auth::Result<SsoProvider> {
     match sso::find_provider(state, id).await? {
         Some(p) if p.enabled && p.kind == ProviderKind::Oidc => Ok(p),
         _ => Err(Error::not_found("this OIDC provider does not exist")),
@@ -303,7 +304,7 @@ pub struct LoginRedirect {
 /// Starts a login: an authorization request (OIDC Core §3.1.2.1) for the code flow with
 /// `state`, `nonce` and an S256 PKCE challenge (RFC 7636 §4.2).
 pub async fn begin_login(
-    state: &AppState,
+    state: &Ctx<'_>,
     provider: &SsoProvider,
     return_to: Option<&str>,
 ) -> crate::auth::Result<LoginRedirect> {
@@ -375,7 +376,7 @@ pub struct CallbackParams {
 /// ID token, maps the claims, and starts the session ([`sso::complete_login`]). `bound_state`
 /// is the `state` the browser's flow cookie carries. Every refusal is audited.
 pub async fn finish_login(
-    state: &AppState,
+    state: &Ctx<'_>,
     limit: &dyn sso::LoginLimit,
     provider: &SsoProvider,
     params: CallbackParams,
@@ -395,7 +396,7 @@ pub async fn finish_login(
 }
 
 async fn verify_callback(
-    state: &AppState,
+    state: &Ctx<'_>,
     provider: &SsoProvider,
     params: CallbackParams,
     bound_state: Option<&str>,
@@ -529,90 +530,10 @@ async fn verify_callback(
     ))
 }
 
-/// Why an ID token was refused.
-enum IdTokenError {
-    Claims(ClaimsVerificationError),
-    /// `at_hash` does not match the access token (OIDC Core §3.1.3.8).
-    AccessTokenHash,
-}
-
-impl IdTokenError {
-    fn reason(&self) -> &'static str {
-        match self {
-            Self::Claims(e) => claims_error_reason(e),
-            Self::AccessTokenHash => "at_hash_mismatch",
-        }
-    }
-
-    fn is_unknown_key(&self) -> bool {
-        matches!(
-            self,
-            Self::Claims(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey
-            ))
-        )
-    }
-}
-
-impl From<ClaimsVerificationError> for IdTokenError {
-    fn from(e: ClaimsVerificationError) -> Self {
-        Self::Claims(e)
-    }
-}
-
-/// Validates the ID token (OIDC Core §3.1.3.7): issuer, audience (no untrusted extra
-/// audience, `azp`), expiry, `iat` not in the future, nonce, and the signature against the
-/// provider's JWKS with an algorithm its metadata lists; then `at_hash`, which binds the
-/// access token used for UserInfo to this ID token (§3.1.3.8). Returns the claims as JSON.
-fn verify_id_token(
-    client: &RpClient,
-    metadata: &CoreProviderMetadata,
-    id_token: &RpIdToken,
-    access_token: &AccessToken,
-    nonce: &Nonce,
-) -> Result<Map<String, Value>, IdTokenError> {
-    let now = chrono::Utc::now();
-    let verifier = client
-        .id_token_verifier()
-        .set_allowed_algs(allowed_algs(metadata))
-        .set_issue_time_verifier_fn(move |iat| {
-            if (iat - now).num_seconds() > IAT_SKEW_SECS {
-                Err("issued in the future".into())
-            } else {
-                Ok(())
-            }
-        });
-    let claims = id_token.claims(&verifier, nonce)?;
-    if let Some(expected) = claims.access_token_hash() {
-        let alg = id_token
-            .signing_alg()
-            .map_err(ClaimsVerificationError::SignatureVerification)?;
-        let actual = if alg.uses_shared_secret() {
-            // The hash depends on the algorithm only; the MAC key plays no part in it.
-            AccessTokenHash::from_token(
-                access_token,
-                alg,
-                &CoreJsonWebKey::new_symmetric(Vec::new()),
-            )
-        } else {
-            let key = id_token
-                .signing_key(&verifier)
-                .map_err(ClaimsVerificationError::SignatureVerification)?;
-            AccessTokenHash::from_token(access_token, alg, key)
-        };
-        if actual.ok().as_ref() != Some(expected) {
-            return Err(IdTokenError::AccessTokenHash);
-        }
-    }
-    match serde_json::to_value(claims) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ClaimsVerificationError::Other("claims are not an object".into()).into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openidconnect::SignatureVerificationError;
     use serde_json::json;
 
     #[test]

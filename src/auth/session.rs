@@ -9,8 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
+use crate::auth::Ctx;
 use crate::auth::error::{Error, Result};
 use crate::bus::wire::Revocation;
 use crate::store::{SessionRow, UserRow};
@@ -45,12 +45,12 @@ pub struct Start<'a> {
 }
 
 /// Starts a session for `user`; returns the cookie value (the only copy of the secret).
-pub async fn create(state: &AppState, user: &UserRow, start: Start<'_>) -> Result<String> {
+pub async fn create(state: &Ctx<'_>, user: &UserRow, start: Start<'_>) -> Result<String> {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
     let now = now_micros();
-    let limits = &state.config.sessions;
+    let limits = &state.sessions;
     let row = SessionRow {
         id_hash: hash(&token),
         user_id: user.id.clone(),
@@ -80,15 +80,15 @@ pub async fn create(state: &AppState, user: &UserRow, start: Start<'_>) -> Resul
 }
 
 /// The `Set-Cookie` value for a new session.
-pub fn set_cookie(state: &AppState, token: &str) -> HeaderValue {
-    let secure = if state.config.sessions.secure_cookies {
+pub fn set_cookie(state: &Ctx<'_>, token: &str) -> HeaderValue {
+    let secure = if state.sessions.secure_cookies {
         "; Secure"
     } else {
         ""
     };
     HeaderValue::from_str(&format!(
         "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        state.config.sessions.absolute_secs
+        state.sessions.absolute_secs
     ))
     .expect("a cookie of URL-safe characters")
 }
@@ -112,7 +112,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// The live session of a request, if it carries one: unknown, revoked, expired or idle
 /// sessions are `None` (idle and expired ones are revoked on the way, and audited).
-pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>> {
+pub async fn from_headers(state: &Ctx<'_>, headers: &HeaderMap) -> Result<Option<Session>> {
     let Some(token) = cookie_token(headers) else {
         return Ok(None);
     };
@@ -124,7 +124,7 @@ pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Optio
         return Ok(None);
     }
     let now = now_micros();
-    let idle = state.config.sessions.idle_secs * 1_000_000;
+    let idle = state.sessions.idle_secs * 1_000_000;
     let reason = if now >= row.expires_at {
         Some("absolute_timeout")
     } else if now - row.last_seen >= idle {
@@ -160,14 +160,14 @@ pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Optio
 }
 
 /// The request's live session, or code 5 / 401.
-pub async fn require(state: &AppState, headers: &HeaderMap) -> Result<Session> {
+pub async fn require(state: &Ctx<'_>, headers: &HeaderMap) -> Result<Session> {
     from_headers(state, headers)
         .await?
         .ok_or_else(|| Error::not_authenticated("log in first (no live session)"))
 }
 
 /// Marks the session's second factor verified.
-pub async fn mark_mfa(state: &AppState, session: &Session) -> Result<()> {
+pub async fn mark_mfa(state: &Ctx<'_>, session: &Session) -> Result<()> {
     state
         .store
         .identity
@@ -178,7 +178,7 @@ pub async fn mark_mfa(state: &AppState, session: &Session) -> Result<()> {
 
 /// Revokes one session, recording who did it and why.
 pub async fn revoke(
-    state: &AppState,
+    state: &Ctx<'_>,
     id_hash: &str,
     user_id: &str,
     by: Option<&str>,
@@ -216,7 +216,7 @@ pub async fn revoke(
 
 /// Revokes every session of a user; returns how many.
 pub async fn revoke_all(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     by: Option<&str>,
     reason: &str,
@@ -246,7 +246,7 @@ pub async fn revoke_all(
 
 /// Whether a user of `role` must have verified a second factor (policy in the setting
 /// `auth_2fa_roles`, a JSON list; by default admins, auditors and compliance officers).
-pub async fn requires_2fa(state: &AppState, role: &str) -> Result<bool> {
+pub async fn requires_2fa(state: &Ctx<'_>, role: &str) -> Result<bool> {
     let roles: Vec<String> = match state.store.settings.find_setting("auth_2fa_roles").await? {
         Some(json) => serde_json::from_str(&json).unwrap_or_else(|_| default_2fa_roles()),
         None => default_2fa_roles(),

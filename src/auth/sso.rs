@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::session::{self, Start};
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
+use crate::auth::Ctx;
 use crate::auth::error::{Error, Result};
 use crate::crypto::fields::Opened;
 use crate::crypto::frame::Field;
@@ -64,7 +64,7 @@ fn secret_field(id: &str) -> Field<'_> {
 }
 
 /// The provider `id` with its secret opened, if it exists.
-pub async fn find_provider(state: &AppState, id: &str) -> Result<Option<SsoProvider>> {
+pub async fn find_provider(state: &Ctx<'_>, id: &str) -> Result<Option<SsoProvider>> {
     let Some(row) = state.store.identity.find_provider(id).await? else {
         return Ok(None);
     };
@@ -100,7 +100,7 @@ pub async fn find_provider(state: &AppState, id: &str) -> Result<Option<SsoProvi
 }
 
 /// Stores a provider (sealing its secret), recording the change for the audit log.
-pub async fn save_provider(state: &AppState, p: &SsoProvider, by: Option<&str>) -> Result<()> {
+pub async fn save_provider(state: &Ctx<'_>, p: &SsoProvider, by: Option<&str>) -> Result<()> {
     let secret = match (&p.secret, &state.crypto) {
         (None, _) => None,
         (Some(s), Some(crypto)) => Some(
@@ -168,7 +168,7 @@ pub struct ExternalLogin {
 /// Provisions or updates the user, starts a session, records the login, and answers: a
 /// 303 to `return_to` (a path on this server only) or a JSON body.
 pub async fn complete_login(
-    state: &AppState,
+    state: &Ctx<'_>,
     limit: &dyn LoginLimit,
     login: ExternalLogin,
     return_to: Option<&str>,
@@ -216,7 +216,7 @@ pub async fn complete_login(
                 .meta("created", existing.is_none())
                 .meta("via", login.method),
         );
-        user = crate::chat::user::save_user(&state.chat(), &user, records).await?;
+        user = crate::chat::user::save_user(&state.chat, &user, records).await?;
     }
     let token = session::create(
         state,
@@ -289,7 +289,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
 }
 
 /// Records a failed SSO login (the reason is a short code, never the assertion or token).
-pub async fn record_failure(state: &AppState, provider_id: &str, method: &str, reason: &str) {
+pub async fn record_failure(state: &Ctx<'_>, provider_id: &str, method: &str, reason: &str) {
     let event = AuditEvent::new(EventType::LoginFailed)
         .outcome(Outcome::Failed)
         .meta("method", method)

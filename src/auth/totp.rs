@@ -10,8 +10,8 @@ use rand::RngCore;
 use totp_rs::{Algorithm, Builder, Totp};
 use zeroize::Zeroizing;
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
+use crate::auth::Ctx;
 use crate::auth::error::{Error, Result};
 use crate::crypto::frame::Field;
 use crate::store::TotpRow;
@@ -42,7 +42,7 @@ fn totp(user_id: &str, seed: &[u8]) -> Result<Totp> {
         .map_err(Error::internal)
 }
 
-async fn seed(state: &AppState, row: &TotpRow) -> Result<Zeroizing<Vec<u8>>> {
+async fn seed(state: &Ctx<'_>, row: &TotpRow) -> Result<Zeroizing<Vec<u8>>> {
     let crypto = state
         .crypto
         .as_ref()
@@ -63,7 +63,7 @@ async fn seed(state: &AppState, row: &TotpRow) -> Result<Zeroizing<Vec<u8>>> {
 }
 
 /// Stores a TOTP row with the record of the step that changed it.
-async fn upsert_audited(state: &AppState, row: &TotpRow, record: AuditEvent) -> Result<()> {
+async fn upsert_audited(state: &Ctx<'_>, row: &TotpRow, record: AuditEvent) -> Result<()> {
     state
         .audit
         .audited([record], async |records| {
@@ -82,7 +82,7 @@ fn event(user_id: &str, step: &str) -> AuditEvent {
 
 /// Starts (or restarts, while unconfirmed) an enrolment: returns the otpauth URL, the QR
 /// code as a base64 PNG, and the base32 secret for manual entry.
-pub async fn enroll(state: &AppState, user_id: &str) -> Result<serde_json::Value> {
+pub async fn enroll(state: &Ctx<'_>, user_id: &str) -> Result<serde_json::Value> {
     if let Some(row) = state.store.identity.find_totp(user_id).await?
         && row.confirmed
     {
@@ -134,7 +134,7 @@ pub enum Checked {
 
 /// Checks a code: confirms a pending enrolment, or verifies an enrolled user. Wrong,
 /// reused and locked-out attempts are refused (and counted, and audited).
-pub async fn check(state: &AppState, user_id: &str, code: &str) -> Result<Checked> {
+pub async fn check(state: &Ctx<'_>, user_id: &str, code: &str) -> Result<Checked> {
     let mut row = state
         .store
         .identity
@@ -194,13 +194,13 @@ pub async fn check(state: &AppState, user_id: &str, code: &str) -> Result<Checke
     }
 }
 
-async fn record(state: &AppState, e: AuditEvent) {
+async fn record(state: &Ctx<'_>, e: AuditEvent) {
     if let Err(err) = state.audit.record(e).await {
         tracing::error!(error = %err, "could not record a 2FA event");
     }
 }
 
-async fn new_recovery_codes(state: &AppState, user_id: &str) -> Result<Vec<String>> {
+async fn new_recovery_codes(state: &Ctx<'_>, user_id: &str) -> Result<Vec<String>> {
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     let mut hashes = Vec::with_capacity(RECOVERY_CODES);
     for _ in 0..RECOVERY_CODES {
@@ -222,7 +222,7 @@ async fn new_recovery_codes(state: &AppState, user_id: &str) -> Result<Vec<Strin
 }
 
 /// Uses one recovery code (once).
-pub async fn use_recovery_code(state: &AppState, user_id: &str, code: &str) -> Result<()> {
+pub async fn use_recovery_code(state: &Ctx<'_>, user_id: &str, code: &str) -> Result<()> {
     let code = code.trim().to_ascii_lowercase();
     for (id, hash) in state.store.identity.find_recovery_codes(user_id).await? {
         if super::password::verify(&code, &hash) {
@@ -249,7 +249,7 @@ pub async fn use_recovery_code(state: &AppState, user_id: &str, code: &str) -> R
 }
 
 /// Removes a user's TOTP and recovery codes (the audited admin recovery path).
-pub async fn reset(state: &AppState, user_id: &str, by: Option<&str>, via: &str) -> Result<()> {
+pub async fn reset(state: &Ctx<'_>, user_id: &str, by: Option<&str>, via: &str) -> Result<()> {
     let record = AuditEvent::new(EventType::TwoFactor)
         .actor_opt(by)
         .subject(user_id)

@@ -16,7 +16,7 @@ pub async fn bootstrap(config: Config, user_id: &str) -> anyhow::Result<()> {
             line.trim_end_matches(['\n', '\r']).to_string()
         }
     };
-    crate::auth::bootstrap_admin(&state, user_id, &password)
+    crate::auth::bootstrap_admin(&state.auth(), user_id, &password)
         .await
         .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?;
     println!(
@@ -29,10 +29,10 @@ pub async fn bootstrap(config: Config, user_id: &str) -> anyhow::Result<()> {
 /// `ward admin reset-2fa`: removes a user's TOTP and revokes their sessions.
 pub async fn reset_2fa(config: Config, user_id: &str, reason: &str) -> anyhow::Result<()> {
     let state = AppState::build(config).await?;
-    crate::auth::totp::reset(&state, user_id, None, &format!("cli:{reason}"))
+    crate::auth::totp::reset(&state.auth(), user_id, None, &format!("cli:{reason}"))
         .await
         .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?;
-    let n = crate::auth::session::revoke_all(&state, user_id, None, "2fa_reset")
+    let n = crate::auth::session::revoke_all(&state.auth(), user_id, None, "2fa_reset")
         .await
         .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?;
     println!(

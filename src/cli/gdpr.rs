@@ -20,7 +20,7 @@ pub async fn erase(config: Config, user_id: &str, hard: bool) -> anyhow::Result<
         user: mode,
         messages: mode,
     };
-    let certificate = erase::erase_user(&state, user_id, options, None, None)
+    let certificate = erase::erase_user(&state.gdpr(), user_id, options, None, None)
         .await
         .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?;
     state.audit.flush().await?;
@@ -54,7 +54,7 @@ pub async fn export(config: Config, user_ids: &[String], out: PathBuf) -> anyhow
     let state = AppState::build(config).await?;
     let written = if let [user_id] = user_ids {
         let mut shown = progress_line(String::new());
-        let m = export::export_user(&state, user_id, &out, &mut shown)
+        let m = export::export_user(&state.gdpr(), user_id, &out, &mut shown)
             .await
             .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?;
         vec![(out, m)]
@@ -66,7 +66,7 @@ pub async fn export(config: Config, user_ids: &[String], out: PathBuf) -> anyhow
             .map(|i| progress_line(format!("user {i}/{n}: ")))
             .collect();
         let mut shown = |i: usize, done, total| lines[i](done, total);
-        export::export_users(&state, user_ids, &out, &mut shown)
+        export::export_users(&state.gdpr(), user_ids, &out, &mut shown)
             .await
             .map_err(|e| anyhow::anyhow!(crate::http::error::ApiError::from(e).message))?
     };

@@ -9,8 +9,8 @@
 
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
+use crate::gdpr::Ctx;
 use crate::gdpr::error::{Error, Result};
 use crate::time::{now_micros, rfc3339};
 
@@ -41,7 +41,7 @@ pub struct Options {
 
 /// Erases `user_id`; returns the certificate (also recorded in the audit log).
 pub async fn erase_user(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     options: Options,
     by: Option<&str>,
@@ -108,10 +108,9 @@ pub async fn erase_user(
     state.audit.sync().await.map_err(Error::internal)?;
     let keys_destroyed = match &state.crypto {
         Some(crypto) => {
-            let n =
-                crate::crypto::shred_user(crypto, &*state.store.messages, &*state.audit, user_id)
-                    .await
-                    .map_err(Error::internal)?;
+            let n = crate::crypto::shred_user(crypto, &*state.store.messages, state.audit, user_id)
+                .await
+                .map_err(Error::internal)?;
             // No node may keep serving the subject's plaintext from its key cache.
             state
                 .bus
@@ -177,7 +176,7 @@ pub async fn erase_user(
 /// Stream's `user.deleted` (to the channels the user was in and their presence
 /// subscribers) and `user.messages.deleted` (to each of those channels).
 async fn announce_deletion(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     options: Options,
     now: i64,
@@ -223,7 +222,7 @@ async fn announce_deletion(
 }
 
 /// Ids of every message the user wrote (for unlinking their pseudonyms).
-async fn message_ids(state: &AppState, user_id: &str) -> Result<Vec<String>> {
+async fn message_ids(state: &Ctx<'_>, user_id: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut after = String::new();
     loop {
@@ -243,9 +242,19 @@ async fn message_ids(state: &AppState, user_id: &str) -> Result<Vec<String>> {
 /// `gdpr.erase`: erases users one by one (Stream's `POST /users/delete` runs it as a task).
 /// The checkpoint is the number of users done; each erasure is idempotent, so a worker
 /// that dies mid-way is replaced by one that finishes with the same result.
-pub struct EraseJob {
+pub struct EraseJob<H> {
     /// How a refused erasure is described in the task's error.
     pub answer: super::Answer,
+    host: std::marker::PhantomData<fn() -> H>,
+}
+
+impl<H> EraseJob<H> {
+    pub fn new(answer: super::Answer) -> Self {
+        Self {
+            answer,
+            host: std::marker::PhantomData,
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -256,7 +265,7 @@ pub struct ErasePayload {
     pub requested_by: Option<String>,
 }
 
-impl crate::jobs::Job for EraseJob {
+impl<H: crate::gdpr::Host> crate::jobs::Job for EraseJob<H> {
     const KIND: &'static str = "gdpr.erase";
     type Payload = ErasePayload;
 
@@ -281,7 +290,8 @@ impl crate::jobs::Job for EraseJob {
             if ctx.cancelled().await? {
                 return Err(JobError::Cancelled);
             }
-            let state: AppState = ctx.host()?;
+            let host: H = ctx.host()?;
+            let state = host.gdpr();
             match erase_user(
                 &state,
                 user_id,

@@ -19,6 +19,7 @@
 
 mod archive;
 mod audit;
+mod job;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -27,12 +28,15 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
+use crate::gdpr::Ctx;
 use crate::gdpr::error::{Error, Result};
 use crate::store::{Cursor, MessageRow, ReactionRow};
 use crate::time::{Micros, rfc3339};
 use archive::Archive;
+pub use job::{
+    DOWNLOAD_SECS, ExportJob, ExportPayload, download_signature, download_url, task_dir,
+};
 pub use verify::{verify_archive, verify_export};
 
 /// The `format` of the manifest and the first line of the signed text.
@@ -116,7 +120,7 @@ pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
 /// Exports one user to the ZIP `out` (see [`export`]).
 pub async fn export_user(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     out: &Path,
     progress: Progress<'_>,
@@ -131,7 +135,7 @@ pub async fn export_user(
 /// Exports several users, one archive each (`<dir>/<user id>.zip`): each data subject gets
 /// their own file, which holds nobody else's data. `progress` gets the user's index too.
 pub async fn export_users(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_ids: &[String],
     dir: &Path,
     progress: &mut (dyn FnMut(usize, u64, u64) + Send),
@@ -150,7 +154,7 @@ pub async fn export_users(
 /// exported user), then renames it to `out`. On failure nothing is left at `out`, and the
 /// attempt is recorded as failed.
 pub async fn export(
-    state: &AppState,
+    state: &Ctx<'_>,
     request: &ExportRequest,
     out: &Path,
     progress: Progress<'_>,
@@ -184,7 +188,7 @@ pub async fn export(
     finished.map_err(|e| Error::internal(format!("GDPR export failed: {e:#}")))
 }
 
-async fn record(state: &AppState, request: &ExportRequest, ok: bool) -> anyhow::Result<()> {
+async fn record(state: &Ctx<'_>, request: &ExportRequest, ok: bool) -> anyhow::Result<()> {
     let mut event = AuditEvent::new(EventType::GdprExport)
         .actor_opt(request.actor.as_deref())
         .subject(request.user_id.clone())
@@ -199,7 +203,7 @@ async fn record(state: &AppState, request: &ExportRequest, ok: bool) -> anyhow::
 }
 
 async fn write_archive(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     path: &Path,
     progress: Progress<'_>,
@@ -385,7 +389,7 @@ fn reaction_json(r: &ReactionRow) -> Value {
     })
 }
 
-async fn count_messages(state: &AppState, user_id: &str) -> anyhow::Result<u64> {
+async fn count_messages(state: &Ctx<'_>, user_id: &str) -> anyhow::Result<u64> {
     let (mut n, mut after) = (0u64, String::new());
     loop {
         let ids = state
@@ -405,7 +409,7 @@ async fn count_messages(state: &AppState, user_id: &str) -> anyhow::Result<u64> 
 /// channels they belong to or have read (threads included). The store has no lookup of
 /// reactions by user, so those channels are scanned a page at a time.
 async fn write_reactions(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     cids: &[String],
     zip: &mut Archive,
@@ -465,7 +469,7 @@ async fn write_reactions(
 }
 
 async fn write_reactions_on(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     message_ids: &[String],
     zip: &mut Archive,
@@ -564,7 +568,7 @@ mod tests {
     /// Jobs run on spawned tasks: the export must be a `Send` future (checked at compile
     /// time).
     #[allow(dead_code)]
-    fn the_export_future_is_send(state: &AppState, out: &Path, progress: Progress<'_>) {
+    fn the_export_future_is_send(state: &Ctx<'_>, out: &Path, progress: Progress<'_>) {
         fn send<T: Send>(_: T) {}
         send(export(state, &ExportRequest::default(), out, progress));
     }
@@ -592,117 +596,5 @@ mod tests {
                 "ab".repeat(32)
             )
         );
-    }
-}
-
-/// `gdpr.export`: Stream's `POST /export/users` as a task. Each user's archive is written
-/// to `<data dir>/exports/<task id>/<user id>.zip` (checkpoint: users done, so a resumed
-/// run skips finished archives); the result lists signed, expiring download URLs.
-pub struct ExportJob {
-    /// How a refused export is described in the task's error.
-    pub answer: super::Answer,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ExportPayload {
-    pub user_ids: Vec<String>,
-    pub requested_by: Option<String>,
-}
-
-/// How long a download URL works.
-pub const DOWNLOAD_SECS: i64 = 3600;
-
-/// The signature of a download URL: HMAC-SHA256 under the API secret of the task, file and
-/// expiry.
-pub fn download_signature(state: &AppState, task: &str, file: &str, expires: i64) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(state.credentials.secret_bytes())
-        .expect("HMAC takes any key length");
-    mac.update(format!("ward-export-download/v1\n{task}\n{file}\n{expires}").as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-pub fn download_url(state: &AppState, task: &str, file: &str) -> String {
-    let expires = chrono::Utc::now().timestamp() + DOWNLOAD_SECS;
-    format!(
-        "{}/exports/{task}/{file}?expires={expires}&signature={}",
-        state.config.public_url,
-        download_signature(state, task, file, expires)
-    )
-}
-
-/// Where a task's archives live.
-pub fn task_dir(state: &AppState, task: &str) -> PathBuf {
-    state.config.data_dir.join("exports").join(task)
-}
-
-impl crate::jobs::Job for ExportJob {
-    const KIND: &'static str = "gdpr.export";
-    type Payload = ExportPayload;
-
-    async fn run(
-        &self,
-        ctx: &mut crate::jobs::JobContext<ExportPayload>,
-    ) -> std::result::Result<serde_json::Value, crate::jobs::JobError> {
-        use crate::jobs::JobError;
-        let p = ctx.payload().clone();
-        let task = ctx.id().to_string();
-        let state: AppState = ctx.host()?;
-        let dir = task_dir(&state, &task);
-        crate::fsx::create_private_dir(&dir).map_err(|e| JobError::Retryable(e.to_string()))?;
-        let start: usize = ctx.checkpoint::<usize>()?.unwrap_or(0);
-        let total = p.user_ids.len() as i64;
-        for (i, user_id) in p.user_ids.iter().enumerate().skip(start) {
-            if ctx.cancelled().await? {
-                return Err(JobError::Cancelled);
-            }
-            let request = ExportRequest {
-                user_id: user_id.clone(),
-                actor: p.requested_by.clone(),
-                task_id: Some(task.clone()),
-            };
-            let mut quiet = |_: u64, _: u64| {};
-            match export(
-                &state,
-                &request,
-                &dir.join(format!("{user_id}.zip")),
-                &mut quiet,
-            )
-            .await
-            {
-                Ok(_) => {}
-                Err(e) => {
-                    let (callers, code, message) = (self.answer)(e);
-                    return Err(if callers {
-                        JobError::Fatal(format!(
-                            "user {} of the task could not be exported (code {code})",
-                            i + 1
-                        ))
-                    } else {
-                        JobError::Retryable(message)
-                    });
-                }
-            }
-            ctx.save_checkpoint(&(i + 1)).await?;
-            ctx.progress(i as i64 + 1, total).await?;
-        }
-        let files: Vec<serde_json::Value> = p
-            .user_ids
-            .iter()
-            .map(|id| {
-                let file = format!("{id}.zip");
-                serde_json::json!({"user_id": id, "url": download_url(&state, &task, &file)})
-            })
-            .collect();
-        let url = files
-            .first()
-            .and_then(|f| f["url"].as_str())
-            .unwrap_or_default()
-            .to_string();
-        Ok(serde_json::json!({
-            "url": url,
-            "files": files,
-            "verifier_key": state.audit.verifier_key,
-        }))
     }
 }

@@ -5,10 +5,10 @@
 
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType};
 use crate::crypto::fields::Opened;
 use crate::crypto::frame::Field;
+use crate::gdpr::Ctx;
 use crate::gdpr::error::{Error, Result};
 use crate::store::HoldRow;
 use crate::time::{now_micros, rfc3339};
@@ -25,7 +25,7 @@ fn field(id: &str) -> Field<'_> {
 
 /// Places a hold on `scope` (`user` or `channel`) `target`.
 pub async fn place(
-    state: &AppState,
+    state: &Ctx<'_>,
     scope: &str,
     target: &str,
     reason: &str,
@@ -79,7 +79,7 @@ pub async fn place(
     hold_json(state, &row).await
 }
 
-pub async fn release(state: &AppState, id: &str, by: Option<&str>) -> Result<Value> {
+pub async fn release(state: &Ctx<'_>, id: &str, by: Option<&str>) -> Result<Value> {
     let row = state
         .store
         .compliance
@@ -112,7 +112,7 @@ pub async fn release(state: &AppState, id: &str, by: Option<&str>) -> Result<Val
     hold_json(state, &row).await
 }
 
-pub async fn list(state: &AppState, active_only: bool) -> Result<Vec<Value>> {
+pub async fn list(state: &Ctx<'_>, active_only: bool) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for row in state.store.compliance.find_holds(active_only).await? {
         out.push(hold_json(state, &row).await?);
@@ -120,7 +120,7 @@ pub async fn list(state: &AppState, active_only: bool) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-pub async fn hold_json(state: &AppState, h: &HoldRow) -> Result<Value> {
+pub async fn hold_json(state: &Ctx<'_>, h: &HoldRow) -> Result<Value> {
     let reason = match &state.crypto {
         Some(crypto) => match crypto
             .open_text(field(&h.id), &h.reason)

@@ -15,7 +15,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventType, Outcome};
 use crate::jobs::{Job, JobContext, JobError};
 use crate::time::{Micros, now_micros, rfc3339};
@@ -107,7 +106,19 @@ fn cutoff(started_at: Micros, keep_days: u32) -> Micros {
 }
 
 /// `gdpr.retention`: deletes (or, as a dry run, counts) expired messages, type by type.
-pub struct RetentionJob;
+pub struct RetentionJob<H>(std::marker::PhantomData<fn() -> H>);
+
+impl<H> RetentionJob<H> {
+    pub fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<H> Default for RetentionJob<H> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RetentionPayload {
@@ -132,7 +143,7 @@ struct Checkpoint {
 /// before the attempt gives up and is retried later.
 const MAX_CHANGED_BATCHES: u32 = 20;
 
-impl Job for RetentionJob {
+impl<H: crate::gdpr::Host> Job for RetentionJob<H> {
     const KIND: &'static str = "gdpr.retention";
     type Payload = RetentionPayload;
 
@@ -150,9 +161,10 @@ impl Job for RetentionJob {
                 ..Checkpoint::default()
             });
         if p.dry_run {
-            return dry_run(ctx, &p, &limits, cp.started_at).await;
+            return dry_run::<H>(ctx, &p, &limits, cp.started_at).await;
         }
-        let state: AppState = ctx.host()?;
+        let host: H = ctx.host()?;
+        let state = host.gdpr();
         let task_id = ctx.id().to_string();
         // Progress: what is deleted of what was deletable when this attempt started.
         let mut done: i64 = cp.deleted.values().sum();
@@ -253,13 +265,14 @@ impl Job for RetentionJob {
 
 /// Counts what a run would delete and what holds keep; deletes nothing. One `retention.run`
 /// record (`dry_run=true`) per channel type with a limit.
-async fn dry_run(
+async fn dry_run<H: crate::gdpr::Host>(
     ctx: &JobContext<RetentionPayload>,
     p: &RetentionPayload,
     limits: &[(String, u32)],
     started_at: Micros,
 ) -> Result<Value, JobError> {
-    let state: &AppState = &ctx.host()?;
+    let host: H = ctx.host()?;
+    let state = &host.gdpr();
     let mut types = serde_json::Map::new();
     let mut events = Vec::new();
     for (kind, days) in limits {
@@ -313,7 +326,7 @@ fn interval_secs() -> u64 {
 /// Enqueues a (deleting) retention run every `WARD_RETENTION_INTERVAL_SECS` seconds, the
 /// first one interval after start (so restarts do not trigger runs); does nothing when the
 /// interval is 0. The job queue runs it on whichever node claims it.
-pub fn schedule(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
+pub fn schedule<H: crate::gdpr::Host>(host: H) -> Option<tokio::task::JoinHandle<()>> {
     let secs = interval_secs();
     if secs == 0 {
         tracing::info!("retention runs are not scheduled ({INTERVAL_ENV}=0)");
@@ -329,7 +342,7 @@ pub fn schedule(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
                 dry_run: false,
                 requested_by: None,
             };
-            match crate::jobs::enqueue::<RetentionJob>(&state, &payload, 5).await {
+            match crate::jobs::enqueue::<RetentionJob<H>>(&host, &payload, 5).await {
                 Ok(task_id) => {
                     tracing::info!(%task_id, "scheduled retention run {task_id} enqueued");
                 }

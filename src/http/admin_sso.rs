@@ -57,8 +57,8 @@ pub async fn admin_actor(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> ApiResult<Actor> {
-    if let Some(s) = session::from_headers(state, headers).await? {
-        if !s.mfa && session::requires_2fa(state, &s.user.role).await? {
+    if let Some(s) = session::from_headers(&state.auth(), headers).await? {
+        if !s.mfa && session::requires_2fa(&state.auth(), &s.user.role).await? {
             return Err(ApiError::not_allowed(
                 "two-factor authentication is required for this account: verify a TOTP code first",
             ));
@@ -166,7 +166,7 @@ async fn put_provider(
     let kind = ProviderKind::parse(&body.kind)
         .ok_or_else(|| ApiError::input("kind must be oidc or saml"))?;
     validate(kind, &body.config).map_err(|e| ApiError::input(format!("config: {e}")))?;
-    let existing = sso::find_provider(&state, &id).await?;
+    let existing = sso::find_provider(&state.auth(), &id).await?;
     let secret = match body.secret {
         Some(s) if !s.is_empty() => Some(SecretString::from(s)),
         _ => existing.and_then(|e| e.secret),
@@ -179,7 +179,7 @@ async fn put_provider(
         config: body.config,
         secret,
     };
-    sso::save_provider(&state, &provider, actor.user_id()).await?;
+    sso::save_provider(&state.auth(), &provider, actor.user_id()).await?;
     Ok(Reply(json!({ "provider": provider_json(&provider) })))
 }
 
@@ -194,7 +194,7 @@ async fn get_provider(
     ApiPath(id): ApiPath<String>,
 ) -> HandlerResult {
     authorized(&state, &headers, &uri, "ManageSso").await?;
-    let p = sso::find_provider(&state, &id)
+    let p = sso::find_provider(&state.auth(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no SSO provider {id}")))?;
     Ok(Reply(json!({ "provider": provider_json(&p) })))
@@ -211,7 +211,7 @@ async fn list_providers(
     authorized(&state, &headers, &uri, "ManageSso").await?;
     let mut out = Vec::new();
     for row in state.store.identity.find_providers().await? {
-        if let Some(p) = sso::find_provider(&state, &row.id).await? {
+        if let Some(p) = sso::find_provider(&state.auth(), &row.id).await? {
             out.push(provider_json(&p));
         }
     }
@@ -235,7 +235,7 @@ async fn get_2fa_policy(
     authorized(&state, &headers, &uri, "ManageSso").await?;
     let mut roles = Vec::new();
     for role in crate::chat::user::ROLES {
-        if session::requires_2fa(&state, role).await? {
+        if session::requires_2fa(&state.auth(), role).await? {
             roles.push(role.to_string());
         }
     }
@@ -295,7 +295,8 @@ async fn deprovision(
     ApiPath(id): ApiPath<String>,
 ) -> HandlerResult {
     let actor = authorized(&state, &headers, &uri, "ManageRoles").await?;
-    let sessions = crate::auth::deprovision(&state, &id, actor.user_id(), "deprovisioned").await?;
+    let sessions =
+        crate::auth::deprovision(&state.auth(), &id, actor.user_id(), "deprovisioned").await?;
     Ok(Reply(
         json!({ "user_id": id, "sessions_revoked": sessions }),
     ))

@@ -36,7 +36,7 @@ async fn update_app(
     }
     if let Some(value) = body.get(crate::auth::APP_TOKENS_REVOKED) {
         let before = crate::auth::lifecycle::parse_cutoff(value)?;
-        crate::auth::lifecycle::revoke_app_tokens(&state, &auth.actor, before).await?;
+        crate::auth::lifecycle::revoke_app_tokens(&state.auth(), &auth.actor, before).await?;
     }
     Ok(Reply(json!({})))
 }

@@ -101,12 +101,13 @@ async fn login(
         .as_ref()
         .is_some_and(|u| u.deactivated_at.is_none() && u.deleted_at.is_none() && !u.banned);
     if !(ok && usable) {
-        crate::auth::sso::record_failure(&state, "password", "password", "bad_credentials").await;
+        crate::auth::sso::record_failure(&state.auth(), "password", "password", "bad_credentials")
+            .await;
         return Err(refused());
     }
     let user = user.ok_or_else(refused)?;
     let token = session::create(
-        &state,
+        &state.auth(),
         &user,
         Start {
             method: "password",
@@ -118,12 +119,14 @@ async fn login(
     .await?;
     let mut res = axum::Json(json!({
         "user": {"id": user.id, "role": user.role},
-        "mfa_required": session::requires_2fa(&state, &user.role).await?,
+        "mfa_required": session::requires_2fa(&state.auth(), &user.role).await?,
         "totp_enrolled": totp_enrolled(&state, &user.id).await?,
     }))
     .into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, session::set_cookie(&state, &token));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        session::set_cookie(&state.auth(), &token),
+    );
     Ok(res)
 }
 
@@ -143,8 +146,15 @@ async fn totp_enrolled(state: &AppState, user_id: &str) -> ApiResult<bool> {
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security((), ("session" = [])),
     responses((status = 201, description = "Logged out", body = LoggedOut)))]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    if let Some(s) = session::from_headers(&state, &headers).await? {
-        session::revoke(&state, &s.id_hash, &s.user.id, Some(&s.user.id), "logout").await?;
+    if let Some(s) = session::from_headers(&state.auth(), &headers).await? {
+        session::revoke(
+            &state.auth(),
+            &s.id_hash,
+            &s.user.id,
+            Some(&s.user.id),
+            "logout",
+        )
+        .await?;
     }
     let mut res = axum::Json(json!({ "logged_out": true })).into_response();
     res.headers_mut()
@@ -158,7 +168,7 @@ async fn session_json(state: &AppState, s: &Session) -> ApiResult<serde_json::Va
         "method": s.method,
         "provider": s.provider,
         "mfa": s.mfa,
-        "mfa_required": session::requires_2fa(state, &s.user.role).await?,
+        "mfa_required": session::requires_2fa(&state.auth(), &s.user.role).await?,
         "totp_enrolled": totp_enrolled(state, &s.user.id).await?,
     }))
 }
@@ -167,7 +177,7 @@ async fn session_json(state: &AppState, s: &Session) -> ApiResult<serde_json::Va
 #[utoipa::path(get, path = "/auth/session", tag = "auth", security(("session" = [])),
     responses((status = 200, description = "The session", body = SessionView), SessionErrors))]
 async fn current(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
-    let s = session::require(&state, &headers).await?;
+    let s = session::require(&state.auth(), &headers).await?;
     Ok(Reply(session_json(&state, &s).await?))
 }
 
@@ -180,7 +190,7 @@ fn public_id(id_hash: &str) -> &str {
 #[utoipa::path(get, path = "/auth/sessions", tag = "auth", security(("session" = [])),
     responses((status = 200, description = "The sessions", body = SessionList), SessionErrors))]
 async fn list_sessions(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
-    let s = session::require(&state, &headers).await?;
+    let s = session::require(&state.auth(), &headers).await?;
     let rows = state.store.identity.find_sessions_of(&s.user.id).await?;
     let sessions: Vec<_> = rows
         .iter()
@@ -211,7 +221,7 @@ async fn revoke_one(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> HandlerResult {
-    let s = session::require(&state, &headers).await?;
+    let s = session::require(&state.auth(), &headers).await?;
     let rows = state.store.identity.find_sessions_of(&s.user.id).await?;
     let Some(target) = rows
         .iter()
@@ -220,7 +230,7 @@ async fn revoke_one(
         return Err(ApiError::not_found("no such live session"));
     };
     session::revoke(
-        &state,
+        &state.auth(),
         &target.id_hash,
         &s.user.id,
         Some(&s.user.id),
@@ -234,8 +244,14 @@ async fn revoke_one(
 #[utoipa::path(delete, path = "/auth/sessions", tag = "auth", security(("session" = [])),
     responses((status = 200, description = "Ended", body = Revoked), SessionErrors))]
 async fn revoke_all(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
-    let s = session::require(&state, &headers).await?;
-    let n = session::revoke_all(&state, &s.user.id, Some(&s.user.id), "user_revoked_all").await?;
+    let s = session::require(&state.auth(), &headers).await?;
+    let n = session::revoke_all(
+        &state.auth(),
+        &s.user.id,
+        Some(&s.user.id),
+        "user_revoked_all",
+    )
+    .await?;
     Ok(Reply(json!({ "revoked": n })))
 }
 
@@ -247,8 +263,8 @@ async fn revoke_all(State(state): State<AppState>, headers: HeaderMap) -> Handle
         (status = 403, description = "This user's keys were destroyed", body = ErrorBody),
         SessionErrors))]
 async fn enroll(State(state): State<AppState>, headers: HeaderMap) -> HandlerResult {
-    let s = session::require(&state, &headers).await?;
-    Ok(Reply(totp::enroll(&state, &s.user.id).await?))
+    let s = session::require(&state.auth(), &headers).await?;
+    Ok(Reply(totp::enroll(&state.auth(), &s.user.id).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -272,13 +288,13 @@ async fn verify(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Code>,
 ) -> HandlerResult {
-    let s = session::require(&state, &headers).await?;
+    let s = session::require(&state.auth(), &headers).await?;
     limit_2fa(&state, ip, &s.user.id, "verify").await?;
-    let codes = match totp::check(&state, &s.user.id, &body.code).await? {
+    let codes = match totp::check(&state.auth(), &s.user.id, &body.code).await? {
         totp::Checked::Ok => None,
         totp::Checked::Enrolled(codes) => Some(codes),
     };
-    session::mark_mfa(&state, &s).await?;
+    session::mark_mfa(&state.auth(), &s).await?;
     Ok(Reply(json!({ "mfa": true, "recovery_codes": codes })))
 }
 
@@ -310,10 +326,10 @@ async fn recovery(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Code>,
 ) -> HandlerResult {
-    let s = session::require(&state, &headers).await?;
+    let s = session::require(&state.auth(), &headers).await?;
     limit_2fa(&state, ip, &s.user.id, "recovery").await?;
-    totp::use_recovery_code(&state, &s.user.id, &body.code).await?;
-    session::mark_mfa(&state, &s).await?;
+    totp::use_recovery_code(&state.auth(), &s.user.id, &body.code).await?;
+    session::mark_mfa(&state.auth(), &s).await?;
     Ok(Reply(json!({ "mfa": true })))
 }
 
@@ -334,7 +350,7 @@ async fn chat_token(
         via: "chat_token",
     };
     ratelimit::enforce_ip(&state, Limit::ChatTokenIp, ip, audited()).await?;
-    let s = session::require(&state, &headers).await?;
+    let s = session::require(&state.auth(), &headers).await?;
     ratelimit::enforce(
         &state,
         Limit::ChatTokenAccount,
@@ -343,7 +359,7 @@ async fn chat_token(
         audited(),
     )
     .await?;
-    if !s.mfa && session::requires_2fa(&state, &s.user.role).await? {
+    if !s.mfa && session::requires_2fa(&state.auth(), &s.user.role).await? {
         return Err(ApiError::not_allowed(
             "two-factor authentication is required for this account: verify a TOTP code first",
         ));

@@ -73,7 +73,7 @@ async fn place_hold(
 ) -> HandlerResult {
     let actor = authorized(&state, &headers, &uri, "ManageLegalHold").await?;
     let h = hold::place(
-        &state,
+        &state.gdpr(),
         &body.scope,
         &body.target,
         &body.reason,
@@ -93,7 +93,9 @@ async fn list_holds(
 ) -> HandlerResult {
     authorized(&state, &headers, &uri, "ManageLegalHold").await?;
     let active = uri.query().is_some_and(|q| q.contains("active=true"));
-    Ok(Reply(json!({ "holds": hold::list(&state, active).await? })))
+    Ok(Reply(
+        json!({ "holds": hold::list(&state.gdpr(), active).await? }),
+    ))
 }
 
 #[utoipa::path(post, path = "/compliance/holds/{id}/release", tag = "compliance", security(("session" = []), ("api_key" = [], "stream_token" = [])),
@@ -108,7 +110,7 @@ async fn release_hold(
 ) -> HandlerResult {
     let actor = authorized(&state, &headers, &uri, "ManageLegalHold").await?;
     Ok(Reply(
-        json!({ "hold": hold::release(&state, &id, actor.user_id()).await? }),
+        json!({ "hold": hold::release(&state.gdpr(), &id, actor.user_id()).await? }),
     ))
 }
 
@@ -133,7 +135,7 @@ async fn delete_user(
             Mode::Soft
         },
     };
-    let certificate = erase::erase_user(&state, &id, options, actor.user_id(), None).await?;
+    let certificate = erase::erase_user(&state.gdpr(), &id, options, actor.user_id(), None).await?;
     let user = match state.store.users.find_user(&id).await? {
         Some(u) => crate::chat::view::user_json(&state.chat(), &u),
         None => json!({"id": id, "deleted_at": certificate["erased_at"]}),
@@ -188,7 +190,7 @@ async fn delete_users(
         hard_messages: messages == Mode::Hard,
         requested_by: actor.user_id().map(str::to_string),
     };
-    let task_id = crate::jobs::enqueue::<erase::EraseJob>(&state, &payload, 5).await?;
+    let task_id = crate::jobs::enqueue::<erase::EraseJob<AppState>>(&state, &payload, 5).await?;
     Ok(Reply(json!({ "task_id": task_id })))
 }
 
@@ -271,7 +273,8 @@ async fn run_retention(
         dry_run: body.dry_run,
         requested_by: actor.user_id().map(str::to_string),
     };
-    let task_id = crate::jobs::enqueue::<retention::RetentionJob>(&state, &payload, 5).await?;
+    let task_id =
+        crate::jobs::enqueue::<retention::RetentionJob<AppState>>(&state, &payload, 5).await?;
     Ok(Reply(json!({ "task_id": task_id })))
 }
 
@@ -303,7 +306,8 @@ async fn export_users(
         requested_by: actor.user_id().map(str::to_string),
     };
     let task_id =
-        crate::jobs::enqueue::<crate::gdpr::export::ExportJob>(&state, &payload, 5).await?;
+        crate::jobs::enqueue::<crate::gdpr::export::ExportJob<AppState>>(&state, &payload, 5)
+            .await?;
     Ok(Reply(json!({ "task_id": task_id })))
 }
 
@@ -332,7 +336,7 @@ async fn download_export(
         .and_then(|e| e.parse().ok())
         .ok_or_else(refused)?;
     let given = query.get("signature").ok_or_else(refused)?;
-    let expected = crate::gdpr::export::download_signature(&state, &task, &file, expires);
+    let expected = crate::gdpr::export::download_signature(&state.gdpr(), &task, &file, expires);
     let same = given.len() == expected.len()
         && given
             .bytes()
@@ -347,7 +351,7 @@ async fn download_export(
     if !(safe(&task) && safe(&file)) {
         return Err(refused());
     }
-    let path = crate::gdpr::export::task_dir(&state, &task).join(&file);
+    let path = crate::gdpr::export::task_dir(&state.gdpr(), &task).join(&file);
     let bytes = tokio::fs::read(&path)
         .await
         .map_err(|_| ApiError::not_found("the export file is gone"))?;

@@ -177,7 +177,7 @@ impl FromRequestParts<AppState> for Auth {
                         return Err(e);
                     }
                 };
-                if let Err(e) = crate::auth::check_revocation(state, &claims).await {
+                if let Err(e) = crate::auth::check_revocation(&state.auth(), &claims).await {
                     let e = ApiError::from(e);
                     record_rejection(state, "rest", &e).await;
                     return Err(e);

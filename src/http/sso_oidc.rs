@@ -84,8 +84,8 @@ async fn start_login(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let q: LoginQuery = query(raw.as_deref())?;
-    let p = oidc::find_oidc_provider(&state, &provider).await?;
-    let redirect = oidc::begin_login(&state, &p, q.return_to.as_deref()).await?;
+    let p = oidc::find_oidc_provider(&state.auth(), &provider).await?;
+    let redirect = oidc::begin_login(&state.auth(), &p, q.return_to.as_deref()).await?;
     let mut res = StatusCode::SEE_OTHER.into_response();
     let headers = res.headers_mut();
     headers.insert(
@@ -126,10 +126,10 @@ async fn finish_login(
     )
     .await?;
     let params: CallbackParams = query(raw.as_deref())?;
-    let p = oidc::find_oidc_provider(&state, &provider).await?;
+    let p = oidc::find_oidc_provider(&state.auth(), &provider).await?;
     let bound = cookie_value(&headers, FLOW_COOKIE);
     let mut res = match oidc::finish_login(
-        &state,
+        &state.auth(),
         &crate::ratelimit::SsoLogins(&state),
         &p,
         params,

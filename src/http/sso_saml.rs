@@ -59,7 +59,7 @@ async fn get_metadata(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let p = SamlProvider::load(&state, &provider).await?;
+    let p = SamlProvider::load(&state.auth(), &provider).await?;
     let xml = p.metadata_xml()?;
     Ok((
         [(
@@ -88,8 +88,8 @@ async fn start_login(
 ) -> ApiResult<Response> {
     let q: LoginQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|_| ApiError::input("the query string is not valid"))?;
-    let p = SamlProvider::load(&state, &provider).await?;
-    let url = saml::start_login(&state, &p, q.return_to.as_deref()).await?;
+    let p = SamlProvider::load(&state.auth(), &provider).await?;
+    let url = saml::start_login(&state.auth(), &p, q.return_to.as_deref()).await?;
     let mut res = StatusCode::SEE_OTHER.into_response();
     res.headers_mut().insert(
         header::LOCATION,
@@ -122,7 +122,7 @@ async fn consume_assertion(
     )
     .await?;
     Ok(saml::finish_login(
-        &state,
+        &state.auth(),
         &crate::ratelimit::SsoLogins(&state),
         &provider,
         &body,
@@ -145,7 +145,7 @@ async fn logout_redirect(
 ) -> ApiResult<Response> {
     let query = query.unwrap_or_default();
     Ok(logout::logout(
-        &state,
+        &state.auth(),
         &provider,
         &headers,
         logout::Binding::Redirect(&query),
@@ -164,5 +164,11 @@ async fn logout_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    Ok(logout::logout(&state, &provider, &headers, logout::Binding::Post(&body)).await?)
+    Ok(logout::logout(
+        &state.auth(),
+        &provider,
+        &headers,
+        logout::Binding::Post(&body),
+    )
+    .await?)
 }

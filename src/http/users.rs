@@ -91,7 +91,7 @@ async fn deactivate_user(
 ) -> HandlerResult {
     let actor = server_actor(&state, &auth, body.created_by_id.as_deref()).await?;
     body.check()?;
-    let user = lifecycle::deactivate_user(&state, &actor, &id, None).await?;
+    let user = lifecycle::deactivate_user(&state.auth(), &actor, &id, None).await?;
     Ok(Reply(
         serde_json::json!({ "user": crate::chat::view::user_json(&state.chat(), &user) }),
     ))
@@ -105,7 +105,8 @@ async fn reactivate_user(
     ApiJson(body): ApiJson<ReactivateBody>,
 ) -> HandlerResult {
     let actor = server_actor(&state, &auth, body.created_by_id.as_deref()).await?;
-    let user = lifecycle::reactivate_user(&state, &actor, &id, body.name.as_deref(), None).await?;
+    let user =
+        lifecycle::reactivate_user(&state.auth(), &actor, &id, body.name.as_deref(), None).await?;
     Ok(Reply(
         serde_json::json!({ "user": crate::chat::view::user_json(&state.chat(), &user) }),
     ))
@@ -128,7 +129,7 @@ async fn enqueue_change(
         change,
         requested_by: actor.user_id().map(str::to_string),
     };
-    let task_id = crate::jobs::enqueue::<UsersStateJob>(state, &payload, 5).await?;
+    let task_id = crate::jobs::enqueue::<UsersStateJob<AppState>>(state, &payload, 5).await?;
     Ok(Reply(serde_json::json!({ "task_id": task_id })))
 }
 
@@ -168,7 +169,7 @@ async fn restore_users(
     if body.user_ids.is_empty() || body.user_ids.len() > 100 {
         return Err(ApiError::input("user_ids must list 1 to 100 users"));
     }
-    lifecycle::restore_users(&state, &actor, &body.user_ids).await?;
+    lifecycle::restore_users(&state.auth(), &actor, &body.user_ids).await?;
     Ok(Reply(serde_json::json!({})))
 }
 
@@ -205,7 +206,8 @@ async fn partial_update_users(
         // Chat knows no tokens: a `revoke_tokens_issued_before` in the update is applied
         // here, before the user is stored (a refused revocation stores nothing).
         if let Some(before) = prepared.revocation {
-            lifecycle::revoke_user_tokens(&state, &auth.actor, prepared.user_id(), before).await?;
+            lifecycle::revoke_user_tokens(&state.auth(), &auth.actor, prepared.user_id(), before)
+                .await?;
         }
         let (id, rendered) = user::finish_partial_update(&chat, &auth.actor, prepared).await?;
         out.insert(id, rendered);

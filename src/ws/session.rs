@@ -100,7 +100,7 @@ async fn authenticate(
             return Err(e);
         }
     };
-    if let Err(e) = crate::auth::check_revocation(state, &claims).await {
+    if let Err(e) = crate::auth::check_revocation(&state.auth(), &claims).await {
         let e = ApiError::from(e);
         ex::record_rejection(state, "ws", &e).await;
         return Err(e);
@@ -174,7 +174,7 @@ pub async fn run(
         sid: session.clone(),
         ..Default::default()
     };
-    if let Err(e) = crate::auth::check_revocation(&state, &recheck).await {
+    if let Err(e) = crate::auth::check_revocation(&state.auth(), &recheck).await {
         state.bus.unregister(&conn_id);
         return reject(socket, e.into()).await;
     }

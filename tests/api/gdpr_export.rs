@@ -239,7 +239,7 @@ fn scratch() -> PathBuf {
 
 async fn export_ann(app: &TestApp, out: &Path) -> Manifest {
     let mut calls = Vec::new();
-    let manifest = export::export_user(&app.state, "ann", out, &mut |done, total| {
+    let manifest = export::export_user(&app.state.gdpr(), "ann", out, &mut |done, total| {
         calls.push((done, total))
     })
     .await
@@ -732,7 +732,7 @@ async fn an_unknown_or_invalid_user_is_refused_and_nothing_is_written(db: Db) {
     let out = dir.join("x.zip");
     for (user, code) in [("nobody", 16), ("../etc", 4), ("", 4)] {
         let err = ward::http::error::ApiError::from(
-            export::export_user(&app.state, user, &out, &mut |_, _| {})
+            export::export_user(&app.state.gdpr(), user, &out, &mut |_, _| {})
                 .await
                 .unwrap_err(),
         );
@@ -743,7 +743,7 @@ async fn an_unknown_or_invalid_user_is_refused_and_nothing_is_written(db: Db) {
     // Several users: one archive each, each verifying on its own.
     app.users(&["bea"]).await;
     let ids = ["ann".to_string(), "bea".to_string()];
-    let written = export::export_users(&app.state, &ids, &dir, &mut |_, _, _| {})
+    let written = export::export_users(&app.state.gdpr(), &ids, &dir, &mut |_, _, _| {})
         .await
         .unwrap();
     assert_eq!(written.len(), 2);

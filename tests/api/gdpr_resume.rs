@@ -108,9 +108,10 @@ async fn an_erasure_whose_worker_dies_resumes_and_finishes(db: Db) {
         hard_messages: true,
         requested_by: None,
     };
-    let task = jobs::enqueue::<ward::gdpr::erase::EraseJob>(&state, &payload, 5)
-        .await
-        .unwrap();
+    let task =
+        jobs::enqueue::<ward::gdpr::erase::EraseJob<ward::app::AppState>>(&state, &payload, 5)
+            .await
+            .unwrap();
     let row = crash_then_finish(&state, &task, 3).await;
     assert_eq!(row.result.unwrap()["deleted_users"], 12);
     assert!(row.attempts >= 2, "a second attempt finished it");
@@ -131,13 +132,14 @@ async fn an_export_whose_worker_dies_resumes_and_finishes(db: Db) {
         user_ids: ids.clone(),
         requested_by: None,
     };
-    let task = jobs::enqueue::<ward::gdpr::export::ExportJob>(&state, &payload, 5)
-        .await
-        .unwrap();
+    let task =
+        jobs::enqueue::<ward::gdpr::export::ExportJob<ward::app::AppState>>(&state, &payload, 5)
+            .await
+            .unwrap();
     let row = crash_then_finish(&state, &task, 2).await;
     let result = row.result.unwrap();
     assert_eq!(result["files"].as_array().unwrap().len(), 8);
-    let folder = ward::gdpr::export::task_dir(&state, &task);
+    let folder = ward::gdpr::export::task_dir(&state.gdpr(), &task);
     for id in &ids {
         let manifest = ward::gdpr::export::verify_export(
             &folder.join(format!("{id}.zip")),

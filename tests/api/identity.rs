@@ -102,7 +102,7 @@ async fn enrolled_admin<'a>(app: &'a TestApp, id: &str) -> (Browser<'a>, String)
 
 /// As [`enrolled_admin`], also returning the time whose code enrolled it.
 async fn enrolled_admin_at<'a>(app: &'a TestApp, id: &str) -> (Browser<'a>, String, u64) {
-    ward::auth::bootstrap_admin(&app.state, id, PASSWORD)
+    ward::auth::bootstrap_admin(&app.state.auth(), id, PASSWORD)
         .await
         .unwrap();
     let mut b = Browser::new(app);
@@ -124,11 +124,11 @@ async fn enrolled_admin_at<'a>(app: &'a TestApp, id: &str) -> (Browser<'a>, Stri
 
 async fn a_bootstrap_admin_must_enrol_totp_before_administering(db: Db) {
     let app = TestApp::spawn(db).await;
-    ward::auth::bootstrap_admin(&app.state, "root", PASSWORD)
+    ward::auth::bootstrap_admin(&app.state.auth(), "root", PASSWORD)
         .await
         .unwrap();
     assert!(
-        ward::auth::bootstrap_admin(&app.state, "root2", "short")
+        ward::auth::bootstrap_admin(&app.state.auth(), "root2", "short")
             .await
             .is_err(),
         "weak passwords are refused"
@@ -273,7 +273,7 @@ async fn totp_codes_are_single_use_and_wrong_codes_lock_the_account(db: Db) {
 
 async fn recovery_codes_work_once_and_an_admin_reset_is_audited(db: Db) {
     let app = TestApp::spawn(db).await;
-    ward::auth::bootstrap_admin(&app.state, "root", PASSWORD)
+    ward::auth::bootstrap_admin(&app.state.auth(), "root", PASSWORD)
         .await
         .unwrap();
     let mut b = Browser::new(&app);
@@ -303,7 +303,7 @@ async fn recovery_codes_work_once_and_an_admin_reset_is_audited(db: Db) {
     assert_eq!(s, 401, "a recovery code works once");
 
     // The locked-out admin's documented path: the operator resets 2FA (audited).
-    ward::auth::totp::reset(&app.state, "root", None, "cli:TICKET-1")
+    ward::auth::totp::reset(&app.state.auth(), "root", None, "cli:TICKET-1")
         .await
         .unwrap();
     let (s, body) = third.get("/auth/session").await;
@@ -507,7 +507,7 @@ async fn the_admin_api_stores_sso_providers_with_sealed_secrets(db: Db) {
         !String::from_utf8_lossy(row.secret.as_deref().unwrap()).contains("s3cr3t"),
         "sealed at rest"
     );
-    let p = ward::auth::sso::find_provider(&app.state, "okta")
+    let p = ward::auth::sso::find_provider(&app.state.auth(), "okta")
         .await
         .unwrap()
         .unwrap();

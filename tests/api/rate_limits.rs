@@ -119,7 +119,7 @@ async fn password_login_is_limited_per_address_and_a_spoofed_forwarded_for_chang
         c.rate_limits.login_per_account = 100;
     })
     .await;
-    ward::auth::bootstrap_admin(&app.state, "root", PASSWORD)
+    ward::auth::bootstrap_admin(&app.state.auth(), "root", PASSWORD)
         .await
         .unwrap();
     let here = client_from("127.0.0.1");
@@ -155,7 +155,7 @@ async fn password_login_is_limited_per_account_and_other_accounts_still_log_in(d
     })
     .await;
     for admin in ["root", "ops"] {
-        ward::auth::bootstrap_admin(&app.state, admin, PASSWORD)
+        ward::auth::bootstrap_admin(&app.state.auth(), admin, PASSWORD)
             .await
             .unwrap();
     }
@@ -222,7 +222,7 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy(db: Db) {
 /// A browser session of a plain user, as SSO starts it.
 async fn session_of(app: &TestApp, user: &str) -> String {
     let res = complete_login(
-        &app.state,
+        &app.state.auth(),
         &ward::ratelimit::SsoLogins(&app.state),
         ExternalLogin {
             provider_id: "okta".into(),
@@ -247,7 +247,7 @@ async fn session_of(app: &TestApp, user: &str) -> String {
 
 async fn sso_provider(app: &TestApp) {
     save_provider(
-        &app.state,
+        &app.state.auth(),
         &SsoProvider {
             id: "okta".into(),
             kind: ProviderKind::Oidc,

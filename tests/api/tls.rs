@@ -140,7 +140,7 @@ async fn ward_serves_https_with_secure_cookies() {
     );
 
     // A session cookie over HTTPS is Secure.
-    ward::auth::bootstrap_admin(&state, "root", "correct horse battery staple")
+    ward::auth::bootstrap_admin(&state.auth(), "root", "correct horse battery staple")
         .await
         .unwrap();
     let res = trusted

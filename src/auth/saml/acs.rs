@@ -13,7 +13,7 @@ use super::{
     CLOCK_SKEW_SECS, Flow, Reject, STATUS_SUCCESS, SamlProvider, check_algorithms, decode_post,
     flow_key, read_xml, reject, store_failure, with_xmlsec, xml, xml_text,
 };
-use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::auth::sso::{self, ExternalLogin, is_local_path};
 use crate::time::now_micros;
 
@@ -32,7 +32,7 @@ struct AcsForm {
 /// The assertion consumer service: verifies the Response and, if it holds, logs the user in
 /// through [`sso::complete_login`]. Every rejection is audited with its reason.
 pub async fn finish_login(
-    state: &AppState,
+    state: &Ctx<'_>,
     limit: &dyn sso::LoginLimit,
     provider_id: &str,
     body: &[u8],
@@ -255,7 +255,7 @@ pub fn preparse(xml: Vec<u8>) -> Result<(), Reject> {
 
 /// Verifies a posted Response; returns the identity and where to go after login.
 async fn accept(
-    state: &AppState,
+    state: &Ctx<'_>,
     p: &SamlProvider,
     body: &[u8],
 ) -> Result<(ExternalLogin, Option<String>), Reject> {

@@ -26,7 +26,7 @@ use super::{
     MAX_MESSAGE_BYTES, Reject, STATUS_SUCCESS, SamlProvider, SloInfo, check_algorithms,
     decode_post, deflate, flow_key, new_id, read_xml, reject, store_failure, with_xmlsec, xml_text,
 };
-use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::auth::error::Error;
 use crate::auth::session;
 use crate::auth::sso::is_local_path;
@@ -42,7 +42,7 @@ pub enum Binding<'a> {
 
 /// The logout endpoint.
 pub async fn logout(
-    state: &AppState,
+    state: &Ctx<'_>,
     provider_id: &str,
     headers: &HeaderMap,
     binding: Binding<'_>,
@@ -101,7 +101,7 @@ fn idp_slo(p: &SamlProvider) -> Option<(String, String)> {
 }
 
 async fn sp_logout(
-    state: &AppState,
+    state: &Ctx<'_>,
     p: &SamlProvider,
     headers: &HeaderMap,
     return_to: Option<&str>,
@@ -251,7 +251,7 @@ struct LogoutRequest {
 }
 
 async fn idp_request(
-    state: &AppState,
+    state: &Ctx<'_>,
     p: &SamlProvider,
     headers: &HeaderMap,
     binding: &Binding<'_>,
@@ -433,7 +433,7 @@ fn read_logout_request(
 
 /// The IdP's answer to Ward's LogoutRequest: ends the flow and returns to its page.
 async fn idp_response(
-    state: &AppState,
+    state: &Ctx<'_>,
     p: &SamlProvider,
     binding: &Binding<'_>,
     message: &str,

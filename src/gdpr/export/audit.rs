@@ -13,12 +13,12 @@ use ward_audit::merkle::{empty_root, inclusion_proof_ranges, node_hash};
 
 use super::PAGE;
 use super::archive::Archive;
-use crate::app::AppState;
+use crate::gdpr::Ctx;
 use crate::store::{AuditQuery, AuditRow, AuditStore};
 
 /// Writes the entries (a page at a time) into the open file; `step` gets each page's count.
 pub(super) async fn write_entries(
-    state: &AppState,
+    state: &Ctx<'_>,
     user_id: &str,
     pseudonym: &[u8],
     tree_size: u64,
@@ -33,8 +33,7 @@ pub(super) async fn write_entries(
         if rows.is_empty() {
             return Ok(());
         }
-        let decoded =
-            crate::audit::view::entries_json(store, state.crypto.as_deref(), &rows).await?;
+        let decoded = crate::audit::view::entries_json(store, state.crypto, &rows).await?;
         let mut lines = Vec::with_capacity(rows.len());
         for (row, mut entry) in rows.iter().zip(decoded) {
             withhold_others(&mut entry, user_id);

@@ -96,7 +96,7 @@ pub async fn setup(db: Db, allow_idp_initiated: bool) -> TestApp {
     let config = provider_config(allow_idp_initiated);
     validate_config(&config).unwrap();
     save_provider(
-        &app.state,
+        &app.state.auth(),
         &SsoProvider {
             id: PROVIDER.into(),
             kind: ProviderKind::Saml,
@@ -330,7 +330,9 @@ pub async fn post_response(app: &TestApp, xml: &str, relay_state: Option<&str>) 
 pub async fn live_session(app: &TestApp, cookie: &str) -> Option<session::Session> {
     let mut headers = axum::http::HeaderMap::new();
     headers.insert("cookie", cookie.parse().unwrap());
-    session::from_headers(&app.state, &headers).await.unwrap()
+    session::from_headers(&app.state.auth(), &headers)
+        .await
+        .unwrap()
 }
 
 pub async fn failure_reasons(app: &TestApp) -> Vec<String> {

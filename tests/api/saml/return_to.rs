@@ -88,7 +88,7 @@ async fn saml_login_refuses_a_return_to_off_site(db: Db) {
 async fn oidc_login_refuses_a_return_to_off_site(db: Db) {
     let app = crate::helpers::TestApp::spawn(db).await;
     save_provider(
-        &app.state,
+        &app.state.auth(),
         &SsoProvider {
             id: "okta".into(),
             kind: ProviderKind::Oidc,
@@ -124,7 +124,7 @@ async fn oidc_login_refuses_a_return_to_off_site(db: Db) {
     };
     for bad in OFF_SITE {
         let res = complete_login(
-            &app.state,
+            &app.state.auth(),
             &ward::ratelimit::SsoLogins(&app.state),
             login("alice"),
             Some(bad),
@@ -135,7 +135,7 @@ async fn oidc_login_refuses_a_return_to_off_site(db: Db) {
         assert!(res.status().is_success(), "{bad:?}: {}", res.status());
     }
     let res = complete_login(
-        &app.state,
+        &app.state.auth(),
         &ward::ratelimit::SsoLogins(&app.state),
         login("alice"),
         Some("/inbox"),
