@@ -4,7 +4,7 @@
 //! - [`record`]: the catalogue (`audit/events.toml`), the typed [`AuditEvent`] builder and
 //!   the sink traits: a leaf, so the layers below the log (the keyring) can make records.
 //! - [`AuditLog`]: how actions record. An action that writes stores its records in the
-//!   outbox *in its own transaction* ([`AuditLog::stage`] → the store's `audit` argument);
+//!   outbox *in its own transaction* ([`AuditLog::audited`] → the store's `audit` argument);
 //!   an action without a write of its own (a read, a connection, a denial) hands its record
 //!   to the appender and waits until it is durable ([`AuditLog::record`]). Either way no
 //!   action completes without its record.
