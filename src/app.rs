@@ -123,10 +123,13 @@ impl AppState {
             crypto: parts.crypto,
             jobs: {
                 let jobs = Arc::new(crate::jobs::Jobs::default());
-                crate::gdpr::register_jobs::<Self>(&jobs, crate::http::error::gdpr::answer);
+                crate::gdpr::register_jobs::<Self>(
+                    &jobs,
+                    crate::http::error::answer::<crate::gdpr::Error>,
+                );
                 crate::auth::lifecycle::register_jobs::<Self>(
                     &jobs,
-                    crate::http::error::auth::answer,
+                    crate::http::error::answer::<crate::auth::Error>,
                 );
                 jobs
             },

@@ -33,8 +33,8 @@ pub mod code {
     pub const RATE_LIMITED: i32 = 9;
 }
 
-pub mod auth;
-pub mod gdpr;
+mod auth;
+mod gdpr;
 
 const MORE_INFO: &str = "https://getstream.io/chat/docs/api_errors_response";
 
@@ -113,12 +113,17 @@ impl ApiError {
     /// An unexpected failure: the caller sees a neutral message, the cause is logged when
     /// the error is answered. Callers must not put personal data into `cause`.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::failed(anyhow::anyhow!("{cause:#}"))
+    }
+
+    /// Ward itself failed with `cause` (kept for the log; no personal data in it).
+    pub fn failed(cause: anyhow::Error) -> Self {
         Self::new(
             code::INTERNAL,
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal error, please retry",
         )
-        .caused_by(anyhow::anyhow!("{cause:#}"))
+        .caused_by(cause)
     }
 
     /// A database failure, by what the caller can do about it: see [`ApiError::of_fault`].
@@ -198,6 +203,13 @@ impl From<crate::audit::RecordLost> for ApiError {
     fn from(err: crate::audit::RecordLost) -> Self {
         ApiError::of_fault(err.fault, err)
     }
+}
+
+/// How a domain error is answered, for a task that fails with it: whether the caller is at
+/// fault (a 4xx), the Stream code and the message.
+pub fn answer<E: Into<ApiError>>(err: E) -> (bool, i32, String) {
+    let api = err.into();
+    (api.status.is_client_error(), api.code, api.message)
 }
 
 impl IntoResponse for ApiError {

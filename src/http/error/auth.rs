@@ -35,19 +35,7 @@ impl From<Error> for ApiError {
             Error::RecordLost(e) => e.into(),
             Error::Chat(e) => ApiError::from(e),
             Error::Denied(e) => ApiError::from(e),
-            Error::Internal(e) => ApiError::new(
-                code::INTERNAL,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error, please retry",
-            )
-            .caused_by(e),
+            Error::Internal(e) => ApiError::failed(e),
         }
     }
-}
-
-/// How an authentication error is answered, for a task that fails with it: whether the
-/// caller is at fault (a 4xx), the Stream code and the message.
-pub fn answer(err: Error) -> (bool, i32, String) {
-    let api = ApiError::from(err);
-    (api.status.is_client_error(), api.code, api.message)
 }
