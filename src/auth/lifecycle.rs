@@ -377,15 +377,7 @@ impl<H: crate::auth::Host> crate::jobs::Job for UsersStateJob<H> {
                 }
             };
             if let Err(e) = done {
-                let (callers, code, message) = (self.answer)(e);
-                return Err(if callers {
-                    JobError::Fatal(format!(
-                        "user {} of the task could not be changed (code {code})",
-                        i + 1
-                    ))
-                } else {
-                    JobError::Retryable(message)
-                });
+                return Err(JobError::of_step((self.answer)(e), i + 1, "changed"));
             }
             ctx.save_checkpoint(&(i + 1)).await?;
             ctx.progress(i as i64 + 1, total).await?;

@@ -302,19 +302,7 @@ impl<H: crate::gdpr::Host> crate::jobs::Job for EraseJob<H> {
             .await
             {
                 Ok(_) => {}
-                Err(e) => {
-                    let (callers, code, message) = (self.answer)(e);
-                    return Err(if callers {
-                        // A hold or an unknown user will not change by retrying. The
-                        // message can name the user: keep only the position and the code.
-                        JobError::Fatal(format!(
-                            "user {} of the task could not be erased (code {code})",
-                            i + 1
-                        ))
-                    } else {
-                        JobError::Retryable(message)
-                    });
-                }
+                Err(e) => return Err(JobError::of_step((self.answer)(e), i + 1, "erased")),
             }
             ctx.save_checkpoint(&(i + 1)).await?;
             ctx.progress(i as i64 + 1, total).await?;

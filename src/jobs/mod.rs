@@ -85,6 +85,22 @@ pub enum JobError {
     Cancelled,
 }
 
+impl JobError {
+    /// The outcome of step `position` (1-based) of a task over many users that failed with
+    /// an error answered as `(caller's fault, Stream code, message)`: the caller's fault (a
+    /// hold, an unknown user) will not change by retrying, so the job fails, and its text
+    /// keeps only the position and the code (the message can name the user); anything else
+    /// is retried.
+    pub fn of_step(answered: (bool, i32, String), position: usize, verb: &str) -> Self {
+        match answered {
+            (true, code, _) => Self::Fatal(format!(
+                "user {position} of the task could not be {verb} (code {code})"
+            )),
+            (false, _, message) => Self::Retryable(message),
+        }
+    }
+}
+
 /// Store errors are transient as far as a job can tell.
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {

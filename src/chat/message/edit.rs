@@ -57,6 +57,19 @@ pub struct UpdateMessage {
     pub message: Map<String, Value>,
 }
 
+/// A message the actor may update: readable, theirs or editable by their
+/// role, and not deleted.
+async fn updatable_message(ctx: &Ctx<'_>, actor: &Actor, id: &str) -> Result<MessageRow> {
+    let (m, loaded) = readable_message(ctx, actor, id).await?;
+    may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
+    if m.deleted_at.is_some() {
+        return Err(Error::input(format!(
+            "message {id} was deleted and cannot be updated"
+        )));
+    }
+    Ok(m)
+}
+
 /// `POST /messages/{id}`: replaces text, attachments, mentions and custom fields.
 pub async fn update_message(
     ctx: &Ctx<'_>,
@@ -64,13 +77,7 @@ pub async fn update_message(
     id: &str,
     body: &UpdateMessage,
 ) -> Result<Value> {
-    let (mut m, loaded) = readable_message(ctx, actor, id).await?;
-    may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
-    if m.deleted_at.is_some() {
-        return Err(Error::input(format!(
-            "message {id} was deleted and cannot be updated"
-        )));
-    }
+    let mut m = updatable_message(ctx, actor, id).await?;
     if body
         .message
         .get("id")
@@ -130,13 +137,7 @@ pub async fn partial_update_message(
     id: &str,
     body: &PartialUpdateMessage,
 ) -> Result<Value> {
-    let (mut m, loaded) = readable_message(ctx, actor, id).await?;
-    may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
-    if m.deleted_at.is_some() {
-        return Err(Error::input(format!(
-            "message {id} was deleted and cannot be updated"
-        )));
-    }
+    let mut m = updatable_message(ctx, actor, id).await?;
     const IMMUTABLE: &[&str] = &[
         "id",
         "cid",

@@ -93,17 +93,7 @@ impl<H: crate::gdpr::Host> crate::jobs::Job for ExportJob<H> {
             .await
             {
                 Ok(_) => {}
-                Err(e) => {
-                    let (callers, code, message) = (self.answer)(e);
-                    return Err(if callers {
-                        JobError::Fatal(format!(
-                            "user {} of the task could not be exported (code {code})",
-                            i + 1
-                        ))
-                    } else {
-                        JobError::Retryable(message)
-                    });
-                }
+                Err(e) => return Err(JobError::of_step((self.answer)(e), i + 1, "exported")),
             }
             ctx.save_checkpoint(&(i + 1)).await?;
             ctx.progress(i as i64 + 1, total).await?;
