@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every suite: formatting, lints, the Rust tests (SQLite and PostgreSQL), the
-# stream-chat SDK suite (SQLite and PostgreSQL), schemathesis against the OpenAPI
+# stream-chat SDK suite (SQLite and PostgreSQL), the browser suite (stock stream-chat-react in
+# Chromium, SQLite and PostgreSQL), schemathesis against the OpenAPI
 # description, the system-package and Dockerfile checks
 # and the Terraform checks. WARD_FRESH_MACHINE=1 adds the (long) fresh-machine test.
 # Needs PostgreSQL at WARD_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432) and
@@ -52,8 +53,14 @@ scripts/check-terraform.sh
 step "log scanner: its own tests"
 python3 -m unittest discover -s tests/logscan -p 'test_*.py'
 
+step "docs/stream-coverage.md: counts current, every implemented row a route of Ward"
+python3 -m unittest discover -s tests/coverage -p 'test_*.py'
+
 step "stream-chat SDK suite (SQLite, PostgreSQL)"
 WARD_LOG=debug tests/js/run.sh
+
+step "browser suite: stock stream-chat-react in Chromium (SQLite, PostgreSQL)"
+WARD_LOG=debug tests/e2e/run.sh
 
 step "OpenAPI: schemathesis against GET /openapi.json (SQLite, PostgreSQL)"
 tests/openapi/run.sh
