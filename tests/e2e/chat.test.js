@@ -257,18 +257,22 @@ describe(`stock stream-chat-react in Chromium against ward (${DB_KIND})`, () => 
       { name: 'wound.png', mimeType: 'image/png', buffer: image },
       { name: 'labs.pdf', mimeType: 'application/pdf', buffer: pdf },
     ]);
-    // Both uploads finish (no progress indicator left), then the message is sent.
+    // Both previews show and their uploads finish (no progress indicator left, the send
+    // button enabled), then the message is sent.
     await pages.alice.locator(`${MAIN} [data-testid="attachment-preview-list"]`).waitFor();
-    await pages.alice.locator(`${MAIN} [data-testid="attachment-upload-progress"]`).first().waitFor({ state: 'detached' });
     const input = pages.alice.locator(`${MAIN} [data-testid="message-input"]`);
     await input.fill('Wound photo and labs');
+    await pages.alice.waitForFunction((main) => {
+      const button = document.querySelector(`${main} [data-testid="send-button"]`);
+      return button && !button.disabled && !document.querySelector(`${main} [data-testid="attachment-upload-progress"]`);
+    }, MAIN);
     await input.press('Enter');
 
     const msg = message(pages.bob, 'Wound photo and labs');
     await msg.waitFor();
     const img = msg.locator('img[data-testid="image-test"], .str-chat__message-attachment img').first();
     await img.waitFor();
-    await pages.bob.waitForFunction((el) => el.complete && el.naturalWidth === 2, await img.elementHandle());
+    await pages.bob.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle());
     const file = msg.locator('[data-testid="attachment-file"]');
     await file.locator('[data-testid="file-title"]', { hasText: 'labs.pdf' }).waitFor();
     const href = await file.locator('a[href]').first().getAttribute('href');

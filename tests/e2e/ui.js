@@ -17,12 +17,16 @@ export async function openChannel(page, name) {
 /** A message bubble of the main list (or of `scope`) that contains `text`. */
 export const message = (page, text, scope = MAIN) => page.locator(`${scope} .str-chat__message`, { hasText: text });
 
-/** Types `text` into the composer of `scope` and sends it with Enter; waits until it shows. */
+/**
+ * Types `text` into the composer of `scope` and sends it with Enter; waits until the server
+ * has it (the bubble leaves its optimistic "sending" state), so that messages sent one after
+ * the other are stored in that order.
+ */
 export async function send(page, text, scope = MAIN) {
   const input = page.locator(`${scope} [data-testid="message-input"]`);
   await input.fill(text);
   await input.press('Enter');
-  await message(page, text, scope).waitFor();
+  await page.locator(`${scope} .str-chat__message.str-chat__message--received`, { hasText: text }).waitFor();
 }
 
 /** Opens the actions menu of a message (hover, then the "…" button). */
