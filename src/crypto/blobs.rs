@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::fields::{FieldCrypto, Opened};
 use super::frame::{self, Field};
+use crate::store::UploadStore;
 
 /// Where sealed blobs are kept: bytes under a name (the upload id, checked by the caller to
 /// be a UUID, so it is a safe file name and object key).
@@ -264,5 +265,39 @@ impl SealedBlobs {
 
     pub async fn delete(&self, id: &str) -> anyhow::Result<()> {
         self.store.delete(id).await
+    }
+
+    /// Erasure: deletes every upload of `user_id`, blob first and row last, so a retried
+    /// erasure finds what is left. Returns how many.
+    pub async fn purge_user(&self, uploads: &dyn UploadStore, user_id: &str) -> anyhow::Result<usize> {
+        let rows = uploads.find_uploads_of_user(user_id).await?;
+        for row in &rows {
+            self.delete(&row.id).await?;
+            uploads.delete_upload(&row.id).await?;
+        }
+        Ok(rows.len())
+    }
+
+    /// Retention: deletes the uploads into channels of type `kind` made before `before` (at
+    /// most `limit` looked at) that `held` does not keep. Returns how many were deleted.
+    pub async fn purge_expired(
+        &self,
+        uploads: &dyn UploadStore,
+        kind: &str,
+        before: crate::time::Micros,
+        limit: i64,
+        held: impl Fn(&crate::store::UploadRow) -> bool,
+    ) -> anyhow::Result<usize> {
+        let rows: Vec<_> = uploads
+            .find_uploads_before(kind, before, limit)
+            .await?
+            .into_iter()
+            .filter(|r| !held(r))
+            .collect();
+        for row in &rows {
+            self.delete(&row.id).await?;
+            uploads.delete_upload(&row.id).await?;
+        }
+        Ok(rows.len())
     }
 }

@@ -300,6 +300,20 @@ pub async fn delete_attached(
     Ok(n)
 }
 
+/// The channel and attachments of message `id` (read before it is deleted, so its files can
+/// go with it: [`delete_attached`]).
+pub async fn attachments_of(ctx: &Ctx<'_>, id: &str) -> Result<Option<(String, Vec<Value>)>> {
+    Ok(ctx.store.messages.find_message(id).await?.map(|m| {
+        let attachments = m
+            .data
+            .get("attachments")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        (m.cid, attachments)
+    }))
+}
+
 /// A file served back: its bytes (zeroized when dropped), sniffed type and name.
 pub struct Download {
     pub bytes: Zeroizing<Vec<u8>>,
@@ -375,38 +389,6 @@ pub async fn download(ctx: &UploadCtx<'_>, id: &str, fetcher: Fetcher<'_>) -> Re
         name,
         kind: row.kind,
     })
-}
-
-/// Erasure: deletes every upload of `user_id` (blobs first; the rows go last so a retried
-/// erasure finds what is left). Returns how many.
-pub async fn purge_user(
-    store: &crate::store::Store,
-    blobs: &SealedBlobs,
-    user_id: &str,
-) -> anyhow::Result<usize> {
-    let rows = store.uploads.find_uploads_of_user(user_id).await?;
-    for row in &rows {
-        blobs.delete(&row.id).await?;
-        store.uploads.delete_upload(&row.id).await?;
-    }
-    Ok(rows.len())
-}
-
-/// Retention: deletes the uploads into channels of `kind` older than `before`, at most
-/// `limit`. Returns how many.
-pub async fn purge_expired(
-    store: &crate::store::Store,
-    blobs: &SealedBlobs,
-    kind: &str,
-    before: crate::time::Micros,
-    limit: i64,
-) -> anyhow::Result<usize> {
-    let rows = store.uploads.find_uploads_before(kind, before, limit).await?;
-    for row in &rows {
-        blobs.delete(&row.id).await?;
-        store.uploads.delete_upload(&row.id).await?;
-    }
-    Ok(rows.len())
 }
 
 #[cfg(test)]
