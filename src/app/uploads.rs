@@ -35,7 +35,9 @@ pub(super) fn open_blobs(
             #[cfg(not(feature = "s3-checkpoints"))]
             {
                 let _ = s3;
-                anyhow::bail!("this build cannot keep uploads in S3 (cargo feature s3-checkpoints)");
+                anyhow::bail!(
+                    "this build cannot keep uploads in S3 (cargo feature s3-checkpoints)"
+                );
             }
             #[cfg(feature = "s3-checkpoints")]
             Arc::new(crate::crypto::blobs::S3Blobs::new(

@@ -63,11 +63,7 @@ fn list(env: &impl Fn(&str) -> Option<String>, name: &str, default: &[&str]) -> 
     }
 }
 
-fn rules(
-    env: &impl Fn(&str) -> Option<String>,
-    kind: &str,
-    blocked_ext: &[&str],
-) -> UploadRules {
+fn rules(env: &impl Fn(&str) -> Option<String>, kind: &str, blocked_ext: &[&str]) -> UploadRules {
     UploadRules {
         allowed_extensions: list(env, &format!("WARD_UPLOADS_{kind}_ALLOWED_EXTENSIONS"), &[]),
         blocked_extensions: list(
@@ -96,7 +92,10 @@ pub(super) fn from_env(env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<
             .context("WARD_UPLOADS_URL_TTL_SECS must be a number of seconds")?,
         None => 14 * 24 * 3600,
     };
-    anyhow::ensure!(url_ttl_secs > 0, "WARD_UPLOADS_URL_TTL_SECS must be above 0");
+    anyhow::ensure!(
+        url_ttl_secs > 0,
+        "WARD_UPLOADS_URL_TTL_SECS must be above 0"
+    );
     let s3 = match env("WARD_UPLOADS_S3_BUCKET").filter(|b| !b.is_empty()) {
         None => None,
         Some(bucket) => Some(UploadS3Config {

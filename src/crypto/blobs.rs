@@ -269,7 +269,11 @@ impl SealedBlobs {
 
     /// Erasure: deletes every upload of `user_id`, blob first and row last, so a retried
     /// erasure finds what is left. Returns how many.
-    pub async fn purge_user(&self, uploads: &dyn UploadStore, user_id: &str) -> anyhow::Result<usize> {
+    pub async fn purge_user(
+        &self,
+        uploads: &dyn UploadStore,
+        user_id: &str,
+    ) -> anyhow::Result<usize> {
         let rows = uploads.find_uploads_of_user(user_id).await?;
         for row in &rows {
             self.delete(&row.id).await?;

@@ -68,9 +68,8 @@ async fn parse(
     multipart: Result<Multipart, MultipartRejection>,
     max: usize,
 ) -> Result<(Part, Option<String>), ApiError> {
-    let mut multipart = multipart.map_err(|_| {
-        ApiError::input("the request must be multipart/form-data with a file part")
-    })?;
+    let mut multipart = multipart
+        .map_err(|_| ApiError::input("the request must be multipart/form-data with a file part"))?;
     let mut file: Option<Part> = None;
     let mut user: Option<String> = None;
     while let Some(field) = multipart
@@ -129,7 +128,14 @@ async fn upload_channel_file(
     ApiPath((kind, id)): ApiPath<(String, String)>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> HandlerResult {
-    do_upload(&state, &auth, Some(format!("{kind}:{id}")), Kind::File, multipart).await
+    do_upload(
+        &state,
+        &auth,
+        Some(format!("{kind}:{id}")),
+        Kind::File,
+        multipart,
+    )
+    .await
 }
 
 async fn upload_channel_image(
@@ -138,7 +144,14 @@ async fn upload_channel_image(
     ApiPath((kind, id)): ApiPath<(String, String)>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> HandlerResult {
-    do_upload(&state, &auth, Some(format!("{kind}:{id}")), Kind::Image, multipart).await
+    do_upload(
+        &state,
+        &auth,
+        Some(format!("{kind}:{id}")),
+        Kind::Image,
+        multipart,
+    )
+    .await
 }
 
 async fn upload_file(
@@ -157,7 +170,12 @@ async fn upload_image(
     do_upload(&state, &auth, None, Kind::Image, multipart).await
 }
 
-async fn do_delete(state: &AppState, auth: &Auth, cid: Option<String>, kind: Kind) -> HandlerResult {
+async fn do_delete(
+    state: &AppState,
+    auth: &Auth,
+    cid: Option<String>,
+    kind: Kind,
+) -> HandlerResult {
     let url = auth
         .query
         .get("url")
@@ -234,7 +252,13 @@ async fn serve(state: &AppState, id: &str, req: Request) -> Result<Response, Api
     let ascii: String = file
         .name
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .filter(|c| *c != '\\')
         .collect();
     let encoded: String = file

@@ -70,12 +70,8 @@ pub async fn issue_until(
 ) -> Result<String> {
     let key = key(ctx).await?;
     let sig = hex::encode(mac(key.secret(), id, user, exp).finalize().into_bytes());
-    let q = serde_urlencoded::to_string([
-        ("user", user),
-        ("exp", &exp.to_string()),
-        ("sig", &sig),
-    ])
-    .map_err(|e| Error::input(e.to_string()))?;
+    let q = serde_urlencoded::to_string([("user", user), ("exp", &exp.to_string()), ("sig", &sig)])
+        .map_err(|e| Error::input(e.to_string()))?;
     let name: String = url_encode(name);
     Ok(format!(
         "{}{PATH}{id}/{name}?{q}",

@@ -70,11 +70,7 @@ pub struct Part {
 /// or characters that quote or separate in headers, at most 255 characters; `file` when
 /// nothing is left.
 pub fn clean_name(raw: Option<&str>) -> String {
-    let last = raw
-        .unwrap_or("")
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("");
+    let last = raw.unwrap_or("").rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = last
         .chars()
         .filter(|c| !c.is_control() && !matches!(c, '"' | ';' | '\u{2028}' | '\u{2029}'))
@@ -116,7 +112,8 @@ fn check_rules(kind: Kind, rules: &UploadRules, mime: &str, name: &str) -> Resul
         )));
     }
     let mime_ok = !rules.blocked_mime_types.iter().any(|m| m == mime)
-        && (rules.allowed_mime_types.is_empty() || rules.allowed_mime_types.iter().any(|m| m == mime));
+        && (rules.allowed_mime_types.is_empty()
+            || rules.allowed_mime_types.iter().any(|m| m == mime));
     if !mime_ok {
         return Err(Error::input(format!("file type {mime} is not allowed")));
     }
@@ -170,8 +167,8 @@ pub async fn upload(
     let name = clean_name(part.name.as_deref());
     let mime = sniff::sniff(&part.bytes);
     check_rules(kind, kind.rules(ctx.config), mime, &name)?;
-    let content = sniff::strip_metadata(mime, &part.bytes)
-        .map_err(|e| Error::input(e.to_string()))?;
+    let content =
+        sniff::strip_metadata(mime, &part.bytes).map_err(|e| Error::input(e.to_string()))?;
     drop(part.bytes);
     let id = uuid::Uuid::now_v7().to_string();
     let subject = user_subject(&user.id);
@@ -231,15 +228,20 @@ pub async fn delete(
     kind: Kind,
     url: &str,
 ) -> Result<Value> {
-    let id = link::upload_id(url).ok_or_else(|| Error::input("url is not a file of this server"))?;
+    let id =
+        link::upload_id(url).ok_or_else(|| Error::input("url is not a file of this server"))?;
     let found = ctx.chat.store.uploads.find_upload(&id).await?;
     let is_uploader = |row: &UploadRow| actor.user_id() == Some(row.user_id.as_str());
     match cid {
         Some(cid) => {
             let loaded = channel::load(&ctx.chat, actor, cid).await?;
             let row = found.filter(|r| r.cid.as_deref() == Some(cid) && r.kind == kind.as_str());
-            loaded.require_on_message("DeleteFile", row.as_ref().is_some_and(is_uploader))?;
-            let row = row.ok_or_else(|| Error::not_found("the file does not exist"))?;
+            let Some(row) = row else {
+                // Who may read the channel learns the file is gone; others are refused.
+                loaded.require_read()?;
+                return Err(Error::not_found("the file does not exist"));
+            };
+            loaded.require_on_message("DeleteFile", is_uploader(&row))?;
             remove(ctx, actor, &row, "deleted").await?;
         }
         None => {
@@ -282,7 +284,9 @@ pub async fn delete_attached(
 ) -> Result<usize> {
     let mut ids: Vec<String> = attachments
         .iter()
-        .flat_map(|a| ["asset_url", "image_url", "thumb_url"].map(|k| a.get(k).and_then(Value::as_str)))
+        .flat_map(|a| {
+            ["asset_url", "image_url", "thumb_url"].map(|k| a.get(k).and_then(Value::as_str))
+        })
         .flatten()
         .filter_map(link::upload_id)
         .collect();
@@ -355,7 +359,9 @@ pub async fn download(ctx: &UploadCtx<'_>, id: &str, fetcher: Fetcher<'_>) -> Re
         .await?
         .ok_or_else(|| Error::not_found("the file does not exist"))?;
     match &row.cid {
-        Some(cid) => channel::load(&ctx.chat, &actor, cid).await?.require_read()?,
+        Some(cid) => channel::load(&ctx.chat, &actor, cid)
+            .await?
+            .require_read()?,
         None => actor.authorize_app(&ctx.chat, "ReadAppFile")?,
     }
     let opened = blobs.open(&row.id).await.map_err(internal)?;
@@ -401,7 +407,10 @@ mod tests {
         assert_eq!(clean_name(Some("C:\\x\\lab.pdf")), "lab.pdf");
         assert_eq!(clean_name(Some("a\r\nb\u{0}.txt")), "ab.txt");
         assert_eq!(clean_name(Some("..")), "file");
-        assert_eq!(clean_name(Some("wundfoto-überweisung.jpg")), "wundfoto-überweisung.jpg");
+        assert_eq!(
+            clean_name(Some("wundfoto-überweisung.jpg")),
+            "wundfoto-überweisung.jpg"
+        );
         assert_eq!(clean_name(None), "file");
     }
 

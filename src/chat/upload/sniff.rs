@@ -148,7 +148,10 @@ fn strip_png(b: &[u8]) -> Result<Vec<u8>, Malformed> {
             return Err(Malformed);
         }
         let kind = &head[4..8];
-        let end = i.checked_add(12).and_then(|v| v.checked_add(len)).ok_or(Malformed)?;
+        let end = i
+            .checked_add(12)
+            .and_then(|v| v.checked_add(len))
+            .ok_or(Malformed)?;
         let chunk = b.get(i..end).ok_or(Malformed)?;
         let drop = matches!(kind, b"eXIf" | b"tEXt" | b"iTXt" | b"zTXt" | b"tIME");
         if !drop {
@@ -177,9 +180,14 @@ fn strip_webp(b: &[u8]) -> Result<Vec<u8>, Malformed> {
         let head = b.get(i..i + 8).ok_or(Malformed)?;
         let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
         let padded = len.checked_add(len & 1).ok_or(Malformed)?;
-        let end = i.checked_add(8).and_then(|v| v.checked_add(padded)).ok_or(Malformed)?;
+        let end = i
+            .checked_add(8)
+            .and_then(|v| v.checked_add(padded))
+            .ok_or(Malformed)?;
         // The last chunk's pad byte may be missing.
-        let chunk = b.get(i..end).or_else(|| b.get(i..end - 1).filter(|_| len & 1 == 1));
+        let chunk = b
+            .get(i..end)
+            .or_else(|| b.get(i..end - 1).filter(|_| len & 1 == 1));
         let chunk = chunk.ok_or(Malformed)?;
         match &head[..4] {
             b"EXIF" | b"XMP " => {}
