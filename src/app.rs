@@ -10,6 +10,7 @@ mod jobs;
 mod auth;
 mod chat;
 mod gdpr;
+mod uploads;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -76,6 +77,8 @@ pub struct Inner {
     /// This node's rate limiters (per node: a client spread over n nodes gets n times the
     /// limit, which still bounds guessing).
     pub rate_limits: crate::ratelimit::RateLimits,
+    /// Where uploaded files are kept, sealed (`None` when field encryption is off).
+    pub blobs: Option<crate::crypto::blobs::SealedBlobs>,
 }
 
 impl Deref for AppState {
@@ -95,6 +98,7 @@ struct Parts {
     authz: Arc<Authz>,
     audit: Arc<AuditLog>,
     crypto: Option<Arc<FieldCrypto>>,
+    blobs: Option<crate::crypto::blobs::SealedBlobs>,
 }
 
 impl AppState {
@@ -121,6 +125,7 @@ impl AppState {
             authz: parts.authz,
             audit: parts.audit,
             crypto: parts.crypto,
+            blobs: parts.blobs,
             jobs: {
                 let jobs = Arc::new(crate::jobs::Jobs::default());
                 crate::gdpr::register_jobs::<Self>(
@@ -213,7 +218,9 @@ impl Parts {
                 audit: Some(audit.clone()),
             });
         }
+        let blobs = uploads::open_blobs(config, crypto.as_ref())?;
         Ok(Self {
+            blobs,
             store,
             bus: Bus::new(hub, cluster),
             credentials,

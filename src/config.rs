@@ -7,6 +7,7 @@
 mod aws;
 mod file;
 pub mod rate_limits;
+pub mod uploads;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use aws::kms_credentials;
 pub use aws::{AuditS3Config, KmsConfig, KmsCredentials};
 use file::{FileConfig, parse_file};
 pub use rate_limits::{Cidr, RateLimitConfig};
+pub use uploads::{UploadConfig, UploadRules, UploadS3Config};
 
 /// The validated configuration of one process.
 #[derive(Clone)]
@@ -61,6 +63,8 @@ pub struct Config {
     /// `WARD_METRICS_BIND`: where `GET /metrics` is served, on a listener of its own (never
     /// on the API port); unset or `off`: not served.
     pub metrics_bind: Option<SocketAddr>,
+    /// `WARD_UPLOADS_*`: file and image uploads.
+    pub uploads: UploadConfig,
 }
 
 #[derive(Clone)]
@@ -295,7 +299,9 @@ impl Config {
                 )
             })?),
         };
+        let uploads = uploads::from_env(&env)?;
         Ok(Self {
+            uploads,
             metrics_bind,
             bind,
             data_dir,

@@ -13,6 +13,7 @@ impl AppState {
             public_url: &self.config.public_url,
             data_dir: &self.config.data_dir,
             api_secret: self.credentials.secret_bytes(),
+            blobs: self.blobs.as_ref(),
         }
     }
 }

@@ -53,10 +53,14 @@ pub enum EventType {
     AuditExport,
     OpsBackup,
     OpsRestore,
+    // Uploads (issue 16).
+    UploadCreate,
+    UploadRead,
+    UploadDelete,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 35] = [
+    pub const ALL: [EventType; 38] = [
         Self::WsConnect,
         Self::WsDisconnect,
         Self::TokenRejected,
@@ -92,6 +96,9 @@ impl EventType {
         Self::AuditExport,
         Self::OpsBackup,
         Self::OpsRestore,
+        Self::UploadCreate,
+        Self::UploadRead,
+        Self::UploadDelete,
     ];
 
     /// (code, name) as in `audit/events.toml`.
@@ -132,6 +139,9 @@ impl EventType {
             Self::AuditExport => (81, "audit.export"),
             Self::OpsBackup => (90, "ops.backup"),
             Self::OpsRestore => (91, "ops.restore"),
+            Self::UploadCreate => (100, "upload.create"),
+            Self::UploadRead => (101, "upload.read"),
+            Self::UploadDelete => (102, "upload.delete"),
         }
     }
 

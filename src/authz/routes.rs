@@ -99,6 +99,18 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("POST", "/auth/saml/{provider}/acs", PUBLIC),
     ("GET", "/auth/saml/{provider}/logout", PUBLIC),
     ("POST", "/auth/saml/{provider}/logout", PUBLIC),
+    // Uploads (issue 16). App-level uploads ask the App actions; a download asks
+    // `ReadChannel` (or `ReadAppFile`) for the user its signed link names, or the caller.
+    ("POST", "/channels/{type}/{id}/file", "UploadFile"),
+    ("DELETE", "/channels/{type}/{id}/file", "DeleteFile"),
+    ("POST", "/channels/{type}/{id}/image", "UploadFile"),
+    ("DELETE", "/channels/{type}/{id}/image", "DeleteFile"),
+    ("POST", "/uploads/file", "UploadAppFile"),
+    ("DELETE", "/uploads/file", "DeleteAppFile"),
+    ("POST", "/uploads/image", "UploadAppFile"),
+    ("DELETE", "/uploads/image", "DeleteAppFile"),
+    ("GET", "/uploads/blob/{id}", "ReadChannel"),
+    ("GET", "/uploads/blob/{id}/{name}", "ReadChannel"),
 ];
 
 /// Where Ward's own endpoints live (operations, the audit log, interactive login and SSO,

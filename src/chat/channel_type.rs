@@ -85,7 +85,8 @@ impl ChannelConfig {
             "replies": self.replies,
             "quotes": true,
             "mutes": self.mutes,
-            "uploads": false,
+            // Uploads (issue 16): every type takes them; the policies decide who.
+            "uploads": true,
             "url_enrichment": false,
             "custom_events": true,
             "push_notifications": false,
@@ -159,6 +160,8 @@ const CAPABILITIES: &[(&str, &str)] = &[
     ("update-channel-members", "UpdateChannelMembers"),
     ("delete-channel", "DeleteChannel"),
     ("leave-channel", "LeaveChannel"),
+    // Uploads (issue 16).
+    ("upload-file", "UploadFile"),
 ];
 
 /// `own_capabilities`, computed from the same policies the operations enforce.

@@ -16,6 +16,8 @@ pub mod reaction;
 pub mod read;
 pub mod user;
 pub mod view;
+// Uploads (issue 16).
+pub mod upload;
 
 use std::sync::Arc;
 

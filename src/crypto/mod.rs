@@ -7,6 +7,7 @@
 
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 pub mod aws;
+pub mod blobs;
 pub mod escrow;
 pub mod fields;
 pub mod frame;

@@ -120,6 +120,14 @@ pub async fn erase_user(
         }
         None => 0,
     };
+    // Uploads (issue 16): the blobs are unreadable once the key is gone; delete them too.
+    let uploads_deleted = match state.blobs {
+        Some(blobs) => blobs
+            .purge_user(&*state.store.uploads, user_id)
+            .await
+            .map_err(Error::internal)?,
+        None => 0,
+    };
     let message_ids = message_ids(state, user_id).await?;
     let mut certificate = AuditEvent::new(EventType::GdprErase)
         .actor_opt(by)
@@ -165,6 +173,7 @@ pub async fn erase_user(
         "user_id": user_id,
         "erased_at": rfc3339(now),
         "keys_destroyed": keys_destroyed,
+        "uploads_deleted": uploads_deleted,
         "removed": counts,
         "pseudonyms_unlinked": unlinked,
         "audit_tree_size": size,

@@ -34,6 +34,8 @@ pub struct Ctx<'a> {
     pub data_dir: &'a Path,
     /// The API secret, which signs export download links.
     pub api_secret: &'a [u8],
+    /// Uploaded files (erasure and retention delete them); `None` when encryption is off.
+    pub blobs: Option<&'a crate::crypto::blobs::SealedBlobs>,
 }
 
 /// What the GDPR jobs and the retention schedule run in: a cheap-to-clone handle that

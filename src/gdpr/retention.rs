@@ -238,6 +238,20 @@ impl<H: crate::gdpr::Host> Job for RetentionJob<H> {
                     .map_err(|e| JobError::Retryable(e.to_string()))?;
             }
             cp.held_skipped.insert(kind.clone(), held);
+            // Uploads (issue 16): expired files in channels of this type go too, unless a
+            // legal hold covers their uploader or channel.
+            if let Some(blobs) = state.blobs {
+                let holds = state.store.compliance.find_holds(true).await?;
+                blobs
+                    .purge_expired(&*state.store.uploads, kind, before, 10_000, |u| {
+                        holds.iter().any(|h| {
+                            (h.scope == "user" && h.target == u.user_id)
+                                || (h.scope == "channel" && Some(&h.target) == u.cid.as_ref())
+                        })
+                    })
+                    .await
+                    .map_err(|e| JobError::Retryable(e.to_string()))?;
+            }
             cp.types_done = i + 1;
             ctx.save_checkpoint(&cp).await?;
         }

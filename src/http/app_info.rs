@@ -52,11 +52,20 @@ async fn get_app(State(state): State<AppState>, auth: Auth) -> HandlerResult {
             )
         })
         .collect();
-    // Uploads are not offered yet: every extension is blocked and the size limit is zero.
-    let upload = json!({
-        "allowed_file_extensions": [], "blocked_file_extensions": [], "allowed_mime_types": [],
-        "blocked_mime_types": [], "size_limit": 0,
-    });
+    // The configured upload rules (`WARD_UPLOADS_*`); with field encryption off uploads
+    // are refused, and reported as blocked (size limit 0, every MIME type blocked).
+    let enabled = state.blobs.is_some();
+    let upload_config = |r: &crate::config::UploadRules| {
+        json!({
+            "allowed_file_extensions": r.allowed_extensions,
+            "blocked_file_extensions": r.blocked_extensions,
+            "allowed_mime_types": r.allowed_mime_types,
+            "blocked_mime_types": if enabled { json!(r.blocked_mime_types) } else { json!(["*/*"]) },
+            "size_limit": if enabled { state.config.uploads.max_bytes } else { 0 },
+        })
+    };
+    let file_upload = upload_config(&state.config.uploads.file);
+    let image_upload = upload_config(&state.config.uploads.image);
     Ok(Reply(json!({
         "app": {
             "name": "ward",
@@ -64,8 +73,8 @@ async fn get_app(State(state): State<AppState>, auth: Auth) -> HandlerResult {
             "disable_permissions_checks": false,
             "multi_tenant_enabled": false,
             "channel_configs": configs,
-            "file_upload_config": upload,
-            "image_upload_config": upload,
+            "file_upload_config": file_upload,
+            "image_upload_config": image_upload,
             "grants": {},
             "policies": {},
         }

@@ -76,9 +76,13 @@ async fn delete_message(
 ) -> HandlerResult {
     let actor = auth.actor_for(&state, auth.query_user()).await?;
     let hard = auth.flag("hard");
-    Ok(Reply(
-        message::delete_message(&state.chat(), &actor, &id, hard).await?,
-    ))
+    // Uploads (issue 16): the files a deleted message carried are deleted with it.
+    let attached = crate::chat::upload::attachments_of(&state.chat(), &id).await?;
+    let out = message::delete_message(&state.chat(), &actor, &id, hard).await?;
+    if let Some((cid, attachments)) = attached {
+        crate::chat::upload::delete_attached(&state.uploads(), &actor, &cid, &attachments).await?;
+    }
+    Ok(Reply(out))
 }
 
 async fn get_replies(

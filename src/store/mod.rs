@@ -28,6 +28,8 @@ mod search;
 mod settings;
 mod usage;
 mod users;
+// Uploads (issue 16).
+mod uploads;
 
 use std::sync::Arc;
 
@@ -47,6 +49,8 @@ pub use reads::ReadRow;
 pub use settings::SettingsStore;
 pub use usage::UsageStore;
 pub use users::{UserRow, UserStore};
+// Uploads (issue 16).
+pub use uploads::{UploadRow, UploadStore};
 
 /// Custom fields, flattened on the wire.
 pub type Fields = Map<String, Value>;
@@ -98,6 +102,7 @@ pub struct Store {
     pub identity: Arc<dyn IdentityStore>,
     pub jobs: Arc<dyn JobStore>,
     pub compliance: Arc<dyn ComplianceStore>,
+    pub uploads: Arc<dyn UploadStore>,
     pub dialect: &'static str,
 }
 
@@ -136,6 +141,7 @@ impl Store {
             audit: s.clone(),
             identity: s.clone(),
             jobs: s.clone(),
+            uploads: s.clone(),
             compliance: s,
             dialect,
         }

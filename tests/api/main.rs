@@ -43,5 +43,6 @@ mod revocation;
 mod saml;
 mod store_contract;
 mod tls;
+mod uploads;
 mod usage;
 mod websocket;
