@@ -16,6 +16,9 @@ pub mod reaction;
 pub mod read;
 pub mod user;
 pub mod view;
+// Threads, reads and delivery (issue 16).
+pub mod delivery;
+pub mod thread;
 
 use std::sync::Arc;
 

@@ -19,6 +19,8 @@ mod sso_oidc;
 mod sso_saml;
 pub mod timing;
 mod users;
+// Threads, reads and delivery (issue 16).
+mod threads;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -56,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(channels::router())
         .merge(messages::router())
         .merge(crate::ws::router())
+        .merge(threads::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(enforce_decision))

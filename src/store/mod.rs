@@ -26,6 +26,7 @@ mod reactions;
 mod reads;
 mod search;
 mod settings;
+mod threads;
 mod usage;
 mod users;
 
@@ -45,6 +46,7 @@ pub use messages::{Cursor, MessageRow, MessageStore};
 pub use reactions::ReactionRow;
 pub use reads::ReadRow;
 pub use settings::SettingsStore;
+pub use threads::{ParticipantRow, ThreadReadRow, ThreadRow, ThreadStore};
 pub use usage::UsageStore;
 pub use users::{UserRow, UserStore};
 
@@ -98,6 +100,7 @@ pub struct Store {
     pub identity: Arc<dyn IdentityStore>,
     pub jobs: Arc<dyn JobStore>,
     pub compliance: Arc<dyn ComplianceStore>,
+    pub threads: Arc<dyn ThreadStore>,
     pub dialect: &'static str,
 }
 
@@ -136,7 +139,8 @@ impl Store {
             audit: s.clone(),
             identity: s.clone(),
             jobs: s.clone(),
-            compliance: s,
+            compliance: s.clone(),
+            threads: s,
             dialect,
         }
     }
