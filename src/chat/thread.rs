@@ -327,8 +327,7 @@ pub async fn update_thread(
     let record = actor
         .audit(EventType::ChannelUpdate)
         .object("thread", parent.id.clone())
-        .meta("channel_type", &loaded.channel.kind)
-        .meta("change", "thread");
+        .meta("channel_type", &loaded.channel.kind);
     ctx.audit
         .audited([record], async |records| {
             ctx.store.threads.upsert_thread(&row, &records).await
