@@ -111,6 +111,14 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/uploads/image", "DeleteAppFile"),
     ("GET", "/uploads/blob/{id}", "ReadChannel"),
     ("GET", "/uploads/blob/{id}/{name}", "ReadChannel"),
+    // Threads, reads and delivery (issue 16). Entry decisions on the app; each thread's
+    // channel is then asked for ReadChannel (UpdateThread to change it), each channel
+    // marked for MarkRead.
+    ("POST", "/threads", "QueryThreads"),
+    ("GET", "/threads/{id}", "ReadChannel"),
+    ("PATCH", "/threads/{id}", "UpdateThread"),
+    ("POST", "/channels/read", "MarkChannelsRead"),
+    ("POST", "/channels/delivered", "MarkChannelsDelivered"),
 ];
 
 /// Where Ward's own endpoints live (operations, the audit log, interactive login and SSO,

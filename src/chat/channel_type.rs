@@ -25,6 +25,9 @@ pub struct ChannelConfig {
     /// App roles this type refuses as members, at creation and later (the policies would
     /// never let them read it anyway).
     pub refused_member_roles: &'static [&'static str],
+    /// Delivery receipts (`POST /channels/delivered`, `message.delivered`): read-receipt
+    /// metadata, on for every built-in type but livestream (no read events there either).
+    pub delivery_events: bool,
 }
 
 const MESSAGING: ChannelConfig = ChannelConfig {
@@ -38,6 +41,7 @@ const MESSAGING: ChannelConfig = ChannelConfig {
     mutes: true,
     public: false,
     refused_member_roles: &[],
+    delivery_events: true,
 };
 
 const TEAM: ChannelConfig = ChannelConfig {
@@ -56,6 +60,7 @@ const LIVESTREAM: ChannelConfig = ChannelConfig {
     replies: true,
     mutes: false,
     public: true,
+    delivery_events: false,
     refused_member_roles: &[],
 };
 
@@ -90,7 +95,7 @@ impl ChannelConfig {
             "url_enrichment": false,
             "custom_events": true,
             "push_notifications": false,
-            "delivery_events": false,
+            "delivery_events": self.delivery_events,
             "polls": false,
             "shared_locations": false,
             "user_message_reminders": false,
@@ -195,6 +200,9 @@ pub fn capabilities(
         if config.public && !facts.is_member {
             caps.push("join-channel");
         }
+    }
+    if config.delivery_events && allows("MarkRead") {
+        caps.push("delivery-events");
     }
     caps
 }

@@ -247,10 +247,19 @@ pub async fn send_message(
     let mut ev = event::channel_event("message.new", cid);
     ev["message"] = rendered.clone();
     ev["message_id"] = row.id.clone().into();
-    ev["user"] = user_json;
+    ev["user"] = user_json.clone();
     ev["watcher_count"] = ctx.bus.watcher_count(cid).into();
     ev["channel_member_count"] = loaded.channel.member_count.into();
     ctx.bus.to_channel(cid, &ev).await;
+    if row.parent_id.is_some() {
+        // The reply is stored and announced: a failure here leaves counters stale, and
+        // must not make the client resend it.
+        if let Err(e) =
+            crate::chat::thread::on_reply(ctx, &loaded, &row, &rendered, user_json).await
+        {
+            tracing::warn!(message_id = %row.id, error = %e, "thread events after a reply failed");
+        }
+    }
 
     if row.parent_id.is_none() || row.show_in_channel {
         notify_members_not_watching(ctx, &loaded, &row, &rendered).await?;

@@ -18,6 +18,9 @@ pub mod user;
 pub mod view;
 // Uploads (issue 16).
 pub mod upload;
+// Threads, reads and delivery (issue 16).
+pub mod delivery;
+pub mod thread;
 
 use std::sync::Arc;
 

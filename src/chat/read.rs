@@ -38,7 +38,10 @@ pub async fn own_user_json(ctx: &Ctx<'_>, user: &UserRow) -> Result<Value> {
     me["total_unread_count"] = unread.total.into();
     me["unread_count"] = unread.total.into();
     me["unread_channels"] = unread.channels.into();
-    me["unread_threads"] = 0.into();
+    me["unread_threads"] = crate::chat::thread::unread_threads(ctx, &user.id)
+        .await?
+        .threads
+        .into();
     Ok(me)
 }
 
@@ -60,6 +63,9 @@ pub async fn mark_read(ctx: &Ctx<'_>, actor: &Actor, cid: &str, body: &MarkRead)
         )));
     }
     loaded.require("MarkRead")?;
+    if let Some(thread_id) = &body.thread_id {
+        return crate::chat::thread::mark_thread_read(ctx, &loaded, user, thread_id).await;
+    }
     let last_message_id = match &body.message_id {
         Some(id) => Some(id.clone()),
         None => ctx
@@ -84,6 +90,8 @@ pub async fn mark_read(ctx: &Ctx<'_>, actor: &Actor, cid: &str, body: &MarkRead)
             last_read: now,
             last_read_message_id: last_message_id.clone(),
             unread_messages: 0,
+            last_delivered_at: None,
+            last_delivered_message_id: None,
         })
         .await?;
     let user_json = view::user_json(ctx, user);
@@ -98,6 +106,7 @@ pub async fn mark_read(ctx: &Ctx<'_>, actor: &Actor, cid: &str, body: &MarkRead)
     });
     ctx.bus.to_channel(cid, &event).await;
     let unread = unread_for(ctx, &user.id).await?;
+    let threads = crate::chat::thread::unread_threads(ctx, &user.id).await?;
     ctx.bus
         .to_user(
             &user.id,
@@ -112,7 +121,7 @@ pub async fn mark_read(ctx: &Ctx<'_>, actor: &Actor, cid: &str, body: &MarkRead)
                 "unread_messages": 0,
                 "total_unread_count": unread.total,
                 "unread_channels": unread.channels,
-                "unread_threads": 0,
+                "unread_threads": threads.threads,
                 "last_read_message_id": last_message_id,
             }),
         )
@@ -137,6 +146,16 @@ pub async fn mark_unread(
     let user = actor.require_user()?;
     let loaded = channel::load(ctx, actor, cid).await?;
     loaded.require("MarkRead")?;
+    if let Some(thread_id) = &body.thread_id {
+        return crate::chat::thread::mark_thread_unread(
+            ctx,
+            &loaded,
+            user,
+            thread_id,
+            body.message_id.as_deref(),
+        )
+        .await;
+    }
     let from = match (&body.message_id, &body.message_timestamp) {
         (Some(id), _) => {
             let m = ctx
@@ -184,6 +203,8 @@ pub async fn mark_unread(
             last_read,
             last_read_message_id: previous.as_ref().map(|m| m.id.clone()),
             unread_messages: unread,
+            last_delivered_at: None,
+            last_delivered_message_id: None,
         })
         .await?;
     let totals = unread_for(ctx, &user.id).await?;
@@ -233,11 +254,24 @@ pub async fn unread_counts(ctx: &Ctx<'_>, actor: &Actor) -> Result<Value> {
         .into_iter()
         .map(|(t, (count, unread))| json!({"channel_type": t, "channel_count": count, "unread_count": unread}))
         .collect();
+    let unread_threads = crate::chat::thread::unread_threads(ctx, &user.id).await?;
+    let threads: Vec<Value> = unread_threads
+        .reads
+        .iter()
+        .map(|r| {
+            json!({
+                "parent_message_id": r.parent_id,
+                "unread_count": r.unread_messages,
+                "last_read": rfc3339(r.last_read),
+                "last_read_message_id": r.last_read_message_id,
+            })
+        })
+        .collect();
     Ok(json!({
         "total_unread_count": unread.total,
-        "total_unread_threads_count": 0,
+        "total_unread_threads_count": unread_threads.threads,
         "channels": channels,
         "channel_type": channel_type,
-        "threads": [],
+        "threads": threads,
     }))
 }

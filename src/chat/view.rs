@@ -102,6 +102,10 @@ pub fn read_json(r: &ReadRow, user: Value) -> Value {
     if let Some(id) = &r.last_read_message_id {
         v["last_read_message_id"] = id.clone().into();
     }
+    if let (Some(at), Some(id)) = (r.last_delivered_at, &r.last_delivered_message_id) {
+        v["last_delivered_at"] = rfc3339(at).into();
+        v["last_delivered_message_id"] = id.clone().into();
+    }
     v
 }
 
@@ -203,6 +207,8 @@ pub async fn render_messages(
         }
     }
     user_ids.extend(reactions.iter().map(|r| r.user_id.clone()));
+    let threads = thread_participants(ctx, rows).await?;
+    user_ids.extend(threads.values().flatten().cloned());
     let users = users_by_id(ctx, user_ids).await?;
 
     let mut by_message: HashMap<&str, Vec<&ReactionRow>> = HashMap::new();
@@ -225,9 +231,48 @@ pub async fn render_messages(
                 .get("quoted_message_id")
                 .and_then(Value::as_str)
                 .and_then(|id| quoted.get(id).cloned());
-            message_json(m, &users, rs, viewer, q)
+            let mut v = message_json(m, &users, rs, viewer, q);
+            if let Some(ids) = threads.get(&m.id) {
+                v["thread_participants"] = ids
+                    .iter()
+                    .map(|id| {
+                        users
+                            .get(id)
+                            .cloned()
+                            .unwrap_or_else(|| json!({ "id": id }))
+                    })
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            v
         })
         .collect())
+}
+
+/// The participants (the parent's author, then repliers in order) of each message of the
+/// batch that has replies.
+async fn thread_participants(
+    ctx: &Ctx<'_>,
+    rows: &[MessageRow],
+) -> Result<HashMap<String, Vec<String>>> {
+    let parents: Vec<String> = rows
+        .iter()
+        .filter(|m| m.parent_id.is_none() && m.reply_count > 0)
+        .map(|m| m.id.clone())
+        .collect();
+    let mut out: HashMap<String, Vec<String>> = rows
+        .iter()
+        .filter(|m| parents.contains(&m.id))
+        .map(|m| (m.id.clone(), vec![m.user_id.clone()]))
+        .collect();
+    for p in ctx.store.threads.find_participants(&parents).await? {
+        if let Some(list) = out.get_mut(&p.parent_id)
+            && !list.contains(&p.user_id)
+        {
+            list.push(p.user_id);
+        }
+    }
+    Ok(out)
 }
 
 /// How many reactions `latest_reactions` carries.

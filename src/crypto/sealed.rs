@@ -9,6 +9,7 @@
 
 mod channels;
 mod messages;
+mod threads;
 mod users;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::store::{Fields, Store, StoreError, StoreResult};
 
 pub use channels::SealedChannels;
 pub use messages::SealedMessages;
+pub use threads::SealedThreads;
 pub use users::SealedUsers;
 
 /// The same store with the classified columns sealed on write and opened on read.
@@ -36,6 +38,10 @@ pub fn seal_store(store: Store, crypto: Arc<FieldCrypto>) -> Store {
         }),
         messages: Arc::new(SealedMessages {
             inner: store.messages,
+            crypto: crypto.clone(),
+        }),
+        threads: Arc::new(SealedThreads {
+            inner: store.threads,
             crypto,
         }),
         ..store

@@ -104,6 +104,11 @@ async fn get_replies(
         id_gte: auth.query.get("id_gte").cloned(),
         created_at_before: auth.query.get("created_at_before").cloned(),
         created_at_after: auth.query.get("created_at_after").cloned(),
+        created_at_before_or_equal: auth.query.get("created_at_before_or_equal").cloned(),
+        created_at_after_or_equal: auth.query.get("created_at_after_or_equal").cloned(),
+        created_at_around: auth.query.get("created_at_around").cloned(),
+        id_around: auth.query.get("id_around").cloned(),
+        sort: auth.query.get("sort").cloned(),
     };
     Ok(Reply(
         message::get_replies(&state.chat(), &auth.actor, &id, &q).await?,

@@ -21,6 +21,8 @@ pub mod timing;
 mod users;
 // Uploads (issue 16).
 mod uploads;
+// Threads, reads and delivery (issue 16).
+mod threads;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -59,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::router())
         .merge(crate::ws::router())
         .merge(uploads::router())
+        .merge(threads::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(enforce_decision))

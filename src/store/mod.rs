@@ -26,6 +26,7 @@ mod reactions;
 mod reads;
 mod search;
 mod settings;
+mod threads;
 mod usage;
 mod users;
 // Uploads (issue 16).
@@ -47,6 +48,7 @@ pub use messages::{Cursor, MessageRow, MessageStore};
 pub use reactions::ReactionRow;
 pub use reads::ReadRow;
 pub use settings::SettingsStore;
+pub use threads::{ParticipantRow, ThreadReadRow, ThreadRow, ThreadStore};
 pub use usage::UsageStore;
 pub use users::{UserRow, UserStore};
 // Uploads (issue 16).
@@ -103,6 +105,7 @@ pub struct Store {
     pub jobs: Arc<dyn JobStore>,
     pub compliance: Arc<dyn ComplianceStore>,
     pub uploads: Arc<dyn UploadStore>,
+    pub threads: Arc<dyn ThreadStore>,
     pub dialect: &'static str,
 }
 
@@ -142,7 +145,8 @@ impl Store {
             identity: s.clone(),
             jobs: s.clone(),
             uploads: s.clone(),
-            compliance: s,
+            compliance: s.clone(),
+            threads: s,
             dialect,
         }
     }

@@ -11,9 +11,14 @@ pub struct ReadRow {
     pub last_read: Micros,
     pub last_read_message_id: Option<String>,
     pub unread_messages: i64,
+    /// The newest message delivered to the member (`POST /channels/delivered`); written only
+    /// by `ThreadStore::update_delivered`, ignored by [`upsert_read`].
+    pub last_delivered_at: Option<Micros>,
+    pub last_delivered_message_id: Option<String>,
 }
 
-const READ_COLS: &str = "r.cid, r.user_id, r.last_read, r.last_read_message_id, r.unread_messages";
+const READ_COLS: &str = "r.cid, r.user_id, r.last_read, r.last_read_message_id, r.unread_messages, \
+    r.last_delivered_at, r.last_delivered_message_id";
 
 fn read_from(row: &Row) -> Result<ReadRow, sqlx::Error> {
     Ok(ReadRow {
@@ -22,6 +27,8 @@ fn read_from(row: &Row) -> Result<ReadRow, sqlx::Error> {
         last_read: row.try_get("last_read")?,
         last_read_message_id: row.try_get("last_read_message_id")?,
         unread_messages: row.try_get("unread_messages")?,
+        last_delivered_at: row.try_get("last_delivered_at")?,
+        last_delivered_message_id: row.try_get("last_delivered_message_id")?,
     })
 }
 

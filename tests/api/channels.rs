@@ -21,7 +21,7 @@ async fn querying_a_channel_creates_it_once_with_its_members(db: Db) {
     assert_eq!(first["channel"]["cid"], "messaging:room");
     assert_eq!(first["channel"]["member_count"], 2);
     assert_eq!(first["channel"]["config"]["typing_events"], true);
-    assert_eq!(first["channel"]["config"]["delivery_events"], false);
+    assert_eq!(first["channel"]["config"]["delivery_events"], true);
     assert!(first["messages"].as_array().unwrap().is_empty());
     let caps: Vec<&str> = first["channel"]["own_capabilities"]
         .as_array()

@@ -42,6 +42,7 @@ mod retention;
 mod revocation;
 mod saml;
 mod store_contract;
+mod threads;
 mod tls;
 mod uploads;
 mod usage;

@@ -36,7 +36,7 @@ describe('messaging between two users', () => {
     assert.equal(state.channel.member_count, 2);
     assert.equal(state.channel.config.typing_events, true);
     assert.equal(state.channel.config.read_events, true);
-    assert.equal(state.channel.config.delivery_events, false);
+    assert.equal(state.channel.config.delivery_events, true, 'delivery receipts are on for messaging');
     for (const cap of ['send-message', 'send-reaction', 'read-events', 'send-typing-events', 'send-reply']) {
       assert.ok(state.channel.own_capabilities.includes(cap), `own_capabilities has ${cap}`);
     }

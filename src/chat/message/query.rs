@@ -21,6 +21,13 @@ pub struct RepliesQuery {
     pub id_gte: Option<String>,
     pub created_at_before: Option<String>,
     pub created_at_after: Option<String>,
+    pub created_at_before_or_equal: Option<String>,
+    pub created_at_after_or_equal: Option<String>,
+    pub created_at_around: Option<String>,
+    pub id_around: Option<String>,
+    /// `[{"field": "created_at", "direction": -1}]`: which end an uncursored page starts
+    /// from. Replies always come back in ascending order (the SDK pages on that).
+    pub sort: Option<String>,
 }
 
 /// `GET /messages/{parent_id}/replies`, ascending.
@@ -67,6 +74,32 @@ pub async fn get_replies(
             id: m.id,
             inclusive: true,
         }
+    } else if let Some(id) = &q.id_around {
+        let m = at(id).await?;
+        if m.parent_id.as_deref() != Some(parent.id.as_str()) {
+            return Err(Error::input(format!(
+                "message {id} is not a reply of {parent_id}"
+            )));
+        }
+        return replies_around(ctx, actor, &parent, m.created_at, &m.id, limit).await;
+    } else if let Some(t) = &q.created_at_around {
+        let t =
+            parse_rfc3339(t).ok_or_else(|| Error::input("created_at_around must be RFC 3339"))?;
+        return replies_around(ctx, actor, &parent, t, "", limit).await;
+    } else if let Some(t) = &q.created_at_before_or_equal {
+        Cursor::Before {
+            at: parse_rfc3339(t)
+                .ok_or_else(|| Error::input("created_at_before_or_equal must be RFC 3339"))?,
+            id: "\u{10FFFF}".into(),
+            inclusive: true,
+        }
+    } else if let Some(t) = &q.created_at_after_or_equal {
+        Cursor::After {
+            at: parse_rfc3339(t)
+                .ok_or_else(|| Error::input("created_at_after_or_equal must be RFC 3339"))?,
+            id: String::new(),
+            inclusive: true,
+        }
     } else if let Some(t) = &q.created_at_before {
         Cursor::Before {
             at: parse_rfc3339(t)
@@ -81,6 +114,12 @@ pub async fn get_replies(
             id: "\u{10FFFF}".into(),
             inclusive: false,
         }
+    } else if oldest_first(q.sort.as_deref())? {
+        Cursor::After {
+            at: i64::MIN,
+            id: String::new(),
+            inclusive: true,
+        }
     } else {
         Cursor::Latest
     };
@@ -92,6 +131,75 @@ pub async fn get_replies(
     let messages = view::render_messages(ctx, &rows, actor.user_id()).await?;
     record_reads(ctx, actor, "replies", [(parent.cid.as_str(), rows.len())]).await?;
     Ok(json!({ "messages": messages }))
+}
+
+/// Whether a replies `sort` asks for the oldest replies first (`created_at` ascending).
+fn oldest_first(sort: Option<&str>) -> Result<bool> {
+    let Some(text) = sort else {
+        return Ok(false);
+    };
+    let value: Value =
+        serde_json::from_str(text).map_err(|_| Error::input("sort must be a JSON list"))?;
+    let keys = filter::parse_sort(&value)?;
+    match keys.first() {
+        None => Ok(false),
+        Some(k) if k.field == "created_at" => Ok(!k.descending),
+        Some(_) => Err(Error::input("replies can only be sorted by created_at")),
+    }
+}
+
+/// A page of replies around a position (a reply's or a time): up to half before it (and
+/// it), the rest after, ascending.
+async fn replies_around(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    parent: &crate::store::MessageRow,
+    at: i64,
+    id: &str,
+    limit: i64,
+) -> Result<Value> {
+    let messages = &ctx.store.messages;
+    let before_limit = limit - limit / 2;
+    let (before_id, inclusive) = if id.is_empty() {
+        ("\u{10FFFF}".to_string(), true)
+    } else {
+        (id.to_string(), true)
+    };
+    let mut rows = messages
+        .find_replies(
+            &parent.id,
+            &Cursor::Before {
+                at,
+                id: before_id,
+                inclusive,
+            },
+            before_limit,
+        )
+        .await?;
+    let after_limit = limit - rows.len() as i64;
+    if after_limit > 0 {
+        let after_id = if id.is_empty() {
+            "\u{10FFFF}".to_string()
+        } else {
+            id.to_string()
+        };
+        rows.extend(
+            messages
+                .find_replies(
+                    &parent.id,
+                    &Cursor::After {
+                        at,
+                        id: after_id,
+                        inclusive: false,
+                    },
+                    after_limit,
+                )
+                .await?,
+        );
+    }
+    let rendered = view::render_messages(ctx, &rows, actor.user_id()).await?;
+    record_reads(ctx, actor, "replies", [(parent.cid.as_str(), rows.len())]).await?;
+    Ok(json!({ "messages": rendered }))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -210,6 +210,8 @@ async fn a_read_state_is_inserted_then_replaced(db: Db) {
         last_read,
         last_read_message_id: id.map(Into::into),
         unread_messages: unread,
+        last_delivered_at: None,
+        last_delivered_message_id: None,
     };
     s.channels.upsert_read(&read(1, None, 4)).await.unwrap();
     s.channels
