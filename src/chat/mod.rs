@@ -16,6 +16,10 @@ pub mod reaction;
 pub mod read;
 pub mod user;
 pub mod view;
+// Messages and reactions beyond send/edit (issue 16, items 5 and 6).
+pub mod pin;
+pub mod reaction_query;
+pub mod message_extra;
 
 use std::sync::Arc;
 

@@ -19,6 +19,8 @@ mod sso_oidc;
 mod sso_saml;
 pub mod timing;
 mod users;
+// Messages and reactions (issue 16).
+mod messages_extra;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(channels::router())
         .merge(messages::router())
+        .merge(messages_extra::router())
         .merge(crate::ws::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

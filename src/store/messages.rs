@@ -106,6 +106,16 @@ pub trait MessageStore: Send + Sync {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Vec<MessageRow>>;
+    /// Messages in `cids` with, for every word of `needle`, a word starting with it
+    /// (`$autocomplete`), newest first. Plain text matches each word anywhere
+    /// (case-insensitive); sealed text matches through the blind index of word prefixes.
+    async fn search_messages_by_prefix(
+        &self,
+        cids: &[String],
+        needle: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<MessageRow>>;
     /// Channel messages after `after` not written by `user_id` (thread-only replies excluded).
     async fn count_messages_after(
         &self,
@@ -389,6 +399,16 @@ impl MessageStore for SqlStore {
         search::search_messages(&self.db, cids, needle, limit, offset).await
     }
 
+    async fn search_messages_by_prefix(
+        &self,
+        cids: &[String],
+        needle: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<MessageRow>> {
+        search::search_message_words(&self.db, cids, needle, limit, offset).await
+    }
+
     async fn count_messages_after(
         &self,
         cid: &str,
@@ -429,6 +449,10 @@ impl MessageStore for SqlStore {
             .execute(&mut tx)
             .await?;
         query("DELETE FROM messages WHERE id = $1")
+            .bind(id)
+            .execute(&mut tx)
+            .await?;
+        query("DELETE FROM message_hides WHERE message_id = $1")
             .bind(id)
             .execute(&mut tx)
             .await?;

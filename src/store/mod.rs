@@ -28,6 +28,8 @@ mod search;
 mod settings;
 mod usage;
 mod users;
+// Messages and reactions (issue 16): messages hidden for one user.
+mod message_hides;
 
 use std::sync::Arc;
 
@@ -47,6 +49,7 @@ pub use reads::ReadRow;
 pub use settings::SettingsStore;
 pub use usage::UsageStore;
 pub use users::{UserRow, UserStore};
+pub use message_hides::MessageHideStore;
 
 /// Custom fields, flattened on the wire.
 pub type Fields = Map<String, Value>;
@@ -98,6 +101,7 @@ pub struct Store {
     pub identity: Arc<dyn IdentityStore>,
     pub jobs: Arc<dyn JobStore>,
     pub compliance: Arc<dyn ComplianceStore>,
+    pub message_hides: Arc<dyn MessageHideStore>,
     pub dialect: &'static str,
 }
 
@@ -136,6 +140,7 @@ impl Store {
             audit: s.clone(),
             identity: s.clone(),
             jobs: s.clone(),
+            message_hides: s.clone(),
             compliance: s,
             dialect,
         }
