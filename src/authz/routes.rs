@@ -57,7 +57,11 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("POST", "/messages/{id}/reactions", "ReadChannel"),
     // Ward has no commands: after the read decision every action is refused.
     ("POST", "/messages/{id}/action", "SendMessage"),
-    ("GET", "/channels/{type}/{id}/pinned_messages", "ReadChannel"),
+    (
+        "GET",
+        "/channels/{type}/{id}/pinned_messages",
+        "ReadChannel",
+    ),
     ("GET", "/channels/{type}/{id}/messages", "ReadChannel"),
     ("GET", "/audit/entries", "ReadAuditLog"),
     ("GET", "/audit/checkpoint", "ReadAuditLog"),

@@ -64,7 +64,9 @@ pub async fn delete_for_me(ctx: &Ctx<'_>, actor: &Actor, id: &str, hard: bool) -
         .subject(m.user_id.clone())
         .object("message", m.id.clone())
         .meta("channel_type", m.cid.split(':').next().unwrap_or_default())
-        .meta("for_me", true);
+        .meta("hard", false)
+        // For the caller only: the message stays for everyone else.
+        .meta("via", "delete_for_me");
     let now = now_micros();
     ctx.audit
         .audited([record], async |records| {
@@ -102,7 +104,9 @@ pub async fn messages_by_id(ctx: &Ctx<'_>, actor: &Actor, cid: &str, ids: &str) 
         return Err(Error::input("ids must name at least one message"));
     }
     if ids.len() > MAX_IDS {
-        return Err(Error::input(format!("ids takes at most {MAX_IDS} messages")));
+        return Err(Error::input(format!(
+            "ids takes at most {MAX_IDS} messages"
+        )));
     }
     for id in &ids {
         validate_message_id(id)?;

@@ -17,9 +17,9 @@ pub mod read;
 pub mod user;
 pub mod view;
 // Messages and reactions beyond send/edit (issue 16, items 5 and 6).
+pub mod message_extra;
 pub mod pin;
 pub mod reaction_query;
-pub mod message_extra;
 
 use std::sync::Arc;
 

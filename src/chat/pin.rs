@@ -162,18 +162,16 @@ pub async fn pinned_messages(
         (at(&q.id_gte)?, |o| o != Ordering::Less),
     ];
     let times: [(Option<Micros>, fn(Ordering) -> bool); 4] = [
-        (
-            time_arg("pinned_at_before", &q.pinned_at_before)?,
-            |o| o == Ordering::Less,
-        ),
+        (time_arg("pinned_at_before", &q.pinned_at_before)?, |o| {
+            o == Ordering::Less
+        }),
         (
             time_arg("pinned_at_before_or_equal", &q.pinned_at_before_or_equal)?,
             |o| o != Ordering::Greater,
         ),
-        (
-            time_arg("pinned_at_after", &q.pinned_at_after)?,
-            |o| o == Ordering::Greater,
-        ),
+        (time_arg("pinned_at_after", &q.pinned_at_after)?, |o| {
+            o == Ordering::Greater
+        }),
         (
             time_arg("pinned_at_after_or_equal", &q.pinned_at_after_or_equal)?,
             |o| o != Ordering::Less,

@@ -99,9 +99,7 @@ pub async fn query_reactions(
         Value::Null => json!({}),
         v @ Value::Object(o) => {
             if let Some(k) = o.keys().find(|k| !FILTER_FIELDS.contains(&k.as_str())) {
-                return Err(Error::input(format!(
-                    "reactions cannot be filtered by {k}"
-                )));
+                return Err(Error::input(format!("reactions cannot be filtered by {k}")));
             }
             v.clone()
         }
@@ -109,11 +107,13 @@ pub async fn query_reactions(
     };
     let parsed = filter::parse(&conditions)?;
     let mut sort = filter::parse_sort(&q.sort)?;
-    if let Some(k) = sort
-        .iter()
-        .find(|k| !["created_at", "updated_at", "score", "type", "user_id"].contains(&k.field.as_str()))
-    {
-        return Err(Error::input(format!("reactions cannot be sorted by {}", k.field)));
+    if let Some(k) = sort.iter().find(|k| {
+        !["created_at", "updated_at", "score", "type", "user_id"].contains(&k.field.as_str())
+    }) {
+        return Err(Error::input(format!(
+            "reactions cannot be sorted by {}",
+            k.field
+        )));
     }
     if sort.is_empty() {
         sort.push(filter::SortKey {

@@ -57,8 +57,7 @@ impl MessageHideStore for SqlStore {
         if message_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb =
-            query("SELECT message_id, hidden_at FROM message_hides WHERE user_id = ");
+        let mut qb = query("SELECT message_id, hidden_at FROM message_hides WHERE user_id = ");
         qb.push_bind(user_id.to_string());
         qb.push(" AND message_id IN ");
         qb.push_list(message_ids);

@@ -98,7 +98,8 @@ pub trait MessageStore: Send + Sync {
         since: Option<Micros>,
         limit: i64,
     ) -> StoreResult<Vec<MessageRow>>;
-    /// Messages in `cids` whose text contains `needle` (case-insensitive), newest first.
+    /// Messages in `cids` whose text contains each whitespace-separated part of `needle`
+    /// (case-insensitive, anywhere), newest first. Sealed text matches whole words.
     async fn search_messages(
         &self,
         cids: &[String],

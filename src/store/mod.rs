@@ -43,13 +43,13 @@ pub use identity::{IdentityStore, ProviderRow, SessionRow, TotpRow};
 pub use jobs::{JobLease, JobOutcome, JobRow, JobStatus, JobStore};
 pub use keys::{DekRow, KekRow, KeyStore};
 pub use members::{MemberAudit, MemberRow, RemovalAudit};
+pub use message_hides::MessageHideStore;
 pub use messages::{Cursor, MessageRow, MessageStore};
 pub use reactions::ReactionRow;
 pub use reads::ReadRow;
 pub use settings::SettingsStore;
 pub use usage::UsageStore;
 pub use users::{UserRow, UserStore};
-pub use message_hides::MessageHideStore;
 
 /// Custom fields, flattened on the wire.
 pub type Fields = Map<String, Value>;

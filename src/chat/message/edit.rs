@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 use super::{channel_type_of, load_message, may_edit, message_data, readable_message, text_of};
 use crate::audit::EventType;
 use crate::chat::pin::{self, set_pinned};
-use crate::chat::{channel, view};
 use crate::chat::{Actor, Ctx, Error, Result, event};
+use crate::chat::{channel, view};
 use crate::store::MessageRow;
 use crate::time::now_micros;
 
@@ -88,7 +88,13 @@ fn authorize_change(
         loaded.require("PinMessage")?;
     }
     if pin::content_of(before) != pin::content_of(after) || !pin_changed {
-        may_edit(actor, loaded, before, "UpdateOwnMessage", "UpdateAnyMessage")?;
+        may_edit(
+            actor,
+            loaded,
+            before,
+            "UpdateOwnMessage",
+            "UpdateAnyMessage",
+        )?;
     }
     Ok(())
 }

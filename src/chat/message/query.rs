@@ -231,7 +231,8 @@ fn message_filter_text(v: &Value) -> Result<Option<(String, bool)>> {
     let Some(text) = v.get("text") else {
         return Ok(None);
     };
-    let bad = || Error::input("message_filter_conditions.text must be a string, $q or $autocomplete");
+    let bad =
+        || Error::input("message_filter_conditions.text must be a string, $q or $autocomplete");
     let (value, prefix) = match text {
         Value::String(s) => (s, false),
         Value::Object(o) if o.len() == 1 => match o.iter().next() {

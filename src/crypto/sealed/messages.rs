@@ -7,10 +7,10 @@ use async_trait::async_trait;
 
 use super::{crypto_err, open_fields, tombstone, user_subject};
 use crate::crypto::fields::{FieldCrypto, Opened, lookup_prefix, words};
-use std::collections::BTreeSet;
 use crate::crypto::frame::Field;
 use crate::store::{Audit, Cursor, MessageRow, MessageStore, ReactionRow, StoreResult};
 use crate::time::Micros;
+use std::collections::BTreeSet;
 
 /// A [`MessageStore`] that seals messages and reactions on write, opens them on read, and
 /// keeps the blind index of their words.
