@@ -52,6 +52,17 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/messages/{id}/reaction/{type}", "SendReaction"),
     // Entry decision on the app; each channel searched is then asked for SearchMessages.
     ("GET", "/search", "QueryChannels"),
+    // Messages and reactions (issue 16): who reacted, pins, messages by id, actions.
+    ("GET", "/messages/{id}/reactions", "ReadChannel"),
+    ("POST", "/messages/{id}/reactions", "ReadChannel"),
+    // Ward has no commands: after the read decision every action is refused.
+    ("POST", "/messages/{id}/action", "SendMessage"),
+    (
+        "GET",
+        "/channels/{type}/{id}/pinned_messages",
+        "ReadChannel",
+    ),
+    ("GET", "/channels/{type}/{id}/messages", "ReadChannel"),
     ("GET", "/audit/entries", "ReadAuditLog"),
     ("GET", "/audit/checkpoint", "ReadAuditLog"),
     ("GET", "/audit/proof/inclusion", "ReadAuditLog"),

@@ -2,6 +2,7 @@
 //! user or message. Parsing validates everything up front (code 4 on bad input), so
 //! evaluation cannot fail.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use serde_json::Value;
@@ -149,7 +150,7 @@ impl Filter {
             Filter::Nor(fs) => !fs.iter().any(|f| f.matches(doc)),
             Filter::Field { name, op, value } => {
                 let actual = lookup(doc, name);
-                eval(*op, actual, value)
+                eval(*op, actual.as_deref(), value)
             }
         }
     }
@@ -178,11 +179,41 @@ impl Filter {
     }
 }
 
-fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+/// The value at a dotted path. A step through a list collects the key from each element
+/// (`attachments.type` of a message is the list of its attachments' types), so equality
+/// and `$in` match when any element does, as Stream's filters do.
+fn lookup<'a>(doc: &'a Value, path: &str) -> Option<Cow<'a, Value>> {
     if let Some(v) = doc.get(path) {
-        return Some(v);
+        return Some(Cow::Borrowed(v));
     }
-    path.split('.').try_fold(doc, |cur, key| cur.get(key))
+    let mut cur = Cow::Borrowed(doc);
+    for key in path.split('.') {
+        cur = match cur {
+            Cow::Borrowed(v) => step(v, key)?,
+            Cow::Owned(v) => Cow::Owned(step(&v, key)?.into_owned()),
+        };
+    }
+    Some(cur)
+}
+
+fn step<'a>(v: &'a Value, key: &str) -> Option<Cow<'a, Value>> {
+    match v {
+        Value::Array(items) => match key.parse::<usize>() {
+            Ok(i) => items.get(i).map(Cow::Borrowed),
+            Err(_) => {
+                let found: Vec<Value> = items
+                    .iter()
+                    .filter_map(|item| item.get(key))
+                    .flat_map(|x| match x {
+                        Value::Array(inner) => inner.clone(),
+                        other => vec![other.clone()],
+                    })
+                    .collect();
+                (!found.is_empty()).then(|| Cow::Owned(Value::Array(found)))
+            }
+        },
+        _ => v.get(key).map(Cow::Borrowed),
+    }
 }
 
 fn eval(op: Op, actual: Option<&Value>, expected: &Value) -> bool {
@@ -314,7 +345,7 @@ pub fn compare_docs(a: &Value, b: &Value, keys: &[SortKey]) -> Ordering {
             (None, None) => Ordering::Equal,
             (None, Some(_)) => Ordering::Less,
             (Some(_), None) => Ordering::Greater,
-            (Some(x), Some(y)) => compare(x, y).unwrap_or(Ordering::Equal),
+            (Some(x), Some(y)) => compare(&x, &y).unwrap_or(Ordering::Equal),
         };
         let ord = if key.descending { ord.reverse() } else { ord };
         if ord != Ordering::Equal {
@@ -328,6 +359,17 @@ pub fn compare_docs(a: &Value, b: &Value, keys: &[SortKey]) -> Ordering {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_path_through_a_list_matches_any_element() {
+        let doc = json!({"attachments": [{"type": "file"}, {"type": "image"}]});
+        let f = parse(&json!({"attachments.type": "image"})).unwrap();
+        assert!(f.matches(&doc));
+        let f = parse(&json!({"attachments.type": {"$in": ["video"]}})).unwrap();
+        assert!(!f.matches(&doc));
+        let f = parse(&json!({"attachments.0.type": "file"})).unwrap();
+        assert!(f.matches(&doc));
+    }
 
     fn m(filter: Value, doc: Value) -> bool {
         parse(&filter).unwrap().matches(&doc)

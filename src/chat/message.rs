@@ -315,7 +315,7 @@ async fn load_message(ctx: &Ctx<'_>, id: &str) -> Result<MessageRow> {
 }
 
 /// Loads a message the actor can read (its channel is readable and it is not truncated).
-async fn readable_message(
+pub(crate) async fn readable_message(
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: &str,

@@ -21,6 +21,10 @@ pub mod upload;
 // Threads, reads and delivery (issue 16).
 pub mod delivery;
 pub mod thread;
+// Messages and reactions beyond send/edit (issue 16, items 5 and 6).
+pub mod message_extra;
+pub mod pin;
+pub mod reaction_query;
 
 use std::sync::Arc;
 

@@ -219,6 +219,7 @@ pub async fn render_messages(
         .iter()
         .map(|q| (q.id.as_str(), message_json(q, &users, &[], viewer, None)))
         .collect();
+    let hidden = crate::chat::message_extra::hidden_for(ctx, viewer, &ids).await?;
     Ok(rows
         .iter()
         .map(|m| {
@@ -243,6 +244,9 @@ pub async fn render_messages(
                     })
                     .collect::<Vec<_>>()
                     .into();
+            }
+            if let Some(at) = hidden.get(&m.id) {
+                crate::chat::message_extra::as_deleted_for_me(&mut v, *at);
             }
             v
         })
@@ -325,8 +329,10 @@ fn message_json(
     obj.insert("silent".into(), m.silent.into());
     obj.insert("shadowed".into(), false.into());
     obj.insert("status".into(), "received".into());
-    obj.insert("pinned".into(), m.pinned.into());
-    if m.pinned {
+    // An expired pin reads as no pin (`chat::pin`).
+    let pinned = crate::chat::pin::is_pinned(m, crate::time::now_micros());
+    obj.insert("pinned".into(), pinned.into());
+    if pinned {
         if let Some(by) = m.data.get("pinned_by_id").and_then(Value::as_str) {
             obj.insert("pinned_by".into(), user(by));
         }

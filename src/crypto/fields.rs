@@ -110,10 +110,40 @@ impl FieldCrypto {
     }
 
     /// Blind-index tokens for `text` in channel `cid`: keyed HMACs of each distinct
-    /// normalised word, bound to the channel so equal words in two channels do not link.
+    /// normalised word, bound to the channel so equal words in two channels do not link,
+    /// and of each word's prefixes (for `$autocomplete`, see [`prefixes`]).
     pub async fn tokens(&self, cid: &str, text: &str) -> anyhow::Result<Vec<String>> {
         let words = words(text);
-        self.tokens_for_words(cid, &words).await
+        let mut tokens = self.tokens_for_words(cid, &words).await?;
+        tokens.extend(self.tokens_for_prefixes(cid, &prefixes(&words)).await?);
+        Ok(tokens)
+    }
+
+    /// Blind-index tokens of word prefixes: a separate domain (a `0x01` byte after the
+    /// channel's separator, which no word can start with), so a prefix token never equals
+    /// the token of the whole word it spells.
+    pub async fn tokens_for_prefixes(
+        &self,
+        cid: &str,
+        prefixes: &BTreeSet<String>,
+    ) -> anyhow::Result<Vec<String>> {
+        if prefixes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.keyring.dek_for_write(INDEX_SUBJECT).await?;
+        Ok(prefixes
+            .iter()
+            .take(MAX_PREFIX_TOKENS_PER_MESSAGE)
+            .map(|p| {
+                let mut mac =
+                    <Hmac<Sha256> as Mac>::new_from_slice(key.secret()).expect("any key length");
+                mac.update(cid.as_bytes());
+                mac.update(&[0, 1]);
+                mac.update(p.as_bytes());
+                let out = mac.finalize().into_bytes();
+                hex::encode(&out[..TOKEN_BYTES])
+            })
+            .collect())
     }
 
     pub async fn tokens_for_words(
@@ -141,6 +171,33 @@ impl FieldCrypto {
     }
 }
 
+/// The shortest word prefix the index keeps (an `$autocomplete` of fewer characters
+/// finds nothing).
+pub const MIN_PREFIX_CHARS: usize = 3;
+/// The longest word prefix the index keeps; a longer `$autocomplete` word is looked up by
+/// its first `MAX_PREFIX_CHARS` characters.
+pub const MAX_PREFIX_CHARS: usize = 16;
+const MAX_PREFIX_TOKENS_PER_MESSAGE: usize = 4096;
+
+/// The prefixes of `words` that the index keeps: every prefix of `MIN_PREFIX_CHARS` to
+/// `MAX_PREFIX_CHARS` characters (a whole word of that length included).
+pub fn prefixes(words: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for w in words {
+        let chars: Vec<char> = w.chars().collect();
+        for n in MIN_PREFIX_CHARS..=chars.len().min(MAX_PREFIX_CHARS) {
+            out.insert(chars[..n].iter().collect());
+        }
+    }
+    out
+}
+
+/// The prefix an `$autocomplete` word is looked up by, or `None` when it is too short.
+pub fn lookup_prefix(word: &str) -> Option<String> {
+    let chars: Vec<char> = word.chars().collect();
+    (chars.len() >= MIN_PREFIX_CHARS).then(|| chars.iter().take(MAX_PREFIX_CHARS).collect())
+}
+
 /// The distinct lower-case words (letters and digits) of a text.
 pub fn words(text: &str) -> BTreeSet<String> {
     text.split(|c: char| !c.is_alphanumeric())
@@ -159,6 +216,20 @@ mod tests {
         assert_eq!(
             w.into_iter().collect::<Vec<_>>(),
             ["10", "again", "café", "insulin", "units"]
+        );
+    }
+
+    #[test]
+    fn prefixes_run_from_three_to_sixteen_characters() {
+        let p = prefixes(&words("Warfarin ab"));
+        assert_eq!(
+            p.into_iter().collect::<Vec<_>>(),
+            ["war", "warf", "warfa", "warfar", "warfari", "warfarin"]
+        );
+        assert_eq!(lookup_prefix("wa"), None);
+        assert_eq!(
+            lookup_prefix("abcdefghijklmnopqrstu").as_deref(),
+            Some("abcdefghijklmnop")
         );
     }
 }

@@ -103,6 +103,12 @@ pub async fn erase_user(
         .into_iter()
         .map(|c| c.cid)
         .collect();
+    // What the user deleted for themselves only (`delete_for_me`) goes with them.
+    state
+        .store
+        .message_hides
+        .delete_message_hides_of_user(user_id)
+        .await?;
     // Chain what is queued while the directory still links the user (the certificate and
     // the earlier entries then carry the same pseudonym).
     state.audit.sync().await.map_err(Error::internal)?;

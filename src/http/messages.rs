@@ -76,6 +76,11 @@ async fn delete_message(
 ) -> HandlerResult {
     let actor = auth.actor_for(&state, auth.query_user()).await?;
     let hard = auth.flag("hard");
+    if auth.flag("delete_for_me") {
+        return Ok(Reply(
+            crate::chat::message_extra::delete_for_me(&state.chat(), &actor, &id, hard).await?,
+        ));
+    }
     // Uploads (issue 16): the files a deleted message carried are deleted with it.
     let attached = crate::chat::upload::attachments_of(&state.chat(), &id).await?;
     let out = message::delete_message(&state.chat(), &actor, &id, hard).await?;

@@ -23,6 +23,8 @@ mod users;
 mod uploads;
 // Threads, reads and delivery (issue 16).
 mod threads;
+// Messages and reactions (issue 16).
+mod messages_extra;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -59,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(channels::router())
         .merge(messages::router())
+        .merge(messages_extra::router())
         .merge(crate::ws::router())
         .merge(uploads::router())
         .merge(threads::router())

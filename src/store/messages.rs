@@ -98,8 +98,19 @@ pub trait MessageStore: Send + Sync {
         since: Option<Micros>,
         limit: i64,
     ) -> StoreResult<Vec<MessageRow>>;
-    /// Messages in `cids` whose text contains `needle` (case-insensitive), newest first.
+    /// Messages in `cids` whose text contains each whitespace-separated part of `needle`
+    /// (case-insensitive, anywhere), newest first. Sealed text matches whole words.
     async fn search_messages(
+        &self,
+        cids: &[String],
+        needle: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<MessageRow>>;
+    /// Messages in `cids` with, for every word of `needle`, a word starting with it
+    /// (`$autocomplete`), newest first. Plain text matches each word anywhere
+    /// (case-insensitive); sealed text matches through the blind index of word prefixes.
+    async fn search_messages_by_prefix(
         &self,
         cids: &[String],
         needle: &str,
@@ -389,6 +400,16 @@ impl MessageStore for SqlStore {
         search::search_messages(&self.db, cids, needle, limit, offset).await
     }
 
+    async fn search_messages_by_prefix(
+        &self,
+        cids: &[String],
+        needle: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<MessageRow>> {
+        search::search_message_words(&self.db, cids, needle, limit, offset).await
+    }
+
     async fn count_messages_after(
         &self,
         cid: &str,
@@ -429,6 +450,10 @@ impl MessageStore for SqlStore {
             .execute(&mut tx)
             .await?;
         query("DELETE FROM messages WHERE id = $1")
+            .bind(id)
+            .execute(&mut tx)
+            .await?;
+        query("DELETE FROM message_hides WHERE message_id = $1")
             .bind(id)
             .execute(&mut tx)
             .await?;

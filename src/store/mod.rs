@@ -31,6 +31,8 @@ mod usage;
 mod users;
 // Uploads (issue 16).
 mod uploads;
+// Messages and reactions (issue 16): messages hidden for one user.
+mod message_hides;
 
 use std::sync::Arc;
 
@@ -44,6 +46,7 @@ pub use identity::{IdentityStore, ProviderRow, SessionRow, TotpRow};
 pub use jobs::{JobLease, JobOutcome, JobRow, JobStatus, JobStore};
 pub use keys::{DekRow, KekRow, KeyStore};
 pub use members::{MemberAudit, MemberRow, RemovalAudit};
+pub use message_hides::MessageHideStore;
 pub use messages::{Cursor, MessageRow, MessageStore};
 pub use reactions::ReactionRow;
 pub use reads::ReadRow;
@@ -106,6 +109,7 @@ pub struct Store {
     pub compliance: Arc<dyn ComplianceStore>,
     pub uploads: Arc<dyn UploadStore>,
     pub threads: Arc<dyn ThreadStore>,
+    pub message_hides: Arc<dyn MessageHideStore>,
     pub dialect: &'static str,
 }
 
@@ -145,6 +149,7 @@ impl Store {
             identity: s.clone(),
             jobs: s.clone(),
             uploads: s.clone(),
+            message_hides: s.clone(),
             compliance: s.clone(),
             threads: s,
             dialect,

@@ -15,20 +15,57 @@ pub(super) async fn search_messages(
     if cids.is_empty() {
         return Ok(Vec::new());
     }
-    let escaped = needle
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    let pattern = format!("%{escaped}%");
     let mut qb = query(format!(
         "SELECT {MESSAGE_COLS} FROM messages m JOIN channels c ON c.cid = m.cid \
          WHERE m.deleted_at IS NULL AND (c.truncated_at IS NULL OR m.created_at > c.truncated_at) \
          AND m.cid IN "
     ));
     qb.push_list(cids);
-    qb.push(" AND LOWER(m.text) LIKE LOWER(")
-        .push_bind(pattern)
-        .push(") ESCAPE '\\'");
+    // Each whitespace-separated part of the needle, anywhere in the text; wildcards literal.
+    for part in needle.split_whitespace().take(32) {
+        let escaped = part
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        qb.push(" AND LOWER(m.text) LIKE LOWER(")
+            .push_bind(format!("%{escaped}%"))
+            .push(") ESCAPE '\\'");
+    }
+    qb.push(" ORDER BY m.created_at DESC, m.id DESC LIMIT ")
+        .push_bind(limit);
+    qb.push(" OFFSET ").push_bind(offset);
+    all(qb.fetch_all(db).await?, message_from)
+}
+
+/// Messages in `cids` containing every word of `needle` of three or more characters
+/// (case-insensitive, anywhere in the text); no such word, no match.
+pub(super) async fn search_message_words(
+    db: &Db,
+    cids: &[String],
+    needle: &str,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<Vec<MessageRow>> {
+    // Letters and digits only, as the blind index splits words: no LIKE wildcard survives.
+    let words: std::collections::BTreeSet<String> = needle
+        .split(|c: char| !c.is_alphanumeric())
+        // As the blind index: prefixes of fewer than three characters are not looked up.
+        .filter(|w| w.chars().count() >= 3)
+        .map(str::to_lowercase)
+        .collect();
+    if cids.is_empty() || words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = query(format!(
+        "SELECT {MESSAGE_COLS} FROM messages m JOIN channels c ON c.cid = m.cid \
+         WHERE m.deleted_at IS NULL AND (c.truncated_at IS NULL OR m.created_at > c.truncated_at) \
+         AND m.cid IN "
+    ));
+    qb.push_list(cids);
+    for w in words.iter().take(32) {
+        qb.push(" AND LOWER(m.text) LIKE ")
+            .push_bind(format!("%{w}%"));
+    }
     qb.push(" ORDER BY m.created_at DESC, m.id DESC LIMIT ")
         .push_bind(limit);
     qb.push(" OFFSET ").push_bind(offset);

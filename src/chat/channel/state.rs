@@ -63,12 +63,15 @@ pub async fn channel_states(
     let mut per_channel_pinned = Vec::with_capacity(channels.len());
     for ch in &channels {
         per_channel_messages.push(message_page(ctx, ch, opts.messages).await?);
-        per_channel_pinned.push(
-            ctx.store
-                .messages
-                .find_pinned_messages(&ch.cid, ch.truncated_at, 10)
-                .await?,
-        );
+        let mut pinned = ctx
+            .store
+            .messages
+            .find_pinned_messages(&ch.cid, ch.truncated_at, 10)
+            .await?;
+        // Expired pins are not pinned (`chat::pin`).
+        let now = crate::time::now_micros();
+        pinned.retain(|m| crate::chat::pin::is_pinned(m, now));
+        per_channel_pinned.push(pinned);
     }
     let watcher_ids: Vec<Vec<String>> = cids.iter().map(|cid| ctx.bus.watcher_ids(cid)).collect();
 

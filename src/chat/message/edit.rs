@@ -6,10 +6,11 @@ use serde_json::{Map, Value, json};
 
 use super::{channel_type_of, load_message, may_edit, message_data, readable_message, text_of};
 use crate::audit::EventType;
-use crate::chat::view;
+use crate::chat::pin::{self, set_pinned};
 use crate::chat::{Actor, Ctx, Error, Result, event};
+use crate::chat::{channel, view};
 use crate::store::MessageRow;
-use crate::time::{now_micros, rfc3339};
+use crate::time::now_micros;
 
 async fn store_and_announce(
     ctx: &Ctx<'_>,
@@ -57,17 +58,45 @@ pub struct UpdateMessage {
     pub message: Map<String, Value>,
 }
 
-/// A message the actor may update: readable, theirs or editable by their
-/// role, and not deleted.
-async fn updatable_message(ctx: &Ctx<'_>, actor: &Actor, id: &str) -> Result<MessageRow> {
+/// A message the actor may change: readable and not deleted. What they may change is
+/// decided by [`authorize_change`] once the change is known.
+async fn updatable_message(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+) -> Result<(MessageRow, channel::Loaded)> {
     let (m, loaded) = readable_message(ctx, actor, id).await?;
-    may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
     if m.deleted_at.is_some() {
+        may_edit(actor, &loaded, &m, "UpdateOwnMessage", "UpdateAnyMessage")?;
         return Err(Error::input(format!(
             "message {id} was deleted and cannot be updated"
         )));
     }
-    Ok(m)
+    Ok((m, loaded))
+}
+
+/// Pinning and unpinning (and `pin_expires`) need `PinMessage`; any other change needs
+/// the update permission (own or any message). A change of nothing needs the latter.
+fn authorize_change(
+    actor: &Actor,
+    loaded: &channel::Loaded,
+    before: &MessageRow,
+    after: &MessageRow,
+) -> Result<()> {
+    let pin_changed = pin::pin_state(before) != pin::pin_state(after);
+    if pin_changed {
+        loaded.require("PinMessage")?;
+    }
+    if pin::content_of(before) != pin::content_of(after) || !pin_changed {
+        may_edit(
+            actor,
+            loaded,
+            before,
+            "UpdateOwnMessage",
+            "UpdateAnyMessage",
+        )?;
+    }
+    Ok(())
 }
 
 /// `POST /messages/{id}`: replaces text, attachments, mentions and custom fields.
@@ -77,7 +106,8 @@ pub async fn update_message(
     id: &str,
     body: &UpdateMessage,
 ) -> Result<Value> {
-    let mut m = updatable_message(ctx, actor, id).await?;
+    let (mut m, loaded) = updatable_message(ctx, actor, id).await?;
+    let before = m.clone();
     if body
         .message
         .get("id")
@@ -102,24 +132,21 @@ pub async fn update_message(
     m.data = data;
     if let Some(pinned) = body.message.get("pinned").and_then(Value::as_bool) {
         set_pinned(&mut m, pinned, actor);
+        if pinned && let Some(v) = body.message.get("pin_expires") {
+            set_pin_expires(&mut m, v)?;
+        }
     }
+    authorize_change(actor, &loaded, &before, &m)?;
     m.updated_at = now_micros();
     store_and_announce(ctx, actor, &m, "message.updated").await
 }
 
-fn set_pinned(m: &mut MessageRow, pinned: bool, actor: &Actor) {
-    if pinned && !m.pinned {
-        if let Some(uid) = actor.user_id() {
-            m.data.insert("pinned_by_id".into(), uid.into());
-        }
-        m.data
-            .insert("pinned_at".into(), rfc3339(now_micros()).into());
-    } else if !pinned {
-        for k in ["pinned_by_id", "pinned_at", "pin_expires"] {
-            m.data.remove(k);
-        }
-    }
-    m.pinned = pinned;
+fn set_pin_expires(m: &mut MessageRow, v: &Value) -> Result<()> {
+    match pin::parse_pin_expires(v)? {
+        Some(t) => m.data.insert("pin_expires".into(), t.into()),
+        None => m.data.remove("pin_expires"),
+    };
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,7 +164,8 @@ pub async fn partial_update_message(
     id: &str,
     body: &PartialUpdateMessage,
 ) -> Result<Value> {
-    let mut m = updatable_message(ctx, actor, id).await?;
+    let (mut m, loaded) = updatable_message(ctx, actor, id).await?;
+    let before = m.clone();
     const IMMUTABLE: &[&str] = &[
         "id",
         "cid",
@@ -167,11 +195,6 @@ pub async fn partial_update_message(
     fields.remove("text");
     let pinned = fields.remove("pinned").and_then(|v| v.as_bool());
     message_data(ctx, &fields, &mut m.data)?;
-    for k in ["pin_expires"] {
-        if let Some(v) = fields.get(k) {
-            m.data.insert(k.into(), v.clone());
-        }
-    }
     for k in &body.unset {
         if k == "text" {
             m.text.clear();
@@ -184,6 +207,12 @@ pub async fn partial_update_message(
     if let Some(p) = pinned {
         set_pinned(&mut m, p, actor);
     }
+    if m.pinned
+        && let Some(v) = fields.get("pin_expires")
+    {
+        set_pin_expires(&mut m, v)?;
+    }
+    authorize_change(actor, &loaded, &before, &m)?;
     m.updated_at = now_micros();
     store_and_announce(ctx, actor, &m, "message.updated").await
 }

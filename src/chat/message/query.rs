@@ -229,10 +229,22 @@ pub async fn search(ctx: &Ctx<'_>, actor: &Actor, q: &Search) -> Result<Value> {
     }
     actor.authorize_app(ctx, "QueryChannels")?;
     let channel_filter = filter::parse(&q.filter_conditions)?;
-    let message_filter = filter::parse(&q.message_filter_conditions)?;
-    let needle = match (&q.query, message_filter_text(&q.message_filter_conditions)) {
+    let wanted = message_filter_text(&q.message_filter_conditions)?;
+    // The text condition is answered by the index, not compared to the whole text.
+    let mut conditions = q.message_filter_conditions.clone();
+    if wanted.is_some()
+        && let Some(o) = conditions.as_object_mut()
+    {
+        o.remove("text");
+    }
+    let message_filter = filter::parse(&conditions)?;
+    let mut by_prefix = false;
+    let needle = match (&q.query, wanted) {
         (Some(text), _) if !text.trim().is_empty() => text.trim().to_string(),
-        (_, Some(text)) => text,
+        (_, Some((text, prefix))) => {
+            by_prefix = prefix;
+            text
+        }
         _ if q.message_filter_conditions.is_object() => String::new(),
         _ => {
             return Err(Error::input(
@@ -268,11 +280,16 @@ pub async fn search(ctx: &Ctx<'_>, actor: &Actor, q: &Search) -> Result<Value> {
     } else {
         (limit + 1, offset)
     };
-    let rows = ctx
-        .store
-        .messages
-        .search_messages(&cids, &needle, fetch_limit, fetch_offset)
-        .await?;
+    let messages = &ctx.store.messages;
+    let rows = if by_prefix {
+        messages
+            .search_messages_by_prefix(&cids, &needle, fetch_limit, fetch_offset)
+            .await?
+    } else {
+        messages
+            .search_messages(&cids, &needle, fetch_limit, fetch_offset)
+            .await?
+    };
     let mut rendered = view::render_messages(ctx, &rows, actor.user_id()).await?;
     let mut per_channel: std::collections::BTreeMap<&str, usize> = Default::default();
     for r in &rows {
@@ -315,13 +332,25 @@ pub async fn search(ctx: &Ctx<'_>, actor: &Actor, q: &Search) -> Result<Value> {
     Ok(reply)
 }
 
-/// The text a message filter searches for (`text: {$autocomplete|$q: "…"}`), if any.
-fn message_filter_text(v: &Value) -> Option<String> {
-    let text = v.get("text")?;
-    text.get("$autocomplete")
-        .or_else(|| text.get("$q"))
-        .and_then(Value::as_str)
-        .map(String::from)
+/// The text a message filter searches for, and whether by word prefix: `text: "…"` and
+/// `text: {$q: "…"}` find messages with every word, `text: {$autocomplete: "…"}` messages
+/// with a word starting with each word. The stock search box sends the bare value.
+fn message_filter_text(v: &Value) -> Result<Option<(String, bool)>> {
+    let Some(text) = v.get("text") else {
+        return Ok(None);
+    };
+    let bad =
+        || Error::input("message_filter_conditions.text must be a string, $q or $autocomplete");
+    let (value, prefix) = match text {
+        Value::String(s) => (s, false),
+        Value::Object(o) if o.len() == 1 => match o.iter().next() {
+            Some((op, Value::String(s))) if op == "$q" || op == "$eq" => (s, false),
+            Some((op, Value::String(s))) if op == "$autocomplete" => (s, true),
+            _ => return Err(bad()),
+        },
+        _ => return Err(bad()),
+    };
+    Ok(Some((value.trim().to_string(), prefix)))
 }
 
 /// Records that channel messages (PHI) were returned to `actor`: one entry per channel with

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{crypto_err, open_fields, tombstone, user_subject};
-use crate::crypto::fields::{FieldCrypto, Opened, words};
+use crate::crypto::fields::{FieldCrypto, Opened, lookup_prefix, words};
 use crate::crypto::frame::Field;
 use crate::store::{Audit, Cursor, MessageRow, MessageStore, ReactionRow, StoreResult};
 use crate::time::Micros;
+use std::collections::BTreeSet;
 
 /// A [`MessageStore`] that seals messages and reactions on write, opens them on read, and
 /// keeps the blind index of their words.
@@ -204,6 +205,38 @@ impl MessageStore for SealedMessages {
             tokens.extend(
                 self.crypto
                     .tokens_for_words(cid, &wanted)
+                    .await
+                    .map_err(crypto_err)?,
+            );
+        }
+        let rows = self
+            .inner
+            .search_messages_by_tokens(&tokens, wanted.len() as i64, limit, offset)
+            .await?;
+        self.open_all(rows).await
+    }
+    /// Every word of `needle` must start a word of the message: the index holds keyed
+    /// HMACs of word prefixes (`fields::prefixes`); words shorter than the shortest kept
+    /// prefix are not looked up, and a needle of only such words finds nothing.
+    async fn search_messages_by_prefix(
+        &self,
+        cids: &[String],
+        needle: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<MessageRow>> {
+        let wanted: BTreeSet<String> = words(needle)
+            .iter()
+            .filter_map(|w| lookup_prefix(w))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tokens = Vec::with_capacity(cids.len() * wanted.len());
+        for cid in cids {
+            tokens.extend(
+                self.crypto
+                    .tokens_for_prefixes(cid, &wanted)
                     .await
                     .map_err(crypto_err)?,
             );
