@@ -64,6 +64,7 @@ pub(super) async fn upsert_reaction(
     .bind(r.updated_at)
     .execute(&mut tx)
     .await?;
+    touch_message(&mut tx, &r.message_id, r.updated_at).await?;
     tx.commit().await?;
     Ok(existed.is_some())
 }
@@ -78,13 +79,34 @@ pub(super) async fn delete_reaction(
         "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND type = $3 RETURNING \
          {REACTION_COLS}"
     );
+    let mut tx = db.begin_write().await?;
     let row = query(sql)
         .bind(message_id)
         .bind(user_id)
         .bind(kind)
-        .fetch_optional(db)
+        .fetch_optional(&mut tx)
         .await?;
+    if row.is_some() {
+        touch_message(&mut tx, message_id, crate::time::now_micros()).await?;
+    }
+    tx.commit().await?;
     Ok(row.as_ref().map(reaction_from).transpose()?)
+}
+
+/// A reaction changes its message: its `updated_at` moves with it, as Stream's does. The SDK
+/// and stream-chat-react decide whether to re-render a message by its `updated_at`, so
+/// without this a second reactor's own count would stay stale.
+async fn touch_message(
+    tx: &mut super::db::Tx,
+    message_id: &str,
+    at: Micros,
+) -> StoreResult<()> {
+    query("UPDATE messages SET updated_at = $2 WHERE id = $1 AND updated_at < $2")
+        .bind(message_id)
+        .bind(at)
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 pub(super) async fn find_reactions(

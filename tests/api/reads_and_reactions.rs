@@ -81,6 +81,43 @@ async fn reactions_group_count_and_stay_unique_when_asked(db: Db) {
     assert_eq!(status, 400);
 }
 
+/// stream-chat-react re-renders a message only when its `updated_at` moves, so a reaction
+/// (added or removed) must move it, as Stream's does; an edit still moves it past that.
+async fn reactions_move_the_messages_updated_at(db: Db) {
+    let app = TestApp::spawn(db).await;
+    app.users(&["a", "b"]).await;
+    app.channel("u", "a", &["a", "b"]).await;
+    let sent = app
+        .send("messaging:u", "a", json!({"id": "mu", "text": "dose changed"}))
+        .await;
+    let mut seen = vec![sent["updated_at"].as_str().unwrap().to_owned()];
+    let (status, body) = app
+        .post(
+            "/messages/mu/reaction",
+            &app.token("b"),
+            json!({"reaction": {"type": "like"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    seen.push(body["message"]["updated_at"].as_str().unwrap().to_owned());
+    let (status, body) = app
+        .call(
+            reqwest::Method::DELETE,
+            "/messages/mu/reaction/like",
+            &app.token("b"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    seen.push(body["message"]["updated_at"].as_str().unwrap().to_owned());
+    let (_, got) = app.get("/messages/mu", &app.token("a")).await;
+    assert_eq!(got["message"]["updated_at"], seen[2], "stored, not only answered");
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "updated_at moves with every reaction change: {seen:?}"
+    );
+}
+
 async fn unread_counts_grow_per_message_and_reset_on_read(db: Db) {
     let app = TestApp::spawn(db).await;
     app.users(&["a", "b"]).await;
@@ -154,6 +191,7 @@ async fn silent_messages_do_not_count_as_unread(db: Db) {
 
 on_both_databases!(
     reactions_group_count_and_stay_unique_when_asked,
+    reactions_move_the_messages_updated_at,
     unread_counts_grow_per_message_and_reset_on_read,
     marking_unread_counts_from_the_chosen_message,
     silent_messages_do_not_count_as_unread,
