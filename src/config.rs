@@ -61,6 +61,18 @@ pub struct Config {
     /// `WARD_METRICS_BIND`: where `GET /metrics` is served, on a listener of its own (never
     /// on the API port); unset or `off`: not served.
     pub metrics_bind: Option<SocketAddr>,
+    /// `WARD_URL_ENRICHMENT` (default false): serve `GET /og` (link previews fetch
+    /// third-party URLs). `WARD_URL_ENRICHMENT_ALLOW_LOOPBACK` lets it fetch loopback
+    /// addresses: for tests only.
+    pub url_enrichment: UrlEnrichment,
+}
+
+/// `GET /og` (link previews): off by default (see `chat::og`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UrlEnrichment {
+    pub enabled: bool,
+    /// Fetch loopback addresses too: for tests against a local server only.
+    pub allow_loopback: bool,
 }
 
 #[derive(Clone)]
@@ -295,7 +307,19 @@ impl Config {
                 )
             })?),
         };
+        let url_enrichment = UrlEnrichment {
+            enabled: match env("WARD_URL_ENRICHMENT") {
+                Some(v) => parse_bool(&v).context("WARD_URL_ENRICHMENT must be true or false")?,
+                None => false,
+            },
+            allow_loopback: match env("WARD_URL_ENRICHMENT_ALLOW_LOOPBACK") {
+                Some(v) => parse_bool(&v)
+                    .context("WARD_URL_ENRICHMENT_ALLOW_LOOPBACK must be true or false")?,
+                None => false,
+            },
+        };
         Ok(Self {
+            url_enrichment,
             metrics_bind,
             bind,
             data_dir,
