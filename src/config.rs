@@ -65,6 +65,18 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     /// `WARD_UPLOADS_*`: file and image uploads.
     pub uploads: UploadConfig,
+    /// `WARD_URL_ENRICHMENT` (default false): serve `GET /og` (link previews fetch
+    /// third-party URLs). `WARD_URL_ENRICHMENT_ALLOW_LOOPBACK` lets it fetch loopback
+    /// addresses: for tests only.
+    pub url_enrichment: UrlEnrichment,
+}
+
+/// `GET /og` (link previews): off by default (see `chat::og`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UrlEnrichment {
+    pub enabled: bool,
+    /// Fetch loopback addresses too: for tests against a local server only.
+    pub allow_loopback: bool,
 }
 
 #[derive(Clone)]
@@ -300,8 +312,20 @@ impl Config {
             })?),
         };
         let uploads = uploads::from_env(&env)?;
+        let url_enrichment = UrlEnrichment {
+            enabled: match env("WARD_URL_ENRICHMENT") {
+                Some(v) => parse_bool(&v).context("WARD_URL_ENRICHMENT must be true or false")?,
+                None => false,
+            },
+            allow_loopback: match env("WARD_URL_ENRICHMENT_ALLOW_LOOPBACK") {
+                Some(v) => parse_bool(&v)
+                    .context("WARD_URL_ENRICHMENT_ALLOW_LOOPBACK must be true or false")?,
+                None => false,
+            },
+        };
         Ok(Self {
             uploads,
+            url_enrichment,
             metrics_bind,
             bind,
             data_dir,

@@ -63,6 +63,8 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
         "ReadChannel",
     ),
     ("GET", "/channels/{type}/{id}/messages", "ReadChannel"),
+    // Off unless WARD_URL_ENRICHMENT; then for signed-in users (not anonymous).
+    ("GET", "/og", "EnrichUrl"),
     ("GET", "/audit/entries", "ReadAuditLog"),
     ("GET", "/audit/checkpoint", "ReadAuditLog"),
     ("GET", "/audit/proof/inclusion", "ReadAuditLog"),

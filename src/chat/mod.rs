@@ -23,6 +23,7 @@ pub mod delivery;
 pub mod thread;
 // Messages and reactions beyond send/edit (issue 16, items 5 and 6).
 pub mod message_extra;
+pub mod og;
 pub mod pin;
 pub mod reaction_query;
 

@@ -16,6 +16,11 @@ use crate::chat::{Actor, Ctx, Error, Result, channel, filter, view};
 use crate::store::MessageRow;
 use crate::time::{Micros, now_micros, parse_rfc3339, rfc3339};
 
+/// Where a pin sits in pin order: its time, then the message id.
+type PinKey = (Micros, String);
+/// Whether a pin's place relative to a bound keeps it in the page.
+type Accept = fn(Ordering) -> bool;
+
 /// The most pinned messages of one channel that one request considers.
 const PINNED_SCAN_CAP: i64 = 1_000;
 
@@ -145,7 +150,7 @@ pub async fn pinned_messages(
         .filter(|m| is_pinned(m, now))
         .collect();
     let key = |m: &MessageRow| (pinned_at(m), m.id.clone());
-    let at = |id: &Option<String>| -> Result<Option<(Micros, String)>> {
+    let at = |id: &Option<String>| -> Result<Option<PinKey>> {
         match id {
             None => Ok(None),
             Some(id) => rows
@@ -155,13 +160,13 @@ pub async fn pinned_messages(
                 .ok_or_else(|| Error::input(format!("message {id} is not pinned here"))),
         }
     };
-    let bounds: [(Option<(Micros, String)>, fn(Ordering) -> bool); 4] = [
+    let bounds: [(Option<PinKey>, Accept); 4] = [
         (at(&q.id_lt)?, |o| o == Ordering::Less),
         (at(&q.id_lte)?, |o| o != Ordering::Greater),
         (at(&q.id_gt)?, |o| o == Ordering::Greater),
         (at(&q.id_gte)?, |o| o != Ordering::Less),
     ];
-    let times: [(Option<Micros>, fn(Ordering) -> bool); 4] = [
+    let times: [(Option<Micros>, Accept); 4] = [
         (time_arg("pinned_at_before", &q.pinned_at_before)?, |o| {
             o == Ordering::Less
         }),

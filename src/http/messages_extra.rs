@@ -1,5 +1,5 @@
 //! Messages and reactions beyond send and edit (issue 16, items 5 and 6): who reacted,
-//! pinned messages, messages by id and message actions. `delete_for_me` goes through
+//! pinned messages, messages by id, message actions and link previews (`/og`). `delete_for_me` goes through
 //! `DELETE /messages/{id}` in `messages.rs`.
 
 use axum::Router;
@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
             get(pinned_messages),
         )
         .route("/channels/{type}/{id}/messages", get(messages_by_id))
+        .route("/og", get(enrich_url))
 }
 
 fn cid_of(kind: &str, id: &str) -> ApiResult<String> {
@@ -116,5 +117,17 @@ async fn messages_by_id(
     let actor = auth.actor_for(&state, auth.query_user()).await?;
     Ok(Reply(
         message_extra::messages_by_id(&state.chat(), &actor, &cid, &ids).await?,
+    ))
+}
+
+async fn enrich_url(State(state): State<AppState>, auth: Auth) -> HandlerResult {
+    let url = auth
+        .query
+        .get("url")
+        .cloned()
+        .ok_or_else(|| ApiError::input("url is required"))?;
+    let settings = state.config.url_enrichment;
+    Ok(Reply(
+        crate::chat::og::enrich_url(&state.chat(), &auth.actor, settings, &url).await?,
     ))
 }

@@ -652,6 +652,123 @@ async fn search_finds_words_and_prefixes_in_plain_text(db: Db) {
     search_as_the_stock_ui_sends_it(TestApp::spawn_with(db, |c| c.encryption = false).await).await;
 }
 
+/// A loopback web server for link previews: a page with OpenGraph tags, a redirect to a
+/// private address, a JSON document and a page whose tags lie past the size cap.
+async fn link_server() -> String {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    let page = "<html><head><title>fallback</title><meta property=\"og:title\" content=\"Ward &amp; friends\"><meta property=\"og:description\" content=\"Self-hosted chat\"><meta property=\"og:image\" content=\"http://127.0.0.1/i.png\"></head></html>";
+    let big = format!(
+        "<html>{}<meta property=\"og:title\" content=\"too far\"></html>",
+        " ".repeat(600 * 1024)
+    );
+    let app = axum::Router::new()
+        .route(
+            "/page",
+            get(move || async move {
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+            }),
+        )
+        .route(
+            "/to-private",
+            get(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(header::LOCATION, "http://10.0.0.1/")],
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/to-page",
+            get(|| async {
+                (axum::http::StatusCode::FOUND, [(header::LOCATION, "/page")]).into_response()
+            }),
+        )
+        .route(
+            "/json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], "{}").into_response() }),
+        )
+        .route(
+            "/big",
+            get(move || {
+                let big = big.clone();
+                async move { ([(header::CONTENT_TYPE, "text/html")], big).into_response() }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn og(app: &TestApp, user: &str, url: &str) -> (u16, Value) {
+    app.get(&format!("/og?url={}", url_encode(url)), &app.token(user))
+        .await
+}
+
+async fn link_previews_are_off_by_default_and_bounded_when_on(db: Db) {
+    let site = link_server().await;
+    let off = TestApp::spawn(db).await;
+    off.users(&["a"]).await;
+    let (status, body) = og(&off, "a", &format!("{site}/page")).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(4)), "{body}");
+    drop(off);
+
+    let app = TestApp::spawn_with(db, |c| {
+        c.url_enrichment.enabled = true;
+        c.url_enrichment.allow_loopback = true;
+    })
+    .await;
+    app.users(&["a"]).await;
+    let (status, body) = og(&app, "a", &format!("{site}/page")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["title"], "Ward & friends");
+    assert_eq!(body["text"], "Self-hosted chat");
+    assert_eq!(body["image_url"], "http://127.0.0.1/i.png");
+    assert_eq!(body["og_scrape_url"], format!("{site}/page"));
+    let (status, body) = og(&app, "a", &format!("{site}/to-page")).await;
+    assert_eq!(
+        (status, body["title"].as_str()),
+        (200, Some("Ward & friends"))
+    );
+    let (status, body) = og(&app, "a", &format!("{site}/big")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["title"],
+        Value::Null,
+        "nothing past the size cap is read"
+    );
+    for refused in [
+        format!("{site}/to-private"),
+        format!("{site}/json"),
+        "http://10.0.0.1/".to_string(),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "http://[::1]:1/".to_string(),
+        "file:///etc/passwd".to_string(),
+        "http://user:pw@127.0.0.1/".to_string(),
+        "ftp://127.0.0.1/".to_string(),
+        "not a url".to_string(),
+        format!("http://127.0.0.1/{}", "a".repeat(3000)),
+    ] {
+        let (status, body) = og(&app, "a", &refused).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (400, Some(4)),
+            "{refused}: {body}"
+        );
+    }
+    let (status, _) = app.get("/og", &app.token("a")).await;
+    assert_eq!(status, 400);
+
+    // Loopback is refused unless the test setting allows it.
+    let strict = TestApp::spawn_with(db, |c| c.url_enrichment.enabled = true).await;
+    strict.users(&["a"]).await;
+    let (status, body) = og(&strict, "a", &format!("{site}/page")).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(4)), "{body}");
+}
+
 on_both_databases!(
     who_reacted_is_listed_filtered_sorted_and_paged_for_readers_only,
     a_member_pins_another_members_message_but_may_not_edit_it,
@@ -662,4 +779,5 @@ on_both_databases!(
     message_actions_are_refused_as_there_are_no_commands,
     search_finds_words_and_prefixes_in_sealed_text,
     search_finds_words_and_prefixes_in_plain_text,
+    link_previews_are_off_by_default_and_bounded_when_on,
 );

@@ -13,6 +13,7 @@ mod compliance;
 mod identity;
 mod jobs;
 mod keys;
+mod message_hides;
 mod messages;
 mod usage;
 mod users;

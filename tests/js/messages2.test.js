@@ -115,6 +115,10 @@ describe('messages and reactions beyond send and edit', () => {
     assert.equal(none.results.length, 0, 'carol is not in the channel');
   });
 
+  test('enrichURL is refused with Stream\'s input error while link previews are off (the default)', async () => {
+    await assert.rejects(alice.client.enrichURL('https://example.com/'), (e) => e.response?.status === 400 && e.response.data.code === 4);
+  });
+
   test('config.commands is empty and sendAction is refused with Stream\'s input error', async () => {
     assert.deepEqual(aCh.data.config.commands, []);
     const { message } = await aCh.sendMessage({ id: randomUUID(), text: 'no commands here' });

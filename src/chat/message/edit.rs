@@ -37,11 +37,16 @@ async fn store_and_announce(
         })
         .await?;
     let stored = load_message(ctx, &m.id).await?;
-    let rendered = view::render_messages(ctx, &[stored], actor.user_id())
+    let rendered = view::render_messages(ctx, std::slice::from_ref(&stored), actor.user_id())
         .await?
         .remove(0);
     let mut ev = event::channel_event(kind, &m.cid);
-    ev["message"] = rendered.clone();
+    // A message the actor deleted for themselves only is not deleted for the channel.
+    ev["message"] = if rendered["deleted_for_me"] == true {
+        view::render_messages(ctx, &[stored], None).await?.remove(0)
+    } else {
+        rendered.clone()
+    };
     ev["message_id"] = m.id.clone().into();
     if let Some(u) = &actor.user {
         ev["user"] = view::user_json(ctx, u);
