@@ -14,6 +14,7 @@ mod identity;
 mod jobs;
 mod keys;
 mod messages;
+mod threads;
 mod usage;
 mod users;
 
