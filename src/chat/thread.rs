@@ -185,10 +185,10 @@ pub async fn query_threads(
             }
         };
         if let Some(i) = slot
-            && !channels[i]
+            && channels[i]
                 .channel
                 .truncated_at
-                .is_some_and(|t| p.created_at <= t)
+                .is_none_or(|t| p.created_at > t)
         {
             readable.push((p, i));
         }

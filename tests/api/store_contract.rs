@@ -15,6 +15,7 @@ mod jobs;
 mod keys;
 mod message_hides;
 mod messages;
+mod threads;
 mod usage;
 mod users;
 

@@ -64,6 +64,36 @@ async fn a_reply_updates_its_parent_for_watchers_with_count_and_participants(db:
     assert_eq!(got["message"]["thread_participants"][1]["id"], "bob");
 }
 
+async fn participants_not_watching_get_thread_message_new_with_their_unread_threads(db: Db) {
+    let app = TestApp::spawn(db).await;
+    app.users(&["alice", "bob", "carol"]).await;
+    app.channel("n", "alice", &["alice", "bob", "carol"]).await;
+    app.send("messaging:n", "alice", json!({"id": "p", "text": "dose?"}))
+        .await;
+    let mut alice = app.connect("alice").await;
+    let mut carol = app.connect("carol").await;
+    app.send("messaging:n", "bob", reply("r1", "p", "5mg"))
+        .await;
+    let ev = alice.wait_for("notification.thread_message_new").await;
+    assert_eq!(ev["message"]["id"], "r1");
+    assert_eq!(ev["message"]["parent_id"], "p");
+    assert_eq!(ev["cid"], "messaging:n");
+    assert_eq!(ev["unread_threads"], 1);
+    // carol takes no part in the thread: the next thing she hears is the channel message.
+    app.send("messaging:n", "bob", json!({"id": "c1", "text": "hi"}))
+        .await;
+    loop {
+        let ev = crate::helpers::next_json(&mut carol.stream).await;
+        assert_ne!(ev["type"], "notification.thread_message_new", "{ev}");
+        if ev["type"] == "notification.message_new" {
+            assert_eq!(ev["message"]["id"], "c1");
+            break;
+        }
+    }
+    let (_, threads) = app.post("/threads", &app.token("carol"), json!({})).await;
+    assert_eq!(threads["threads"], json!([]));
+}
+
 async fn query_threads_lists_the_threads_the_caller_takes_part_in(db: Db) {
     let app = TestApp::spawn(db).await;
     app.users(&["alice", "bob", "carol", "dave"]).await;
@@ -518,6 +548,7 @@ async fn a_reply_on_one_node_updates_the_parent_for_a_watcher_on_the_other(db: D
 
 on_both_databases!(
     a_reply_updates_its_parent_for_watchers_with_count_and_participants,
+    participants_not_watching_get_thread_message_new_with_their_unread_threads,
     query_threads_lists_the_threads_the_caller_takes_part_in,
     a_thread_is_fetched_and_its_title_and_custom_data_updated,
     a_thread_read_marks_only_the_thread,
