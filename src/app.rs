@@ -10,6 +10,8 @@ mod jobs;
 mod auth;
 mod chat;
 mod gdpr;
+// Issue 16 item 8 (tier 2): the reminder sweep.
+mod tier2;
 
 use std::ops::Deref;
 use std::sync::Arc;

@@ -25,6 +25,10 @@ pub struct ChannelConfig {
     /// App roles this type refuses as members, at creation and later (the policies would
     /// never let them read it anyway).
     pub refused_member_roles: &'static [&'static str],
+    /// Polls can be sent and voted on (issue 16 item 8).
+    pub polls: bool,
+    /// Message reminders and "save for later" (issue 16 item 8).
+    pub user_message_reminders: bool,
 }
 
 const MESSAGING: ChannelConfig = ChannelConfig {
@@ -38,6 +42,8 @@ const MESSAGING: ChannelConfig = ChannelConfig {
     mutes: true,
     public: false,
     refused_member_roles: &[],
+    polls: true,
+    user_message_reminders: true,
 };
 
 const TEAM: ChannelConfig = ChannelConfig {
@@ -57,6 +63,8 @@ const LIVESTREAM: ChannelConfig = ChannelConfig {
     mutes: false,
     public: true,
     refused_member_roles: &[],
+    polls: false,
+    user_message_reminders: false,
 };
 
 /// Clinical conversations: members only, no guests or anonymous users (`policies/phi.cedar`).
@@ -90,9 +98,9 @@ impl ChannelConfig {
             "custom_events": true,
             "push_notifications": false,
             "delivery_events": false,
-            "polls": false,
+            "polls": self.polls,
             "shared_locations": false,
-            "user_message_reminders": false,
+            "user_message_reminders": self.user_message_reminders,
             "skip_last_msg_update_for_system_msgs": false,
             "message_retention": "infinite",
             "max_message_length": max_message_length,
@@ -191,6 +199,16 @@ pub fn capabilities(
         }
         if config.public && !facts.is_member {
             caps.push("join-channel");
+        }
+    }
+    // Issue 16 item 8: polls, where the type has them.
+    if config.polls {
+        if allows("SendPoll") {
+            caps.push("send-poll");
+        }
+        if allows("CastPollVote") {
+            caps.push("cast-poll-vote");
+            caps.push("query-poll-votes");
         }
     }
     caps

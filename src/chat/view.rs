@@ -213,7 +213,7 @@ pub async fn render_messages(
         .iter()
         .map(|q| (q.id.as_str(), message_json(q, &users, &[], viewer, None)))
         .collect();
-    Ok(rows
+    let mut rendered: Vec<Value> = rows
         .iter()
         .map(|m| {
             let rs = by_message
@@ -227,7 +227,9 @@ pub async fn render_messages(
                 .and_then(|id| quoted.get(id).cloned());
             message_json(m, &users, rs, viewer, q)
         })
-        .collect())
+        .collect();
+    crate::chat::poll::attach_to_messages(ctx, &mut rendered, viewer).await?;
+    Ok(rendered)
 }
 
 /// How many reactions `latest_reactions` carries.

@@ -10,6 +10,9 @@
 mod channels;
 mod messages;
 mod users;
+// Issue 16 item 8 (tier 2).
+mod drafts;
+mod polls;
 
 use std::sync::Arc;
 
@@ -20,7 +23,9 @@ use super::frame::Field;
 use crate::store::{Fields, Store, StoreError, StoreResult};
 
 pub use channels::SealedChannels;
+pub use drafts::SealedDrafts;
 pub use messages::SealedMessages;
+pub use polls::SealedPolls;
 pub use users::SealedUsers;
 
 /// The same store with the classified columns sealed on write and opened on read.
@@ -36,6 +41,14 @@ pub fn seal_store(store: Store, crypto: Arc<FieldCrypto>) -> Store {
         }),
         messages: Arc::new(SealedMessages {
             inner: store.messages,
+            crypto: crypto.clone(),
+        }),
+        polls: Arc::new(SealedPolls {
+            inner: store.polls,
+            crypto: crypto.clone(),
+        }),
+        drafts: Arc::new(SealedDrafts {
+            inner: store.drafts,
             crypto,
         }),
         ..store

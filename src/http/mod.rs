@@ -19,6 +19,9 @@ mod sso_oidc;
 mod sso_saml;
 pub mod timing;
 mod users;
+// Issue 16 item 8 (tier 2).
+mod polls;
+mod tier2;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -55,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(channels::router())
         .merge(messages::router())
+        .merge(polls::router())
+        .merge(tier2::router())
         .merge(crate::ws::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

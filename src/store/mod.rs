@@ -22,11 +22,15 @@ mod keys;
 mod members;
 mod messages;
 mod pseudonyms;
+// Issue 16 item 8 (tier 2): polls.
+mod drafts;
+mod polls;
 mod reactions;
 mod reads;
 mod search;
 mod settings;
 mod usage;
+mod usergroups;
 mod users;
 
 use std::sync::Arc;
@@ -36,16 +40,19 @@ use serde_json::{Map, Value};
 pub use audit::{Audit, AuditBatch, AuditQuery, AuditRow, AuditStore, CheckpointRow, OutboxRow};
 pub use channels::{ChannelRow, ChannelStore};
 pub use compliance::{ComplianceStore, EraseCounts, ExpiredCounts, HoldRow};
+pub use drafts::{DraftRow, DraftStore, ReminderRow};
 pub use fault::Fault;
 pub use identity::{IdentityStore, ProviderRow, SessionRow, TotpRow};
 pub use jobs::{JobLease, JobOutcome, JobRow, JobStatus, JobStore};
 pub use keys::{DekRow, KekRow, KeyStore};
 pub use members::{MemberAudit, MemberRow, RemovalAudit};
 pub use messages::{Cursor, MessageRow, MessageStore};
+pub use polls::{PollOptionRow, PollRow, PollStore, PollVoteRow};
 pub use reactions::ReactionRow;
 pub use reads::ReadRow;
 pub use settings::SettingsStore;
 pub use usage::UsageStore;
+pub use usergroups::{UserGroupMemberRow, UserGroupRow, UserGroupStore};
 pub use users::{UserRow, UserStore};
 
 /// Custom fields, flattened on the wire.
@@ -98,6 +105,10 @@ pub struct Store {
     pub identity: Arc<dyn IdentityStore>,
     pub jobs: Arc<dyn JobStore>,
     pub compliance: Arc<dyn ComplianceStore>,
+    pub polls: Arc<dyn PollStore>,
+    /// Drafts and message reminders.
+    pub drafts: Arc<dyn DraftStore>,
+    pub usergroups: Arc<dyn UserGroupStore>,
     pub dialect: &'static str,
 }
 
@@ -136,6 +147,9 @@ impl Store {
             audit: s.clone(),
             identity: s.clone(),
             jobs: s.clone(),
+            polls: s.clone(),
+            drafts: s.clone(),
+            usergroups: s.clone(),
             compliance: s,
             dialect,
         }
