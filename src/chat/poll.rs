@@ -8,10 +8,12 @@
 //! Poll names, descriptions, options and answers are personal data: sealed by the store
 //! (`crypto::sealed::polls`).
 
+mod option;
 mod render;
 mod vote;
 
 pub use crate::chat::listing::QueryPage;
+pub use option::{delete_option, get_option, upsert_option};
 pub use render::{attach_to_messages, render_polls};
 pub use vote::{CastVote, cast_vote, query_polls, query_votes, remove_vote};
 
@@ -25,7 +27,7 @@ use crate::time::now_micros;
 const MAX_NAME: usize = 255;
 const MAX_DESCRIPTION: usize = 2000;
 const MAX_OPTION_TEXT: usize = 255;
-const MAX_OPTIONS: usize = 100;
+pub(crate) const MAX_OPTIONS: usize = 100;
 const MAX_VOTES: i64 = 10;
 const MAX_CUSTOM_BYTES: usize = 5 * 1024;
 
@@ -159,7 +161,12 @@ fn apply_poll_fields(poll: &mut PollRow, body: &Map<String, Value>) -> Result<()
 }
 
 /// One option from the client: `{text, id?, position?, ...custom}`.
-fn option_of(poll_id: &str, v: &Value, position: i64, now: i64) -> Result<PollOptionRow> {
+pub(crate) fn option_of(
+    poll_id: &str,
+    v: &Value,
+    position: i64,
+    now: i64,
+) -> Result<PollOptionRow> {
     let o = v
         .as_object()
         .ok_or_else(|| Error::input("each poll option must be an object"))?;
@@ -235,7 +242,7 @@ pub(crate) async fn visible_poll(ctx: &Ctx<'_>, actor: &Actor, id: &str) -> Resu
 }
 
 /// A poll the actor may change: its creator or an admin.
-async fn owned_poll(ctx: &Ctx<'_>, actor: &Actor, id: &str) -> Result<PollRow> {
+pub(crate) async fn owned_poll(ctx: &Ctx<'_>, actor: &Actor, id: &str) -> Result<PollRow> {
     let poll = visible_poll(ctx, actor, id).await?;
     actor.authorize_app(ctx, "CreatePoll")?;
     if !actor.is_admin() && actor.user_id() != Some(poll.created_by_id.as_str()) {
@@ -254,7 +261,7 @@ async fn answer(ctx: &Ctx<'_>, poll: &PollRow, viewer: Option<&str>) -> Result<V
 
 /// Sends `poll.updated` (and `poll.closed` when it was just closed) to the watchers of the
 /// channel the poll is attached to.
-async fn announce_update(ctx: &Ctx<'_>, poll: &PollRow, closed_now: bool) -> Result<()> {
+pub(crate) async fn announce_update(ctx: &Ctx<'_>, poll: &PollRow, closed_now: bool) -> Result<()> {
     let (Some(cid), Some(message_id)) = (&poll.cid, &poll.message_id) else {
         return Ok(());
     };
@@ -453,138 +460,6 @@ pub async fn delete_poll(ctx: &Ctx<'_>, actor: &Actor, id: &str) -> Result<Value
             ctx.store.polls.delete_poll(&poll.id, &records).await
         })
         .await?;
-    Ok(json!({}))
-}
-
-/// `POST /polls/{id}/options` (the creator, or anyone who may vote when the poll allows
-/// suggested options) and `PUT /polls/{id}/options` (the creator).
-pub async fn upsert_option(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    poll_id: &str,
-    body: &Map<String, Value>,
-    create: bool,
-) -> Result<Value> {
-    let user = actor.require_user()?;
-    let poll = visible_poll(ctx, actor, poll_id).await?;
-    let is_owner = actor.is_admin() || user.id == poll.created_by_id;
-    if !is_owner {
-        if !create || !poll.allow_user_suggested_options || poll.is_closed {
-            return Err(Error::not_allowed(format!(
-                "only the creator of poll {poll_id} may change its options"
-            )));
-        }
-        vote::require_vote_on_channel(ctx, actor, &poll).await?;
-    } else {
-        actor.authorize_app(ctx, "CreatePoll")?;
-    }
-    let now = now_micros();
-    let existing = ctx
-        .store
-        .polls
-        .find_options(std::slice::from_ref(&poll.id))
-        .await?;
-    if create && existing.len() >= MAX_OPTIONS {
-        return Err(Error::input(format!(
-            "a poll can have at most {MAX_OPTIONS} options"
-        )));
-    }
-    let mut option = option_of(
-        &poll.id,
-        &Value::Object(body.clone()),
-        existing.len() as i64,
-        now,
-    )?;
-    let old = existing.iter().find(|o| o.id == option.id);
-    match (create, old) {
-        (true, Some(_)) => {
-            return Err(Error::input(format!("poll option {} exists", option.id)));
-        }
-        (false, None) => {
-            return Err(Error::not_found(format!(
-                "poll option {} does not exist",
-                option.id
-            )));
-        }
-        (false, Some(old)) => option.created_at = old.created_at,
-        (true, None) => {}
-    }
-    let text = option
-        .data
-        .get("text")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if existing.iter().any(|o| {
-        o.id != option.id
-            && o.data
-                .get("text")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case(text.trim()))
-    }) {
-        return Err(Error::input("poll options must have distinct texts"));
-    }
-    let record = actor
-        .audit(if create {
-            EventType::MessageCreate
-        } else {
-            EventType::MessageUpdate
-        })
-        .subject(user.id.clone())
-        .object("poll_option", format!("{}/{}", poll.id, option.id));
-    ctx.audit
-        .audited([record], async |records| {
-            ctx.store.polls.upsert_option(&option, &records).await
-        })
-        .await?;
-    announce_update(ctx, &poll, false).await?;
-    Ok(json!({ "poll_option": render::option_json(&option, 0, None) }))
-}
-
-/// `GET /polls/{id}/options/{option_id}`.
-pub async fn get_option(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    poll_id: &str,
-    option_id: &str,
-) -> Result<Value> {
-    let poll = visible_poll(ctx, actor, poll_id).await?;
-    let rendered = render_polls(ctx, std::slice::from_ref(&poll), actor.user_id()).await?;
-    let option = rendered
-        .get(&poll.id)
-        .and_then(|p| p["options"].as_array())
-        .and_then(|list| list.iter().find(|o| o["id"] == option_id))
-        .cloned()
-        .ok_or_else(|| Error::not_found(format!("poll option {option_id} does not exist")))?;
-    Ok(json!({ "poll_option": option }))
-}
-
-/// `DELETE /polls/{id}/options/{option_id}` (its votes go with it).
-pub async fn delete_option(
-    ctx: &Ctx<'_>,
-    actor: &Actor,
-    poll_id: &str,
-    option_id: &str,
-) -> Result<Value> {
-    let poll = owned_poll(ctx, actor, poll_id).await?;
-    let record = actor
-        .audit(EventType::MessageDelete)
-        .subject(poll.created_by_id.clone())
-        .object("poll_option", format!("{poll_id}/{option_id}"));
-    let removed = ctx
-        .audit
-        .audited([record], async |records| {
-            ctx.store
-                .polls
-                .delete_option(&poll.id, option_id, &records)
-                .await
-        })
-        .await?;
-    if !removed {
-        return Err(Error::not_found(format!(
-            "poll option {option_id} does not exist"
-        )));
-    }
-    announce_update(ctx, &poll, false).await?;
     Ok(json!({}))
 }
 
