@@ -44,6 +44,7 @@ mod retention;
 mod revocation;
 mod saml;
 mod store_contract;
+mod tier2;
 mod tls;
 mod usage;
 mod websocket;
