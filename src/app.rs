@@ -11,6 +11,8 @@ mod auth;
 mod chat;
 mod gdpr;
 mod uploads;
+// Issue 16 item 8 (tier 2): the reminder sweep.
+mod tier2;
 
 use std::ops::Deref;
 use std::sync::Arc;

@@ -93,6 +93,7 @@ impl Application {
         let retention = crate::gdpr::retention::schedule(self.state.clone());
         let sweep = crate::auth::lifecycle::spawn_sweep(self.state.clone());
         let limits_sweep = crate::ratelimit::spawn_sweep(self.state.clone());
+        let reminder_sweep = super::tier2::spawn_reminder_sweep(self.state.clone());
         let metrics = self
             .metrics_listener
             .map(|l| serve_metrics(l, self.state.clone()));
@@ -130,6 +131,7 @@ impl Application {
         sampler.abort();
         sweep.abort();
         limits_sweep.abort();
+        reminder_sweep.abort();
         if let Some(m) = metrics {
             m.abort();
         }

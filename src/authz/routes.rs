@@ -132,6 +132,55 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("PATCH", "/threads/{id}", "UpdateThread"),
     ("POST", "/channels/read", "MarkChannelsRead"),
     ("POST", "/channels/delivered", "MarkChannelsDelivered"),
+    // Issue 16 item 8 (tier 2): polls. Entry decisions; changing a poll also needs its
+    // creator (or an admin), voting asks `CastPollVote` on the poll's channel, and reading a
+    // poll asks `ReadChannel` there unless one created it.
+    ("POST", "/polls", "CreatePoll"),
+    ("PUT", "/polls", "CreatePoll"),
+    ("POST", "/polls/query", "QueryPolls"),
+    ("GET", "/polls/{id}", "QueryPolls"),
+    ("PATCH", "/polls/{id}", "CreatePoll"),
+    ("DELETE", "/polls/{id}", "CreatePoll"),
+    ("POST", "/polls/{id}/options", "CreatePoll"),
+    ("PUT", "/polls/{id}/options", "CreatePoll"),
+    ("GET", "/polls/{id}/options/{option_id}", "QueryPolls"),
+    ("DELETE", "/polls/{id}/options/{option_id}", "CreatePoll"),
+    ("POST", "/polls/{id}/votes", "QueryPolls"),
+    (
+        "POST",
+        "/messages/{id}/polls/{poll_id}/vote",
+        "CastPollVote",
+    ),
+    (
+        "DELETE",
+        "/messages/{id}/polls/{poll_id}/vote/{vote_id}",
+        "CastPollVote",
+    ),
+    // Drafts and reminders are the caller's own; each also asks the channel's decision
+    // (`SendMessage`/`SendReply` to save a draft, `ReadChannel` otherwise).
+    ("POST", "/channels/{type}/{id}/draft", "ManageDrafts"),
+    ("GET", "/channels/{type}/{id}/draft", "ManageDrafts"),
+    ("DELETE", "/channels/{type}/{id}/draft", "ManageDrafts"),
+    ("POST", "/drafts/query", "ManageDrafts"),
+    ("POST", "/messages/{id}/reminders", "ManageReminders"),
+    ("PATCH", "/messages/{id}/reminders", "ManageReminders"),
+    ("DELETE", "/messages/{id}/reminders", "ManageReminders"),
+    ("POST", "/reminders/query", "ManageReminders"),
+    // User groups: read by signed-in users, managed by admins (and the API secret).
+    ("GET", "/usergroups", "ReadUserGroups"),
+    ("POST", "/usergroups", "ManageUserGroups"),
+    ("GET", "/usergroups/search", "ReadUserGroups"),
+    ("GET", "/usergroups/{id}", "ReadUserGroups"),
+    ("PUT", "/usergroups/{id}", "ManageUserGroups"),
+    ("DELETE", "/usergroups/{id}", "ManageUserGroups"),
+    ("POST", "/usergroups/{id}/members", "ManageUserGroups"),
+    (
+        "POST",
+        "/usergroups/{id}/members/delete",
+        "ManageUserGroups",
+    ),
+    // Each channel named is then asked for `ReadChannel`.
+    ("POST", "/sync", "SyncEvents"),
 ];
 
 /// Where Ward's own endpoints live (operations, the audit log, interactive login and SSO,

@@ -28,6 +28,10 @@ pub struct ChannelConfig {
     /// Delivery receipts (`POST /channels/delivered`, `message.delivered`): read-receipt
     /// metadata, on for every built-in type but livestream (no read events there either).
     pub delivery_events: bool,
+    /// Polls can be sent and voted on (issue 16 item 8).
+    pub polls: bool,
+    /// Message reminders and "save for later" (issue 16 item 8).
+    pub user_message_reminders: bool,
 }
 
 const MESSAGING: ChannelConfig = ChannelConfig {
@@ -42,6 +46,8 @@ const MESSAGING: ChannelConfig = ChannelConfig {
     public: false,
     refused_member_roles: &[],
     delivery_events: true,
+    polls: true,
+    user_message_reminders: true,
 };
 
 const TEAM: ChannelConfig = ChannelConfig {
@@ -62,6 +68,8 @@ const LIVESTREAM: ChannelConfig = ChannelConfig {
     public: true,
     delivery_events: false,
     refused_member_roles: &[],
+    polls: false,
+    user_message_reminders: false,
 };
 
 /// Clinical conversations: members only, no guests or anonymous users (`policies/phi.cedar`).
@@ -96,9 +104,9 @@ impl ChannelConfig {
             "custom_events": true,
             "push_notifications": false,
             "delivery_events": self.delivery_events,
-            "polls": false,
+            "polls": self.polls,
             "shared_locations": false,
-            "user_message_reminders": false,
+            "user_message_reminders": self.user_message_reminders,
             "skip_last_msg_update_for_system_msgs": false,
             "message_retention": "infinite",
             "max_message_length": max_message_length,
@@ -203,6 +211,16 @@ pub fn capabilities(
     }
     if config.delivery_events && allows("MarkRead") {
         caps.push("delivery-events");
+    }
+    // Issue 16 item 8: polls, where the type has them.
+    if config.polls {
+        if allows("SendPoll") {
+            caps.push("send-poll");
+        }
+        if allows("CastPollVote") {
+            caps.push("cast-poll-vote");
+            caps.push("query-poll-votes");
+        }
     }
     caps
 }

@@ -144,7 +144,12 @@ pub async fn send_message(
         .get("attachments")
         .and_then(Value::as_array)
         .is_some_and(|a| !a.is_empty());
-    if text.trim().is_empty() && !has_attachments {
+    // Issue 16 item 8: a message may carry a poll (attached below, before it is stored).
+    let poll_id = crate::chat::poll::poll_id_of(msg)?;
+    if let Some(p) = &poll_id {
+        data.insert("poll_id".into(), p.clone().into());
+    }
+    if text.trim().is_empty() && !has_attachments && poll_id.is_none() {
         return Err(Error::input("message must have text or attachments"));
     }
     let parent_id = match msg.get("parent_id") {
@@ -232,6 +237,9 @@ pub async fn send_message(
         .object("message", row.id.clone())
         .meta("channel_type", &loaded.channel.kind)
         .meta("message_type", &row.kind);
+    if let Some(p) = &poll_id {
+        crate::chat::poll::attach(ctx, actor, &loaded, p, &row.id).await?;
+    }
     ctx.audit
         .audited([record], async |records| {
             let messages = &ctx.store.messages;

@@ -12,9 +12,16 @@ mod error;
 pub mod event;
 pub mod filter;
 pub mod message;
+// Issue 16 item 8 (tier 2).
+pub mod draft;
+pub mod listing;
+pub mod poll;
 pub mod reaction;
 pub mod read;
+pub mod reminder;
+pub mod sync;
 pub mod user;
+pub mod usergroup;
 pub mod view;
 // Uploads (issue 16).
 pub mod upload;

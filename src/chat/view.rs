@@ -220,7 +220,7 @@ pub async fn render_messages(
         .map(|q| (q.id.as_str(), message_json(q, &users, &[], viewer, None)))
         .collect();
     let hidden = crate::chat::message_extra::hidden_for(ctx, viewer, &ids).await?;
-    Ok(rows
+    let mut rendered: Vec<Value> = rows
         .iter()
         .map(|m| {
             let rs = by_message
@@ -250,7 +250,9 @@ pub async fn render_messages(
             }
             v
         })
-        .collect())
+        .collect();
+    crate::chat::poll::attach_to_messages(ctx, &mut rendered, viewer).await?;
+    Ok(rendered)
 }
 
 /// The participants (the parent's author, then repliers in order) of each message of the

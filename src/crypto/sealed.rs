@@ -11,6 +11,9 @@ mod channels;
 mod messages;
 mod threads;
 mod users;
+// Issue 16 item 8 (tier 2).
+mod drafts;
+mod polls;
 
 use std::sync::Arc;
 
@@ -21,8 +24,10 @@ use super::frame::Field;
 use crate::store::{Fields, Store, StoreError, StoreResult};
 
 pub use channels::SealedChannels;
+pub use drafts::SealedDrafts;
 pub use messages::SealedMessages;
 pub use threads::SealedThreads;
+pub use polls::SealedPolls;
 pub use users::SealedUsers;
 
 /// The same store with the classified columns sealed on write and opened on read.
@@ -42,6 +47,14 @@ pub fn seal_store(store: Store, crypto: Arc<FieldCrypto>) -> Store {
         }),
         threads: Arc::new(SealedThreads {
             inner: store.threads,
+            crypto: crypto.clone(),
+        }),
+        polls: Arc::new(SealedPolls {
+            inner: store.polls,
+            crypto: crypto.clone(),
+        }),
+        drafts: Arc::new(SealedDrafts {
+            inner: store.drafts,
             crypto,
         }),
         ..store

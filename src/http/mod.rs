@@ -25,6 +25,9 @@ mod uploads;
 mod threads;
 // Messages and reactions (issue 16).
 mod messages_extra;
+// Issue 16 item 8 (tier 2).
+mod polls;
+mod tier2;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -62,6 +65,8 @@ pub fn router(state: AppState) -> Router {
         .merge(channels::router())
         .merge(messages::router())
         .merge(messages_extra::router())
+        .merge(polls::router())
+        .merge(tier2::router())
         .merge(crate::ws::router())
         .merge(uploads::router())
         .merge(threads::router())

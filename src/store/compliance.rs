@@ -233,6 +233,20 @@ impl ComplianceStore for SqlStore {
             .execute(&mut tx)
             .await?
         };
+        // Issue 16 item 8 (tier 2): the subject's votes, answers, drafts and reminders go; the polls they created
+        // keep their ids (messages point at them) but lose their (already shredded) texts.
+        for sql in [
+            "DELETE FROM poll_votes WHERE user_id = $1",
+            "DELETE FROM drafts WHERE user_id = $1",
+            "DELETE FROM reminders WHERE user_id = $1",
+            "DELETE FROM user_group_members WHERE user_id = $1",
+            "UPDATE user_groups SET created_by_id = NULL WHERE created_by_id = $1",
+            "UPDATE poll_options SET data = '{}' WHERE poll_id IN (SELECT id FROM polls WHERE \
+             created_by_id = $1)",
+            "UPDATE polls SET data = '{}' WHERE created_by_id = $1",
+        ] {
+            query(sql).bind(user_id).execute(&mut tx).await?;
+        }
         counts.memberships = exec("DELETE FROM channel_members WHERE user_id = $1")
             .execute(&mut tx)
             .await?;

@@ -22,12 +22,16 @@ mod keys;
 mod members;
 mod messages;
 mod pseudonyms;
+// Issue 16 item 8 (tier 2): polls.
+mod drafts;
+mod polls;
 mod reactions;
 mod reads;
 mod search;
 mod settings;
 mod threads;
 mod usage;
+mod usergroups;
 mod users;
 // Uploads (issue 16).
 mod uploads;
@@ -41,6 +45,7 @@ use serde_json::{Map, Value};
 pub use audit::{Audit, AuditBatch, AuditQuery, AuditRow, AuditStore, CheckpointRow, OutboxRow};
 pub use channels::{ChannelRow, ChannelStore};
 pub use compliance::{ComplianceStore, EraseCounts, ExpiredCounts, HoldRow};
+pub use drafts::{DraftRow, DraftStore, ReminderRow};
 pub use fault::Fault;
 pub use identity::{IdentityStore, ProviderRow, SessionRow, TotpRow};
 pub use jobs::{JobLease, JobOutcome, JobRow, JobStatus, JobStore};
@@ -48,11 +53,13 @@ pub use keys::{DekRow, KekRow, KeyStore};
 pub use members::{MemberAudit, MemberRow, RemovalAudit};
 pub use message_hides::MessageHideStore;
 pub use messages::{Cursor, MessageRow, MessageStore};
+pub use polls::{PollOptionRow, PollRow, PollStore, PollVoteRow};
 pub use reactions::ReactionRow;
 pub use reads::ReadRow;
 pub use settings::SettingsStore;
 pub use threads::{ParticipantRow, ThreadReadRow, ThreadRow, ThreadStore};
 pub use usage::UsageStore;
+pub use usergroups::{UserGroupMemberRow, UserGroupRow, UserGroupStore};
 pub use users::{UserRow, UserStore};
 // Uploads (issue 16).
 pub use uploads::{UploadRow, UploadStore};
@@ -110,6 +117,10 @@ pub struct Store {
     pub uploads: Arc<dyn UploadStore>,
     pub threads: Arc<dyn ThreadStore>,
     pub message_hides: Arc<dyn MessageHideStore>,
+    pub polls: Arc<dyn PollStore>,
+    /// Drafts and message reminders.
+    pub drafts: Arc<dyn DraftStore>,
+    pub usergroups: Arc<dyn UserGroupStore>,
     pub dialect: &'static str,
 }
 
@@ -150,6 +161,9 @@ impl Store {
             jobs: s.clone(),
             uploads: s.clone(),
             message_hides: s.clone(),
+            polls: s.clone(),
+            drafts: s.clone(),
+            usergroups: s.clone(),
             compliance: s.clone(),
             threads: s,
             dialect,

@@ -10,7 +10,7 @@ const MARKER: &str = "PHICANARY7731";
 
 /// Every stored value of the chat tables, as text, read with plain SQL (or the SQLite file's
 /// bytes, WAL included).
-async fn raw_database_contains(app: &TestApp, db: Db, needle: &str) -> bool {
+pub(crate) async fn raw_database_contains(app: &TestApp, db: Db, needle: &str) -> bool {
     let url = &app.state.config.database_url;
     match db {
         Db::Sqlite => {

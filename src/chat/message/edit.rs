@@ -128,6 +128,8 @@ pub async fn update_message(
         "pinned_by_id",
         "pinned_at",
         "pin_expires",
+        // Issue 16 item 8: the poll stays on its message.
+        "poll_id",
     ] {
         if let Some(v) = m.data.get(keep) {
             data.insert(keep.into(), v.clone());
