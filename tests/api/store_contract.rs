@@ -16,6 +16,8 @@ mod keys;
 mod messages;
 mod usage;
 mod users;
+// Uploads (issue 16).
+mod uploads;
 
 async fn store(db: Db) -> (Store, Cleanup) {
     let (url, cleanup) = fresh_database(db);
