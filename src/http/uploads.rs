@@ -15,9 +15,6 @@ use crate::app::AppState;
 use crate::chat::upload::{self, Fetcher, Kind, Part, link};
 use crate::http::error::{ApiError, code};
 
-/// The `user` part and other form fields are small; anything beyond this is refused.
-const MAX_FIELD_BYTES: usize = 64 * 1024;
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -35,6 +32,9 @@ pub fn router() -> Router<AppState> {
         .route("/uploads/blob/{id}", get(download))
         .route("/uploads/blob/{id}/{name}", get(download_named))
 }
+
+/// The `user` part and other form fields are small; anything beyond this is refused.
+const MAX_FIELD_BYTES: usize = 64 * 1024;
 
 fn too_big(limit: usize) -> ApiError {
     ApiError::new(

@@ -18,6 +18,8 @@ mod messages;
 mod threads;
 mod usage;
 mod users;
+// Uploads (issue 16).
+mod uploads;
 
 async fn store(db: Db) -> (Store, Cleanup) {
     let (url, cleanup) = fresh_database(db);

@@ -15,6 +15,7 @@ on_both_databases!(
     deleting_a_file_or_its_message_deletes_the_blob,
     erasure_deletes_the_uploaders_files,
     get_app_and_capabilities_report_uploads_truthfully,
+    a_link_from_one_node_works_on_another_until_access_ends,
 );
 
 const MARKER: &str = "okapi-lantern-9902";
@@ -716,4 +717,41 @@ mod s3 {
         assert_eq!(s, 200, "{body}");
         assert_eq!(object(&moto, &format!("files/{id}")).await.0, 404);
     }
+}
+
+async fn a_link_from_one_node_works_on_another_until_access_ends(db: Db) {
+    let nodes = TestApp::spawn_cluster(db, 2, &crate::helpers::redis_url(), |_| {}).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.users(&["ann", "ben"]).await;
+    a.channel("ward-1", "ann", &["ann", "ben"]).await;
+    let (s, body) = upload(
+        a,
+        "/channels/messaging/ward-1/file",
+        "ben",
+        "b.txt",
+        b"shared",
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let on_a = body["file"].as_str().unwrap().to_string();
+    let on_b = on_a.replace(&a.base, &b.base);
+    let (s, bytes, _) = fetch(b, &on_b).await;
+    assert_eq!(
+        (s, bytes),
+        (200, b"shared".to_vec()),
+        "one signing key and one bucket/dir"
+    );
+    let (s, body) = b
+        .post(
+            "/channels/messaging/ward-1",
+            &b.token("ann"),
+            json!({"remove_members": ["ben"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(
+        fetch(a, &on_a).await.0,
+        403,
+        "refused on the other node too"
+    );
 }
