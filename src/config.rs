@@ -61,6 +61,13 @@ pub struct Config {
     /// `WARD_METRICS_BIND`: where `GET /metrics` is served, on a listener of its own (never
     /// on the API port); unset or `off`: not served.
     pub metrics_bind: Option<SocketAddr>,
+    /// `WARD_GUEST_USERS` (file: `guest_users`): `POST /guest` creates guest users (role
+    /// `guest`). Off by default.
+    pub guest_users: bool,
+    /// `WARD_ANONYMOUS_USERS` (file: `anonymous_users`): anonymous WebSocket connections
+    /// (`connectAnonymousUser`), which read only public channel types (livestream), never
+    /// `phi`. Off by default.
+    pub anonymous_users: bool,
 }
 
 #[derive(Clone)]
@@ -295,7 +302,18 @@ impl Config {
                 )
             })?),
         };
+        // guests and anonymous users (issue 16)
+        let guest_users = match env("WARD_GUEST_USERS") {
+            Some(v) => parse_bool(&v).context("WARD_GUEST_USERS must be true or false")?,
+            None => file_cfg.guest_users.unwrap_or(false),
+        };
+        let anonymous_users = match env("WARD_ANONYMOUS_USERS") {
+            Some(v) => parse_bool(&v).context("WARD_ANONYMOUS_USERS must be true or false")?,
+            None => file_cfg.anonymous_users.unwrap_or(false),
+        };
         Ok(Self {
+            guest_users,
+            anonymous_users,
             metrics_bind,
             bind,
             data_dir,

@@ -53,10 +53,12 @@ pub enum EventType {
     AuditExport,
     OpsBackup,
     OpsRestore,
+    /// A push device registered or removed, or push preferences set (issue 16).
+    UserDevice,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 35] = [
+    pub const ALL: [EventType; 36] = [
         Self::WsConnect,
         Self::WsDisconnect,
         Self::TokenRejected,
@@ -92,6 +94,7 @@ impl EventType {
         Self::AuditExport,
         Self::OpsBackup,
         Self::OpsRestore,
+        Self::UserDevice,
     ];
 
     /// (code, name) as in `audit/events.toml`.
@@ -132,6 +135,7 @@ impl EventType {
             Self::AuditExport => (81, "audit.export"),
             Self::OpsBackup => (90, "ops.backup"),
             Self::OpsRestore => (91, "ops.restore"),
+            Self::UserDevice => (46, "user.device"),
         }
     }
 

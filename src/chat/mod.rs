@@ -16,6 +16,11 @@ pub mod reaction;
 pub mod read;
 pub mod user;
 pub mod view;
+// presence (issue 16, item 7)
+pub mod presence;
+// push devices (issue 16)
+pub mod device;
+pub mod guest;
 
 use std::sync::Arc;
 

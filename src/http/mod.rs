@@ -19,6 +19,9 @@ mod sso_oidc;
 mod sso_saml;
 pub mod timing;
 mod users;
+// push devices, /hi (issue 16)
+mod devices;
+mod guest;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -56,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .merge(channels::router())
         .merge(messages::router())
         .merge(crate::ws::router())
+        .merge(devices::router())
+        .merge(guest::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(enforce_decision))

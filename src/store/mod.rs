@@ -28,6 +28,8 @@ mod search;
 mod settings;
 mod usage;
 mod users;
+// push devices (issue 16)
+mod devices;
 
 use std::sync::Arc;
 
@@ -47,6 +49,8 @@ pub use reads::ReadRow;
 pub use settings::SettingsStore;
 pub use usage::UsageStore;
 pub use users::{UserRow, UserStore};
+// push devices (issue 16)
+pub use devices::{DeviceRow, DeviceStore, PushPreferenceRow};
 
 /// Custom fields, flattened on the wire.
 pub type Fields = Map<String, Value>;
@@ -98,6 +102,8 @@ pub struct Store {
     pub identity: Arc<dyn IdentityStore>,
     pub jobs: Arc<dyn JobStore>,
     pub compliance: Arc<dyn ComplianceStore>,
+    /// Push devices and preferences (issue 16); the token arrives sealed.
+    pub devices: Arc<dyn DeviceStore>,
     pub dialect: &'static str,
 }
 
@@ -136,6 +142,7 @@ impl Store {
             audit: s.clone(),
             identity: s.clone(),
             jobs: s.clone(),
+            devices: s.clone(),
             compliance: s,
             dialect,
         }

@@ -202,7 +202,16 @@ pub async fn run(
     }
 
     let first = match read::own_user_json(&state.chat(), &user).await {
-        Ok(me) => {
+        Ok(mut me) => {
+            // The user's push devices (sealed at rest, opened for their own connection).
+            match crate::chat::device::own_devices(&state.chat(), state.crypto.as_deref(), &user.id)
+                .await
+            {
+                Ok(devices) => me["devices"] = devices,
+                Err(e) => {
+                    tracing::warn!(user_id = %user.id, error = %e, "could not load the user's devices")
+                }
+            }
             let mut hc = health_check(&conn_id);
             hc["me"] = me;
             hc
@@ -213,13 +222,8 @@ pub async fn run(
         }
     };
     if reg.came_online {
-        state
-            .bus
-            .to_presence_subscribers(
-                &user.id,
-                &event::presence(view::user_json(&state.chat(), &user)),
-            )
-            .await;
+        let ctx = state.chat();
+        crate::chat::presence::changed(&ctx, &user.id, view::user_json(&ctx, &user)).await;
     }
     if socket
         .send(Message::Text(first.to_string().into()))
@@ -384,10 +388,7 @@ async fn finish(state: &AppState, conn_id: &str) {
         let mut offline = user_json;
         offline["online"] = false.into();
         offline["last_active"] = rfc3339(now).into();
-        state
-            .bus
-            .to_presence_subscribers(&user.id, &event::presence(offline))
-            .await;
+        crate::chat::presence::changed(&state.chat(), &user.id, offline).await;
     }
 }
 
