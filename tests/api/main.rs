@@ -25,6 +25,7 @@ mod fuzz_seeds;
 mod gdpr_erase;
 mod gdpr_export;
 mod gdpr_resume;
+mod guest;
 mod hardening;
 mod identity;
 mod jobs;
