@@ -1,3 +1,4 @@
+-- phase: expand
 -- Push devices and push preferences (issue 16). Registration storage only: push delivery is
 -- a later issue. A device's id is the provider's push token, a secret-ish personal value:
 -- sealed under its user's key in `token`, and found through its user (a user holds a few
