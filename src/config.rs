@@ -77,6 +77,13 @@ pub struct UrlEnrichment {
     pub enabled: bool,
     /// Fetch loopback addresses too: for tests against a local server only.
     pub allow_loopback: bool,
+    /// `WARD_GUEST_USERS` (file: `guest_users`): `POST /guest` creates guest users (role
+    /// `guest`). Off by default.
+    pub guest_users: bool,
+    /// `WARD_ANONYMOUS_USERS` (file: `anonymous_users`): anonymous WebSocket connections
+    /// (`connectAnonymousUser`), which read only public channel types (livestream), never
+    /// `phi`. Off by default.
+    pub anonymous_users: bool,
 }
 
 #[derive(Clone)]
@@ -323,9 +330,20 @@ impl Config {
                 None => false,
             },
         };
+        // guests and anonymous users (issue 16)
+        let guest_users = match env("WARD_GUEST_USERS") {
+            Some(v) => parse_bool(&v).context("WARD_GUEST_USERS must be true or false")?,
+            None => file_cfg.guest_users.unwrap_or(false),
+        };
+        let anonymous_users = match env("WARD_ANONYMOUS_USERS") {
+            Some(v) => parse_bool(&v).context("WARD_ANONYMOUS_USERS must be true or false")?,
+            None => file_cfg.anonymous_users.unwrap_or(false),
+        };
         Ok(Self {
             uploads,
             url_enrichment,
+            guest_users,
+            anonymous_users,
             metrics_bind,
             bind,
             data_dir,

@@ -57,10 +57,12 @@ pub enum EventType {
     UploadCreate,
     UploadRead,
     UploadDelete,
+    /// A push device registered or removed, or push preferences set (issue 16).
+    UserDevice,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 38] = [
+    pub const ALL: [EventType; 39] = [
         Self::WsConnect,
         Self::WsDisconnect,
         Self::TokenRejected,
@@ -99,6 +101,7 @@ impl EventType {
         Self::UploadCreate,
         Self::UploadRead,
         Self::UploadDelete,
+        Self::UserDevice,
     ];
 
     /// (code, name) as in `audit/events.toml`.
@@ -142,6 +145,7 @@ impl EventType {
             Self::UploadCreate => (100, "upload.create"),
             Self::UploadRead => (101, "upload.read"),
             Self::UploadDelete => (102, "upload.delete"),
+            Self::UserDevice => (46, "user.device"),
         }
     }
 

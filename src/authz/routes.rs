@@ -181,6 +181,13 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ),
     // Each channel named is then asked for `ReadChannel`.
     ("POST", "/sync", "SyncEvents"),
+    // push devices and the warm-up call (issue 16)
+    ("POST", "/devices", "ManageDevices"),
+    ("GET", "/devices", "ManageDevices"),
+    ("DELETE", "/devices", "ManageDevices"),
+    ("POST", "/push_preferences", "ManageDevices"),
+    ("GET", "/hi", PUBLIC),
+    ("POST", "/guest", "CreateGuest"),
 ];
 
 /// Where Ward's own endpoints live (operations, the audit log, interactive login and SSO,

@@ -15,6 +15,7 @@
 
 pub mod gate;
 pub mod local;
+pub mod presence;
 pub mod redis;
 mod state;
 pub mod wire;
@@ -209,6 +210,8 @@ fn gated_channel<'a>(target: TargetKind, key: &'a str, event: &'a Value) -> Opti
             event.get("type").and_then(Value::as_str),
             event.get("cid").and_then(Value::as_str),
         ),
+        // Gated per watched channel (`presence::deliver`).
+        TargetKind::Members => None,
     }
 }
 
@@ -222,11 +225,15 @@ pub async fn deliver_local(
     gate: Option<&str>,
     bytes: &Utf8Bytes,
 ) {
+    if target == TargetKind::Members {
+        return presence::deliver(hub, key, bytes).await;
+    }
     let Some(cid) = gate else {
         match target {
             TargetKind::Channel => hub.send_to_channel(key, bytes),
             TargetKind::User => hub.send_to_user(key, bytes),
             TargetKind::Presence => hub.send_to_presence_subscribers(key, bytes),
+            TargetKind::Members => {}
         }
         return;
     };

@@ -340,6 +340,8 @@ async fn handle(hub: &Hub, bus: &RedisBus, payload: &[u8]) {
             let gate = match target {
                 TargetKind::Channel => Ok(Some(key.clone())),
                 TargetKind::User | TargetKind::Presence => super::gate::channel_of_bytes(&payload),
+                // Gated per watched channel by `deliver_local`.
+                TargetKind::Members => Ok(None),
             };
             match (gate, String::from_utf8(payload)) {
                 (Ok(gate), Ok(text)) => {

@@ -6,6 +6,7 @@
 //! ```text
 //! version(1)=1 | kind(1) | node_len(1) node | sent_at_micros(i64 BE) | body
 //! body, kind 0 (event):    target_kind(1) | target_len(u16 BE) target | event JSON
+//!                          (target_kind 3: target = user `\n` cid `\n` cid …)
 //! body, kind 1 (conns):    user_len(u16) user | count(u32)
 //! body, kind 2 (watching): cid_len(u16) cid | user_len(u16) user | count(u32)
 //! body, kind 3 (heartbeat), kind 4 (hello: "send me your state"): empty
@@ -30,6 +31,9 @@ pub enum TargetKind {
     Channel = 0,
     User = 1,
     Presence = 2,
+    /// A user's presence, for the watchers of the channels they are a member of: the key is
+    /// the user id then each channel id, separated by `\n` ([`super::presence_key`]).
+    Members = 3,
 }
 
 /// Whose WebSockets a revocation closes (each node closes those it holds).
@@ -277,6 +281,7 @@ pub fn decode(buf: &[u8]) -> Option<Frame> {
                 0 => TargetKind::Channel,
                 1 => TargetKind::User,
                 2 => TargetKind::Presence,
+                3 => TargetKind::Members,
                 _ => return None,
             };
             let key = r.str16()?;
@@ -340,6 +345,11 @@ mod tests {
                 target: TargetKind::Channel,
                 key: "messaging:x".into(),
                 payload: br#"{"type":"message.new"}"#.to_vec(),
+            },
+            Body::Event {
+                target: TargetKind::Members,
+                key: "u\nmessaging:x\nteam:y".into(),
+                payload: br#"{"type":"user.presence.changed"}"#.to_vec(),
             },
             Body::State(LocalChange::Connections {
                 user_id: "u".into(),

@@ -463,6 +463,9 @@ pub async fn notify_added_to_channel(
 /// starts watching. Watching is reading: a user who may not read the channel (by the
 /// decision deliveries use, whoever asks for them) never becomes a watcher.
 pub async fn watch(ctx: &Ctx<'_>, actor: &Actor, conn_id: Option<&str>, cid: &str) -> Result<()> {
+    if actor.is_anonymous() {
+        return super::guest::watch_anonymous(ctx, conn_id, cid).await;
+    }
     let (Some(conn), Some(user)) = (conn_id, actor.user.as_ref()) else {
         return Ok(());
     };

@@ -33,6 +33,11 @@ pub mod message_extra;
 pub mod og;
 pub mod pin;
 pub mod reaction_query;
+// presence (issue 16, item 7)
+pub mod presence;
+// push devices (issue 16)
+pub mod device;
+pub mod guest;
 
 use std::sync::Arc;
 

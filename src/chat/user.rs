@@ -48,7 +48,7 @@ pub const ROLES: &[&str] = &[
     "compliance_officer",
 ];
 
-fn custom_fields(obj: &Map<String, Value>) -> Result<Fields> {
+pub(super) fn custom_fields(obj: &Map<String, Value>) -> Result<Fields> {
     let data: Fields = obj
         .iter()
         .filter(|(k, _)| !RESERVED.contains(&k.as_str()))

@@ -16,6 +16,9 @@ pub(super) struct FileConfig {
     pub(super) api_key: Option<String>,
     pub(super) api_secret: Option<String>,
     pub(super) dev_tokens: Option<bool>,
+    // guests and anonymous users (issue 16)
+    pub(super) guest_users: Option<bool>,
+    pub(super) anonymous_users: Option<bool>,
     pub(super) log_format: Option<LogFormat>,
     pub(super) limits: Option<Limits>,
     pub(super) redis_url: Option<String>,

@@ -28,6 +28,9 @@ mod messages_extra;
 // Issue 16 item 8 (tier 2).
 mod polls;
 mod tier2;
+// push devices, /hi (issue 16)
+mod devices;
+mod guest;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -70,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ws::router())
         .merge(uploads::router())
         .merge(threads::router())
+        .merge(devices::router())
+        .merge(guest::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(enforce_decision))

@@ -263,6 +263,9 @@ impl ComplianceStore for SqlStore {
             "DELETE FROM auth_passwords WHERE user_id = $1",
             "DELETE FROM auth_totp WHERE user_id = $1",
             "DELETE FROM auth_recovery_codes WHERE user_id = $1",
+            // push devices (issue 16)
+            "DELETE FROM devices WHERE user_id = $1",
+            "DELETE FROM push_preferences WHERE user_id = $1",
         ] {
             query(sql).bind(user_id).execute(&mut tx).await?;
         }

@@ -37,6 +37,8 @@ mod users;
 mod uploads;
 // Messages and reactions (issue 16): messages hidden for one user.
 mod message_hides;
+// push devices (issue 16)
+mod devices;
 
 use std::sync::Arc;
 
@@ -63,6 +65,8 @@ pub use usergroups::{UserGroupMemberRow, UserGroupRow, UserGroupStore};
 pub use users::{UserRow, UserStore};
 // Uploads (issue 16).
 pub use uploads::{UploadRow, UploadStore};
+// push devices (issue 16)
+pub use devices::{DeviceRow, DeviceStore, PushPreferenceRow};
 
 /// Custom fields, flattened on the wire.
 pub type Fields = Map<String, Value>;
@@ -121,6 +125,8 @@ pub struct Store {
     /// Drafts and message reminders.
     pub drafts: Arc<dyn DraftStore>,
     pub usergroups: Arc<dyn UserGroupStore>,
+    /// Push devices and preferences (issue 16); the token arrives sealed.
+    pub devices: Arc<dyn DeviceStore>,
     pub dialect: &'static str,
 }
 
@@ -164,6 +170,7 @@ impl Store {
             polls: s.clone(),
             drafts: s.clone(),
             usergroups: s.clone(),
+            devices: s.clone(),
             compliance: s.clone(),
             threads: s,
             dialect,

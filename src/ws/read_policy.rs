@@ -60,6 +60,19 @@ impl ReadPolicy for ChannelReadPolicy {
             .filter(|m| wanted.contains(m.user_id.as_str()))
             .map(|m| (m.user_id.clone(), m))
             .collect();
+        // Anonymous connections (never stored users): decided as the anonymous principal,
+        // with no membership.
+        for id in user_ids
+            .iter()
+            .filter(|u| crate::chat::guest::is_anonymous_id(u))
+        {
+            let actor = Actor::anonymous();
+            let facts = channel_type::facts(&actor, &config, &channel, None);
+            let allowed =
+                self.authz
+                    .allows(actor.principal(), "ReadChannel", &Resource::Channel(&facts));
+            out.insert(id.clone(), allowed);
+        }
         for user in self.users.find_users(user_ids).await? {
             if user.deleted_at.is_some() {
                 continue;

@@ -80,13 +80,22 @@ async fn authenticate(
 ) -> Result<(UserRow, Option<i64>, Option<String>), ApiError> {
     let query: HashMap<String, String> = ex::decode_query(raw_query)?;
     ex::check_api_key(state, &query)?;
-    if query.get("stream-auth-type").map(String::as_str) == Some("anonymous") {
-        return Err(ApiError::unauthorized(
-            code::ACCESS_KEY,
-            "anonymous connections are disabled on this server",
-        ));
-    }
     let payload = connect_payload(&query)?;
+    if query.get("stream-auth-type").map(String::as_str) == Some("anonymous") {
+        if !state.config.anonymous_users {
+            return Err(ApiError::unauthorized(
+                code::ACCESS_KEY,
+                "anonymous connections are disabled on this server (WARD_ANONYMOUS_USERS)",
+            ));
+        }
+        // The SDK names the connection with a random id; nothing is stored for it.
+        let client_id = payload
+            .user_id
+            .ok_or_else(|| ApiError::input("the json parameter needs a user_id"))?;
+        let user = crate::chat::guest::anonymous_user(&client_id)?;
+        crate::chat::Actor::anonymous().authorize_app(state, "Connect")?;
+        return Ok((user, None, None));
+    }
     let token = query
         .get("authorization")
         .filter(|t| !t.is_empty() && *t != "undefined")
@@ -174,7 +183,8 @@ pub async fn run(
         sid: session.clone(),
         ..Default::default()
     };
-    if let Err(e) = crate::auth::check_revocation(&state.auth(), &recheck).await {
+    let anonymous = crate::chat::guest::is_anonymous_id(&user.id);
+    if !anonymous && let Err(e) = crate::auth::check_revocation(&state.auth(), &recheck).await {
         state.bus.unregister(&conn_id);
         return reject(socket, e.into()).await;
     }
@@ -202,7 +212,16 @@ pub async fn run(
     }
 
     let first = match read::own_user_json(&state.chat(), &user).await {
-        Ok(me) => {
+        Ok(mut me) => {
+            // The user's push devices (sealed at rest, opened for their own connection).
+            match crate::chat::device::own_devices(&state.chat(), state.crypto.as_deref(), &user.id)
+                .await
+            {
+                Ok(devices) => me["devices"] = devices,
+                Err(e) => {
+                    tracing::warn!(user_id = %user.id, error = %e, "could not load the user's devices")
+                }
+            }
             let mut hc = health_check(&conn_id);
             hc["me"] = me;
             hc
@@ -212,14 +231,9 @@ pub async fn run(
             return reject(socket, err.into()).await;
         }
     };
-    if reg.came_online {
-        state
-            .bus
-            .to_presence_subscribers(
-                &user.id,
-                &event::presence(view::user_json(&state.chat(), &user)),
-            )
-            .await;
+    if reg.came_online && !anonymous {
+        let ctx = state.chat();
+        crate::chat::presence::changed(&ctx, &user.id, view::user_json(&ctx, &user)).await;
     }
     if socket
         .send(Message::Text(first.to_string().into()))
@@ -384,10 +398,7 @@ async fn finish(state: &AppState, conn_id: &str) {
         let mut offline = user_json;
         offline["online"] = false.into();
         offline["last_active"] = rfc3339(now).into();
-        state
-            .bus
-            .to_presence_subscribers(&user.id, &event::presence(offline))
-            .await;
+        crate::chat::presence::changed(&state.chat(), &user.id, offline).await;
     }
 }
 

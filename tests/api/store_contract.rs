@@ -10,6 +10,7 @@ use crate::helpers::{Cleanup, Db, fresh_database, on_both_databases};
 mod audit;
 mod channels;
 mod compliance;
+mod devices;
 mod identity;
 mod jobs;
 mod keys;

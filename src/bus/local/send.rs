@@ -35,6 +35,49 @@ impl Hub {
         }
     }
 
+    /// Who hears of `user_id`'s presence on this node: the connections subscribed to it,
+    /// and each other connection watching some of `cids` with its user and those channels
+    /// (to be decided by the read decision).
+    #[allow(clippy::type_complexity)]
+    pub fn presence_targets(
+        &self,
+        user_id: &str,
+        cids: &[&str],
+    ) -> (Vec<ConnId>, Vec<(ConnId, String, Vec<String>)>) {
+        let inner = self.read();
+        let subscribers: Vec<ConnId> = inner
+            .presence_subs
+            .get(user_id)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut watchers: std::collections::HashMap<ConnId, (String, Vec<String>)> =
+            std::collections::HashMap::new();
+        for cid in cids {
+            for (conn, viewer) in inner.watchers.get(*cid).into_iter().flatten() {
+                watchers
+                    .entry(conn.clone())
+                    .or_insert_with(|| (viewer.clone(), Vec::new()))
+                    .1
+                    .push((*cid).to_string());
+            }
+        }
+        let watchers = watchers
+            .into_iter()
+            .map(|(conn, (viewer, cids))| (conn, viewer, cids))
+            .collect();
+        (subscribers, watchers)
+    }
+
+    /// Queues `event` for each of these connections (those still open).
+    pub fn send_to_connections<'a>(
+        &self,
+        conn_ids: impl Iterator<Item = &'a ConnId>,
+        event: &Utf8Bytes,
+    ) {
+        let inner = self.read();
+        self.deliver(&inner, conn_ids, event);
+    }
+
     /// Queues `event` for one connection.
     pub fn send_to_connection(&self, conn_id: &str, event: &Utf8Bytes) {
         let inner = self.read();
@@ -65,6 +108,8 @@ impl Hub {
             }
             TargetKind::User => Box::new(inner.by_user.get(key).into_iter().flatten()),
             TargetKind::Presence => Box::new(inner.presence_subs.get(key).into_iter().flatten()),
+            // Delivered by `bus::presence`, never through this path.
+            TargetKind::Members => Box::new(std::iter::empty()),
         };
         let mut undecided: HashSet<&str> = HashSet::new();
         let mut refused = 0;
