@@ -16,6 +16,12 @@ pub mod reaction;
 pub mod read;
 pub mod user;
 pub mod view;
+// Members, invites and slow mode (issue 16, item 4).
+pub mod channel_delete;
+pub mod invite;
+pub mod member;
+pub mod member_query;
+pub mod slow_mode;
 
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@ mod compliance;
 pub mod error;
 pub mod extract;
 mod headers;
+mod members;
 mod messages;
 pub mod metrics;
 mod openapi;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(channels::router())
         .merge(messages::router())
+        .merge(members::router())
         .merge(crate::ws::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -40,7 +40,7 @@ pub use fault::Fault;
 pub use identity::{IdentityStore, ProviderRow, SessionRow, TotpRow};
 pub use jobs::{JobLease, JobOutcome, JobRow, JobStatus, JobStore};
 pub use keys::{DekRow, KekRow, KeyStore};
-pub use members::{MemberAudit, MemberRow, RemovalAudit};
+pub use members::{MemberAudit, MemberRow, MemberState, MemberStore, RemovalAudit};
 pub use messages::{Cursor, MessageRow, MessageStore};
 pub use reactions::ReactionRow;
 pub use reads::ReadRow;
@@ -98,6 +98,8 @@ pub struct Store {
     pub identity: Arc<dyn IdentityStore>,
     pub jobs: Arc<dyn JobStore>,
     pub compliance: Arc<dyn ComplianceStore>,
+    /// Member state and slow mode (`members.rs`).
+    pub members: Arc<dyn MemberStore>,
     pub dialect: &'static str,
 }
 
@@ -136,6 +138,7 @@ impl Store {
             audit: s.clone(),
             identity: s.clone(),
             jobs: s.clone(),
+            members: s.clone(),
             compliance: s,
             dialect,
         }

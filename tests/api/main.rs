@@ -30,6 +30,7 @@ mod jobs;
 #[cfg(feature = "aws-kms")]
 mod kms;
 mod logging;
+mod members;
 mod messages;
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 mod moto;

@@ -13,6 +13,7 @@ mod compliance;
 mod identity;
 mod jobs;
 mod keys;
+mod members;
 mod messages;
 mod usage;
 mod users;
@@ -65,6 +66,7 @@ fn member(cid: &str, user: &str, t: i64) -> MemberRow {
         channel_role: "channel_member".into(),
         created_at: t,
         updated_at: t,
+        ..Default::default()
     }
 }
 
