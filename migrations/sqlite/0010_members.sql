@@ -1,3 +1,4 @@
+-- phase: expand
 -- Members: per-member channel state (pin, archive, hide, notifications muted) and invites,
 -- and slow mode (the time each user last sent a message in a channel with a cooldown).
 
