@@ -157,6 +157,7 @@ fn delivery() {
                 channel_role: "channel_member".into(),
                 created_at: 1,
                 updated_at: 1,
+                ..Default::default()
             })
             .collect();
         store

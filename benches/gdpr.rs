@@ -101,6 +101,7 @@ async fn seed(state: &AppState, o: &Options) -> anyhow::Result<()> {
         channel_role: "channel_member".into(),
         created_at: now,
         updated_at: now,
+        ..Default::default()
     };
     state
         .store

@@ -188,6 +188,23 @@ pub const ROUTE_ACTIONS: &[(&str, &str, &str)] = &[
     ("POST", "/push_preferences", "ManageDevices"),
     ("GET", "/hi", PUBLIC),
     ("POST", "/guest", "CreateGuest"),
+    // Members (issue 16, item 4). The handler decides on the channel named in `payload`.
+    ("GET", "/members", "ReadChannel"),
+    // Each channel is decided (and recorded) on its own, as `DELETE /channels/{type}/{id}`.
+    ("POST", "/channels/delete", "DeleteChannel"),
+    // Own membership (`UpdateOwnMembership`), someone else's (`UpdateChannelMembers`).
+    (
+        "PATCH",
+        "/channels/{type}/{id}/member",
+        "UpdateOwnMembership",
+    ),
+    (
+        "PATCH",
+        "/channels/{type}/{id}/member/{user_id}",
+        "UpdateOwnMembership",
+    ),
+    ("POST", "/channels/{type}/{id}/hide", "UpdateOwnMembership"),
+    ("POST", "/channels/{type}/{id}/show", "UpdateOwnMembership"),
 ];
 
 /// Where Ward's own endpoints live (operations, the audit log, interactive login and SSO,

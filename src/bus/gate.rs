@@ -34,7 +34,14 @@ const ATTEMPTS: usize = 3;
 /// Event types that reach a user whatever the read decision: they carry no channel content,
 /// only the fact that concerns the recipient (`notification.removed_from_channel`: the cid and
 /// the recipient's own profile; they are no longer a member, so the decision is deny).
-const UNGATED: &[&str] = &["notification.removed_from_channel"];
+/// `notification.invited` / `notification.invite_rejected` (`chat::invite`): the channel's
+/// cid, id, type and member count, the recipient's own member row and who invited them; an
+/// invitee may not read until they accept.
+const UNGATED: &[&str] = &[
+    "notification.removed_from_channel",
+    "notification.invited",
+    "notification.invite_rejected",
+];
 
 /// The channel whose read decision an event sent to a user needs, if any: every event that
 /// names a channel (`cid`) is gated, except the few in [`UNGATED`].

@@ -222,7 +222,7 @@ pub fn parse_members(v: Option<&Value>) -> Result<Vec<(String, String)>> {
 }
 
 /// The id of a distinct channel: derived from its sorted member list.
-fn distinct_id(members: &[(String, String)]) -> String {
+pub(crate) fn distinct_id(members: &[(String, String)]) -> String {
     let mut ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
     ids.sort();
     let digest = Sha256::digest(ids.join(",").as_bytes());
@@ -336,6 +336,7 @@ async fn create_channel(
             channel_role: role.clone(),
             created_at: now,
             updated_at: now,
+            ..Default::default()
         })
         .collect();
     let config = config_for(kind)?;

@@ -128,8 +128,9 @@ pub fn facts(
         cid: channel.cid.clone(),
         channel_type: channel.kind.clone(),
         public: config.public,
-        is_member: membership.is_some(),
+        is_member: membership.is_some_and(|m| m.is_active()),
         channel_role: membership
+            .filter(|m| m.is_active())
             .map(|m| m.channel_role.clone())
             .unwrap_or_default(),
         is_creator: actor.user_id().is_some()

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::audit::EventType;
 use crate::chat::Ctx;
 use crate::chat::channel::{self, Loaded, custom_data, parse_members};
-use crate::chat::{Actor, event, message, user, view};
+use crate::chat::{Actor, event, invite, message, slow_mode, user, view};
 use crate::chat::{Error, Result};
 use crate::store::{ChannelRow, MemberRow};
 use crate::time::{now_micros, parse_rfc3339};
@@ -24,6 +24,16 @@ pub struct UpdateChannel {
     pub assign_roles: Option<Value>,
     pub message: Option<Map<String, Value>>,
     pub user_id: Option<String>,
+    /// Invites and their answers (`chat::invite`).
+    pub invites: Option<Value>,
+    #[serde(default)]
+    pub accept_invite: bool,
+    #[serde(default)]
+    pub reject_invite: bool,
+    /// Slow mode (`chat::slow_mode`): seconds, 0 turns it off.
+    pub cooldown: Option<Value>,
+    #[serde(default)]
+    pub hide_history: bool,
 }
 
 async fn members_json(ctx: &Ctx<'_>, cid: &str) -> Result<Vec<Value>> {
@@ -97,16 +107,57 @@ pub async fn update_channel(
     cid: &str,
     body: &UpdateChannel,
 ) -> Result<Value> {
-    let loaded = channel::load(ctx, actor, cid).await?;
+    if body.hide_history {
+        return Err(Error::input(
+            "hide_history is not supported: new members see the channel's history",
+        ));
+    }
+    if body.accept_invite && body.reject_invite {
+        return Err(Error::input(
+            "accept_invite and reject_invite cannot both be set",
+        ));
+    }
+    let loaded = if body.accept_invite || body.reject_invite {
+        let loaded = invite::respond(ctx, actor, cid, body.accept_invite).await?;
+        if body.reject_invite {
+            // The invitee who declined may not read: the channel only, no members.
+            let ch = &loaded.channel;
+            return Ok(json!({
+                "channel": {"cid": ch.cid, "id": ch.id, "type": ch.kind},
+                "members": [],
+            }));
+        }
+        loaded
+    } else {
+        channel::load(ctx, actor, cid).await?
+    };
     loaded.require_read()?;
     let now = now_micros();
 
-    if let Some(data) = &body.data {
-        loaded.require("UpdateChannel")?;
+    if body.data.is_some() || body.cooldown.is_some() {
         let mut ch = loaded.channel.clone();
-        ch.data = custom_data(data)?;
-        if let Some(frozen) = data.get("frozen").and_then(Value::as_bool) {
-            ch.frozen = frozen;
+        if let Some(data) = &body.data {
+            loaded.require("UpdateChannel")?;
+            ch.data = custom_data(data)?;
+            // The cooldown is a setting of the channel, not custom data a client resends.
+            // A client resending the channel's data resends its cooldown unchanged: only a
+            // change needs the right to set it.
+            let kept = loaded.channel.data.get("cooldown");
+            match data.get("cooldown") {
+                Some(v) if Some(v) != kept => slow_mode::apply_cooldown(&loaded, &mut ch.data, v)?,
+                _ => {
+                    ch.data.remove("cooldown");
+                    if let Some(kept) = kept {
+                        ch.data.insert("cooldown".into(), kept.clone());
+                    }
+                }
+            }
+            if let Some(frozen) = data.get("frozen").and_then(Value::as_bool) {
+                ch.frozen = frozen;
+            }
+        }
+        if let Some(v) = &body.cooldown {
+            slow_mode::apply_cooldown(&loaded, &mut ch.data, v)?;
         }
         ch.updated_at = now;
         save_channel(ctx, actor, &ch).await?;
@@ -116,6 +167,9 @@ pub async fn update_channel(
     if body.add_members.is_some() {
         loaded.require("UpdateChannelMembers")?;
         add_members(ctx, &loaded, &parse_members(body.add_members.as_ref())?).await?;
+    }
+    if let Some(invites) = &body.invites {
+        invite::invite_members(ctx, &loaded, invites).await?;
     }
     if let Some(ids) = &body.remove_members {
         let only_self = actor
@@ -156,13 +210,7 @@ pub async fn update_channel(
                 .await?;
             if changed {
                 ctx.bus.invalidate_reads(Some(cid), Some(&uid));
-                let m = MemberRow {
-                    cid: cid.to_string(),
-                    user_id: uid.clone(),
-                    channel_role: role,
-                    created_at: now,
-                    updated_at: now,
-                };
+                let m = crate::chat::member::member_of(ctx, cid, &uid).await?;
                 let u = ctx.store.users.find_user(&uid).await?;
                 let mut ev = event::channel_event("member.updated", cid);
                 ev["member"] = view::member_json(
@@ -198,6 +246,7 @@ async fn add_members(ctx: &Ctx<'_>, loaded: &Loaded, members: &[(String, String)
             channel_role: role.clone(),
             created_at: now,
             updated_at: now,
+            ..Default::default()
         })
         .collect();
     let added = ctx
@@ -303,13 +352,21 @@ pub async fn partial_update_channel(
     loaded.require("UpdateChannel")?;
     let mut ch: ChannelRow = loaded.channel.clone();
     for (k, v) in custom_data(&body.set)? {
-        ch.data.insert(k, v);
+        if k == "cooldown" {
+            slow_mode::apply_cooldown(&loaded, &mut ch.data, &v)?;
+        } else {
+            ch.data.insert(k, v);
+        }
     }
     if let Some(frozen) = body.set.get("frozen").and_then(Value::as_bool) {
         ch.frozen = frozen;
     }
     for k in &body.unset {
-        ch.data.remove(k);
+        if k == "cooldown" {
+            slow_mode::apply_cooldown(&loaded, &mut ch.data, &Value::from(0))?;
+        } else {
+            ch.data.remove(k);
+        }
     }
     custom_data(&ch.data)?;
     ch.updated_at = now_micros();

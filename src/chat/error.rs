@@ -33,6 +33,9 @@ pub enum Error {
     /// Custom event data over its size limit.
     #[error("{0}")]
     PayloadTooBig(String),
+    /// A message sent before the channel's cooldown has passed (slow mode).
+    #[error("{0}")]
+    SlowMode(String),
     /// The store failed (or refused a duplicate: [`StoreError::Conflict`]).
     #[error(transparent)]
     Store(#[from] StoreError),

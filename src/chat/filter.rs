@@ -155,6 +155,16 @@ impl Filter {
         }
     }
 
+    /// Whether the filter names the field `name` anywhere.
+    pub fn mentions(&self, name: &str) -> bool {
+        match self {
+            Filter::And(fs) | Filter::Or(fs) | Filter::Nor(fs) => {
+                fs.iter().any(|f| f.mentions(name))
+            }
+            Filter::Field { name: n, .. } => n == name,
+        }
+    }
+
     /// Values the filter requires `name` to take (from `$eq`/`$in` at the top level), for
     /// narrowing a query before evaluation. `None` when the filter does not pin `name`.
     pub fn required_values(&self, name: &str) -> Option<Vec<String>> {

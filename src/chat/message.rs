@@ -231,6 +231,7 @@ pub async fn send_message(
         updated_at: now,
         deleted_at: None,
     };
+    crate::chat::slow_mode::before_send(ctx, actor, &loaded).await?;
     let record = actor
         .audit(EventType::MessageCreate)
         .subject(author.id.clone())
@@ -247,6 +248,7 @@ pub async fn send_message(
         })
         .await?;
     tracing::debug!(cid = %cid, message_id = %row.id, "message stored");
+    crate::chat::member::unhide_on_message(ctx, cid).await?;
 
     let rendered = view::render_messages(ctx, std::slice::from_ref(&row), None)
         .await?
@@ -289,10 +291,9 @@ async fn notify_members_not_watching(
         .channels
         .find_members(std::slice::from_ref(cid))
         .await?;
-    for m in members
-        .iter()
-        .filter(|m| m.user_id != row.user_id && !ctx.bus.is_watching(cid, &m.user_id))
-    {
+    for m in members.iter().filter(|m| {
+        m.is_active() && m.user_id != row.user_id && !ctx.bus.is_watching(cid, &m.user_id)
+    }) {
         if !ctx.bus.is_online(&m.user_id) {
             continue;
         }

@@ -38,6 +38,12 @@ pub mod presence;
 // push devices (issue 16)
 pub mod device;
 pub mod guest;
+// Members, invites and slow mode (issue 16, item 4).
+pub mod channel_delete;
+pub mod invite;
+pub mod member;
+pub mod member_query;
+pub mod slow_mode;
 
 use std::sync::Arc;
 

@@ -79,7 +79,13 @@ pub async fn users_by_id(ctx: &Ctx<'_>, ids: HashSet<String>) -> Result<HashMap<
 }
 
 pub fn member_json(m: &MemberRow, user: Value) -> Value {
-    json!({
+    let status = match (m.invited, m.invite_accepted_at, m.invite_rejected_at) {
+        (false, _, _) => "member",
+        (true, Some(_), _) => "accepted",
+        (true, None, Some(_)) => "rejected",
+        (true, None, None) => "pending",
+    };
+    let mut v = json!({
         "user_id": m.user_id,
         "user": user,
         "channel_role": m.channel_role,
@@ -88,9 +94,21 @@ pub fn member_json(m: &MemberRow, user: Value) -> Value {
         "updated_at": rfc3339(m.updated_at),
         "banned": false,
         "shadow_banned": false,
-        "notifications_muted": false,
-        "status": "member",
-    })
+        "notifications_muted": m.notifications_muted,
+        "status": status,
+        "pinned_at": m.pinned_at.map(rfc3339),
+        "archived_at": m.archived_at.map(rfc3339),
+    });
+    if m.invited {
+        v["invited"] = true.into();
+    }
+    if let Some(t) = m.invite_accepted_at {
+        v["invite_accepted_at"] = rfc3339(t).into();
+    }
+    if let Some(t) = m.invite_rejected_at {
+        v["invite_rejected_at"] = rfc3339(t).into();
+    }
+    v
 }
 
 pub fn read_json(r: &ReadRow, user: Value) -> Value {
@@ -129,7 +147,7 @@ pub fn channel_json(
     }
     obj.insert("frozen".into(), ch.frozen.into());
     obj.insert("disabled".into(), false.into());
-    obj.insert("hidden".into(), false.into());
+    obj.insert("hidden".into(), membership.is_some_and(|m| m.hidden).into());
     obj.insert("member_count".into(), ch.member_count.into());
     obj.insert("config".into(), config.to_json(ctx.max_message_length));
     obj.insert(

@@ -286,6 +286,13 @@ async fn write_archive(
                 "channel_role": m.channel_role,
                 "created_at": rfc3339(m.created_at),
                 "updated_at": rfc3339(m.updated_at),
+                "pinned_at": m.pinned_at.map(rfc3339),
+                "archived_at": m.archived_at.map(rfc3339),
+                "hidden": m.hidden,
+                "notifications_muted": m.notifications_muted,
+                "invited": m.invited,
+                "invite_accepted_at": m.invite_accepted_at.map(rfc3339),
+                "invite_rejected_at": m.invite_rejected_at.map(rfc3339),
             })
         })
         .collect();
@@ -503,6 +510,13 @@ pub const EXPORTED_COLUMNS: &[(&str, &str, &str)] = &[
     ("channel_members", "channel_role", "memberships.json"),
     ("channel_members", "created_at", "memberships.json"),
     ("channel_members", "updated_at", "memberships.json"),
+    ("channel_members", "pinned_at", "memberships.json"),
+    ("channel_members", "archived_at", "memberships.json"),
+    ("channel_members", "hidden", "memberships.json"),
+    ("channel_members", "notifications_muted", "memberships.json"),
+    ("channel_members", "invited", "memberships.json"),
+    ("channel_members", "invite_accepted_at", "memberships.json"),
+    ("channel_members", "invite_rejected_at", "memberships.json"),
     ("channel_reads", "cid", "read_state.json"),
     ("channel_reads", "last_read", "read_state.json"),
     ("messages", "type", "messages.ndjson"),

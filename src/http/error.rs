@@ -31,6 +31,8 @@ pub mod code {
     pub const TOKEN_SIGNATURE_INVALID: i32 = 43;
     pub const TOO_MANY_CONNECTIONS: i32 = 71;
     pub const RATE_LIMITED: i32 = 9;
+    /// Slow mode: a message before the channel's cooldown has passed.
+    pub const COOL_DOWN: i32 = 60;
 }
 
 mod auth;

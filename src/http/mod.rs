@@ -11,6 +11,7 @@ mod compliance;
 pub mod error;
 pub mod extract;
 mod headers;
+mod members;
 mod messages;
 pub mod metrics;
 mod openapi;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(messages_extra::router())
         .merge(polls::router())
         .merge(tier2::router())
+        .merge(members::router())
         .merge(crate::ws::router())
         .merge(uploads::router())
         .merge(threads::router())

@@ -223,6 +223,7 @@ impl ChannelStore for SqlStore {
             "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages WHERE cid = $1)",
             "DELETE FROM messages WHERE cid = $1",
             "DELETE FROM channel_reads WHERE cid = $1",
+            "DELETE FROM channel_cooldowns WHERE cid = $1",
             "DELETE FROM channel_members WHERE cid = $1",
             "DELETE FROM channels WHERE cid = $1",
         ] {

@@ -256,6 +256,9 @@ impl ComplianceStore for SqlStore {
         exec("DELETE FROM thread_reads WHERE user_id = $1")
             .execute(&mut tx)
             .await?;
+        exec("DELETE FROM channel_cooldowns WHERE user_id = $1")
+            .execute(&mut tx)
+            .await?;
         counts.sessions = exec("DELETE FROM auth_sessions WHERE user_id = $1")
             .execute(&mut tx)
             .await?;

@@ -52,7 +52,7 @@ pub use fault::Fault;
 pub use identity::{IdentityStore, ProviderRow, SessionRow, TotpRow};
 pub use jobs::{JobLease, JobOutcome, JobRow, JobStatus, JobStore};
 pub use keys::{DekRow, KekRow, KeyStore};
-pub use members::{MemberAudit, MemberRow, RemovalAudit};
+pub use members::{MemberAudit, MemberRow, MemberState, MemberStore, RemovalAudit};
 pub use message_hides::MessageHideStore;
 pub use messages::{Cursor, MessageRow, MessageStore};
 pub use polls::{PollOptionRow, PollRow, PollStore, PollVoteRow};
@@ -127,6 +127,8 @@ pub struct Store {
     pub usergroups: Arc<dyn UserGroupStore>,
     /// Push devices and preferences (issue 16); the token arrives sealed.
     pub devices: Arc<dyn DeviceStore>,
+    /// Member state and slow mode (`members.rs`).
+    pub members: Arc<dyn MemberStore>,
     pub dialect: &'static str,
 }
 
@@ -171,6 +173,7 @@ impl Store {
             drafts: s.clone(),
             usergroups: s.clone(),
             devices: s.clone(),
+            members: s.clone(),
             compliance: s.clone(),
             threads: s,
             dialect,

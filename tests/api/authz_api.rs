@@ -58,6 +58,7 @@ async fn a_guest_cannot_read_a_phi_channel_even_as_a_member(db: Db) {
         channel_role: "channel_member".into(),
         created_at: now,
         updated_at: now,
+        ..Default::default()
     };
     app.state
         .store

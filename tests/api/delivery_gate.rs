@@ -72,6 +72,7 @@ async fn seed_member(app: &TestApp, cid: &str, user: &str) {
         channel_role: "channel_member".into(),
         created_at: now,
         updated_at: now,
+        ..Default::default()
     };
     let added = app
         .state

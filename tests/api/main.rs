@@ -34,6 +34,7 @@ mod jobs;
 mod kms;
 mod logging;
 mod message_extras;
+mod members;
 mod messages;
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 mod moto;

@@ -15,6 +15,7 @@ mod identity;
 mod jobs;
 mod keys;
 mod message_hides;
+mod members;
 mod messages;
 mod threads;
 mod usage;
@@ -70,6 +71,7 @@ fn member(cid: &str, user: &str, t: i64) -> MemberRow {
         channel_role: "channel_member".into(),
         created_at: t,
         updated_at: t,
+        ..Default::default()
     }
 }
 

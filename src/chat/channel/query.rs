@@ -55,6 +55,27 @@ fn filter_doc(ch: &ChannelRow, member_ids: Vec<String>) -> Value {
     Value::Object(doc)
 }
 
+/// The viewer's own facts about a channel, for filters and sorts (`pinned`, `archived`,
+/// `hidden`, `joined`, `muted`, `has_unread`, `unread_count`, `pinned_at`, `archived_at`).
+/// `muted` is always false: channel mutes are not implemented yet.
+fn add_viewer_facts(doc: &mut Value, membership: Option<&MemberRow>, unread: Option<i64>) {
+    let m = membership;
+    let unread = unread.unwrap_or(0);
+    doc["pinned"] = m.is_some_and(|m| m.pinned_at.is_some()).into();
+    doc["archived"] = m.is_some_and(|m| m.archived_at.is_some()).into();
+    doc["hidden"] = m.is_some_and(|m| m.hidden).into();
+    doc["joined"] = m.is_some_and(MemberRow::is_active).into();
+    doc["muted"] = false.into();
+    doc["has_unread"] = (unread > 0).into();
+    doc["unread_count"] = unread.into();
+    if let Some(t) = m.and_then(|m| m.pinned_at) {
+        doc["pinned_at"] = rfc3339(t).into();
+    }
+    if let Some(t) = m.and_then(|m| m.archived_at) {
+        doc["archived_at"] = rfc3339(t).into();
+    }
+}
+
 /// The channels the actor may read that match `filter`, each with the document the filter
 /// was evaluated on. `members_only` leaves out public channels the actor has not joined.
 async fn matching_channels(
@@ -115,6 +136,18 @@ async fn matching_channels(
     for m in ctx.store.channels.find_members(&cids).await? {
         members_by_cid.entry(m.cid.clone()).or_default().push(m);
     }
+    let unread: HashMap<String, i64> = match actor.user_id() {
+        Some(uid) => ctx
+            .store
+            .channels
+            .find_reads_for_user(uid)
+            .await?
+            .into_iter()
+            .map(|(r, _)| (r.cid, r.unread_messages))
+            .collect(),
+        None => HashMap::new(),
+    };
+
     Ok(candidates
         .into_iter()
         .filter_map(|ch| {
@@ -129,10 +162,12 @@ async fn matching_channels(
             if !loaded.allows("ReadChannel") {
                 return None;
             }
-            let doc = filter_doc(
+            let mut doc = filter_doc(
                 &loaded.channel,
                 members.iter().map(|m| m.user_id.clone()).collect(),
             );
+            let unread = unread.get(&loaded.channel.cid).copied();
+            add_viewer_facts(&mut doc, loaded.membership.as_ref(), unread);
             filter.matches(&doc).then_some((doc, loaded))
         })
         .collect())
@@ -179,6 +214,10 @@ pub async fn query_channels(
         return Err(Error::input("limit must be 0–30 and offset 0–10000"));
     }
     let mut matched = matching_channels(ctx, actor, &filter, false).await?;
+    // As Stream: hidden channels are left out unless the filter asks about `hidden`.
+    if !filter.mentions("hidden") {
+        matched.retain(|(doc, _)| doc["hidden"] != Value::Bool(true));
+    }
     matched.sort_by(|a, b| filter::compare_docs(&a.0, &b.0, &sort));
     let page: Vec<ChannelRow> = matched
         .into_iter()

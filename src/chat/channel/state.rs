@@ -127,7 +127,7 @@ pub async fn channel_states(
             "watchers": watcher_ids[i].iter().take(MAX_EMBEDDED_WATCHERS).map(|id| user(id)).collect::<Vec<_>>(),
             "watcher_count": watcher_ids[i].len(),
             "threads": [],
-            "hidden": false,
+            "hidden": membership.is_some_and(|m| m.hidden),
         }));
     }
     Ok(out)

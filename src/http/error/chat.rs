@@ -34,6 +34,9 @@ impl From<Error> for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 message,
             ),
+            Error::SlowMode(message) => {
+                ApiError::new(code::COOL_DOWN, StatusCode::FORBIDDEN, message)
+            }
             Error::Store(e) => e.into(),
             Error::Record(e) => e.into(),
         }
