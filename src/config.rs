@@ -69,6 +69,13 @@ pub struct Config {
     /// third-party URLs). `WARD_URL_ENRICHMENT_ALLOW_LOOPBACK` lets it fetch loopback
     /// addresses: for tests only.
     pub url_enrichment: UrlEnrichment,
+    /// `WARD_GUEST_USERS` (file: `guest_users`): `POST /guest` creates guest users (role
+    /// `guest`). Off by default.
+    pub guest_users: bool,
+    /// `WARD_ANONYMOUS_USERS` (file: `anonymous_users`): anonymous WebSocket connections
+    /// (`connectAnonymousUser`), which read only public channel types (livestream), never
+    /// `phi`. Off by default.
+    pub anonymous_users: bool,
 }
 
 /// `GET /og` (link previews): off by default (see `chat::og`).
@@ -77,13 +84,6 @@ pub struct UrlEnrichment {
     pub enabled: bool,
     /// Fetch loopback addresses too: for tests against a local server only.
     pub allow_loopback: bool,
-    /// `WARD_GUEST_USERS` (file: `guest_users`): `POST /guest` creates guest users (role
-    /// `guest`). Off by default.
-    pub guest_users: bool,
-    /// `WARD_ANONYMOUS_USERS` (file: `anonymous_users`): anonymous WebSocket connections
-    /// (`connectAnonymousUser`), which read only public channel types (livestream), never
-    /// `phi`. Off by default.
-    pub anonymous_users: bool,
 }
 
 #[derive(Clone)]

@@ -136,6 +136,8 @@ pub async fn respond(ctx: &Ctx<'_>, actor: &Actor, cid: &str, accept: bool) -> R
             last_read: now,
             last_read_message_id: None,
             unread_messages: 0,
+            last_delivered_at: None,
+            last_delivered_message_id: None,
         };
         ctx.store.channels.upsert_read(&read).await?;
     }
