@@ -26,8 +26,8 @@ use crate::store::{Fields, Store, StoreError, StoreResult};
 pub use channels::SealedChannels;
 pub use drafts::SealedDrafts;
 pub use messages::SealedMessages;
-pub use threads::SealedThreads;
 pub use polls::SealedPolls;
+pub use threads::SealedThreads;
 pub use users::SealedUsers;
 
 /// The same store with the classified columns sealed on write and opened on read.

@@ -96,11 +96,7 @@ pub(super) async fn delete_reaction(
 /// A reaction changes its message: its `updated_at` moves with it, as Stream's does. The SDK
 /// and stream-chat-react decide whether to re-render a message by its `updated_at`, so
 /// without this a second reactor's own count would stay stale.
-async fn touch_message(
-    tx: &mut super::db::Tx,
-    message_id: &str,
-    at: Micros,
-) -> StoreResult<()> {
+async fn touch_message(tx: &mut super::db::Tx, message_id: &str, at: Micros) -> StoreResult<()> {
     query("UPDATE messages SET updated_at = $2 WHERE id = $1 AND updated_at < $2")
         .bind(message_id)
         .bind(at)

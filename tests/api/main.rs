@@ -18,8 +18,8 @@ mod checkpoint_sink;
 mod classification;
 mod cluster;
 mod delivery_gate;
-mod drafts_reminders;
 mod devices;
+mod drafts_reminders;
 mod encryption;
 mod faults;
 mod fuzz_seeds;
@@ -33,8 +33,8 @@ mod jobs;
 #[cfg(feature = "aws-kms")]
 mod kms;
 mod logging;
-mod message_extras;
 mod members;
+mod message_extras;
 mod messages;
 #[cfg(any(feature = "aws-kms", feature = "s3-checkpoints"))]
 mod moto;

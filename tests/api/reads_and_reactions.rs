@@ -88,7 +88,11 @@ async fn reactions_move_the_messages_updated_at(db: Db) {
     app.users(&["a", "b"]).await;
     app.channel("u", "a", &["a", "b"]).await;
     let sent = app
-        .send("messaging:u", "a", json!({"id": "mu", "text": "dose changed"}))
+        .send(
+            "messaging:u",
+            "a",
+            json!({"id": "mu", "text": "dose changed"}),
+        )
         .await;
     let mut seen = vec![sent["updated_at"].as_str().unwrap().to_owned()];
     let (status, body) = app
@@ -111,7 +115,10 @@ async fn reactions_move_the_messages_updated_at(db: Db) {
     assert_eq!(status, 200, "{body}");
     seen.push(body["message"]["updated_at"].as_str().unwrap().to_owned());
     let (_, got) = app.get("/messages/mu", &app.token("a")).await;
-    assert_eq!(got["message"]["updated_at"], seen[2], "stored, not only answered");
+    assert_eq!(
+        got["message"]["updated_at"], seen[2],
+        "stored, not only answered"
+    );
     assert!(
         seen.windows(2).all(|w| w[0] < w[1]),
         "updated_at moves with every reaction change: {seen:?}"
