@@ -69,6 +69,7 @@ fn message(id: String, user: &str, text: String, at: i64) -> MessageRow {
         created_at: at,
         updated_at: at,
         deleted_at: None,
+        text_updated_at: None,
     }
 }
 

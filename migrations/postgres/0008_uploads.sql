@@ -1,3 +1,4 @@
+-- phase: expand
 -- Uploaded files and images (`POST /channels/{type}/{id}/file|image`, `POST /uploads/file|image`).
 -- The content itself is a blob (under the data dir or in S3), sealed under the uploader's
 -- key; this row says whose it is, where it belongs and what it is. Deleting the row and

@@ -1,3 +1,4 @@
+-- phase: expand
 -- Threads, thread read state and delivery receipts (issue 16, items 2 and 3).
 --
 -- A thread is a parent message with replies; who takes part (the parent's author and every

@@ -1,3 +1,4 @@
+-- phase: expand
 -- Messages deleted for one user only (`delete_for_me`): the message stays for everyone
 -- else and reads as deleted for that user. No content here: who hid which message, when.
 CREATE TABLE message_hides (

@@ -1,3 +1,4 @@
+-- phase: expand
 -- Polls (issue 16, item 8). A poll is created on its own, then attached to at most one
 -- message (`message_id`, `cid`), whose channel decides who may read it and vote.
 -- `data` (name, description, custom fields), option `data` (text, custom fields) and a

@@ -230,6 +230,7 @@ pub async fn send_message(
         created_at: now,
         updated_at: now,
         deleted_at: None,
+        text_updated_at: None,
     };
     crate::chat::slow_mode::before_send(ctx, actor, &loaded).await?;
     let record = actor

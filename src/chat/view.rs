@@ -27,6 +27,7 @@ pub const RESERVED_MESSAGE_FIELDS: &[&str] = &[
     "created_at",
     "updated_at",
     "deleted_at",
+    "message_text_updated_at",
     "latest_reactions",
     "own_reactions",
     "reaction_groups",
@@ -343,6 +344,9 @@ fn message_json(
     if let Some(p) = &m.parent_id {
         obj.insert("parent_id".into(), p.clone().into());
         obj.insert("show_in_channel".into(), m.show_in_channel.into());
+    }
+    if !deleted && let Some(t) = m.text_updated_at {
+        obj.insert("message_text_updated_at".into(), rfc3339(t).into());
     }
     obj.insert("reply_count".into(), m.reply_count.into());
     obj.insert("deleted_reply_count".into(), 0.into());

@@ -548,6 +548,175 @@ pub const EXPORTED_COLUMNS: &[(&str, &str, &str)] = &[
         "data",
         "left out: the channel's name and fields belong to the channel and all its members, \
          not to one subject (memberships list channel ids only)",
+    ),    (
+        "channel_reads",
+        "last_delivered_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "drafts",
+        "cid",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "drafts",
+        "created_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "drafts",
+        "parent_key",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "drafts",
+        "updated_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "poll_options",
+        "created_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "poll_options",
+        "data",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "poll_options",
+        "position",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "poll_options",
+        "updated_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "poll_votes",
+        "answer_text",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "poll_votes",
+        "created_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "poll_votes",
+        "is_answer",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "poll_votes",
+        "option_id",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "poll_votes",
+        "updated_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "polls",
+        "allow_answers",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "polls",
+        "allow_user_suggested_options",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "polls",
+        "created_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "polls",
+        "data",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "polls",
+        "enforce_unique_vote",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "polls",
+        "is_closed",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "polls",
+        "max_votes_allowed",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "polls",
+        "updated_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "polls",
+        "voting_visibility",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "reminders",
+        "cid",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "reminders",
+        "created_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "reminders",
+        "message_id",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "reminders",
+        "updated_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "thread_reads",
+        "cid",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "thread_reads",
+        "last_read",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "thread_reads",
+        "parent_id",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "threads",
+        "data",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "user_group_members",
+        "created_at",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "user_group_members",
+        "group_id",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
+    ),
+    (
+        "user_group_members",
+        "is_admin",
+        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
     ),
 ];
 

@@ -30,6 +30,9 @@ pub struct MessageRow {
     pub created_at: Micros,
     pub updated_at: Micros,
     pub deleted_at: Option<Micros>,
+    /// When the text last changed by an edit (`message_text_updated_at`); `None` until then.
+    /// Written by `update_message`, ignored on insert.
+    pub text_updated_at: Option<Micros>,
 }
 
 /// Where a page of messages starts, relative to a message (its time and id).
@@ -168,7 +171,7 @@ pub trait MessageStore: Send + Sync {
 pub(super) const MESSAGE_COLS: &str = "m.id, m.cid, m.user_id, m.type, m.text, m.data, \
     m.parent_id, m.show_in_channel, m.silent, m.pinned, \
     (SELECT COUNT(*) FROM messages r WHERE r.parent_id = m.id) AS reply_count, \
-    m.created_at, m.updated_at, m.deleted_at";
+    m.created_at, m.updated_at, m.deleted_at, m.text_updated_at";
 
 pub(super) fn message_from(row: &Row) -> Result<MessageRow, sqlx::Error> {
     Ok(MessageRow {
@@ -186,6 +189,7 @@ pub(super) fn message_from(row: &Row) -> Result<MessageRow, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         deleted_at: row.try_get("deleted_at")?,
+        text_updated_at: row.try_get("text_updated_at")?,
     })
 }
 
@@ -431,7 +435,7 @@ impl MessageStore for SqlStore {
     async fn update_message(&self, m: &MessageRow, audit: Audit<'_>) -> StoreResult<()> {
         execute_audited(&self.db, query(
             "UPDATE messages SET text = $2, data = $3, type = $4, pinned = $5, updated_at = $6, \
-             deleted_at = $7 WHERE id = $1",
+             deleted_at = $7, text_updated_at = $8 WHERE id = $1",
         )
         .bind(&m.id)
         .bind(&m.text)
@@ -439,7 +443,8 @@ impl MessageStore for SqlStore {
         .bind(&m.kind)
         .bind(m.pinned)
         .bind(m.updated_at)
-        .bind(m.deleted_at), audit).await?;
+        .bind(m.deleted_at)
+        .bind(m.text_updated_at), audit).await?;
         Ok(())
     }
 

@@ -169,6 +169,7 @@ async fn seed(app: &TestApp, bulk: usize) -> Seeded {
             created_at: t0 + i as i64,
             updated_at: t0 + i as i64,
             deleted_at: None,
+            text_updated_at: None,
         };
         let record = AuditEvent::new(EventType::MessageCreate)
             .actor("ann")

@@ -107,6 +107,55 @@ async fn authors_update_and_others_cannot(db: Db) {
     assert_eq!(state["pinned_messages"][0]["id"], "m1");
 }
 
+/// `message_text_updated_at` (stream-chat-react's "Edited" label) appears once an edit
+/// changes the text, survives a pin, stays out of custom data, and moves with the next edit.
+async fn edits_of_the_text_are_dated(db: Db) {
+    let app = TestApp::spawn(db).await;
+    app.users(&["a", "b"]).await;
+    app.channel("e", "a", &["a", "b"]).await;
+    let m = app
+        .send(
+            "messaging:e",
+            "a",
+            json!({"id": "e1", "text": "5 mg", "message_text_updated_at": "2001-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert!(m.get("message_text_updated_at").is_none(), "{m}");
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/messages/e1",
+            &app.token("a"),
+            Some(json!({"set": {"pinned": true}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["message"].get("message_text_updated_at").is_none(), "a pin is no text edit");
+    let (status, body) = app
+        .post(
+            "/messages/e1",
+            &app.token("a"),
+            json!({"message": {"id": "e1", "text": "10 mg"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let first = body["message"]["message_text_updated_at"].as_str().unwrap().to_owned();
+    assert!(first.as_str() > "2001", "{first}");
+    let (_, got) = app.get("/messages/e1", &app.token("b")).await;
+    assert_eq!(got["message"]["message_text_updated_at"], first.as_str());
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/messages/e1",
+            &app.token("a"),
+            Some(json!({"set": {"text": "15 mg"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let second = body["message"]["message_text_updated_at"].as_str().unwrap();
+    assert!(second > first.as_str(), "{first} then {second}");
+}
+
 async fn soft_deletes_keep_a_tombstone_and_hard_deletes_remove(db: Db) {
     let app = TestApp::spawn(db).await;
     app.users(&["a", "b"]).await;
@@ -372,6 +421,7 @@ on_both_databases!(
     client_supplied_ids_are_kept_and_duplicates_refused,
     empty_messages_are_refused,
     authors_update_and_others_cannot,
+    edits_of_the_text_are_dated,
     soft_deletes_keep_a_tombstone_and_hard_deletes_remove,
     replies_form_threads_with_reply_counts,
     channel_message_pages_follow_the_cursor,

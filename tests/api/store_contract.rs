@@ -91,6 +91,7 @@ fn message(id: &str, cid: &str, user: &str, text: &str, t: i64) -> MessageRow {
         created_at: t,
         updated_at: t,
         deleted_at: None,
+        text_updated_at: None,
     }
 }
 

@@ -3,6 +3,4 @@
 // runs them anyway as `todo` (failures reported, not fatal). When a feature lands, delete
 // its line: the scenario then runs and must pass.
 export const PENDING = {
-  // Found by this suite, outside issue 16's list (see the report of the e2e branch):
-  'an edited message is labelled "Edited" for the other person': 'needs message_text_updated_at on edited messages',
 };

@@ -121,7 +121,11 @@ pub async fn update_message(
     {
         return Err(Error::input("message.id does not match the id in the path"));
     }
-    m.text = text_of(ctx, &body.message)?;
+    let text = text_of(ctx, &body.message)?;
+    if text != m.text {
+        m.text_updated_at = Some(now_micros());
+    }
+    m.text = text;
     let mut data = Map::new();
     for keep in [
         "quoted_message_id",
@@ -196,7 +200,11 @@ pub async fn partial_update_message(
         }
     }
     if body.set.contains_key("text") {
-        m.text = text_of(ctx, &body.set)?;
+        let text = text_of(ctx, &body.set)?;
+        if text != m.text {
+            m.text_updated_at = Some(now_micros());
+        }
+        m.text = text;
     }
     let mut fields = body.set.clone();
     fields.remove("text");
