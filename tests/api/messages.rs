@@ -130,7 +130,10 @@ async fn edits_of_the_text_are_dated(db: Db) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["message"].get("message_text_updated_at").is_none(), "a pin is no text edit");
+    assert!(
+        body["message"].get("message_text_updated_at").is_none(),
+        "a pin is no text edit"
+    );
     let (status, body) = app
         .post(
             "/messages/e1",
@@ -139,7 +142,10 @@ async fn edits_of_the_text_are_dated(db: Db) {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let first = body["message"]["message_text_updated_at"].as_str().unwrap().to_owned();
+    let first = body["message"]["message_text_updated_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(first.as_str() > "2001", "{first}");
     let (_, got) = app.get("/messages/e1", &app.token("b")).await;
     assert_eq!(got["message"]["message_text_updated_at"], first.as_str());
