@@ -382,6 +382,7 @@ fn message_json(m: &MessageRow) -> Value {
         "created_at": rfc3339(m.created_at),
         "updated_at": rfc3339(m.updated_at),
         "deleted_at": m.deleted_at.map(rfc3339),
+        "message_text_updated_at": m.text_updated_at.map(rfc3339),
     })
 }
 
@@ -529,6 +530,7 @@ pub const EXPORTED_COLUMNS: &[(&str, &str, &str)] = &[
     ("messages", "created_at", "messages.ndjson"),
     ("messages", "updated_at", "messages.ndjson"),
     ("messages", "deleted_at", "messages.ndjson"),
+    ("messages", "text_updated_at", "messages.ndjson (message_text_updated_at)"),
     ("reactions", "message_id", "reactions.ndjson"),
     ("reactions", "type", "reactions.ndjson"),
     ("reactions", "score", "reactions.ndjson"),
