@@ -530,7 +530,11 @@ pub const EXPORTED_COLUMNS: &[(&str, &str, &str)] = &[
     ("messages", "created_at", "messages.ndjson"),
     ("messages", "updated_at", "messages.ndjson"),
     ("messages", "deleted_at", "messages.ndjson"),
-    ("messages", "text_updated_at", "messages.ndjson (message_text_updated_at)"),
+    (
+        "messages",
+        "text_updated_at",
+        "messages.ndjson (message_text_updated_at)",
+    ),
     ("reactions", "message_id", "reactions.ndjson"),
     ("reactions", "type", "reactions.ndjson"),
     ("reactions", "score", "reactions.ndjson"),
