@@ -21,6 +21,7 @@ mod archive;
 mod audit;
 mod columns;
 mod job;
+mod own;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -302,10 +303,23 @@ async fn write_archive(
     zip.json_file("memberships.json", &memberships, n).await?;
     let reads: Vec<Value> = reads
         .iter()
-        .map(|(r, _)| json!({"cid": r.cid, "last_read": rfc3339(r.last_read)}))
+        .map(|(r, _)| {
+            json!({
+                "cid": r.cid,
+                "last_read": rfc3339(r.last_read),
+                "last_delivered_at": r.last_delivered_at.map(rfc3339),
+            })
+        })
         .collect();
     let n = reads.len() as u64;
     zip.json_file("read_state.json", &reads, n).await?;
+    // The subject's unsent drafts and their reminders (issue 16).
+    let drafts = own::drafts(store, user_id).await?;
+    zip.json_file("drafts.json", &drafts, drafts.len() as u64)
+        .await?;
+    let reminders = own::reminders(store, user_id).await?;
+    zip.json_file("reminders.json", &reminders, reminders.len() as u64)
+        .await?;
     let sessions: Vec<Value> = store
         .identity
         .find_sessions_of(user_id)

@@ -28,6 +28,7 @@ on_both_databases!(
     audit_entries_about_the_subject_come_decrypted_with_proofs_to_the_included_checkpoint,
     an_unknown_or_invalid_user_is_refused_and_nothing_is_written,
     the_cli_exports_and_verifies_the_archive_offline,
+    the_subjects_drafts_and_reminders_are_exported_and_nobody_elses,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -294,6 +295,53 @@ fn rewrite(src: &Path, dst: &Path, change: impl Fn(&str, Vec<u8>) -> Option<Vec<
     out.finish().unwrap();
 }
 
+/// Drafts and reminders (issue 16) are the subject's own data: exported, decrypted, and only
+/// theirs.
+async fn the_subjects_drafts_and_reminders_are_exported_and_nobody_elses(db: Db) {
+    let app = TestApp::spawn(db).await;
+    seed(&app, 0).await;
+    for (user, text) in [
+        ("ann", "ask pharmacy about dose"),
+        ("bob", "bob's own note"),
+    ] {
+        let (s, body) = app
+            .post(
+                "/channels/messaging/ward-2/draft",
+                &app.token(user),
+                json!({"message": {"text": text}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    let m = app
+        .send(
+            "messaging:ward-2",
+            "bob",
+            json!({"id": "rem-1", "text": "labs at 4"}),
+        )
+        .await;
+    let (s, body) = app
+        .post(
+            &format!("/messages/{}/reminders", m["id"].as_str().unwrap()),
+            &app.token("ann"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let dir = scratch();
+    let out = dir.join("ann.zip");
+    export_ann(&app, &out).await;
+    let files = unzip(&out);
+    let drafts = json_file(&files, "drafts.json");
+    let drafts = drafts.as_array().unwrap();
+    assert_eq!(drafts.len(), 1, "{drafts:?}");
+    assert_eq!(drafts[0]["cid"], "messaging:ward-2");
+    assert_eq!(drafts[0]["message"]["text"], "ask pharmacy about dose");
+    let reminders = json_file(&files, "reminders.json");
+    assert_eq!(reminders.as_array().unwrap().len(), 1, "{reminders}");
+    assert_eq!(reminders[0]["message_id"], "rem-1");
+}
+
 fn hex_sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -314,6 +362,8 @@ async fn an_export_holds_exactly_the_subjects_data_with_counts_that_match_the_da
             "reactions.ndjson",
             "memberships.json",
             "read_state.json",
+            "drafts.json",
+            "reminders.json",
             "sessions.json",
             "audit.ndjson",
             "audit_checkpoint.txt",

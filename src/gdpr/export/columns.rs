@@ -58,31 +58,11 @@ pub const EXPORTED_COLUMNS: &[(&str, &str, &str)] = &[
         "left out: the channel's name and fields belong to the channel and all its members, \
          not to one subject (memberships list channel ids only)",
     ),
-    (
-        "channel_reads",
-        "last_delivered_at",
-        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
-    ),
-    (
-        "drafts",
-        "cid",
-        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
-    ),
-    (
-        "drafts",
-        "created_at",
-        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
-    ),
-    (
-        "drafts",
-        "parent_key",
-        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
-    ),
-    (
-        "drafts",
-        "updated_at",
-        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
-    ),
+    ("channel_reads", "last_delivered_at", "read_state.json"),
+    ("drafts", "cid", "drafts.json"),
+    ("drafts", "created_at", "drafts.json"),
+    ("drafts", "parent_key", "drafts.json (parent_id)"),
+    ("drafts", "updated_at", "drafts.json"),
     (
         "poll_options",
         "created_at",
@@ -173,26 +153,10 @@ pub const EXPORTED_COLUMNS: &[(&str, &str, &str)] = &[
         "voting_visibility",
         "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
     ),
-    (
-        "reminders",
-        "cid",
-        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
-    ),
-    (
-        "reminders",
-        "created_at",
-        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
-    ),
-    (
-        "reminders",
-        "message_id",
-        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
-    ),
-    (
-        "reminders",
-        "updated_at",
-        "left out, a known gap: issue 16's tables are not in the export yet (see the session note)",
-    ),
+    ("reminders", "cid", "reminders.json"),
+    ("reminders", "created_at", "reminders.json"),
+    ("reminders", "message_id", "reminders.json"),
+    ("reminders", "updated_at", "reminders.json"),
     (
         "thread_reads",
         "cid",
